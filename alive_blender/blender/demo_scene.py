@@ -1,0 +1,143 @@
+"""The embedded default: a small demo scene built in code.
+
+A static camera looks at a checkered floor with three animated, lit,
+textured objects (a spinning cube, a bouncing sphere, an orbiting torus)
+over 48 frames. Small and deterministic, so the whole alive loop runs on a
+laptop CPU in minutes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import bpy
+
+
+def _material(name, color, texture=None, scale=4.0):
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    nt = mat.node_tree
+    bsdf = nt.nodes.get("Principled BSDF")
+    bsdf.inputs["Roughness"].default_value = 0.5
+    if texture == "checker":
+        tex = nt.nodes.new("ShaderNodeTexChecker")
+        tex.inputs["Color1"].default_value = color
+        tex.inputs["Color2"].default_value = (0.08, 0.08, 0.1, 1.0)
+        tex.inputs["Scale"].default_value = scale
+        nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+    elif texture == "noise":
+        tex = nt.nodes.new("ShaderNodeTexNoise")
+        tex.inputs["Scale"].default_value = scale
+        ramp = nt.nodes.new("ShaderNodeValToRGB")
+        ramp.color_ramp.elements[0].color = (0.05, 0.05, 0.05, 1.0)
+        ramp.color_ramp.elements[1].color = color
+        nt.links.new(tex.outputs["Fac"], ramp.inputs["Fac"])
+        nt.links.new(ramp.outputs["Color"], bsdf.inputs["Base Color"])
+    else:
+        bsdf.inputs["Base Color"].default_value = color
+    return mat
+
+
+def _keys(obj, path, frames_values, index=-1):
+    for f, v in frames_values:
+        if index >= 0:
+            getattr(obj, path)[index] = v
+            obj.keyframe_insert(path, index=index, frame=f)
+        else:
+            setattr(obj, path, v)
+            obj.keyframe_insert(path, frame=f)
+
+
+def build_demo_scene(frames: int = 48, width: int = 128, height: int = 96, name: str = "AliveDemo"):
+    """Create (and make current) a new scene; returns it."""
+    scene = bpy.data.scenes.new(name)
+    if bpy.context.window is not None:
+        bpy.context.window.scene = scene
+    scene.frame_start, scene.frame_end = 1, frames
+    scene.render.resolution_x, scene.render.resolution_y = width, height
+    scene.render.fps = 24
+    world = bpy.data.worlds.new(f"{name} World")
+    world.use_nodes = True
+    world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.25, 0.32, 0.45, 1.0)
+    world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.6
+    scene.world = world
+    coll = scene.collection
+
+    def add(obj):
+        coll.objects.link(obj)
+        return obj
+
+    # floor
+    mesh = bpy.data.meshes.new("Floor")
+    s = 6.0
+    mesh.from_pydata([(-s, -s, 0), (s, -s, 0), (s, s, 0), (-s, s, 0)], [], [[0, 1, 2, 3]])
+    uv = mesh.uv_layers.new(name="UVMap")
+    for loop, co in zip(uv.data, [(0, 0), (1, 0), (1, 1), (0, 1)]):
+        loop.uv = co
+    mesh.materials.append(_material("Floor", (0.85, 0.8, 0.7, 1.0), "checker", 12.0))
+    add(bpy.data.objects.new("Floor", mesh))
+
+    # spinning cube
+    import bmesh
+    bm = bmesh.new()
+    bmesh.ops.create_cube(bm, size=1.2)
+    cube_mesh = bpy.data.meshes.new("Cube")
+    bm.to_mesh(cube_mesh)
+    bm.free()
+    cube_mesh.materials.append(_material("Cube", (0.9, 0.25, 0.1, 1.0), "noise", 6.0))
+    cube = add(bpy.data.objects.new("Cube", cube_mesh))
+    cube.location = (-1.6, 0.4, 0.6)
+    _keys(cube, "rotation_euler", [(1, 0.0), (frames, math.pi)], index=2)
+    _keys(cube, "location", [(1, 0.6), (frames // 2, 1.4), (frames, 0.6)], index=2)
+
+    # bouncing sphere
+    bm = bmesh.new()
+    bmesh.ops.create_uvsphere(bm, u_segments=24, v_segments=12, radius=0.6)
+    sph_mesh = bpy.data.meshes.new("Sphere")
+    bm.to_mesh(sph_mesh)
+    bm.free()
+    for p in sph_mesh.polygons:
+        p.use_smooth = True
+    sph_mesh.materials.append(_material("Sphere", (0.15, 0.55, 0.95, 1.0), "checker", 5.0))
+    sphere = add(bpy.data.objects.new("Sphere", sph_mesh))
+    sphere.location = (1.4, -0.2, 0.6)
+    bounce = [(1 + i * (frames - 1) // 4, 0.6 if i % 2 == 0 else 2.0) for i in range(5)]
+    _keys(sphere, "location", bounce, index=2)
+    _keys(sphere, "location", [(1, 1.8), (frames, 0.6)], index=0)
+
+    # orbiting torus
+    bm = bmesh.new()
+    bmesh.ops.create_cone(bm, cap_ends=True, segments=16, radius1=0.5, radius2=0.5, depth=0.5)
+    cyl_mesh = bpy.data.meshes.new("Drum")
+    bm.to_mesh(cyl_mesh)
+    bm.free()
+    cyl_mesh.materials.append(_material("Drum", (0.3, 0.85, 0.3, 1.0)))
+    drum = add(bpy.data.objects.new("Drum", cyl_mesh))
+    steps = 6
+    for i in range(steps + 1):
+        a = 2 * math.pi * i / steps
+        f = 1 + (frames - 1) * i // steps
+        drum.location = (0.3 + 2.0 * math.cos(a), 1.6 + 1.0 * math.sin(a), 0.25)
+        drum.keyframe_insert("location", frame=f)
+
+    # lights
+    sun_data = bpy.data.lights.new("Sun", "SUN")
+    sun_data.energy = 3.0
+    sun = add(bpy.data.objects.new("Sun", sun_data))
+    sun.rotation_euler = (math.radians(40), math.radians(10), math.radians(30))
+    area_data = bpy.data.lights.new("Fill", "AREA")
+    area_data.energy = 300.0
+    area_data.size = 3.0
+    area = add(bpy.data.objects.new("Fill", area_data))
+    area.location = (-3.0, -3.0, 4.0)
+    area.rotation_euler = (math.radians(45), 0, math.radians(-45))
+
+    # camera
+    cam_data = bpy.data.cameras.new("Camera")
+    cam_data.lens = 35.0
+    cam = add(bpy.data.objects.new("Camera", cam_data))
+    cam.location = (0.0, -7.5, 4.2)
+    cam.rotation_euler = (math.radians(62), 0.0, 0.0)
+    scene.camera = cam
+    scene.frame_set(1)
+    return scene

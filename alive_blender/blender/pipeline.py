@@ -1,0 +1,66 @@
+"""The whole alive loop on a scene, blocking: capture -> encode -> train ->
+rollout -> decode -> bake -> preview. Used by the CLI's ``run`` (and so by
+``blender -b``), by the demo, and by the panel in background mode. Core stages
+run in this process here; the UI runs the same stages in a worker process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..core import stages
+from ..core.artifacts import ensure_writable_dir
+from ..core.dataset import load_capture
+from ..core.encode import EncoderSpec
+from ..core.protocol import Reporter
+from .bake import BakeSettings, bake
+from .capture import CaptureSettings, capture, frame_samples, resolve_camera
+
+
+@dataclass
+class RunSettings:
+    capture: CaptureSettings = field(default_factory=CaptureSettings)
+    encoder: EncoderSpec = field(default_factory=EncoderSpec)
+    generator: dict = field(default_factory=dict)
+    behavior: dict = field(default_factory=dict)
+    rollout: dict = field(default_factory=dict)
+    bake: BakeSettings = field(default_factory=BakeSettings)
+    device: str = "auto"
+
+
+def validate(scene, workdir, settings: RunSettings) -> None:
+    """Everything that can be checked before the first render, so bad input
+    fails fast and leaves nothing behind."""
+    resolve_camera(scene, settings.capture.camera)
+    frame_samples(scene, settings.capture)
+    if settings.encoder.kind == "open_clip":
+        from ..core.encode import make_encoder
+        make_encoder(settings.encoder, "cpu")  # a missing weights file fails here, not after rendering
+    ensure_writable_dir(workdir, "work directory")  # last: it creates the folder
+
+
+def run_all(scene, workdir, settings: RunSettings, reporter: Optional[Reporter] = None,
+            blend_dir: Optional[Path] = None) -> dict:
+    rep = reporter or Reporter()
+    validate(scene, workdir, settings)
+    result = {"capture": capture(scene, workdir, settings.capture, rep)}
+    result["encode"] = stages.encode(workdir, settings.encoder, settings.device, reporter=rep)
+    result["train"] = stages.train(workdir, settings.generator, settings.behavior, settings.device, reporter=rep)
+    result["rollout"] = stages.rollout(workdir, settings.rollout, device=settings.device, reporter=rep)
+    result["decode"] = stages.decode_rollout(workdir, device=settings.device, reporter=rep)
+    decoded_dir = Path(result["decode"]["dir"])
+    decoded = {k: np.load(decoded_dir / f"{k}.npy") for k in ("rgb", "depth", "alpha")}
+    cap = load_capture(workdir)
+    # rollouts have no camera of their own: show them through the capture camera at its last frame
+    ref = len(cap.samples) - 1
+    from ..core.camera import scale_intrinsics
+    K = scale_intrinsics(cap.K(ref), decoded["rgb"].shape[2] / cap.rgb.shape[2],
+                         decoded["rgb"].shape[1] / cap.rgb.shape[1])
+    result["bake"] = bake(scene, decoded, K, cap.world_from_camera(ref), settings.bake,
+                          blend_dir=blend_dir, reporter=rep)
+    result["preview"] = str(stages.preview(workdir))
+    rep.status("done")
+    return result

@@ -1,0 +1,74 @@
+"""``run SCENE.blend --out WORKDIR``: every stage on one scene, then save."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import add_encoder_args, encoder_spec, parse_frames, parse_size
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="capture, encode, train, roll out and bake one scene",
+                       description="Run the whole alive loop on SCENE.blend; artifacts go to WORKDIR.")
+    p.add_argument("scene", help="the .blend to make alive")
+    p.add_argument("--out", required=True, help="work directory")
+    add_run_args(p)
+    p.set_defaults(func=execute)
+
+
+def add_run_args(p) -> None:
+    p.add_argument("--camera", default="", help="camera object name (default: the scene's active camera)")
+    p.add_argument("--frames", default="", help="frame range A-B (default: the scene's)")
+    p.add_argument("--resolution", default="", help="training resolution WxH (default: 64x48)")
+    p.add_argument("--engine", default="CYCLES", help="CYCLES, WORKBENCH, EEVEE or SCENE")
+    p.add_argument("--samples", type=int, default=8, help="render samples (Cycles)")
+    p.add_argument("--rollout-frames", type=int, default=48, help="frames to invent and bake")
+    p.add_argument("--generator-steps", type=int, default=1500)
+    p.add_argument("--generator-seconds", type=float, default=0.0, help="wall-clock budget for the generator")
+    p.add_argument("--behavior-epochs", type=int, default=150)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--anchor", type=float, default=0.1)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--name", default="alive", help="bake name (its collection is 'Alive NAME')")
+    p.add_argument("--save", default="", help="save the baked scene here (default: WORKDIR/alive.blend)")
+    add_encoder_args(p)
+
+
+def settings_from_args(args):
+    from ..blender.bake import BakeSettings
+    from ..blender.capture import CaptureSettings
+    from ..blender.pipeline import RunSettings
+    start, end = parse_frames(args.frames)
+    w, h = parse_size(args.resolution) if args.resolution else (64, 48)
+    return RunSettings(
+        capture=CaptureSettings(camera=args.camera, frame_start=start, frame_end=end, width=w, height=h,
+                                engine=args.engine, samples=args.samples),
+        encoder=encoder_spec(args),
+        generator={"steps": args.generator_steps, "seconds": args.generator_seconds, "seed": args.seed},
+        behavior={"epochs": args.behavior_epochs, "seed": args.seed},
+        rollout={"steps": max(1, args.rollout_frames - 1), "count": 1, "seed": args.seed,
+                 "temperature": args.temperature, "anchor": args.anchor},
+        bake=BakeSettings(name=args.name),
+        device=args.device)
+
+
+def run_scene(scene, workdir: Path, save: Path, settings, reporter) -> dict:
+    from ..blender.pipeline import run_all
+    from ..blender.scenefile import check_save_target, save_blend
+    save = check_save_target(save)
+    result = run_all(scene, workdir, settings, reporter, blend_dir=save.parent)
+    result["blend"] = str(save_blend(save))
+    reporter.status(f"saved {result['blend']}")
+    return result
+
+
+def execute(args, reporter) -> dict:
+    import bpy
+
+    from ..blender.scenefile import open_blend
+    settings = settings_from_args(args)  # bad flags fail before the file is opened
+    open_blend(args.scene)
+    workdir = Path(args.out).expanduser().absolute()
+    save = Path(args.save) if args.save else workdir / "alive.blend"
+    return run_scene(bpy.context.scene, workdir, save, settings, reporter)

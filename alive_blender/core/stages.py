@@ -1,0 +1,210 @@
+"""The bpy-free stages: encode, train, rollout, decode, preview.
+
+Each stage reads what earlier stages left in the work directory, writes its
+own artifacts atomically, and records a content key of its inputs in
+``alive.json``; with unchanged inputs a stage returns its earlier result
+without recomputing (``force=True`` re-runs it). These functions are what the
+worker process, the CLI and the tests call.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .artifacts import (CAPTURE, EMBED, MODEL, ROLLOUT, WorkDir, content_key, load_npy, read_json,
+                        save_npy, write_json)
+from .errors import AliveError
+from .protocol import Reporter
+
+
+def _reporter(rep: Optional[Reporter]) -> Reporter:
+    return rep or Reporter()
+
+
+def capture_key(wd: WorkDir) -> str:
+    meta = read_json(wd / CAPTURE / "meta.json", "capture metadata (run capture first)")
+    return meta.get("key") or content_key(meta)
+
+
+def encode(workdir, spec, device: str = "auto", force: bool = False, reporter: Optional[Reporter] = None) -> dict:
+    from .dataset import load_capture
+    from .device import pick_device
+    from .encode import EncoderSpec, make_encoder
+    rep = _reporter(reporter)
+    wd = WorkDir(workdir)
+    spec = spec if isinstance(spec, EncoderSpec) else EncoderSpec.from_dict(spec or {})
+    key = content_key("encode", capture_key(wd), spec.identity())
+    out = wd / EMBED / "embeddings.npy"
+    if not force and wd.stage_key("encode") == key and out.exists():
+        info = read_json(wd / EMBED / "encoder.json")
+        rep.status(f"encode: up to date ({info['label']})")
+        return info
+    dev = pick_device(device)
+    encoder = make_encoder(spec, dev)
+    rep.status(f"encode: {encoder.label}")
+    if not encoder.semantic:
+        rep.warning(f"encoder in use is {encoder.label}")
+    cap = load_capture(wd.root)
+    embs = []
+    n = len(cap.rgb)
+    batch = 16
+    for i in range(0, n, batch):
+        rep.check_cancel()
+        embs.append(encoder.encode_images(cap.rgb[i:i + batch]))
+        rep.progress(min(n, i + batch) / n, f"encoded {min(n, i + batch)}/{n} frames")
+    emb = np.concatenate(embs).astype(np.float32)
+    info = {"label": encoder.label, "semantic": bool(encoder.semantic), "dim": int(emb.shape[1]),
+            "spec": spec.to_dict(), "identity": spec.identity(), "count": int(len(emb))}
+    save_npy(out, emb)
+    write_json(wd / EMBED / "encoder.json", info)
+    wd.mark_done("encode", key, label=encoder.label)
+    return info
+
+
+def train(workdir, generator: dict | None = None, behavior: dict | None = None, device: str = "auto",
+          force: bool = False, reporter: Optional[Reporter] = None) -> dict:
+    from .behavior import BehaviorConfig, train_behavior
+    from .checkpoint import write_manifest
+    from .dataset import load_capture
+    from .device import pick_device
+    from .generator import GeneratorConfig, psnr, train_generator
+    rep = _reporter(reporter)
+    wd = WorkDir(workdir)
+    gcfg = GeneratorConfig.from_dict(generator or {})
+    bcfg = BehaviorConfig.from_dict(behavior or {})
+    embed_key = wd.stage_key("encode")
+    if embed_key is None:
+        raise AliveError(f"no embeddings in '{wd.root}'", "run encode first")
+    key = content_key("train", embed_key, gcfg.to_dict(), bcfg.to_dict())
+    model_dir = wd / MODEL
+    if not force and wd.stage_key("train") == key and (model_dir / "manifest.json").exists():
+        rep.status("train: up to date")
+        return read_json(model_dir / "train.json")
+    dev = pick_device(device)
+    emb = load_npy(wd / EMBED / "embeddings.npy", "embeddings")
+    encoder_info = read_json(wd / EMBED / "encoder.json")
+    cap = load_capture(wd.root)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    state_path = model_dir / "generator.train.pt"
+
+    rep.status(f"train: generator '{gcfg.arch}' on {len(emb)} frames {cap.rgb.shape[2]}x{cap.rgb.shape[1]} ({dev})")
+    t0 = time.monotonic()
+    gen = train_generator(emb, cap.rgb, cap.depth, cap.alpha, gcfg, rep, dev, state_path)
+    t_gen = time.monotonic() - t0
+    H, W = cap.rgb.shape[1:3]
+    dec = gen.decode(emb, W, H)
+    train_psnr = psnr(dec["rgb"], cap.rgb.astype(np.float32) / 255.0)
+    rep.metric("generator_psnr", train_psnr)
+
+    rep.status(f"train: behavior '{bcfg.arch}'")
+    t0 = time.monotonic()
+    beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
+    t_beh = time.monotonic() - t0
+
+    gen.save(model_dir / "generator.safetensors")
+    beh.save(model_dir / "behavior.safetensors")
+    result = {"generator": gcfg.arch, "behavior": bcfg.arch, "generator_steps": gen.steps_done,
+              "generator_seconds": round(t_gen, 2), "behavior_seconds": round(t_beh, 2),
+              "train_psnr": round(train_psnr, 2), "device": dev, "encoder": encoder_info["label"],
+              "width": int(W), "height": int(H)}
+    write_json(model_dir / "train.json", result)
+    write_manifest(model_dir, ["generator.safetensors", "behavior.safetensors"],
+                   {"encoder": encoder_info["identity"], "encoder_label": encoder_info["label"],
+                    "dim": int(emb.shape[1]), "generator": gcfg.to_dict(), "behavior": bcfg.to_dict()})
+    if state_path.exists():
+        state_path.unlink()  # finished: the resumable state has served its purpose
+    wd.mark_done("train", key, **result)
+    return result
+
+
+def load_models(workdir, device: str = "cpu"):
+    from .behavior import Behavior
+    from .checkpoint import verify_manifest
+    from .generator import Generator
+    wd = WorkDir(workdir)
+    model_dir = wd / MODEL
+    manifest = verify_manifest(model_dir, ["generator.safetensors", "behavior.safetensors"])
+    dim = int(manifest["dim"])
+    return (Generator.load(model_dir / "generator.safetensors", device, dim),
+            Behavior.load(model_dir / "behavior.safetensors", device, dim), manifest)
+
+
+def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, device: str = "auto",
+            reporter: Optional[Reporter] = None) -> dict:
+    from .device import pick_device
+    from .rollout import RolloutConfig, rollout as run_rollout
+    rep = _reporter(reporter)
+    wd = WorkDir(workdir)
+    cfg = RolloutConfig.from_dict(settings or {})
+    dev = pick_device(device)
+    _, beh, _ = load_models(wd.root, dev)
+    emb = load_npy(wd / EMBED / "embeddings.npy", "embeddings")
+    rep.status(f"rollout: {cfg.count} x {cfg.steps} steps (seed {cfg.seed}, T={cfg.temperature}, anchor={cfg.anchor})")
+    t0 = time.monotonic()
+    traj = run_rollout(beh, emb, cfg, rep)
+    secs = time.monotonic() - t0
+    out = Path(out) if out else wd / ROLLOUT / "rollout.npy"
+    save_npy(out, traj)
+    info = {"settings": cfg.to_dict(), "shape": list(traj.shape), "seconds": round(secs, 3),
+            "steps_per_second": round(cfg.count * cfg.steps / max(secs, 1e-9), 1), "file": str(out)}
+    write_json(out.with_suffix(".json"), info)
+    return info
+
+
+def decode(workdir, embeddings: np.ndarray, width: int, height: int, device: str = "auto") -> dict:
+    from .device import pick_device
+    gen, _, _ = load_models(workdir, pick_device(device))
+    return gen.decode(np.asarray(embeddings, np.float32), width, height)
+
+
+def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int = 0,
+                   width: int = 0, height: int = 0, out_dir: Optional[Path] = None,
+                   device: str = "auto", reporter: Optional[Reporter] = None) -> dict:
+    """Decode one rollout variation to arrays in ``out_dir`` (default
+    WORKDIR/decoded): rgb.npy uint8 (N,H,W,3), depth.npy, alpha.npy float32,
+    plus one PNG per frame."""
+    from .artifacts import atomic_path
+    from .images import write_png
+    rep = _reporter(reporter)
+    wd = WorkDir(workdir)
+    traj = load_npy(Path(rollout_file) if rollout_file else wd / ROLLOUT / "rollout.npy", "rollout")
+    if traj.ndim == 2:
+        traj = traj[None]
+    if not 0 <= variation < len(traj):
+        raise AliveError(f"rollout has {len(traj)} variations; {variation} does not exist", "pick a smaller index")
+    train_info = read_json(wd / MODEL / "train.json")
+    width = width or train_info["width"]
+    height = height or train_info["height"]
+    rep.status(f"decode: {traj.shape[1]} frames at {width}x{height}")
+    res = decode(wd.root, traj[variation], width, height, device)
+    out_dir = Path(out_dir) if out_dir else wd / "decoded"
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        rgb8 = (np.clip(res["rgb"], 0, 1) * 255 + 0.5).astype(np.uint8)
+        np.save(tmp / "rgb.npy", rgb8)
+        np.save(tmp / "depth.npy", res["depth"].astype(np.float32))
+        np.save(tmp / "alpha.npy", res["alpha"].astype(np.float32))
+        for i, img in enumerate(rgb8):
+            write_png(tmp / f"frame_{i + 1:05d}.png", img)
+    return {"frames": int(traj.shape[1]), "width": width, "height": height, "dir": str(out_dir)}
+
+
+def preview(workdir, decoded_dir: Optional[Path] = None, out: Optional[Path] = None) -> Path:
+    """Contact sheet: captured frames (top) over rolled-out decoded frames."""
+    from .dataset import load_capture
+    from .images import contact_sheet, resize, write_png
+    wd = WorkDir(workdir)
+    cap = load_capture(wd.root)
+    dec = np.load(Path(decoded_dir or wd / "decoded") / "rgb.npy")
+    H, W = cap.rgb.shape[1:3]
+    if dec.shape[1:3] != (H, W):
+        dec = np.stack([resize(f, W, H) for f in dec])
+    sheet = contact_sheet([("captured", cap.rgb[cap.is_real_frame]), ("rolled out", dec[:len(dec) // 2]),
+                           ("rolled out", dec[len(dec) // 2:])])
+    out = Path(out) if out else wd / "preview.png"
+    write_png(out, sheet)
+    return out

@@ -1,0 +1,84 @@
+"""Worker process: run one bpy-free stage and speak the progress protocol.
+
+    python -m alive_blender.core.worker '{"stage": "train", "workdir": ..., ...}'
+
+Stdout carries protocol lines (see ``protocol``); the last one is ``done`` or
+``error``. The parent cancels by writing ``cancel`` on stdin (portable) or by
+sending SIGTERM/SIGINT; either way the stage stops at its next safe point,
+leaves its last good checkpoint, and the process exits with code 3.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import traceback
+
+from .errors import EXIT_INTERNAL, AliveError, Cancelled
+from .protocol import Reporter, encode, line_sink
+
+STAGES = ("encode", "train", "rollout", "decode_rollout", "preview", "chain")
+
+
+def run_stage(job: dict, reporter: Reporter):
+    """Run one stage, or ``{"stage": "chain", "jobs": [...]}`` one after another."""
+    from . import stages
+    stage = job.get("stage")
+    if stage == "chain":
+        return [run_stage(sub, reporter) for sub in job.get("jobs", [])]
+    if stage not in STAGES:
+        raise AliveError(f"unknown stage '{stage}'", f"use one of {', '.join(STAGES)}")
+    args = {k: v for k, v in job.items() if k != "stage"}
+    if stage == "preview":
+        return {"preview": str(stages.preview(**args))}
+    return getattr(stages, stage)(reporter=reporter, **args)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            signal.signal(sig, on_signal)
+        except (ValueError, OSError):  # not the main thread / unsupported
+            pass
+
+    def watch_stdin():
+        try:
+            for line in sys.stdin:
+                if line.strip() == "cancel":
+                    stop.set()
+                    return
+        except (OSError, ValueError):
+            return
+
+    if not sys.stdin.isatty():
+        threading.Thread(target=watch_stdin, daemon=True).start()
+
+    sink = line_sink(sys.stdout)
+    reporter = Reporter(sink, stop.is_set)
+    try:
+        job = json.loads(argv[0]) if argv else json.loads(sys.stdin.readline())
+        result = run_stage(job, reporter)
+        sink({"type": "done", "result": result})
+        return 0
+    except Cancelled as err:
+        sink({"type": "error", "message": str(err), "code": Cancelled.exit_code})
+        return Cancelled.exit_code
+    except AliveError as err:
+        sink({"type": "error", "message": str(err), "code": err.exit_code})
+        return err.exit_code
+    except Exception as err:  # unexpected: keep the traceback on stderr for bug reports
+        traceback.print_exc(file=sys.stderr)
+        sink({"type": "error", "message": f"internal error: {type(err).__name__}: {err}", "code": EXIT_INTERNAL})
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The CLI's ``run`` on a tiny scene, the saved .blend reopened without the add-on,
+and bad input: clear one-line errors, exit code 2, nothing half-written."""
+
+import json
+import os
+
+import pytest
+
+from conftest import TINY_RUN, run_cli, run_python, save_tiny_scene
+
+CHECK_BLEND = r"""
+import bpy, sys, json, numpy as np
+from bpy_extras import anim_utils
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+assert 'alive_blender' not in bpy.context.preferences.addons.keys()
+scene = bpy.context.scene
+obj = next(o for o in scene.objects if o.name.startswith('Alive Points'))
+out = {}
+for f in (int(sys.argv[2]), int(sys.argv[3])):
+    scene.frame_set(f)
+    geo = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).evaluated_geometry()
+    pc = geo.pointcloud
+    pos = np.zeros(len(pc.points) * 3, np.float32)
+    pc.attributes['position'].data.foreach_get('vector', pos)
+    out[f] = {'count': len(pc.points), 'mean': pos.reshape(-1, 3).mean(0).tolist()}
+mat = next(m for m in bpy.data.materials if m.name.startswith('Alive Card'))
+ad = mat.node_tree.animation_data
+bag = anim_utils.action_get_channelbag_for_slot(ad.action, ad.action_slot)
+keys = [len(fc.keyframe_points) for fc in bag.fcurves if 'frame_offset' in fc.data_path]
+img = next(i for i in bpy.data.images if i.name.startswith('Alive Frames'))
+out['offset_keys'] = keys
+out['image'] = [img.filepath, img.source]
+print('RESULT' + json.dumps(out))
+"""
+
+
+def test_run_then_reopen_without_addon(tiny_blend, tmp_path):
+    work, save = tmp_path / "work", tmp_path / "baked" / "out.blend"
+    res = run_cli("--json", "run", tiny_blend, "--out", work, *TINY_RUN, "--save", save)
+    assert res.returncode == 0, res.stderr
+    result = json.loads(res.stdout)
+    assert "NON-SEMANTIC" in result["encode"]["label"] and "NON-SEMANTIC" in res.stderr
+    assert save.exists() and (work / "preview.png").exists()
+    per_frame = result["bake"]["points_per_frame"]
+    first, last = result["bake"]["frames"]
+    assert last - first + 1 == 5 == len(per_frame)
+    check = run_python(CHECK_BLEND, save, first, last)
+    assert check.returncode == 0, check.stderr
+    data = json.loads(check.stdout.split("RESULT", 1)[1])
+    assert data[str(first)]["count"] == per_frame[0] > 0
+    assert data[str(last)]["count"] == per_frame[-1] > 0
+    assert data[str(first)]["mean"] != data[str(last)]["mean"]
+    assert data["offset_keys"] == [5]
+    assert data["image"] == ["//alive_alive/frame_00001.png", "SEQUENCE"]
+    assert (save.parent / "alive_alive" / "frame_00005.png").exists()
+    # no temporary files left anywhere
+    leftovers = [p for p in list(work.rglob(".*tmp*")) + list(save.parent.glob(".*tmp*"))]
+    assert leftovers == []
+
+
+def _assert_clean_failure(res, words, *paths):
+    assert res.returncode == 2, res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("alive: error:")
+    for w in words:
+        assert w in last
+    assert "Traceback" not in res.stderr
+    for p in paths:
+        assert not os.path.exists(p), f"{p} was written"
+
+
+def test_no_active_camera(tmp_path):
+    blend = save_tiny_scene(tmp_path / "nocam.blend", frames=3, camera=False)
+    res = run_cli("run", blend, "--out", tmp_path / "w", "--save", tmp_path / "o.blend")
+    _assert_clean_failure(res, ["no active camera"], tmp_path / "w", tmp_path / "o.blend")
+
+
+def test_empty_frame_range(tiny_blend, tmp_path):
+    res = run_cli("run", tiny_blend, "--out", tmp_path / "w", "--frames", "5-3", "--save", tmp_path / "o.blend")
+    _assert_clean_failure(res, ["empty frame range 5-3"], tmp_path / "w", tmp_path / "o.blend")
+
+
+def test_unwritable_output_folder(tiny_blend, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    res = run_cli("run", tiny_blend, "--out", blocker / "w", *TINY_RUN, "--save", tmp_path / "o.blend")
+    _assert_clean_failure(res, ["cannot write", "work directory"], tmp_path / "o.blend")
+    res = run_cli("run", tiny_blend, "--out", tmp_path / "w", *TINY_RUN, "--save", blocker / "o.blend")
+    _assert_clean_failure(res, ["cannot write"], tmp_path / "w")
+
+
+def test_missing_weights_file(tiny_blend, tmp_path):
+    res = run_cli("run", tiny_blend, "--out", tmp_path / "w", "--clip-model", "ViT-B-32",
+                  "--clip-pretrained", tmp_path / "missing.safetensors", "--save", tmp_path / "o.blend")
+    _assert_clean_failure(res, ["weights file not found", "missing.safetensors"], tmp_path / "w", tmp_path / "o.blend")
+
+
+def test_missing_scene_file(tmp_path):
+    res = run_cli("run", tmp_path / "nope.blend", "--out", tmp_path / "w")
+    _assert_clean_failure(res, ["scene file not found"], tmp_path / "w")
+
+
+def test_help_lists_commands():
+    res = run_cli("--help")
+    assert res.returncode == 0 and "run" in res.stdout and "demo" in res.stdout

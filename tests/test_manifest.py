@@ -1,0 +1,38 @@
+"""Blender's own extension validator accepts the manifest (and rejects a broken one)."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import bpy
+
+from conftest import ROOT
+
+BLENDER_EXT = Path(bpy.utils.resource_path("LOCAL")) / "scripts" / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
+
+
+def validate(path):
+    return subprocess.run([sys.executable, str(BLENDER_EXT), "validate", str(path)], capture_output=True, text=True)
+
+
+def test_manifest_validates():
+    assert BLENDER_EXT.exists()
+    res = validate(ROOT)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_manifest_fields():
+    import tomllib
+    m = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
+    assert m["schema_version"] == "1.0.0" and m["id"] == "alive_blender"
+    assert m["blender_version_min"] == "4.2.0"
+    assert "files" in m["permissions"] and m["license"] and m["platforms"]
+
+
+def test_broken_manifest_is_rejected(tmp_path):
+    text = (ROOT / "blender_manifest.toml").read_text().replace('id = "alive_blender"', 'id = "alive blender!"')
+    (tmp_path / "blender_manifest.toml").write_text(text)
+    shutil.copy(ROOT / "__init__.py", tmp_path / "__init__.py")
+    res = validate(tmp_path)
+    assert res.returncode != 0
