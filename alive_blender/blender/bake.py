@@ -1,20 +1,22 @@
 """Bake: rolled-out, decoded frames -> scene data that plays back without the add-on.
 
 * Point cloud: every decoded frame's depth unprojected through the capture
-  camera into world space, masked by decoded alpha; all frames in one mesh
-  with an INT point attribute ``alive_frame`` (the scene frame it shows on)
-  and a FLOAT_COLOR attribute ``alive_rgb`` (not ``color``: Cycles' Attribute
-  node reads nothing from that name). A geometry-nodes group compares
-  ``alive_frame`` with Scene Time, keeps that frame's vertices, turns them
-  into points (radius on the modifier) and sets a material that shows the
-  colour in Cycles and EEVEE.
-* Texture: the decoded frames as an image sequence (files next to the .blend,
-  relative ``//`` paths) on an Image Texture node whose ``frame_offset`` is
-  keyframed (constant interpolation) to pick each frame, shown on a
-  camera-facing card that fills the capture camera's frustum.
+  camera into world space (one pose for all frames, or one per frame), masked
+  by decoded alpha; all frames in one mesh with an INT point attribute
+  ``alive_frame`` (the index of the generated frame) and a FLOAT_COLOR
+  attribute ``alive_rgb`` (not ``color``: Cycles' Attribute node reads nothing
+  from that name). A geometry-nodes group turns Scene Time into a generated
+  frame index with the modifier's Start and Hold inputs, keeps that frame's
+  points (radius on the modifier) and sets a material that shows the colour in
+  Cycles and EEVEE. Optionally the mesh becomes a Point Cloud object.
+* Texture (bake_texture.py): an image sequence next to the .blend or a packed
+  flipbook atlas, on a card in the capture frustum, as the world background,
+  or as a material on a chosen object.
+* Trajectory (trajectory.py): the embeddings as PCA curves.
 
 Each bake lives in its own collection ``Alive <name>``; re-baking a name
-removes exactly what that bake made before (tracked by a custom property).
+removes exactly what that bake made before (every ID it made carries the
+custom property ``alive_bake`` = name) and restores what it replaced.
 """
 
 from __future__ import annotations
@@ -27,14 +29,16 @@ from typing import Optional
 import bpy
 import numpy as np
 
-from ..core.camera import unproject
 from ..core.errors import AliveError
-from ..core.images import write_png
 from ..core.protocol import Reporter
 
 TAG = "alive_bake"          # custom property naming the bake an ID belongs to
 FRAME_ATTR = "alive_frame"
 COLOR_ATTR = "alive_rgb"
+TEXTURE_MODES = ("sequence", "atlas")
+# ID collections a bake may add to, in the order they are removed (users first)
+_BAKE_DATA = ("objects", "meshes", "pointclouds", "curves", "materials", "node_groups", "images", "worlds",
+              "actions", "collections")
 
 
 @dataclass
@@ -42,23 +46,50 @@ class BakeSettings:
     name: str = "alive"
     start: Optional[int] = None      # scene frame of the first baked frame; None = scene start
     points: bool = True
-    texture: bool = True
+    texture: bool = True             # bake the frames as a texture (shown on the targets below)
+    texture_mode: str = "sequence"   # "sequence": PNGs next to the .blend; "atlas": one packed image
+    card: bool = True                # the texture on a card filling the capture camera's frustum
+    world: bool = False              # the texture as the world background (seen through the camera)
+    target_object: str = ""          # the texture as a material on this object (its UV map)
+    hold: int = 1                    # scene frames each generated frame stays ("on twos" = 2)
+    density: float = 1.0             # decode size relative to training; used by callers that decode
+    pointcloud_object: bool = False  # convert the points mesh into a Point Cloud object
+    camera_pose: str = "start"       # "start": one pose for all frames; "per-frame": the scene camera's
+    trajectory: bool = False         # embedding trajectory curves (needs embeddings)
     card_distance: float = 0.0       # 0 = median decoded depth
     radius: float = 0.0              # 0 = from the pixel footprint
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def check(self) -> None:
+        if not self.name or self.name.strip() != self.name:
+            raise AliveError(f"bad bake name {self.name!r}", "use a non-empty name without surrounding spaces")
+        if self.texture_mode not in TEXTURE_MODES:
+            raise AliveError(f"unknown texture mode '{self.texture_mode}'", "use 'sequence' or 'atlas'")
+        if int(self.hold) < 1:
+            raise AliveError(f"hold must be at least 1 scene frame, got {self.hold}", "use --hold 1 or more")
+        if not self.density > 0:
+            raise AliveError(f"point density must be positive, got {self.density}", "use e.g. --density 0.5 or 2")
+        if self.camera_pose not in ("start", "per-frame"):
+            raise AliveError(f"unknown camera pose mode '{self.camera_pose}'", "use 'start' or 'per-frame'")
 
-def _tag(idblock, name):
+
+def tag(idblock, name):
     idblock[TAG] = name
     return idblock
 
 
+_tag = tag  # old name
+
+
 def remove_bake(name: str) -> int:
-    """Delete every ID that a bake called ``name`` made. Returns how many."""
+    """Delete every ID that a bake called ``name`` made and put back what it
+    replaced (a scene's world, an object's material). Returns how many IDs."""
+    from .bake_texture import restore_replaced
+    restore_replaced(name)
     removed = 0
-    for coll_name in ("objects", "meshes", "materials", "node_groups", "images", "collections"):
+    for coll_name in _BAKE_DATA:
         coll = getattr(bpy.data, coll_name)
         for idb in [i for i in coll if i.get(TAG) == name]:
             coll.remove(idb)
@@ -66,8 +97,13 @@ def remove_bake(name: str) -> int:
     return removed
 
 
+def bake_counts() -> dict:
+    """How many IDs of each kind a bake may make exist now (for re-bake checks)."""
+    return {c: len(getattr(bpy.data, c)) for c in _BAKE_DATA}
+
+
 def _collection(scene, name: str):
-    coll = _tag(bpy.data.collections.new(f"Alive {name}"), name)
+    coll = tag(bpy.data.collections.new(f"Alive {name}"), name)
     scene.collection.children.link(coll)
     return coll
 
@@ -77,47 +113,119 @@ def _socket(sockets, identifier: str):
     return next(s for s in sockets if s.identifier == identifier)
 
 
-def _points_node_group(name: str):
-    ng = _tag(bpy.data.node_groups.new(f"Alive Points {name}", "GeometryNodeTree"), name)
+def modifier_input(mod, name: str):
+    """Identifier of a geometry-nodes modifier input called ``name``."""
+    for item in mod.node_group.interface.items_tree:
+        if getattr(item, "in_out", "") == "INPUT" and item.name == name:
+            return item.identifier
+    raise KeyError(name)
+
+
+# ----------------------------------------------------------------------------- points
+
+_SRGB_TO_LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92,
+                           ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
+    """Scene-linear float32 from sRGB (uint8 0..255 or float 0..1); FLOAT_COLOR
+    attributes are linear, so this is what makes a point show its decoded colour."""
+    if rgb.dtype == np.uint8:
+        return _SRGB_TO_LINEAR[rgb]
+    x = np.clip(np.asarray(rgb, np.float32), 0.0, 1.0)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def point_mask(depth: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Pixels that become points: covered (alpha > 0.5) with a finite positive depth."""
+    return (alpha > 0.5) & np.isfinite(depth) & (depth > 0)
+
+
+def unproject_frames(depth: np.ndarray, alpha: np.ndarray, K: np.ndarray, world_from_camera: np.ndarray):
+    """All frames at once, no Python loop over frames or points.
+
+    depth, alpha: (N, H, W); K: 3x3 for that grid; world_from_camera: (4, 4)
+    for every frame or (N, 4, 4) one per frame. Returns (positions float32
+    (M, 3), frame index int32 (M,), flat pixel index into (N*H*W,) int64)."""
+    N, H, W = depth.shape
+    keep = point_mask(depth, alpha)
+    flat = np.flatnonzero(keep)
+    fi, rem = np.divmod(flat, H * W)
+    vi, ui = np.divmod(rem, W)
+    z = depth.reshape(-1)[flat].astype(np.float64)
+    x_cv = (ui + 0.5 - K[0, 2]) / K[0, 0] * z
+    y_cv = (vi + 0.5 - K[1, 2]) / K[1, 1] * z
+    cam = np.stack([x_cv, -y_cv, -z], axis=1)  # OpenCV -> Blender camera axes
+    M = np.asarray(world_from_camera, np.float64)
+    if M.ndim == 2:
+        pos = cam @ M[:3, :3].T + M[:3, 3]
+    else:
+        if len(M) != N:
+            raise AliveError(f"{len(M)} camera poses for {N} frames", "give one pose per decoded frame")
+        pos = np.einsum("mij,mj->mi", M[fi, :3, :3], cam) + M[fi, :3, 3]
+    return pos.astype(np.float32), fi.astype(np.int32), flat
+
+
+def _points_node_group(name: str, pointcloud: bool):
+    """Scene frame -> generated frame index -> that frame's points with radius and material."""
+    kind = "Point Cloud" if pointcloud else "Mesh"
+    ng = tag(bpy.data.node_groups.new(f"Alive Points {name}", "GeometryNodeTree"), name)
+    ng.description = f"alive_blender bake '{name}': shows generated frame floor((frame - Start) / Hold) ({kind})"
     ng.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
     radius = ng.interface.new_socket("Radius", in_out="INPUT", socket_type="NodeSocketFloat")
-    radius.default_value = 0.01
-    radius.min_value = 0.0
+    radius.default_value, radius.min_value = 0.01, 0.0
     ng.interface.new_socket("Material", in_out="INPUT", socket_type="NodeSocketMaterial")
+    start = ng.interface.new_socket("Start", in_out="INPUT", socket_type="NodeSocketInt")
+    start.default_value = 1
+    hold = ng.interface.new_socket("Hold", in_out="INPUT", socket_type="NodeSocketInt")
+    hold.default_value, hold.min_value = 1, 1
     ng.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
-    n = ng.nodes
+    n, link = ng.nodes, ng.links.new
     gin, gout = n.new("NodeGroupInput"), n.new("NodeGroupOutput")
     time = n.new("GeometryNodeInputSceneTime")
+    sub = n.new("ShaderNodeMath")
+    sub.operation = "SUBTRACT"
+    div = n.new("ShaderNodeMath")
+    div.operation = "DIVIDE"
+    floor = n.new("ShaderNodeMath")
+    floor.operation = "FLOOR"
+    to_int = n.new("FunctionNodeFloatToInt")
+    to_int.rounding_mode = "FLOOR"
     attr = n.new("GeometryNodeInputNamedAttribute")
     attr.data_type = "INT"
     attr.inputs["Name"].default_value = FRAME_ATTR
-    to_int = n.new("FunctionNodeFloatToInt")
-    to_int.rounding_mode = "FLOOR"
     cmp = n.new("FunctionNodeCompare")
-    cmp.data_type = "INT"
-    cmp.operation = "EQUAL"
+    cmp.data_type, cmp.operation = "INT", "EQUAL"
     sep = n.new("GeometryNodeSeparateGeometry")
     sep.domain = "POINT"
-    m2p = n.new("GeometryNodeMeshToPoints")
     setmat = n.new("GeometryNodeSetMaterial")
-    link = ng.links.new
-    link(time.outputs["Frame"], to_int.inputs[0])
+    link(time.outputs["Frame"], sub.inputs[0])
+    link(gin.outputs["Start"], sub.inputs[1])
+    link(sub.outputs[0], div.inputs[0])
+    link(gin.outputs["Hold"], div.inputs[1])
+    link(div.outputs[0], floor.inputs[0])
+    link(floor.outputs[0], to_int.inputs[0])
     link(attr.outputs["Attribute"], _socket(cmp.inputs, "A_INT"))
     link(to_int.outputs[0], _socket(cmp.inputs, "B_INT"))
     link(gin.outputs["Geometry"], sep.inputs["Geometry"])
     link(cmp.outputs["Result"], sep.inputs["Selection"])
-    link(sep.outputs["Selection"], m2p.inputs["Mesh"])
-    link(gin.outputs["Radius"], m2p.inputs["Radius"])
-    link(m2p.outputs["Points"], setmat.inputs["Geometry"])
+    if pointcloud:
+        make = n.new("GeometryNodeSetPointRadius")
+        link(sep.outputs["Selection"], make.inputs["Points"])
+    else:
+        make = n.new("GeometryNodeMeshToPoints")
+        link(sep.outputs["Selection"], make.inputs["Mesh"])
+    link(gin.outputs["Radius"], make.inputs["Radius"])
+    link(make.outputs["Points"], setmat.inputs["Geometry"])
     link(gin.outputs["Material"], setmat.inputs["Material"])
     link(setmat.outputs["Geometry"], gout.inputs["Geometry"])
-    for i, node in enumerate([gin, time, attr, to_int, cmp, sep, m2p, setmat, gout]):
-        node.location = (i * 180, 0)
+    for i, node in enumerate([gin, time, sub, div, floor, to_int, attr, cmp, sep, make, setmat, gout]):
+        node.location = (i * 170, 0 if i % 2 else -120)
     return ng
 
 
 def _point_material(name: str):
-    mat = _tag(bpy.data.materials.new(f"Alive Points {name}"), name)
+    mat = tag(bpy.data.materials.new(f"Alive Points {name}"), name)
     mat.use_nodes = True
     nt = mat.node_tree
     nt.nodes.clear()
@@ -132,148 +240,151 @@ def _point_material(name: str):
     return mat
 
 
-def bake_points(scene, coll, name: str, rgb: np.ndarray, depth: np.ndarray, alpha: np.ndarray,
-                K: np.ndarray, world_from_camera: np.ndarray, frames: np.ndarray, radius: float):
-    """One mesh holding every frame's points; returns the object."""
-    N, H, W = depth.shape
-    pos_list, col_list, frame_list = [], [], []
-    for i in range(N):
-        keep = (alpha[i] > 0.5) & np.isfinite(depth[i]) & (depth[i] > 0)
-        pts = unproject(depth[i], K, world_from_camera)[keep]
-        pos_list.append(pts.astype(np.float32))
-        col = rgb[i][keep].astype(np.float32)
-        col = col / 255.0 if rgb.dtype == np.uint8 else col
-        col_list.append(np.concatenate([col, np.ones((len(col), 1), np.float32)], axis=1))
-        frame_list.append(np.full(len(pts), int(frames[i]), np.int32))
-    pos = np.concatenate(pos_list) if pos_list else np.zeros((0, 3), np.float32)
-    cols = np.concatenate(col_list) if col_list else np.zeros((0, 4), np.float32)
-    fr = np.concatenate(frame_list) if frame_list else np.zeros(0, np.int32)
-    mesh = _tag(bpy.data.meshes.new(f"Alive Points {name}"), name)
+def write_point_mesh(mesh, pos: np.ndarray, frame_index: np.ndarray, colors: np.ndarray) -> None:
+    """Bulk attribute writes: contiguous numpy arrays straight into foreach_set."""
     mesh.vertices.add(len(pos))
-    mesh.attributes["position"].data.foreach_set("vector", pos.ravel())
+    mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(pos, np.float32).ravel())
     fa = mesh.attributes.new(FRAME_ATTR, "INT", "POINT")
-    fa.data.foreach_set("value", fr)
+    fa.data.foreach_set("value", np.ascontiguousarray(frame_index, np.int32))
     ca = mesh.attributes.new(COLOR_ATTR, "FLOAT_COLOR", "POINT")
-    ca.data.foreach_set("color", cols.ravel())
+    ca.data.foreach_set("color", np.ascontiguousarray(colors, np.float32).ravel())
     mesh.update()
-    obj = _tag(bpy.data.objects.new(f"Alive Points {name}", mesh), name)
-    coll.objects.link(obj)
-    mod = obj.modifiers.new("Alive Points", "NODES")
-    mod.node_group = _points_node_group(name)
-    mat = _point_material(name)
-    for item in mod.node_group.interface.items_tree:
-        if getattr(item, "in_out", "") != "INPUT":
-            continue
-        if item.name == "Radius":
-            mod[item.identifier] = float(radius)
-        elif item.name == "Material":
-            mod[item.identifier] = mat
-    obj.data.materials.append(mat)
+
+
+def _to_pointcloud(scene, obj, name: str):
+    """Mesh object -> Point Cloud object in place; attributes are kept."""
+    old_mesh = obj.data
+    view_layer = scene.view_layers[0]
+    with bpy.context.temp_override(scene=scene, view_layer=view_layer, active_object=obj, object=obj,
+                                   selected_objects=[obj], selected_editable_objects=[obj]):
+        bpy.ops.object.convert(target="POINTCLOUD")
+    if obj.type != "POINTCLOUD":
+        raise AliveError("converting the points to a Point Cloud object failed",
+                         "bake without the point-cloud option (the mesh form renders the same)")
+    tag(obj.data, name)
+    obj.data.name = f"Alive Points {name}"
+    if old_mesh.users == 0:
+        bpy.data.meshes.remove(old_mesh)
     return obj
 
 
-def bake_texture(scene, coll, name: str, rgb: np.ndarray, frames: np.ndarray, K: np.ndarray,
-                 world_from_camera: np.ndarray, width: int, height: int, distance: float, blend_dir: Path):
-    """Image sequence next to the .blend on a card in the camera frustum."""
-    seq_dir = blend_dir / f"alive_{name}"
-    seq_dir.mkdir(parents=True, exist_ok=True)
-    for old in seq_dir.glob("frame_*.png"):
-        old.unlink()
-    for i, img in enumerate(rgb):
-        write_png(seq_dir / f"frame_{i + 1:05d}.png", img)
-    img = _tag(bpy.data.images.load(str(seq_dir / "frame_00001.png"), check_existing=False), name)
-    img.name = f"Alive Frames {name}"
-    img.source = "SEQUENCE"
-    if bpy.data.filepath:
-        img.filepath = bpy.path.relpath(str(seq_dir / "frame_00001.png"))
+def bake_points(scene, coll, name: str, rgb: np.ndarray, depth: np.ndarray, alpha: np.ndarray,
+                K: np.ndarray, world_from_camera: np.ndarray, frames: np.ndarray, radius: float,
+                hold: int = 1, pointcloud_object: bool = False, timings: Optional[dict] = None):
+    """One object holding every frame's points; returns (object, points per frame).
 
-    mat = _tag(bpy.data.materials.new(f"Alive Card {name}"), name)
-    mat.use_nodes = True
-    nt = mat.node_tree
-    nt.nodes.clear()
-    tex = nt.nodes.new("ShaderNodeTexImage")
-    tex.image = img
-    tex.interpolation = "Closest"
-    iu = tex.image_user
-    iu.frame_start = int(frames[0])
-    iu.frame_duration = len(rgb)
-    iu.use_auto_refresh = True
-    emit = nt.nodes.new("ShaderNodeEmission")
-    out = nt.nodes.new("ShaderNodeOutputMaterial")
-    nt.links.new(tex.outputs["Color"], emit.inputs["Color"])
-    nt.links.new(emit.outputs["Emission"], out.inputs["Surface"])
-    tex.location, emit.location, out.location = (0, 0), (300, 0), (520, 0)
-    # file used = clamp(f - frame_start + 1, 0, duration) + offset; key the offset so
-    # each scene frame shows its generated frame even where playback and sequence disagree
-    for i, f in enumerate(frames):
-        iu.frame_offset = int(i + 1) - int(f - frames[0] + 1)
-        iu.keyframe_insert("frame_offset", frame=int(f))
-    _constant_interpolation(nt)
-
-    # the card: a plane exactly covering the frustum at `distance` along the view axis
-    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-    x0, x1 = (0 - cx) / fx * distance, (width - cx) / fx * distance
-    y0, y1 = (0 - cy) / fy * distance, (height - cy) / fy * distance
-    corners_cv = np.array([[x0, y1], [x1, y1], [x1, y0], [x0, y0]])   # bottom-left, ccw seen from camera
-    verts_cam = np.stack([corners_cv[:, 0], -corners_cv[:, 1], np.full(4, -distance), np.ones(4)], axis=1)
-    verts = (verts_cam @ world_from_camera.T)[:, :3]
-    mesh = _tag(bpy.data.meshes.new(f"Alive Card {name}"), name)
-    mesh.from_pydata(verts.tolist(), [], [[0, 1, 2, 3]])
-    uv = mesh.uv_layers.new(name="UVMap")
-    uv.data.foreach_set("uv", np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32).ravel())
-    mesh.materials.append(mat)
-    mesh.update()
-    obj = _tag(bpy.data.objects.new(f"Alive Card {name}", mesh), name)
+    ``frames`` are the scene frames the generated frames start on; the modifier's
+    Start is frames[0] and Hold is ``hold``."""
+    import time
+    t0 = time.perf_counter()
+    N = depth.shape[0]
+    pos, fi, flat = unproject_frames(depth, alpha, K, world_from_camera)
+    rgb_flat = rgb.reshape(-1, rgb.shape[-1])[flat, :3]
+    cols = np.empty((len(pos), 4), np.float32)
+    cols[:, :3] = srgb_to_linear(rgb_flat)
+    cols[:, 3] = 1.0
+    t1 = time.perf_counter()
+    mesh = tag(bpy.data.meshes.new(f"Alive Points {name}"), name)
+    write_point_mesh(mesh, pos, fi, cols)
+    t2 = time.perf_counter()
+    obj = tag(bpy.data.objects.new(f"Alive Points {name}", mesh), name)
     coll.objects.link(obj)
-    return obj, img
+    if pointcloud_object:
+        _to_pointcloud(scene, obj, name)
+    mod = obj.modifiers.new("Alive Points", "NODES")
+    mod.node_group = _points_node_group(name, pointcloud=obj.type == "POINTCLOUD")
+    mat = _point_material(name)
+    mod[modifier_input(mod, "Radius")] = float(radius)
+    mod[modifier_input(mod, "Material")] = mat
+    mod[modifier_input(mod, "Start")] = int(frames[0])
+    mod[modifier_input(mod, "Hold")] = int(hold)
+    obj.data.materials.append(mat)
+    if timings is not None:
+        timings.update(unproject_s=t1 - t0, attributes_s=t2 - t1, points=int(len(pos)))
+    return obj, np.bincount(fi, minlength=N)
 
 
-def _constant_interpolation(idblock):
-    from bpy_extras import anim_utils
-    ad = idblock.animation_data
-    if not ad or not ad.action:
-        return
-    bag = anim_utils.action_get_channelbag_for_slot(ad.action, ad.action_slot)
-    if bag is None:
-        return
-    for fc in bag.fcurves:
-        for kp in fc.keyframe_points:
-            kp.interpolation = "CONSTANT"
+def camera_poses(scene, cam_obj, scene_frames) -> np.ndarray:
+    """The camera's world matrix (scale removed) at each scene frame; the current frame is restored."""
+    from ..core.camera import strip_scale
+    keep = (scene.frame_current, scene.frame_subframe)
+    out = []
+    try:
+        for f in scene_frames:
+            scene.frame_set(int(f))
+            out.append(strip_scale(np.array(cam_obj.matrix_world)))
+    finally:
+        scene.frame_set(keep[0], subframe=keep[1])
+    return np.stack(out)
 
 
 def bake(scene, decoded: dict, K: np.ndarray, world_from_camera: np.ndarray, settings: BakeSettings,
-         blend_dir: Optional[Path] = None, reporter: Optional[Reporter] = None) -> dict:
-    """Bake decoded frames ({"rgb","depth","alpha"} arrays) into ``scene``."""
+         blend_dir: Optional[Path] = None, reporter: Optional[Reporter] = None,
+         trajectory: Optional[tuple] = None) -> dict:
+    """Bake decoded frames ({"rgb", "depth" (may be None), "alpha"} arrays) into ``scene``.
+
+    ``world_from_camera`` is one 4x4 pose or one per decoded frame (N, 4, 4).
+    ``trajectory`` = (observed (M, D), rollouts (K, S, D)) embeddings for the curves."""
+    import time
     reporter = reporter or Reporter()
+    settings.check()
     rgb, depth, alpha = decoded["rgb"], decoded.get("depth"), decoded["alpha"]
-    N, H, W = rgb.shape[:3]
-    if N == 0:
+    if rgb.ndim != 4 or rgb.shape[0] == 0:
         raise AliveError("nothing to bake: the rollout has no frames", "roll out at least one step")
-    if not settings.name or settings.name.strip() != settings.name:
-        raise AliveError(f"bad bake name {settings.name!r}", "use a non-empty name without surrounding spaces")
+    N, H, W = rgb.shape[:3]
+    if alpha.shape != (N, H, W) or (depth is not None and depth.shape != (N, H, W)):
+        raise AliveError(f"decoded arrays disagree in shape: rgb {rgb.shape}, alpha {alpha.shape}"
+                         + (f", depth {depth.shape}" if depth is not None else ""), "decode the rollout again")
+    poses = np.asarray(world_from_camera, np.float64)
+    start_pose = poses if poses.ndim == 2 else poses[0]
+    hold = int(settings.hold)
     start = scene.frame_start if settings.start is None else int(settings.start)
-    frames = np.arange(start, start + N)
-    reporter.status(f"bake '{settings.name}': {N} frames from scene frame {start}")
+    frames = start + hold * np.arange(N)
+    target = None
+    if settings.texture and settings.target_object:
+        target = scene.objects.get(settings.target_object)
+        if target is None or target.type != "MESH":
+            raise AliveError(f"object '{settings.target_object}' is not a mesh in scene '{scene.name}'",
+                             "name a mesh object of the scene to carry the texture")
+    if settings.trajectory and trajectory is None:
+        raise AliveError("the trajectory view needs the embeddings", "bake from a work directory")
+    t_start = time.perf_counter()
+    reporter.status(f"bake '{settings.name}': {N} frames from scene frame {start}"
+                    + (f", each held {hold} frames" if hold > 1 else ""))
     remove_bake(settings.name)
     coll = _collection(scene, settings.name)
-    result = {"name": settings.name, "frames": [int(frames[0]), int(frames[-1])], "collection": coll.name}
-    fg = depth[(alpha > 0.5) & np.isfinite(depth) & (depth > 0)] if depth is not None else np.zeros(0)
+    result = {"name": settings.name, "frames": [int(frames[0]), int(frames[-1]) + hold - 1], "hold": hold,
+              "collection": coll.name, "size": [int(W), int(H)]}
+    has_depth = depth is not None
+    fg = depth[point_mask(depth, alpha)] if has_depth else np.zeros(0, np.float32)
+    distance = settings.card_distance or (float(np.median(fg)) if len(fg) else 5.0)
+    timings = {}
     if settings.points:
-        if depth is None:
-            reporter.warning("no depth in this data: the point cloud is skipped (bake the card instead)")
-        else:
-            radius = settings.radius or float(np.median(fg) / K[0, 0] * 0.75) if len(fg) else 0.01
-            obj = bake_points(scene, coll, settings.name, rgb, depth, alpha, K, world_from_camera, frames, radius)
-            result["points_object"] = obj.name
-            result["points_per_frame"] = [int(((alpha[i] > 0.5) & np.isfinite(depth[i]) & (depth[i] > 0)).sum())
-                                          for i in range(N)]
+        if not has_depth:
+            reporter.warning(f"this footage has no depth: the point cloud is a flat card of points "
+                             f"{distance:g} units in front of the camera")
+            depth = np.full((N, H, W), distance, np.float32)
+            result["points_flat"] = True
+        radius = settings.radius or (distance / K[0, 0] * 0.75)
+        obj, per_frame = bake_points(scene, coll, settings.name, rgb, depth, alpha, K, poses, frames, radius,
+                                     hold, settings.pointcloud_object, timings)
+        result["points_object"] = obj.name
+        result["points_per_frame"] = per_frame.tolist()
+        result["radius"] = float(radius)
         reporter.progress(0.5, "points baked")
-    if settings.texture:
-        distance = settings.card_distance or (float(np.median(fg)) if len(fg) else 5.0)
+    if settings.texture or settings.card or settings.world:
+        from .bake_texture import bake_texture
         blend_dir = Path(blend_dir) if blend_dir else Path(bpy.path.abspath("//") or os.getcwd())
-        obj, img = bake_texture(scene, coll, settings.name, rgb, frames, K, world_from_camera, W, H,
-                                distance, blend_dir)
-        result["card_object"] = obj.name
-        result["image"] = img.name
-        reporter.progress(1.0, "texture baked")
+        t0 = time.perf_counter()
+        result.update(bake_texture(scene, coll, settings, rgb, frames, K, poses, distance, blend_dir, target))
+        timings["texture_s"] = time.perf_counter() - t0
+        reporter.progress(0.9, "texture baked")
+    if settings.trajectory:
+        from .trajectory import bake_trajectory
+        result["trajectory"] = bake_trajectory(scene, coll, settings.name, *trajectory)
+    timings["bake_s"] = time.perf_counter() - t_start
+    result["timings"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in timings.items()}
+    result["camera_pose"] = "per-frame" if poses.ndim == 3 else "start"
+    result["start_pose"] = start_pose.tolist()
+    reporter.progress(1.0, f"bake '{settings.name}' done")
     return result
