@@ -214,19 +214,30 @@ def _world(scene, name: str, source: FrameSource):
     nt.links.new(bg.outputs["Background"], out.inputs["Surface"])
     bg.location, out.location = (900, 0), (1100, 0)
     _keys_constant(nt, name)
-    world[PREV_WORLD] = scene.world.name if scene.world is not None else ""
+    prev = _users_own(scene.world, PREV_WORLD)
+    if prev is not None:
+        world[PREV_WORLD] = prev  # an ID property: keeps the user's world alive through a save
     scene.world = world
     return world
 
 
+def _users_own(idb, key: str):
+    """The user's own ID: ``idb`` itself, or what a bake's ID replaced (followed
+    through so that removing bakes in any order ends with the user's again)."""
+    if idb is None or idb.get(TAG) is None:
+        return idb
+    return idb.get(key)
+
+
 def _on_object(obj, mat) -> None:
     mats = obj.data.materials
-    mat[TARGET_OBJECT] = obj.name
+    mat[TARGET_OBJECT] = obj
     if len(mats) == 0:
-        mat[PREV_MATERIAL] = ""
-        mats.append(mat)
+        mats.append(mat)  # no PREV_MATERIAL: the slot is removed again
     else:
-        mat[PREV_MATERIAL] = mats[0].name if mats[0] is not None else ""
+        prev = _users_own(mats[0], PREV_MATERIAL)
+        if prev is not None:
+            mat[PREV_MATERIAL] = prev
         mats[0] = mat
 
 
@@ -235,18 +246,17 @@ def restore_replaced(name: str) -> None:
     for scene in bpy.data.scenes:
         w = scene.world
         if w is not None and w.get(TAG) == name:
-            prev = w.get(PREV_WORLD, "")
-            scene.world = bpy.data.worlds.get(prev) if prev else None
+            scene.world = w.get(PREV_WORLD)
     for mat in [m for m in bpy.data.materials if m.get(TAG) == name and TARGET_OBJECT in m]:
-        obj = bpy.data.objects.get(mat[TARGET_OBJECT])
-        if obj is None or obj.type != "MESH":
+        obj = mat[TARGET_OBJECT]
+        if not isinstance(obj, bpy.types.Object) or obj.type != "MESH":
             continue
         mats = obj.data.materials
         for i in reversed(range(len(mats))):
-            if mats[i] == mat:
-                prev = mat.get(PREV_MATERIAL, "")
-                if prev:
-                    mats[i] = bpy.data.materials.get(prev)
+            if mats[i] is not None and mats[i] == mat:
+                prev = mat.get(PREV_MATERIAL)
+                if prev is not None:
+                    mats[i] = prev
                 else:
                     mats.pop(index=i)
 

@@ -1,0 +1,83 @@
+"""``bake SCENE.blend WORKDIR --rollout ROLLOUT.npy --save OUT.blend``: decode a
+rollout with the work directory's generator and bake it into a scene.
+
+With none of --points/--texture/--card/--world/--object the bake makes the
+point cloud and an image-sequence card (what ``run`` bakes). Otherwise it
+makes what is asked: --texture alone shows the frames on a card; --card,
+--world and --object pick where the texture goes (sequence by default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.errors import AliveError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bake", help="decode a rollout and bake it into a scene (point cloud, textures)",
+                       description=__doc__.split("\n\n", 1)[1].replace("\n", " "))
+    p.add_argument("scene", help="the .blend to bake into")
+    p.add_argument("workdir", help="work directory with a trained model (from run)")
+    p.add_argument("--rollout", default="", help="rollout .npy (default: WORKDIR/rollout/rollout.npy)")
+    p.add_argument("--variation", type=int, default=0, help="which rollout variation to bake (default 0)")
+    p.add_argument("--name", default="alive", help="bake name: its collection is 'Alive NAME'; re-baking a name "
+                                                  "replaces what it made")
+    p.add_argument("--points", action="store_true", help="bake the point cloud")
+    p.add_argument("--texture", choices=["sequence", "atlas"], default=None,
+                   help="bake the frames as a texture: PNG sequence next to the .blend, or one packed atlas "
+                        "(self-contained .blend)")
+    p.add_argument("--card", action="store_true", help="show the texture on a card in the camera's frustum")
+    p.add_argument("--world", action="store_true", help="use the texture as the world background")
+    p.add_argument("--object", default="", help="put the texture as a material on this mesh object")
+    p.add_argument("--hold", type=int, default=1, help="scene frames per generated frame (2 = on twos)")
+    p.add_argument("--start", type=int, default=None, help="scene frame of the first baked frame "
+                                                          "(default: the scene's start)")
+    p.add_argument("--density", type=float, default=1.0, help="decode at this multiple of the training "
+                                                            "resolution (more or fewer points per frame)")
+    p.add_argument("--pointcloud-object", action="store_true", help="make the points a Point Cloud object "
+                                                                    "instead of a mesh")
+    p.add_argument("--camera-pose", choices=["start", "per-frame"], default="start",
+                   help="unproject through the camera of the rollout's start frame, or through the scene "
+                        "camera at each frame the generated frame is shown")
+    p.add_argument("--trajectory", action="store_true", help="add the embedding trajectory as 3-D curves")
+    p.add_argument("--radius", type=float, default=0.0, help="point radius (default: from the pixel footprint)")
+    p.add_argument("--device", default="auto", help="decode on auto, cpu, cuda or mps")
+    p.add_argument("--save", required=True, help="where to save the baked scene (.blend)")
+    p.set_defaults(func=execute)
+
+
+def settings_from_args(args):
+    from ..blender.bake import BakeSettings
+    chosen = args.points or args.texture or args.card or args.world or args.object
+    if not chosen:
+        points, texture, card = True, True, True
+    else:
+        points = bool(args.points)
+        texture = bool(args.texture or args.card or args.world or args.object)
+        card = bool(args.card or (args.texture and not (args.world or args.object)))
+    s = BakeSettings(name=args.name, start=args.start, points=points, texture=texture,
+                     texture_mode=args.texture or "sequence", card=card, world=bool(args.world),
+                     target_object=args.object, hold=args.hold, density=args.density,
+                     pointcloud_object=bool(args.pointcloud_object), camera_pose=args.camera_pose,
+                     trajectory=bool(args.trajectory), radius=args.radius)
+    s.check()
+    return s
+
+
+def execute(args, reporter) -> dict:
+    import bpy
+
+    from ..blender.bake_workdir import bake_from_workdir
+    from ..blender.scenefile import check_save_target, open_blend, save_blend
+    settings = settings_from_args(args)  # bad flags fail before anything is opened or written
+    workdir = Path(args.workdir).expanduser().absolute()
+    if not (workdir / "capture" / "meta.json").exists():
+        raise AliveError(f"'{workdir}' is not a work directory with a capture", "give the WORKDIR that run made")
+    save = check_save_target(args.save)
+    open_blend(args.scene)
+    result = bake_from_workdir(bpy.context.scene, workdir, settings, rollout_file=args.rollout or None,
+                               variation=args.variation, blend_dir=save.parent, device=args.device,
+                               reporter=reporter)
+    result["blend"] = str(save_blend(save))
+    reporter.status(f"saved {result['blend']}")
+    return result

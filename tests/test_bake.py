@@ -1,0 +1,281 @@
+"""Bake in real bpy: bake in this process, save, then reopen the .blend in a
+fresh interpreter where the add-on is NOT registered and check what plays back
+(evaluated geometry-nodes points, Cycles renders of the textures)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_python
+
+# reopen a .blend without the add-on; evaluate points / render frames; print JSON
+CHECK = r"""
+import bpy, sys, json, numpy as np
+args = json.loads(sys.argv[2])
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+assert 'alive_blender' not in bpy.context.preferences.addons.keys()
+import alive_blender  # noqa: F401  (importable, but nothing is registered)
+assert not hasattr(bpy.types.Scene, 'alive')
+scene = bpy.context.scene
+out = {'points': {}, 'renders': {}}
+pts_obj = args.get('points_object')
+for f in args.get('point_frames', []):
+    scene.frame_set(f)
+    obj = scene.objects[pts_obj]
+    geo = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).evaluated_geometry()
+    pc = geo.pointcloud
+    n = len(pc.points) if pc is not None else 0
+    pos = np.zeros(n * 3, np.float32)
+    col = np.zeros(n * 4, np.float32)
+    rad = np.zeros(n, np.float32)
+    if n:
+        pc.attributes['position'].data.foreach_get('vector', pos)
+        pc.attributes['alive_rgb'].data.foreach_get('color', col)
+        pc.attributes['radius'].data.foreach_get('value', rad)
+    out['points'][f] = {'count': n, 'pos': pos.reshape(-1, 3).tolist(), 'rgb': col.reshape(-1, 4)[:, :3].tolist(),
+                        'radius': float(rad.mean()) if n else 0.0}
+if args.get('render_frames'):
+    from mathutils import Matrix
+    keep = set(args.get('render_objects', []))
+    for o in scene.objects:
+        if o.type != 'CAMERA':
+            o.hide_render = o.name not in keep
+    cam = scene.camera
+    cam.animation_data_clear()
+    cam.matrix_world = Matrix(args['camera_pose'])
+    r = scene.render
+    r.engine = 'CYCLES'
+    scene.cycles.samples = 2
+    scene.cycles.use_denoising = False
+    scene.cycles.device = 'CPU'
+    r.resolution_x, r.resolution_y, r.resolution_percentage = args['size'][0], args['size'][1], 100
+    r.image_settings.file_format = 'PNG'
+    scene.view_settings.view_transform = 'Standard'
+    from PIL import Image
+    for f in args['render_frames']:
+        scene.frame_set(f)
+        r.filepath = args['render_dir'] + f'/r{f:04d}.png'
+        bpy.ops.render.render(write_still=True)
+        img = np.asarray(Image.open(r.filepath).convert('RGB'), np.float32) / 255.0
+        out['renders'][f] = img.reshape(-1, 3).mean(0).tolist()
+    import os
+    out['images'] = {i.name: [i.source, i.filepath, i.packed_file is not None,
+                              os.path.exists(bpy.path.abspath(i.filepath))] for i in bpy.data.images
+                     if i.name.startswith('Alive')}
+print('RESULT' + json.dumps(out))
+"""
+
+
+def check_blend(path: Path, **args) -> dict:
+    res = run_python(CHECK, path, json.dumps(args))
+    assert res.returncode == 0, res.stderr[-3000:]
+    data = json.loads(res.stdout.split("RESULT", 1)[1])
+    data["points"] = {int(k): v for k, v in data["points"].items()}
+    data["renders"] = {int(k): v for k, v in data["renders"].items()}
+    return data
+
+
+def camera_scene(bpy, width=16, height=12, shift=(0.05, -0.03), fit="VERTICAL"):
+    """Empty scene with a shifted, non-trivially fitted camera; returns (scene, cam, K, pose)."""
+    from alive_blender.blender.capture import camera_params
+    from alive_blender.core.camera import intrinsics, strip_scale
+    scene = bpy.context.scene
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    cam.data.lens, cam.data.sensor_fit = 35.0, fit
+    cam.data.shift_x, cam.data.shift_y = shift
+    cam.location, cam.rotation_euler = (0.3, -6.0, 2.0), (1.3, 0.0, 0.1)
+    scene.render.resolution_x, scene.render.resolution_y = width, height
+    scene.frame_start, scene.frame_end = 1, 24
+    bpy.context.view_layer.update()
+    return scene, cam, intrinsics(camera_params(scene, cam, width, height)), strip_scale(np.array(cam.matrix_world))
+
+
+def synthetic_frames(n=5, width=16, height=12, seed=0):
+    """Distinct solid-ish colours per frame, random depth, random alpha holes."""
+    rng = np.random.default_rng(seed)
+    base = np.array([[220, 30, 30], [30, 200, 40], [40, 60, 230], [230, 220, 40], [200, 40, 220]], np.uint8)
+    rgb = np.repeat(base[np.arange(n) % len(base), None, None, :], height, 1).repeat(width, 2)
+    rgb = np.clip(rgb.astype(int) + rng.integers(-20, 20, rgb.shape), 0, 255).astype(np.uint8)
+    depth = rng.uniform(3.0, 6.0, (n, height, width)).astype(np.float32)
+    alpha = (rng.random((n, height, width)) > 0.25).astype(np.float32)
+    depth[:, 0, :] = np.inf  # background rows never become points
+    return {"rgb": rgb, "depth": depth, "alpha": alpha}
+
+
+def reference_points(decoded, i, K, pose):
+    """Frame i's points the slow, obvious way (the foundation's per-frame unproject)."""
+    from alive_blender.blender.bake import srgb_to_linear
+    from alive_blender.core.camera import unproject
+    d, a = decoded["depth"][i], decoded["alpha"][i]
+    keep = (a > 0.5) & np.isfinite(d) & (d > 0)
+    with np.errstate(invalid="ignore"):
+        world = unproject(np.where(keep, d, 1.0), K, pose)
+    return world[keep], srgb_to_linear(decoded["rgb"][i][keep])
+
+
+def save(path):
+    from alive_blender.blender.scenefile import save_blend
+    return save_blend(path)
+
+
+def test_points_reopened_match_decoded_and_hold_on_twos(fresh_bpy, tmp_path):
+    from alive_blender.blender.bake import BakeSettings, bake
+    scene, cam, K, pose = camera_scene(fresh_bpy)
+    decoded = synthetic_frames()
+    settings = BakeSettings(name="pts", start=3, hold=2, texture=False, card=False)
+    result = bake(scene, decoded, K, pose, settings, blend_dir=tmp_path)
+    assert result["frames"] == [3, 12] and result["hold"] == 2
+    out = save(tmp_path / "pts.blend")
+    # generated frame i is shown on scene frames 3+2i and 4+2i; nothing outside 3..12
+    frames = [2, 3, 4, 5, 7, 11, 12, 13]
+    data = check_blend(out, points_object=result["points_object"], point_frames=frames)["points"]
+    assert data[2]["count"] == 0 and data[13]["count"] == 0
+    for f, i in [(3, 0), (4, 0), (5, 1), (7, 2), (11, 4), (12, 4)]:
+        pos, rgb = reference_points(decoded, i, K, pose)
+        assert data[f]["count"] == len(pos) == result["points_per_frame"][i] > 0
+        np.testing.assert_allclose(np.array(data[f]["pos"]), pos, atol=1e-4)
+        np.testing.assert_allclose(np.array(data[f]["rgb"]), rgb, atol=1e-5)
+        assert data[f]["radius"] == pytest.approx(result["radius"], rel=1e-5)
+    assert data[3] == data[4] and data[11] == data[12]          # on twos: each frame held twice
+    assert data[4]["pos"] != data[5]["pos"]
+
+
+def test_per_frame_poses_and_pointcloud_object(fresh_bpy, tmp_path):
+    """One camera pose per generated frame; the points as a Point Cloud object."""
+    from alive_blender.blender.bake import BakeSettings, bake
+    scene, cam, K, pose = camera_scene(fresh_bpy)
+    decoded = synthetic_frames(n=3)
+    poses = np.stack([pose] * 3)
+    poses[1, :3, 3] += [0.0, 0.0, 1.5]
+    poses[2, :3, 3] += [2.0, 0.0, 0.0]
+    settings = BakeSettings(name="pc", start=1, texture=False, card=False, pointcloud_object=True)
+    result = bake(scene, decoded, K, poses, settings)
+    assert scene.objects[result["points_object"]].type == "POINTCLOUD"
+    out = save(tmp_path / "pc.blend")
+    data = check_blend(out, points_object=result["points_object"], point_frames=[1, 2, 3])["points"]
+    for i in range(3):
+        pos, _ = reference_points(decoded, i, K, poses[i])
+        np.testing.assert_allclose(np.array(data[i + 1]["pos"]), pos, atol=1e-4)
+
+
+def test_unprojected_render_of_known_plane_lands_on_it(fresh_bpy, tmp_path):
+    """Render a ground plane (z = 0) through a shifted camera, bake the capture
+    itself as the 'decoded' frame: every reopened point lies on the plane."""
+    from alive_blender.blender.bake import BakeSettings, bake
+    from alive_blender.blender.capture import CaptureSettings, capture
+    from alive_blender.core.dataset import load_capture
+    bpy = fresh_bpy
+    scene, cam, _, _ = camera_scene(bpy, width=32, height=24, shift=(0.1, 0.08), fit="AUTO")
+    bpy.ops.mesh.primitive_plane_add(size=20.0, location=(0, 0, 0))
+    capture(scene, tmp_path / "work", CaptureSettings(frame_start=1, frame_end=1, width=32, height=24, samples=1))
+    cap = load_capture(tmp_path / "work")
+    decoded = {"rgb": cap.rgb, "depth": cap.depth, "alpha": cap.alpha}
+    assert 0 < cap.alpha.sum() < cap.alpha.size  # the horizon is in view: some background
+    result = bake(scene, decoded, cap.K(0), cap.world_from_camera(0),
+                  BakeSettings(name="plane", start=1, texture=False, card=False))
+    out = save(tmp_path / "plane.blend")
+    data = check_blend(out, points_object=result["points_object"], point_frames=[1])["points"][1]
+    assert data["count"] == int((cap.alpha > 0.5).sum())
+    pos = np.array(data["pos"])
+    assert np.abs(pos[:, 2]).max() < 2e-3
+    assert np.abs(pos[:, :2]).max() <= 10.0 + 1e-3
+
+
+@pytest.mark.parametrize("mode", ["sequence", "atlas"])
+def test_texture_shows_each_frame(fresh_bpy, tmp_path, mode):
+    """The card in the capture frustum renders generated frame i at its scene
+    frames (Cycles, tiny). The atlas .blend renders alone in an empty folder."""
+    from alive_blender.blender.bake import BakeSettings, bake
+    scene, cam, K, pose = camera_scene(fresh_bpy)
+    decoded = synthetic_frames(n=4)
+    settings = BakeSettings(name="tex", start=1, hold=2, points=False, texture_mode=mode, card=True)
+    result = bake(scene, decoded, K, pose, settings, blend_dir=tmp_path / "a")
+    out = save(tmp_path / "a" / "tex.blend")
+    if mode == "sequence":
+        assert (tmp_path / "a" / "alive_tex" / "frame_00004.png").exists()
+    else:
+        assert not (tmp_path / "a" / "alive_tex").exists()
+        alone = tmp_path / "b" / "tex.blend"
+        alone.parent.mkdir()
+        shutil.copyfile(out, alone)
+        shutil.rmtree(tmp_path / "a")
+        out = alone
+    (tmp_path / "r").mkdir()
+    data = check_blend(out, render_frames=[1, 2, 3, 7], render_objects=[result["card_object"]],
+                       camera_pose=pose.tolist(), size=[16, 12], render_dir=str(tmp_path / "r"))
+    (image,) = data["images"].values()
+    if mode == "sequence":
+        assert image == ["SEQUENCE", "//alive_tex/frame_00001.png", False, True]
+    else:
+        assert image[0] == "GENERATED" or image[2]  # packed: nothing on disk needed
+        assert image[2] is True
+    r = {f: np.array(v) for f, v in data["renders"].items()}
+    expect = decoded["rgb"].reshape(4, -1, 3).mean(1) / 255.0
+    for f, i in [(1, 0), (2, 0), (3, 1), (7, 3)]:
+        np.testing.assert_allclose(r[f], expect[i], atol=0.03)
+    assert np.abs(r[1] - r[3]).max() > 0.3  # different images at two frames
+
+
+def test_footage_without_depth_flat_card_of_points(fresh_bpy, tmp_path):
+    from alive_blender.blender.bake import BakeSettings, bake
+    from alive_blender.core.protocol import Reporter
+    scene, cam, K, pose = camera_scene(fresh_bpy)
+    decoded = synthetic_frames(n=2)
+    decoded["depth"] = None
+    msgs = []
+    result = bake(scene, decoded, K, pose, BakeSettings(name="foot", card_distance=4.0, texture_mode="atlas"),
+                  reporter=Reporter(msgs.append))
+    assert result["points_flat"] and "card_object" in result
+    warnings = [m["message"] for m in msgs if m["type"] == "warning"]
+    assert any("no depth" in w and "flat card" in w for w in warnings)
+    from alive_blender.core.camera import project
+    obj = scene.objects[result["points_object"]]
+    n = len(obj.data.vertices)
+    pos = np.zeros(n * 3, np.float32)
+    obj.data.attributes["position"].data.foreach_get("vector", pos)
+    _, z = project(pos.reshape(-1, 3), K, pose)
+    np.testing.assert_allclose(z, 4.0, atol=1e-4)
+
+
+def test_rebake_replaces_exactly_what_it_made(fresh_bpy, tmp_path):
+    from alive_blender.blender.bake import BakeSettings, bake, bake_counts
+    bpy = fresh_bpy
+    scene, cam, K, pose = camera_scene(bpy)
+    bpy.ops.mesh.primitive_cube_add()
+    cube = bpy.context.active_object
+    user_mat = bpy.data.materials.new("UserMaterial")
+    cube.data.materials.append(user_mat)
+    user_world = bpy.data.worlds.new("UserWorld")
+    scene.world = user_world
+    decoded = synthetic_frames(n=3)
+    traj = (np.random.default_rng(0).normal(size=(6, 8)), np.random.default_rng(1).normal(size=(2, 4, 8)))
+
+    def full(name, mode):
+        return BakeSettings(name=name, start=1, hold=2, texture_mode=mode, card=True, world=True,
+                            target_object=cube.name, pointcloud_object=True, trajectory=True)
+
+    before = bake_counts()
+    bake(scene, decoded, K, pose, full("a", "atlas"), blend_dir=tmp_path, trajectory=traj)
+    after_a = bake_counts()
+    assert after_a["objects"] > before["objects"] and after_a["images"] == before["images"] + 1
+    bake(scene, decoded, K, pose, full("b", "sequence"), blend_dir=tmp_path, trajectory=traj)
+    after_b = bake_counts()
+    for _ in range(2):  # re-bake "a" (twice): counts of everything stay as they were
+        bake(scene, decoded, K, pose, full("a", "atlas"), blend_dir=tmp_path, trajectory=traj)
+        assert bake_counts() == after_b
+    assert {c.name for c in scene.collection.children} == {"Alive a", "Alive b"}
+    assert "Alive a Trajectory" in bpy.data.collections["Alive a"].children
+    # a re-bake of "b" restores the world/material "b" replaced before replacing them again
+    from alive_blender.blender.bake import remove_bake
+    remove_bake("a")
+    remove_bake("b")
+    assert bake_counts() == before
+    assert scene.world == user_world and cube.data.materials[0] == user_mat
+    assert user_mat.name in bpy.data.materials
