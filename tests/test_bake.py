@@ -279,3 +279,87 @@ def test_rebake_replaces_exactly_what_it_made(fresh_bpy, tmp_path):
     assert bake_counts() == before
     assert scene.world == user_world and cube.data.materials[0] == user_mat
     assert user_mat.name in bpy.data.materials
+
+
+# ----------------------------------------------------------------------------- the CLI on a real work directory
+
+@pytest.fixture(scope="module")
+def tiny_workdir(tiny_blend, tmp_path_factory):
+    """A real work directory (captured, encoded, trained a little, rolled out),
+    made in this process without the slow parts of ``run``."""
+    import bpy
+
+    from alive_blender.blender.capture import CaptureSettings, capture
+    from alive_blender.core import stages
+    from alive_blender.core.encode import EncoderSpec
+    work = tmp_path_factory.mktemp("bakework") / "work"
+    bpy.ops.wm.open_mainfile(filepath=str(tiny_blend))
+    try:
+        capture(bpy.context.scene, work, CaptureSettings(frame_start=1, frame_end=4, width=24, height=16, samples=1))
+    finally:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+    stages.encode(work, EncoderSpec(), "cpu")
+    stages.train(work, {"steps": 40, "seed": 0}, {"epochs": 3, "seed": 0}, "cpu")
+    stages.rollout(work, {"steps": 4, "count": 2, "seed": 0}, device="cpu")
+    return work
+
+
+def test_cli_bake_atlas_renders_after_workdir_is_deleted(tiny_blend, tiny_workdir, tmp_path):
+    from conftest import run_cli
+    work = tmp_path / "work"
+    shutil.copytree(tiny_workdir, work)
+    out = tmp_path / "out" / "baked.blend"
+    res = run_cli("--json", "bake", tiny_blend, work, "--rollout", work / "rollout" / "rollout.npy",
+                  "--name", "v2", "--points", "--texture", "atlas", "--card", "--hold", "2", "--start", "10",
+                  "--density", "2", "--trajectory", "--save", out)
+    assert res.returncode == 0, res.stderr[-3000:]
+    result = json.loads(res.stdout)
+    assert result["frames"] == [10, 19] and result["size"] == [48, 32]  # density 2: twice the training size
+    assert len(result["trajectory"]["objects"]) == 3                    # observed + 2 rollout variations
+    decoded = {k: np.load(Path(result["decoded_dir"]) / f"{k}.npy") for k in ("rgb", "depth", "alpha")}
+    shutil.rmtree(work)                                                  # nothing but the .blend is left
+    assert sorted(p.name for p in out.parent.iterdir()) == ["baked.blend"]
+    (tmp_path / "r").mkdir()
+    data = check_blend(out, points_object=result["points_object"], point_frames=[10, 11, 18],
+                       render_frames=[10, 11, 18], render_objects=[result["card_object"]],
+                       camera_pose=result["start_pose"], size=[48, 32], render_dir=str(tmp_path / "r"))
+    per_frame = result["points_per_frame"]
+    assert data["points"][10]["count"] == data["points"][11]["count"] == per_frame[0] > 0
+    assert data["points"][18]["count"] == per_frame[4]
+    expect = decoded["rgb"].reshape(5, -1, 3).mean(1) / 255.0
+    for f, i in [(10, 0), (11, 0), (18, 4)]:
+        np.testing.assert_allclose(data["renders"][f], expect[i], atol=0.03)
+
+
+def test_cli_bake_bad_input_is_clean(tiny_blend, tiny_workdir, tmp_path):
+    from conftest import run_cli
+    out = tmp_path / "o.blend"
+    for args, words in [(["--hold", "0"], ["hold must be at least 1"]),
+                        (["--density", "-1"], ["density must be positive"]),
+                        (["--rollout", tmp_path / "none.npy"], ["rollout file not found"]),
+                        (["--object", "NoSuchObject"], ["NoSuchObject", "not a mesh"])]:
+        res = run_cli("bake", tiny_blend, tiny_workdir, *args, "--save", out)
+        assert res.returncode == 2, res.stderr[-2000:]
+        last = res.stderr.strip().splitlines()[-1]
+        assert last.startswith("alive: error:") and all(w in last for w in words), last
+        assert not out.exists()
+    res = run_cli("bake", tiny_blend, tmp_path / "nowork", "--save", out)
+    assert res.returncode == 2 and "not a work directory" in res.stderr
+
+
+def test_bake_operator_is_undoable_and_bakes(tiny_blend, tiny_workdir, tmp_path):
+    code = r"""
+import bpy, sys, json
+import alive_blender
+alive_blender.register()
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+op = bpy.types.ALIVE_OT_bake
+assert 'UNDO' in op.bl_options
+r = bpy.ops.alive.bake(name='ui', workdir=sys.argv[2], texture_mode='ATLAS', hold=3)
+coll = bpy.data.collections['Alive ui']
+print('RESULT' + json.dumps({'ret': list(r), 'objects': sorted(o.name for o in coll.objects)}))
+"""
+    res = run_python(code, tiny_blend, tiny_workdir)
+    assert res.returncode == 0, res.stderr[-3000:]
+    data = json.loads(res.stdout.split("RESULT", 1)[1])
+    assert data == {"ret": ["FINISHED"], "objects": ["Alive Card ui", "Alive Points ui"]}

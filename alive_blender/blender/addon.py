@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import bpy
 
-from . import operators, panel, preferences, props
+from . import bake_ops, operators, panel, preferences, props
 
-MODULES = (props, preferences, operators, panel)
+MODULES = (props, preferences, operators, bake_ops, panel)
 _CLI = {"handle": None}
 
 

@@ -50,7 +50,12 @@ def run_all(scene, workdir, settings: RunSettings, reporter: Optional[Reporter] 
     result["encode"] = stages.encode(workdir, settings.encoder, settings.device, reporter=rep)
     result["train"] = stages.train(workdir, settings.generator, settings.behavior, settings.device, reporter=rep)
     result["rollout"] = stages.rollout(workdir, settings.rollout, device=settings.device, reporter=rep)
-    result["decode"] = stages.decode_rollout(workdir, device=settings.device, reporter=rep)
+    width = height = 0  # 0: the training size; a point density asks for another decode size
+    if settings.bake.density != 1.0:
+        from .bake_workdir import decode_size
+        width, height = decode_size(workdir, settings.bake.density)
+    result["decode"] = stages.decode_rollout(workdir, width=width, height=height, device=settings.device,
+                                             reporter=rep)
     decoded_dir = Path(result["decode"]["dir"])
     decoded = {k: np.load(decoded_dir / f"{k}.npy") for k in ("rgb", "depth", "alpha")}
     cap = load_capture(workdir)
