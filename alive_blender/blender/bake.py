@@ -5,10 +5,12 @@
   by decoded alpha; all frames in one mesh with an INT point attribute
   ``alive_frame`` (the index of the generated frame) and a FLOAT_COLOR
   attribute ``alive_rgb`` (not ``color``: Cycles' Attribute node reads nothing
-  from that name). A geometry-nodes group turns Scene Time into a generated
-  frame index with the modifier's Start and Hold inputs, keeps that frame's
-  points (radius on the modifier) and sets a material that shows the colour in
-  Cycles and EEVEE. Optionally the mesh becomes a Point Cloud object.
+  from that name), stored frame after frame. A geometry-nodes group turns
+  Scene Time into a generated frame index with the modifier's Start and Hold
+  inputs, looks up that frame's offset and count in a small hidden table
+  object, makes exactly those points (radius on the modifier) by sampling
+  position and colour, and sets a material that shows the colour in Cycles
+  and EEVEE. Optionally the mesh becomes a Point Cloud object.
 * Texture (bake_texture.py): an image sequence next to the .blend or a packed
   flipbook atlas, on a card in the capture frustum, as the world background,
   or as a material on a chosen object.
@@ -35,6 +37,8 @@ from ..core.protocol import Reporter
 TAG = "alive_bake"          # custom property naming the bake an ID belongs to
 FRAME_ATTR = "alive_frame"
 COLOR_ATTR = "alive_rgb"
+OFFSET_ATTR = "alive_offset"   # on the frame table: first point of each generated frame
+COUNT_ATTR = "alive_count"     # ... and how many points it has
 TEXTURE_MODES = ("sequence", "atlas")
 # ID collections a bake may add to, in the order they are removed (users first)
 _BAKE_DATA = ("objects", "meshes", "pointclouds", "curves", "materials", "node_groups", "images", "worlds",
@@ -142,86 +146,134 @@ def point_mask(depth: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def unproject_frames(depth: np.ndarray, alpha: np.ndarray, K: np.ndarray, world_from_camera: np.ndarray):
-    """All frames at once, no Python loop over frames or points.
+    """All frames at once, no Python loop over points.
 
     depth, alpha: (N, H, W); K: 3x3 for that grid; world_from_camera: (4, 4)
     for every frame or (N, 4, 4) one per frame. Returns (positions float32
-    (M, 3), frame index int32 (M,), flat pixel index into (N*H*W,) int64)."""
+    (M, 3) frame after frame in row-major pixel order, frame index int32 (M,),
+    keep mask (N, H, W)). Rays are computed once per pixel; each point is one
+    multiply by its depth and one 3x3 transform."""
     N, H, W = depth.shape
     keep = point_mask(depth, alpha)
-    flat = np.flatnonzero(keep)
-    fi, rem = np.divmod(flat, H * W)
-    vi, ui = np.divmod(rem, W)
-    z = depth.reshape(-1)[flat].astype(np.float64)
-    x_cv = (ui + 0.5 - K[0, 2]) / K[0, 0] * z
-    y_cv = (vi + 0.5 - K[1, 2]) / K[1, 1] * z
-    cam = np.stack([x_cv, -y_cv, -z], axis=1)  # OpenCV -> Blender camera axes
+    counts = keep.reshape(N, -1).sum(1)
+    u = (np.arange(W) + 0.5 - K[0, 2]) / K[0, 0]
+    v = (np.arange(H) + 0.5 - K[1, 2]) / K[1, 1]
+    # Blender camera axes: x right, y up (OpenCV's y flipped), looking down -z
+    rays = np.empty((H, W, 3), np.float32)
+    rays[..., 0], rays[..., 1], rays[..., 2] = u[None, :], -v[:, None], -1.0
+    cam = np.broadcast_to(rays, (N, H, W, 3))[keep]
+    cam *= depth[keep][:, None]
     M = np.asarray(world_from_camera, np.float64)
+    fi = np.repeat(np.arange(N, dtype=np.int32), counts)
     if M.ndim == 2:
-        pos = cam @ M[:3, :3].T + M[:3, 3]
+        pos = cam @ M[:3, :3].T.astype(np.float32)
+        pos += M[:3, 3].astype(np.float32)
     else:
         if len(M) != N:
             raise AliveError(f"{len(M)} camera poses for {N} frames", "give one pose per decoded frame")
-        pos = np.einsum("mij,mj->mi", M[fi, :3, :3], cam) + M[fi, :3, 3]
-    return pos.astype(np.float32), fi.astype(np.int32), flat
+        pos = np.empty_like(cam)
+        ends = np.cumsum(counts)
+        for i in range(N):  # one 3x3 transform per frame (a loop over frames, not points)
+            sl = slice(ends[i] - counts[i], ends[i])
+            pos[sl] = cam[sl] @ M[i, :3, :3].T.astype(np.float32) + M[i, :3, 3].astype(np.float32)
+    return pos, fi, keep
 
 
-def _points_node_group(name: str, pointcloud: bool):
-    """Scene frame -> generated frame index -> that frame's points with radius and material."""
-    kind = "Point Cloud" if pointcloud else "Mesh"
+def _points_node_group(name: str):
+    """Scene frame -> generated frame index -> that frame's points, with radius and material.
+
+    The points of all frames are stored frame after frame; a small table object
+    holds each frame's offset and count. The group looks the current frame up
+    in the table and makes exactly that many points, sampling position and
+    colour at offset + index: the work per frame is the points shown, not all
+    points baked (Separate Geometry on the frame attribute would touch every
+    point of every frame on each frame change)."""
     ng = tag(bpy.data.node_groups.new(f"Alive Points {name}", "GeometryNodeTree"), name)
-    ng.description = f"alive_blender bake '{name}': shows generated frame floor((frame - Start) / Hold) ({kind})"
-    ng.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
-    radius = ng.interface.new_socket("Radius", in_out="INPUT", socket_type="NodeSocketFloat")
+    ng.description = (f"alive_blender bake '{name}': shows generated frame floor((frame - Start) / Hold), "
+                      f"looked up in the Frame Table object")
+    iface = ng.interface
+    iface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    radius = iface.new_socket("Radius", in_out="INPUT", socket_type="NodeSocketFloat")
     radius.default_value, radius.min_value = 0.01, 0.0
-    ng.interface.new_socket("Material", in_out="INPUT", socket_type="NodeSocketMaterial")
-    start = ng.interface.new_socket("Start", in_out="INPUT", socket_type="NodeSocketInt")
+    iface.new_socket("Material", in_out="INPUT", socket_type="NodeSocketMaterial")
+    start = iface.new_socket("Start", in_out="INPUT", socket_type="NodeSocketInt")
     start.default_value = 1
-    hold = ng.interface.new_socket("Hold", in_out="INPUT", socket_type="NodeSocketInt")
+    hold = iface.new_socket("Hold", in_out="INPUT", socket_type="NodeSocketInt")
     hold.default_value, hold.min_value = 1, 1
-    ng.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    iface.new_socket("Frame Table", in_out="INPUT", socket_type="NodeSocketObject")
+    iface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
     n, link = ng.nodes, ng.links.new
     gin, gout = n.new("NodeGroupInput"), n.new("NodeGroupOutput")
+
+    def math(op, a, b=None, int_math=False):
+        node = n.new("FunctionNodeIntegerMath" if int_math else "ShaderNodeMath")
+        node.operation = op
+        link(a, node.inputs[0])
+        if b is not None:
+            link(b, node.inputs[1])
+        return node.outputs[0]
+
+    def sample(geometry, data_type, value, index):
+        node = n.new("GeometryNodeSampleIndex")
+        node.data_type, node.domain = data_type, "POINT"
+        link(geometry, node.inputs["Geometry"])
+        link(value, node.inputs["Value"])
+        link(index, node.inputs["Index"])
+        return node.outputs[0]
+
+    def named(attr_name, data_type):
+        node = n.new("GeometryNodeInputNamedAttribute")
+        node.data_type = data_type
+        node.inputs["Name"].default_value = attr_name
+        return node.outputs["Attribute"]
+
     time = n.new("GeometryNodeInputSceneTime")
-    sub = n.new("ShaderNodeMath")
-    sub.operation = "SUBTRACT"
-    div = n.new("ShaderNodeMath")
-    div.operation = "DIVIDE"
-    floor = n.new("ShaderNodeMath")
-    floor.operation = "FLOOR"
     to_int = n.new("FunctionNodeFloatToInt")
     to_int.rounding_mode = "FLOOR"
-    attr = n.new("GeometryNodeInputNamedAttribute")
-    attr.data_type = "INT"
-    attr.inputs["Name"].default_value = FRAME_ATTR
-    cmp = n.new("FunctionNodeCompare")
-    cmp.data_type, cmp.operation = "INT", "EQUAL"
-    sep = n.new("GeometryNodeSeparateGeometry")
-    sep.domain = "POINT"
+    rel = math("DIVIDE", math("SUBTRACT", time.outputs["Frame"], gin.outputs["Start"]), gin.outputs["Hold"])
+    link(rel, to_int.inputs[0])
+    frame_index = to_int.outputs[0]
+    table = n.new("GeometryNodeObjectInfo")
+    link(gin.outputs["Frame Table"], table.inputs["Object"])
+    # out-of-range indices sample nothing (0): no points before Start or after the last frame
+    offset = sample(table.outputs["Geometry"], "INT", named(OFFSET_ATTR, "INT"), frame_index)
+    count = sample(table.outputs["Geometry"], "INT", named(COUNT_ATTR, "INT"), frame_index)
+    points = n.new("GeometryNodePoints")
+    link(count, points.inputs["Count"])
+    link(gin.outputs["Radius"], points.inputs["Radius"])
+    source_index = math("ADD", n.new("GeometryNodeInputIndex").outputs[0], offset, int_math=True)
+    link(sample(gin.outputs["Geometry"], "FLOAT_VECTOR", n.new("GeometryNodeInputPosition").outputs[0],
+                source_index), points.inputs["Position"])
+    store = n.new("GeometryNodeStoreNamedAttribute")
+    store.data_type, store.domain = "FLOAT_COLOR", "POINT"
+    store.inputs["Name"].default_value = COLOR_ATTR
+    link(points.outputs["Points"], store.inputs["Geometry"])
+    link(sample(gin.outputs["Geometry"], "FLOAT_COLOR", named(COLOR_ATTR, "FLOAT_COLOR"), source_index),
+         store.inputs["Value"])
     setmat = n.new("GeometryNodeSetMaterial")
-    link(time.outputs["Frame"], sub.inputs[0])
-    link(gin.outputs["Start"], sub.inputs[1])
-    link(sub.outputs[0], div.inputs[0])
-    link(gin.outputs["Hold"], div.inputs[1])
-    link(div.outputs[0], floor.inputs[0])
-    link(floor.outputs[0], to_int.inputs[0])
-    link(attr.outputs["Attribute"], _socket(cmp.inputs, "A_INT"))
-    link(to_int.outputs[0], _socket(cmp.inputs, "B_INT"))
-    link(gin.outputs["Geometry"], sep.inputs["Geometry"])
-    link(cmp.outputs["Result"], sep.inputs["Selection"])
-    if pointcloud:
-        make = n.new("GeometryNodeSetPointRadius")
-        link(sep.outputs["Selection"], make.inputs["Points"])
-    else:
-        make = n.new("GeometryNodeMeshToPoints")
-        link(sep.outputs["Selection"], make.inputs["Mesh"])
-    link(gin.outputs["Radius"], make.inputs["Radius"])
-    link(make.outputs["Points"], setmat.inputs["Geometry"])
+    link(store.outputs["Geometry"], setmat.inputs["Geometry"])
     link(gin.outputs["Material"], setmat.inputs["Material"])
     link(setmat.outputs["Geometry"], gout.inputs["Geometry"])
-    for i, node in enumerate([gin, time, sub, div, floor, to_int, attr, cmp, sep, make, setmat, gout]):
-        node.location = (i * 170, 0 if i % 2 else -120)
+    for i, node in enumerate(ng.nodes):
+        node.location = ((i % 8) * 200, -(i // 8) * 220)
+    gin.location, gout.location = (-300, 0), (1800, 0)
     return ng
+
+
+def _frame_table(coll, name: str, counts: np.ndarray):
+    """A hidden object holding, per generated frame, where its points start and how many there are."""
+    counts = np.asarray(counts, np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    mesh = tag(bpy.data.meshes.new(f"Alive Frame Table {name}"), name)
+    mesh.vertices.add(len(counts))
+    mesh.attributes.new(OFFSET_ATTR, "INT", "POINT").data.foreach_set("value", offsets.astype(np.int32))
+    mesh.attributes.new(COUNT_ATTR, "INT", "POINT").data.foreach_set("value", counts.astype(np.int32))
+    mesh.update()
+    obj = tag(bpy.data.objects.new(f"Alive Frame Table {name}", mesh), name)
+    obj.hide_render = True
+    obj.hide_select = True
+    coll.objects.link(obj)
+    return obj
 
 
 def _point_material(name: str):
@@ -278,10 +330,9 @@ def bake_points(scene, coll, name: str, rgb: np.ndarray, depth: np.ndarray, alph
     import time
     t0 = time.perf_counter()
     N = depth.shape[0]
-    pos, fi, flat = unproject_frames(depth, alpha, K, world_from_camera)
-    rgb_flat = rgb.reshape(-1, rgb.shape[-1])[flat, :3]
+    pos, fi, keep = unproject_frames(depth, alpha, K, world_from_camera)
     cols = np.empty((len(pos), 4), np.float32)
-    cols[:, :3] = srgb_to_linear(rgb_flat)
+    cols[:, :3] = srgb_to_linear(rgb[..., :3][keep])
     cols[:, 3] = 1.0
     t1 = time.perf_counter()
     mesh = tag(bpy.data.meshes.new(f"Alive Points {name}"), name)
@@ -291,17 +342,19 @@ def bake_points(scene, coll, name: str, rgb: np.ndarray, depth: np.ndarray, alph
     coll.objects.link(obj)
     if pointcloud_object:
         _to_pointcloud(scene, obj, name)
+    counts = np.bincount(fi, minlength=N)
     mod = obj.modifiers.new("Alive Points", "NODES")
-    mod.node_group = _points_node_group(name, pointcloud=obj.type == "POINTCLOUD")
+    mod.node_group = _points_node_group(name)
     mat = _point_material(name)
     mod[modifier_input(mod, "Radius")] = float(radius)
     mod[modifier_input(mod, "Material")] = mat
     mod[modifier_input(mod, "Start")] = int(frames[0])
     mod[modifier_input(mod, "Hold")] = int(hold)
+    mod[modifier_input(mod, "Frame Table")] = _frame_table(coll, name, counts)
     obj.data.materials.append(mat)
     if timings is not None:
         timings.update(unproject_s=t1 - t0, attributes_s=t2 - t1, points=int(len(pos)))
-    return obj, np.bincount(fi, minlength=N)
+    return obj, counts
 
 
 def camera_poses(scene, cam_obj, scene_frames) -> np.ndarray:
