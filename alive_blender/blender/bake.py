@@ -151,32 +151,48 @@ def unproject_frames(depth: np.ndarray, alpha: np.ndarray, K: np.ndarray, world_
     depth, alpha: (N, H, W); K: 3x3 for that grid; world_from_camera: (4, 4)
     for every frame or (N, 4, 4) one per frame. Returns (positions float32
     (M, 3) frame after frame in row-major pixel order, frame index int32 (M,),
-    keep mask (N, H, W)). Rays are computed once per pixel; each point is one
-    multiply by its depth and one 3x3 transform."""
+    keep mask (N, H, W)).
+
+    Planar depth makes a point ``t + (R @ ray) * z``: the world-space ray of
+    each pixel is computed once per pose, then each coordinate is one gather
+    through the mask and one multiply-add (1-D gathers are far cheaper than
+    gathering (M, 3) rows)."""
     N, H, W = depth.shape
     keep = point_mask(depth, alpha)
     counts = keep.reshape(N, -1).sum(1)
+    fi = np.repeat(np.arange(N, dtype=np.int32), counts)
     u = (np.arange(W) + 0.5 - K[0, 2]) / K[0, 0]
     v = (np.arange(H) + 0.5 - K[1, 2]) / K[1, 1]
     # Blender camera axes: x right, y up (OpenCV's y flipped), looking down -z
-    rays = np.empty((H, W, 3), np.float32)
+    rays = np.empty((H, W, 3), np.float64)
     rays[..., 0], rays[..., 1], rays[..., 2] = u[None, :], -v[:, None], -1.0
-    cam = np.broadcast_to(rays, (N, H, W, 3))[keep]
-    cam *= depth[keep][:, None]
+    z = depth[keep].astype(np.float32)
+    pos = np.empty((len(z), 3), np.float32)
     M = np.asarray(world_from_camera, np.float64)
-    fi = np.repeat(np.arange(N, dtype=np.int32), counts)
     if M.ndim == 2:
-        pos = cam @ M[:3, :3].T.astype(np.float32)
-        pos += M[:3, 3].astype(np.float32)
+        world_rays = np.einsum("ij,hwj->ihw", M[:3, :3], rays).astype(np.float32)  # (3, H, W)
+        for c in range(3):  # three coordinates, not a loop over points
+            col = np.broadcast_to(world_rays[c], (N, H, W))[keep]
+            col *= z
+            col += np.float32(M[c, 3])
+            pos[:, c] = col
     else:
-        if len(M) != N:
+        if M.shape != (N, 4, 4):
             raise AliveError(f"{len(M)} camera poses for {N} frames", "give one pose per decoded frame")
-        pos = np.empty_like(cam)
-        ends = np.cumsum(counts)
-        for i in range(N):  # one 3x3 transform per frame (a loop over frames, not points)
-            sl = slice(ends[i] - counts[i], ends[i])
-            pos[sl] = cam[sl] @ M[i, :3, :3].T.astype(np.float32) + M[i, :3, 3].astype(np.float32)
+        world_rays = np.einsum("nij,hwj->nihw", M[:, :3, :3], rays).astype(np.float32)  # (N, 3, H, W)
+        t = M[:, :3, 3].astype(np.float32)
+        for c in range(3):
+            pos[:, c] = world_rays[:, c][keep] * z + t[fi, c]
     return pos, fi, keep
+
+
+def point_colors(rgb: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Linear RGBA float32 (M, 4) of the kept pixels, channel by channel."""
+    out = np.empty((int(keep.sum()), 4), np.float32)
+    out[:, 3] = 1.0
+    for c in range(3):
+        out[:, c] = srgb_to_linear(rgb[..., c][keep])
+    return out
 
 
 def _points_node_group(name: str):
@@ -331,8 +347,7 @@ def bake_points(scene, coll, name: str, rgb: np.ndarray, depth: np.ndarray, alph
     t0 = time.perf_counter()
     N = depth.shape[0]
     pos, fi, keep = unproject_frames(depth, alpha, K, world_from_camera)
-    cols = np.empty((len(pos), 4), np.float32)
-    cols[:, :3] = srgb_to_linear(rgb[..., :3][keep])
+    cols = point_colors(rgb, keep)
     cols[:, 3] = 1.0
     t1 = time.perf_counter()
     mesh = tag(bpy.data.meshes.new(f"Alive Points {name}"), name)
