@@ -57,12 +57,18 @@ if args.get('render_frames'):
     r.image_settings.file_format = 'PNG'
     scene.view_settings.view_transform = 'Standard'
     from PIL import Image
-    for f in args['render_frames']:
+    def render(f, tag):
         scene.frame_set(f)
-        r.filepath = args['render_dir'] + f'/r{f:04d}.png'
+        r.filepath = args['render_dir'] + f'/{tag}{f:04d}.png'
         bpy.ops.render.render(write_still=True)
         img = np.asarray(Image.open(r.filepath).convert('RGB'), np.float32) / 255.0
-        out['renders'][f] = img.reshape(-1, 3).mean(0).tolist()
+        return img.reshape(-1, 3).mean(0).tolist()
+    for f in args['render_frames']:
+        out['renders'][f] = render(f, 'r')
+    if args.get('world_frames'):  # everything hidden: what shows is the world background
+        for o in scene.objects:
+            o.hide_render = o.type != 'CAMERA'
+        out['world'] = {f: render(f, 'w') for f in args['world_frames']}
     import os
     out['images'] = {i.name: [i.source, i.filepath, i.packed_file is not None,
                               os.path.exists(bpy.path.abspath(i.filepath))] for i in bpy.data.images
@@ -195,7 +201,7 @@ def test_texture_shows_each_frame(fresh_bpy, tmp_path, mode):
     from alive_blender.blender.bake import BakeSettings, bake
     scene, cam, K, pose = camera_scene(fresh_bpy)
     decoded = synthetic_frames(n=4)
-    settings = BakeSettings(name="tex", start=1, hold=2, points=False, texture_mode=mode, card=True)
+    settings = BakeSettings(name="tex", start=1, hold=2, points=False, texture_mode=mode, card=True, world=True)
     result = bake(scene, decoded, K, pose, settings, blend_dir=tmp_path / "a")
     out = save(tmp_path / "a" / "tex.blend")
     if mode == "sequence":
@@ -209,7 +215,8 @@ def test_texture_shows_each_frame(fresh_bpy, tmp_path, mode):
         out = alone
     (tmp_path / "r").mkdir()
     data = check_blend(out, render_frames=[1, 2, 3, 7], render_objects=[result["card_object"]],
-                       camera_pose=pose.tolist(), size=[16, 12], render_dir=str(tmp_path / "r"))
+                       camera_pose=pose.tolist(), size=[16, 12], render_dir=str(tmp_path / "r"),
+                       world_frames=[2, 5])
     (image,) = data["images"].values()
     if mode == "sequence":
         assert image == ["SEQUENCE", "//alive_tex/frame_00001.png", False, True]
@@ -221,6 +228,27 @@ def test_texture_shows_each_frame(fresh_bpy, tmp_path, mode):
     for f, i in [(1, 0), (2, 0), (3, 1), (7, 3)]:
         np.testing.assert_allclose(r[f], expect[i], atol=0.03)
     assert np.abs(r[1] - r[3]).max() > 0.3  # different images at two frames
+    # the same frames as the world background, seen through the capture camera
+    np.testing.assert_allclose(data["world"]["2"], expect[0], atol=0.03)
+    np.testing.assert_allclose(data["world"]["5"], expect[2], atol=0.03)
+
+
+def test_points_render_their_colour_in_cycles(fresh_bpy, tmp_path):
+    """The points material reads alive_rgb in Cycles (an attribute named 'color' would read black)."""
+    from alive_blender.blender.bake import BakeSettings, bake
+    scene, cam, K, pose = camera_scene(fresh_bpy)
+    decoded = synthetic_frames(n=2)
+    decoded["alpha"][:] = 1.0
+    decoded["depth"][:] = 4.0
+    result = bake(scene, decoded, K, pose, BakeSettings(name="col", start=1, texture=False, card=False,
+                                                        radius=4.0 / K[0, 0] * 1.2))
+    out = save(tmp_path / "col.blend")
+    (tmp_path / "r").mkdir()
+    data = check_blend(out, render_frames=[1, 2], render_objects=[result["points_object"]],
+                       camera_pose=pose.tolist(), size=[16, 12], render_dir=str(tmp_path / "r"))
+    expect = decoded["rgb"].reshape(2, -1, 3).mean(1) / 255.0
+    np.testing.assert_allclose(data["renders"][1], expect[0], atol=0.05)
+    np.testing.assert_allclose(data["renders"][2], expect[1], atol=0.05)
 
 
 def test_footage_without_depth_flat_card_of_points(fresh_bpy, tmp_path):

@@ -214,6 +214,11 @@ def _world(scene, name: str, source: FrameSource):
     nt.links.new(bg.outputs["Background"], out.inputs["Surface"])
     bg.location, out.location = (900, 0), (1100, 0)
     _keys_constant(nt, name)
+    cyc = getattr(world, "cycles", None)
+    if cyc is not None:
+        # a video plate, not an environment: skip Cycles' importance map, which would be
+        # rebuilt for every frame the image changes (seconds per frame)
+        cyc.sampling_method = "NONE"
     prev = _users_own(scene.world, PREV_WORLD)
     if prev is not None:
         world[PREV_WORLD] = prev  # an ID property: keeps the user's world alive through a save
