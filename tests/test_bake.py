@@ -400,3 +400,26 @@ print('RESULT' + json.dumps({'ret': list(r), 'objects': sorted(o.name for o in c
     assert res.returncode == 0, res.stderr[-3000:]
     data = json.loads(res.stdout.split("RESULT", 1)[1])
     assert data == {"ret": ["FINISHED"], "objects": ["Alive Card ui", "Alive Points ui"]}
+
+
+def test_failed_bake_leaves_the_scene_as_it_was(fresh_bpy, tmp_path):
+    from alive_blender.blender.bake import BakeSettings, bake, bake_counts
+    from alive_blender.core.errors import AliveError
+    scene, cam, K, pose = camera_scene(fresh_bpy)
+    decoded = synthetic_frames(n=2)
+    bake(scene, decoded, K, pose, BakeSettings(name="keep", texture_mode="atlas"))
+    before = bake_counts()
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    bad = [(BakeSettings(name="keep", texture_mode="sequence"), {"blend_dir": blocker / "sub"}, "cannot write"),
+           (BakeSettings(name="keep", hold=0), {}, "hold must be at least 1"),
+           (BakeSettings(name="keep", texture_mode="gif"), {}, "unknown texture mode"),
+           (BakeSettings(name="keep", target_object="Nope"), {}, "not a mesh"),
+           (BakeSettings(name=" keep"), {}, "bad bake name")]
+    for settings, kw, words in bad:
+        with pytest.raises(AliveError, match=words):
+            bake(scene, decoded, K, pose, settings, **kw)
+        assert bake_counts() == before  # the earlier bake of that name is still there, whole
+    with pytest.raises(AliveError, match="camera pose"):
+        bake(scene, decoded, K, np.stack([pose] * 3), BakeSettings(name="keep"))
+    assert bake_counts() == before

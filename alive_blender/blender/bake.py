@@ -404,7 +404,8 @@ def bake(scene, decoded: dict, K: np.ndarray, world_from_camera: np.ndarray, set
         raise AliveError(f"decoded arrays disagree in shape: rgb {rgb.shape}, alpha {alpha.shape}"
                          + (f", depth {depth.shape}" if depth is not None else ""), "decode the rollout again")
     poses = np.asarray(world_from_camera, np.float64)
-    start_pose = poses if poses.ndim == 2 else poses[0]
+    if poses.shape not in ((4, 4), (N, 4, 4)):
+        raise AliveError(f"camera pose of shape {poses.shape} for {N} frames", "give one 4x4 pose or one per frame")
     hold = int(settings.hold)
     start = scene.frame_start if settings.start is None else int(settings.start)
     frames = start + hold * np.arange(N)
@@ -416,10 +417,32 @@ def bake(scene, decoded: dict, K: np.ndarray, world_from_camera: np.ndarray, set
                              "name a mesh object of the scene to carry the texture")
     if settings.trajectory and trajectory is None:
         raise AliveError("the trajectory view needs the embeddings", "bake from a work directory")
+    blend_dir = Path(blend_dir) if blend_dir else Path(bpy.path.abspath("//") or os.getcwd())
+    if settings.texture or settings.card or settings.world:
+        if settings.texture_mode == "atlas":
+            from .bake_texture import check_atlas_size
+            check_atlas_size(N, W, H)
+        else:
+            from ..core.artifacts import ensure_writable_dir
+            ensure_writable_dir(blend_dir, "folder for the image sequence (next to the .blend)")
     t_start = time.perf_counter()
     reporter.status(f"bake '{settings.name}': {N} frames from scene frame {start}"
                     + (f", each held {hold} frames" if hold > 1 else ""))
     remove_bake(settings.name)
+    try:
+        return _bake_into(scene, rgb, depth, alpha, K, poses, settings, frames, blend_dir, reporter, trajectory,
+                          target, t_start)
+    except BaseException:
+        remove_bake(settings.name)  # no half-made bake left behind
+        raise
+
+
+def _bake_into(scene, rgb, depth, alpha, K, poses, settings, frames, blend_dir, reporter, trajectory, target,
+               t_start):
+    import time
+    N, H, W = rgb.shape[:3]
+    hold = int(settings.hold)
+    start_pose = poses if poses.ndim == 2 else poses[0]
     coll = _collection(scene, settings.name)
     result = {"name": settings.name, "frames": [int(frames[0]), int(frames[-1]) + hold - 1], "hold": hold,
               "collection": coll.name, "size": [int(W), int(H)]}
@@ -442,7 +465,6 @@ def bake(scene, decoded: dict, K: np.ndarray, world_from_camera: np.ndarray, set
         reporter.progress(0.5, "points baked")
     if settings.texture or settings.card or settings.world:
         from .bake_texture import bake_texture
-        blend_dir = Path(blend_dir) if blend_dir else Path(bpy.path.abspath("//") or os.getcwd())
         t0 = time.perf_counter()
         result.update(bake_texture(scene, coll, settings, rgb, frames, K, poses, distance, blend_dir, target))
         timings["texture_s"] = time.perf_counter() - t0

@@ -63,12 +63,18 @@ def tile_offsets(n: int, cols: int, rows: int) -> np.ndarray:
     return np.stack([(k % cols) / cols, (rows - 1 - k // cols) / rows], axis=1)
 
 
+def check_atlas_size(n: int, width: int, height: int) -> tuple[int, int]:
+    cols, rows = atlas_layout(n, width, height)
+    if cols * width > MAX_ATLAS_SIDE or rows * height > MAX_ATLAS_SIDE:
+        raise AliveError(f"an atlas of {n} frames at {width}x{height} would be {cols * width}x{rows * height} "
+                         f"pixels (more than {MAX_ATLAS_SIDE})",
+                         "bake fewer frames, a lower density, or --texture sequence")
+    return cols, rows
+
+
 def _atlas_image(name: str, rgb: np.ndarray):
     N, H, W = rgb.shape[:3]
-    cols, rows = atlas_layout(N, W, H)
-    if cols * W > MAX_ATLAS_SIDE or rows * H > MAX_ATLAS_SIDE:
-        raise AliveError(f"an atlas of {N} frames at {W}x{H} would be {cols * W}x{rows * H} pixels "
-                         f"(more than {MAX_ATLAS_SIDE})", "bake fewer frames, a lower density, or --texture sequence")
+    cols, rows = check_atlas_size(N, W, H)
     img = tag(bpy.data.images.new(f"Alive Atlas {name}", width=cols * W, height=rows * H, alpha=False), name)
     img.pixels.foreach_set(atlas_pixels(rgb, cols, rows).ravel())
     img.update()
