@@ -386,6 +386,19 @@ def camera_poses(scene, cam_obj, scene_frames) -> np.ndarray:
     return np.stack(out)
 
 
+def target_object(scene, settings: BakeSettings):
+    """The mesh that gets the texture as its material, or None; AliveError if it is not one."""
+    if not (settings.texture and settings.target_object):
+        return None
+    obj = scene.objects.get(settings.target_object)
+    if obj is None or obj.type != "MESH":
+        meshes = sorted(o.name for o in scene.objects if o.type == "MESH" and o.get(TAG) is None)
+        raise AliveError(f"object '{settings.target_object}' is not a mesh in scene '{scene.name}'",
+                         "name a mesh object of the scene to carry the texture"
+                         + (f", e.g. {', '.join(meshes[:5])}" if meshes else ""))
+    return obj
+
+
 def bake(scene, decoded: dict, K: np.ndarray, world_from_camera: np.ndarray, settings: BakeSettings,
          blend_dir: Optional[Path] = None, reporter: Optional[Reporter] = None,
          trajectory: Optional[tuple] = None) -> dict:
@@ -409,12 +422,7 @@ def bake(scene, decoded: dict, K: np.ndarray, world_from_camera: np.ndarray, set
     hold = int(settings.hold)
     start = scene.frame_start if settings.start is None else int(settings.start)
     frames = start + hold * np.arange(N)
-    target = None
-    if settings.texture and settings.target_object:
-        target = scene.objects.get(settings.target_object)
-        if target is None or target.type != "MESH":
-            raise AliveError(f"object '{settings.target_object}' is not a mesh in scene '{scene.name}'",
-                             "name a mesh object of the scene to carry the texture")
+    target = target_object(scene, settings)
     if settings.trajectory and trajectory is None:
         raise AliveError("the trajectory view needs the embeddings", "bake from a work directory")
     blend_dir = Path(blend_dir) if blend_dir else Path(bpy.path.abspath("//") or os.getcwd())

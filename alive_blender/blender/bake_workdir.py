@@ -18,7 +18,7 @@ from ..core.camera import scale_intrinsics
 from ..core.dataset import load_capture
 from ..core.errors import AliveError
 from ..core.protocol import Reporter
-from .bake import BakeSettings, bake, camera_poses
+from .bake import BakeSettings, bake, camera_poses, target_object
 
 
 def decode_size(workdir, density: float) -> tuple[int, int]:
@@ -50,6 +50,7 @@ def bake_from_workdir(scene, workdir, settings: BakeSettings, rollout_file=None,
     """Decode (unless ``decoded_dir`` already holds the arrays) and bake."""
     rep = reporter or Reporter()
     settings.check()
+    target_object(scene, settings)  # a wrong name fails before the decode, not after
     wd = WorkDir(workdir)
     cap = load_capture(wd.root)
     rollout_file = Path(rollout_file) if rollout_file else wd / ROLLOUT / "rollout.npy"
