@@ -399,7 +399,7 @@ print('RESULT' + json.dumps({'ret': list(r), 'objects': sorted(o.name for o in c
     res = run_python(code, tiny_blend, tiny_workdir)
     assert res.returncode == 0, res.stderr[-3000:]
     data = json.loads(res.stdout.split("RESULT", 1)[1])
-    assert data == {"ret": ["FINISHED"], "objects": ["Alive Card ui", "Alive Points ui"]}
+    assert data == {"ret": ["FINISHED"], "objects": ["Alive Card ui", "Alive Frame Table ui", "Alive Points ui"]}
 
 
 def test_failed_bake_leaves_the_scene_as_it_was(fresh_bpy, tmp_path):
