@@ -46,15 +46,18 @@ def atlas_layout(n: int, width: int, height: int) -> tuple[int, int]:
 
 def atlas_pixels(rgb: np.ndarray, cols: int, rows: int) -> np.ndarray:
     """(rows*H, cols*W, 4) float32 RGBA in 0..1 in Blender's bottom-up row order.
-    Tile k sits at column k % cols, row k // cols counted from the top."""
+    Tile k sits at column k % cols, row k // cols counted from the top.
+    Laid out in uint8 first: one float conversion of the whole atlas at the end."""
     N, H, W = rgb.shape[:3]
-    top = np.zeros((rows * H, cols * W, 4), np.float32)
-    top[..., 3] = 1.0
-    tiles = rgb[..., :3].astype(np.float32) / (255.0 if rgb.dtype == np.uint8 else 1.0)
-    grid = np.zeros((rows * cols, H, W, 3), np.float32)
+    tiles = np.asarray(rgb)[..., :3]
+    if tiles.dtype != np.uint8:
+        tiles = (np.clip(tiles, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    grid = np.zeros((rows * cols, H, W, 3), np.uint8)
     grid[:N] = tiles
-    top[..., :3] = grid.reshape(rows, cols, H, W, 3).transpose(0, 2, 1, 3, 4).reshape(rows * H, cols * W, 3)
-    return top[::-1]
+    top = grid.reshape(rows, cols, H, W, 3).transpose(0, 2, 1, 3, 4).reshape(rows * H, cols * W, 3)
+    out = np.ones((rows * H, cols * W, 4), np.float32)
+    np.multiply(top[::-1], np.float32(1.0 / 255.0), out=out[..., :3], casting="unsafe")
+    return out
 
 
 def tile_offsets(n: int, cols: int, rows: int) -> np.ndarray:
