@@ -120,7 +120,10 @@ def main(argv=None):
     obj = scene.objects[r["points_object"]]
     frames = np.linspace(1, F, min(args.eval_frames, F)).astype(int)
     dg = bpy.context.evaluated_depsgraph_get()
-    scene.frame_set(int(frames[0]))
+    t = time.perf_counter()
+    scene.frame_set(int(frames[-1]))
+    obj.evaluated_get(dg).evaluated_geometry()
+    res["first_eval_ms"] = 1e3 * (time.perf_counter() - t)  # once after the bake: builds the depsgraph
     ev = []
     counts = []
     for f in frames:
@@ -166,7 +169,7 @@ def main(argv=None):
          f"texture {res['texture_sequence_s']:.2f} s ({F} PNGs)"),
         ("frame evaluation mean / median / max",
          f"{res['frame_eval_ms_mean']:.1f} / {res['frame_eval_ms_median']:.1f} / {res['frame_eval_ms_max']:.1f} ms",
-         "target < 10 ms"),
+         f"target < 10 ms (first after bake {res['first_eval_ms']:.1f} ms)"),
         ("saved .blend, points", f"{res['saved_points_mb']:.0f} MB", f"reopen {res['reopen_s']:.2f} s"),
         ("saved .blend, points + packed atlas", f"{res['saved_full_atlas_mb']:.0f} MB", ""),
     ]
