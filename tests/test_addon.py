@@ -40,7 +40,7 @@ def tiny_scene(bpy, workdir, frames=4):
     scene = build_demo_scene(frames=frames, width=48, height=32)
     s = scene.alive
     s.width, s.height, s.samples = 16, 12, 1
-    s.generator_steps, s.behavior_epochs, s.rollout_frames = 20, 3, 3
+    s.generator_steps, s.generator_width, s.behavior_epochs, s.rollout_frames = 20, 16, 3, 3
     s.workdir = str(workdir)
     return scene
 

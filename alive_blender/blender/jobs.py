@@ -331,6 +331,8 @@ class Runner:
             return 0.02 if job.cancelled else POLL_INTERVAL
         self.job = None
         self._end_progress()
+        if job.returncode is not None and job.returncode < 0 and self.workdir is not None:
+            remove_worker_temps(Path(self.workdir), job.pid)  # a killed worker may leave a temp file
         if self.keep_log and self.workdir is not None:
             job.write_log(Path(self.workdir) / "logs" / f"{self.label.lower().replace(' ', '_')}.log")
         for w in job.warnings:
@@ -368,6 +370,17 @@ def apply_job_state(s, job: Job, label: str) -> None:
         s.train_loss = job.metrics["generator_loss"]
     if "generator_psnr" in job.metrics:
         s.train_psnr = job.metrics["generator_psnr"]
+
+
+def remove_worker_temps(workdir: Path, pid: int) -> list[Path]:
+    """Temp files of a killed worker (``atomic_path`` names them .NAME.tmp-PID-...):
+    the final names were never written, so removing them leaves no trace."""
+    import shutil
+    removed = []
+    for p in workdir.rglob(f".*.tmp-{pid}-*") if workdir.is_dir() else []:
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
 
 
 def tag_redraw():
