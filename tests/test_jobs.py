@@ -45,7 +45,7 @@ def poll_until_done(scene, until=None):
 def test_async_train_is_polled_to_completion(addon, tmp_path, capfd):
     bpy = addon
     from alive_blender.blender.jobs import RUNNER, poll_active_job
-    scene = captured_scene(bpy, tmp_path / "w", steps=100)
+    scene = captured_scene(bpy, tmp_path / "w", steps=250)  # a checkpoint at 200
     with bpy.context.temp_override(scene=scene):
         capfd.readouterr()
         assert bpy.ops.alive.train(mode="ASYNC") == {"FINISHED"}
@@ -69,6 +69,9 @@ def test_async_train_is_polled_to_completion(addon, tmp_path, capfd):
     assert scene.alive.job_status.startswith("trained") and scene.alive.train_psnr > 0
     assert scene.alive.train_loss > 0
     assert (tmp_path / "w" / "model" / "manifest.json").exists()
+    # the training preview: captured | decoded last frame from the step-200 checkpoint, shown as an image
+    img = bpy.data.images["Alive Preview"]
+    assert img.filepath.endswith("train_preview.png") and tuple(img.size) == (32, 12)
 
 
 def _generator_step(scene) -> int:

@@ -247,6 +247,7 @@ class Runner:
         self.progress_open = False
         self.keep_log = False
         self._terminal: Optional[TerminalSink] = None
+        self._preview_mtime = None
 
     @property
     def busy(self) -> bool:
@@ -263,6 +264,9 @@ class Runner:
             raise AliveError("an Alive job is already running", "wait for it or cancel it")
         self.scene_name, self.label, self.on_success, self.workdir = scene.name, label, on_success, workdir
         self.keep_log = keep_log
+        from ..core.train_preview import PREVIEW_FILE
+        old_preview = Path(workdir) / PREVIEW_FILE
+        self._preview_mtime = old_preview.stat().st_mtime_ns if old_preview.exists() else None
         self._terminal = TerminalSink() if blocking else None
         if self._terminal is not None:
             job.on_message = self._terminal
@@ -313,6 +317,21 @@ class Runner:
         if self._terminal is None:  # blocking: the operator that waited reports them itself
             report(level, message)
 
+    def _update_preview(self):
+        """Show the worker's newest training preview (WORKDIR/train_preview.png) when it changes."""
+        if self.workdir is None:
+            return
+        from ..core.train_preview import PREVIEW_FILE
+        path = Path(self.workdir) / PREVIEW_FILE
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            return
+        if mtime != self._preview_mtime:
+            self._preview_mtime = mtime
+            from .operators import load_preview
+            load_preview(path)
+
     def poll(self) -> Optional[float]:
         """Advance the active job: the timer callback's body. Returns seconds
         until the next call, or None when there is nothing left to do."""
@@ -326,6 +345,7 @@ class Runner:
             apply_job_state(scene.alive, job, self.label)
         if self.progress_open and bpy.context.window_manager is not None:
             bpy.context.window_manager.progress_update(int(job.fraction * 1000))
+        self._update_preview()
         tag_redraw()
         if running:
             return 0.02 if job.cancelled else POLL_INTERVAL

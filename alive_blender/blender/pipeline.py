@@ -83,7 +83,7 @@ def worker_job(workdir, settings: RunSettings, which: str) -> dict:
     by_stage = {
         "encode": {"stage": "encode", "workdir": w, "spec": settings.encoder.to_dict(), "device": dev},
         "train": {"stage": "train", "workdir": w, "generator": settings.generator,
-                  "behavior": settings.behavior, "device": dev},
+                  "behavior": settings.behavior, "device": dev, "train_preview": True},
         "rollout": {"stage": "rollout", "workdir": w, "settings": settings.rollout, "device": dev},
         "decode_rollout": {"stage": "decode_rollout", "workdir": w, "device": dev},
         "preview": {"stage": "preview", "workdir": w},

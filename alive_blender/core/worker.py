@@ -31,7 +31,10 @@ def run_stage(job: dict, reporter: Reporter):
         return [run_stage(sub, reporter) for sub in job.get("jobs", [])]
     if stage not in STAGES:
         raise AliveError(f"unknown stage '{stage}'", f"use one of {', '.join(STAGES)}")
-    args = {k: v for k, v in job.items() if k != "stage"}
+    args = {k: v for k, v in job.items() if k not in ("stage", "train_preview")}
+    if stage == "train" and job.get("train_preview"):  # the add-on shows training as it goes
+        from .train_preview import PreviewReporter
+        reporter = PreviewReporter(reporter, args["workdir"])
     if stage == "preview":
         return {"preview": str(stages.preview(**args))}
     return getattr(stages, stage)(reporter=reporter, **args)
