@@ -28,6 +28,13 @@ def _disable(bpy):
         bpy.context.preferences.addons.remove(entry)
 
 
+@pytest.fixture(autouse=True)
+def one_thread_workers(monkeypatch):
+    """Workers inherit the environment: one torch thread each keeps them quick on a
+    small shared CI machine (many threads on two busy cores spin instead of working)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
 @pytest.fixture
 def addon(fresh_bpy):
     _enable(fresh_bpy)

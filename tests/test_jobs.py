@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.test_addon import _disable, _enable, tiny_scene
+from tests.test_addon import _disable, _enable, one_thread_workers, tiny_scene  # noqa: F401
 
 
 @pytest.fixture
