@@ -98,7 +98,9 @@ def test_cancel_stops_the_worker_and_keeps_a_loadable_checkpoint(addon, tmp_path
         assert "Info: Alive: cancelling train" in capfd.readouterr().out
         poll_until_done(scene)
         how = "stopped itself (exit 3)" if job.returncode == 3 else f"was killed ({job.returncode})"
-        print(f"cancel: worker {how}, gone {time.monotonic() - t0:.2f} s after the cancel")
+        gone = time.monotonic() - t0
+        with capfd.disabled():
+            print(f"\ncancel: worker {how}, gone {gone:.2f} s after the cancel")
     assert jobs.KILL_AFTER == 1.0
     assert job.returncode == 3 or (job.killed and job.returncode == -signal.SIGKILL)
     assert not job.running and jobs.RUNNER.job is None
@@ -147,7 +149,9 @@ def test_a_worker_that_ignores_cancel_is_killed_after_the_deadline(addon, tmp_pa
         bpy.ops.alive.cancel()
         t0 = time.monotonic()
         poll_until_done(scene)
-        print(f"stuck worker killed {time.monotonic() - t0:.2f} s after cancel (deadline {jobs.KILL_AFTER} s)")
+        gone = time.monotonic() - t0
+        with capfd.disabled():
+            print(f"\nstuck worker killed {gone:.2f} s after cancel (deadline {jobs.KILL_AFTER} s)")
     assert job.killed and job.returncode == -signal.SIGKILL
     assert jobs.RUNNER.reports[-1][0] == "WARNING" and "worker killed" in jobs.RUNNER.reports[-1][1]
     model = tmp_path / "w" / "model"
