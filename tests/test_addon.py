@@ -265,3 +265,27 @@ def test_work_folder_locations(addon, tmp_path):
     assert resolve_workdir(scene).parent.parent == user_folder()
     scene.alive.workdir = str(tmp_path / "mine")
     assert resolve_workdir(scene) == tmp_path / "mine"
+
+
+def test_modal_capture_steps_one_frame_at_a_time_and_esc_restores_the_scene(addon, tmp_path):
+    """What the modal Capture operator does per timer event (next) and on Esc (close);
+    modal operators themselves never run in the bpy module (no event loop)."""
+    bpy = addon
+    from alive_blender.blender.capture import capture_steps
+    from alive_blender.blender.operators import run_settings
+    from alive_blender.core.protocol import Reporter
+    scene = tiny_scene(bpy, tmp_path / "w")
+    r = scene.render
+    before = (r.engine, r.resolution_x, r.resolution_y, r.filepath, r.image_settings.file_format,
+              scene.frame_current)
+    seen = []
+    steps = capture_steps(scene, tmp_path / "w", run_settings(scene).capture,
+                          Reporter(lambda m: m["type"] == "progress" and seen.append(m["fraction"])))
+    assert next(steps) == 1 and seen == [0.25]
+    assert (r.resolution_x, r.resolution_y) == (16, 12)  # overridden while capturing
+    assert next(steps) == 2 and seen == [0.25, 0.5]
+    steps.close()  # Esc
+    assert (r.engine, r.resolution_x, r.resolution_y, r.filepath, r.image_settings.file_format,
+            scene.frame_current) == before
+    assert not (tmp_path / "w" / "capture").exists()
+    assert not list((tmp_path / "w").glob(".capture*"))
