@@ -221,6 +221,16 @@ def test_operator_errors_are_reports(addon, tmp_path):
         with pytest.raises(RuntimeError, match="Error: .*empty frame range 5-2"):
             bpy.ops.alive.capture()
     assert not (tmp_path / "w" / "capture").exists()
+    # an external worker interpreter that does not exist: said before anything runs
+    from alive_blender.blender.preferences import get_prefs
+    scene.alive.use_scene_range = True
+    with bpy.context.temp_override(scene=scene):
+        bpy.ops.alive.capture()
+        get_prefs().python_path = str(tmp_path / "no" / "python")
+        with pytest.raises(RuntimeError, match="could not start the worker with .*no/python.*Worker Python"):
+            bpy.ops.alive.train()
+    from alive_blender.blender.jobs import RUNNER
+    assert not RUNNER.busy
 
 
 def test_offline_clip_without_weights_is_refused_with_a_hint(addon, tmp_path):

@@ -46,6 +46,8 @@ def test_async_train_is_polled_to_completion(addon, tmp_path, capfd):
     bpy = addon
     from alive_blender.blender.jobs import RUNNER, poll_active_job
     scene = captured_scene(bpy, tmp_path / "w", steps=250)  # a checkpoint at 200
+    from alive_blender.blender.preferences import get_prefs
+    get_prefs().keep_worker_logs = True
     with bpy.context.temp_override(scene=scene):
         capfd.readouterr()
         assert bpy.ops.alive.train(mode="ASYNC") == {"FINISHED"}
@@ -72,6 +74,8 @@ def test_async_train_is_polled_to_completion(addon, tmp_path, capfd):
     # the training preview: captured | decoded last frame from the step-200 checkpoint, shown as an image
     img = bpy.data.images["Alive Preview"]
     assert img.filepath.endswith("train_preview.png") and tuple(img.size) == (32, 12)
+    log = (tmp_path / "w" / "logs" / "train.log").read_text()
+    assert "generator step 250" in log  # "Keep Worker Logs": the worker's own lines
 
 
 def _generator_step(scene) -> int:

@@ -119,10 +119,9 @@ class Job:
             if is_err:
                 self._stderr_lines.append(line.rstrip())
                 continue
+            self.log.append(line.rstrip())  # everything, protocol lines included, for "Keep Worker Logs"
             msg = decode(line)
-            if msg is None:
-                self.log.append(line.rstrip())
-            else:
+            if msg is not None:
                 self.messages.put(msg)
 
     @property
@@ -279,8 +278,12 @@ class Runner:
             wm.progress_begin(0, 1000)
             self.progress_open = True
         if blocking:
-            while self.poll() is not None:
-                time.sleep(0.05)
+            try:
+                while self.poll() is not None:
+                    time.sleep(0.05)
+            except BaseException:  # Ctrl+C in `blender -b`: stop the worker too, leave no stale job
+                self.cancel_and_wait()
+                raise
             return self.reports[-1] if self.reports else None
         if not bpy.app.timers.is_registered(poll_active_job):
             bpy.app.timers.register(poll_active_job, first_interval=POLL_INTERVAL)

@@ -156,6 +156,7 @@ def load_preview(path: Path):
                 area.spaces.active.image = img
     if not bpy.app.background:
         img.preview_ensure()
+        img.preview.reload()  # the panel's thumbnail follows the new pixels
     return img
 
 
