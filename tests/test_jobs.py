@@ -183,7 +183,7 @@ def test_raising_worker_becomes_an_error_report_with_its_message(addon, tmp_path
             bpy.ops.alive.train()
 
 
-def test_opening_a_file_stops_a_running_job(addon, tmp_path):
+def test_opening_a_file_or_disabling_the_addon_stops_a_running_job(addon, tmp_path):
     bpy = addon
     from alive_blender.blender.jobs import RUNNER
     scene = captured_scene(bpy, tmp_path / "w", steps=100000)
@@ -195,3 +195,16 @@ def test_opening_a_file_stops_a_running_job(addon, tmp_path):
     assert job.running
     bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "other.blend"))
     assert RUNNER.job is None and job.returncode is not None and job.cancelled
+    # disabling the add-on while a job runs stops the worker and removes the timer
+    import alive_blender
+    from alive_blender.blender.jobs import poll_active_job
+    with bpy.context.temp_override(scene=bpy.context.scene):
+        bpy.ops.alive.train(mode="ASYNC")
+    job = RUNNER.job
+    assert job.running and bpy.app.timers.is_registered(poll_active_job)
+    alive_blender.unregister()
+    try:
+        assert RUNNER.job is None and job.returncode is not None
+        assert not bpy.app.timers.is_registered(poll_active_job)
+    finally:
+        alive_blender.register()
