@@ -41,6 +41,7 @@ PACKAGE_NAME = Path(__file__).resolve().parents[1].name
 KILL_AFTER = 1.0          # seconds a cancelled worker gets before it is killed
 POLL_INTERVAL = 0.25      # timer interval while a job runs
 EXIT_CANCELLED = 3
+STATUS_PREFIX = {"decode_rollout": "decode"}  # stages whose status lines start with another word
 
 
 def worker_python() -> str:
@@ -78,7 +79,10 @@ class Job:
         self.on_message = on_message
         self.messages: "queue.Queue[dict]" = queue.Queue()
         self.log: list[str] = []
-        self.fraction = 0.0
+        self.fraction = 0.0                # within the current stage
+        self.stages = [j.get("stage", "") for j in job.get("jobs", [])] if job.get("stage") == "chain" \
+            else [job.get("stage", "")]
+        self.stage_index = 0
         self.message = ""
         self.status = ""
         self.metrics: dict[str, float] = {}
@@ -123,6 +127,13 @@ class Job:
             msg = decode(line)
             if msg is not None:
                 self.messages.put(msg)
+
+    @property
+    def overall(self) -> float:
+        """Progress over all the stages of a chain, 0..1."""
+        if self.result is not None:
+            return 1.0
+        return min(1.0, (self.stage_index + self.fraction) / max(1, len(self.stages)))
 
     @property
     def running(self) -> bool:
@@ -173,6 +184,12 @@ class Job:
             self.fraction, self.message = msg["fraction"], msg.get("message", "")
         elif kind == "status":
             self.status, self.message = msg["message"], ""
+            prefix = msg["message"].split(":", 1)[0].strip()
+            for i in range(self.stage_index, len(self.stages)):
+                if STATUS_PREFIX.get(self.stages[i], self.stages[i]) == prefix:
+                    if i != self.stage_index:
+                        self.stage_index, self.fraction = i, 0.0
+                    break
         elif kind == "metric":
             self.metrics[msg["name"]] = msg["value"]
         elif kind == "warning":
@@ -347,7 +364,7 @@ class Runner:
         if scene is not None:
             apply_job_state(scene.alive, job, self.label)
         if self.progress_open and bpy.context.window_manager is not None:
-            bpy.context.window_manager.progress_update(int(job.fraction * 1000))
+            bpy.context.window_manager.progress_update(int(job.overall * 1000))
         self._update_preview()
         tag_redraw()
         if running:
@@ -386,7 +403,7 @@ class Runner:
 
 def apply_job_state(s, job: Job, label: str) -> None:
     """Job progress and metrics onto the scene's Alive fields (what the panel shows)."""
-    s.job_progress = job.fraction
+    s.job_progress = job.overall
     what = job.message or job.status
     s.job_status = f"{label}: {what}"[:200] if what else f"{label}: running"
     if "generator_loss" in job.metrics:

@@ -470,10 +470,13 @@ class ALIVE_OT_show_preview(bpy.types.Operator):
         screen = context.screen
         areas = [a for a in (screen.areas if screen else []) if a.type == "IMAGE_EDITOR"]
         if not areas and not bpy.app.background and context.window is not None:
-            bpy.ops.wm.window_new()
-            win = context.window_manager.windows[-1]
-            areas = list(win.screen.areas[:1])
-            areas[0].type = "IMAGE_EDITOR"
+            try:  # a new window showing an Image Editor
+                bpy.ops.wm.window_new()
+                win = context.window_manager.windows[-1]
+                areas = list(win.screen.areas[:1])
+                areas[0].type = "IMAGE_EDITOR"
+            except (RuntimeError, IndexError):
+                areas = []
         for area in areas:
             area.spaces.active.image = img
         where = "an Image Editor" if areas else "the image list (open an Image Editor to see it)"
