@@ -188,7 +188,8 @@ def test_every_stage_operator_and_its_report(addon, tmp_path, capfd):
 
         assert bpy.ops.alive.train() == {"FINISHED"}
         out = capfd.readouterr()
-        assert "Info: Alive: trained 'film-siren' + 'original-vae' (PSNR" in out.out
+        from alive_blender.core import behavior, generator
+        assert f"Info: Alive: trained '{generator.DEFAULT_ARCH}' + '{behavior.DEFAULT_ARCH}' (PSNR" in out.out
         assert "Warning: encoder in use is deterministic" in out.out  # the worker's warning, as a report
         assert "generator step 20" in out.err  # the worker's progress lines on the terminal
         assert (wd / "model" / "manifest.json").exists() and scene.alive.train_psnr > 0
