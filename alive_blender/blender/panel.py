@@ -50,6 +50,10 @@ class ALIVE_PT_main(_AlivePanel, bpy.types.Panel):
             col.alert = failed
             col.label(text=s.job_status[:80], icon="ERROR" if failed else "INFO")
         layout.prop(s, "workdir")
+        if not s.workdir:
+            from .preferences import resolve_workdir
+            where = str(resolve_workdir(context.scene))
+            layout.label(text=where if len(where) <= 60 else "..." + where[-57:], icon="FILE_FOLDER")
 
 
 class ALIVE_PT_capture(_AliveSubPanel, bpy.types.Panel):

@@ -123,7 +123,8 @@ def user_folder() -> Path:
     """Blender's per-user storage for this extension (a temp folder when the
     code does not run as an installed extension, e.g. from a checkout)."""
     try:
-        return Path(bpy.utils.extension_path_user(ADDON_ID, path="work", create=True))
+        # not created here (poll functions ask on every redraw); a stage creates it when it writes
+        return Path(bpy.utils.extension_path_user(ADDON_ID, path="work", create=False))
     except (ValueError, AttributeError):
         return Path(tempfile.gettempdir()) / "alive_blender"
 
