@@ -85,8 +85,8 @@ def _generator_step(scene) -> int:
 
 
 def test_cancel_stops_the_worker_and_keeps_a_loadable_checkpoint(addon, tmp_path, capfd):
-    """Cancel ends the worker within KILL_AFTER (1 s): at its next step it saves its state and
-    exits with code 3; one that has not stopped by then is killed (see the next test), and the
+    """Cancel ends the worker within a second: at its next step it saves its state and
+    exits with code 3; one still running KILL_AFTER (0.75 s) later is killed (see the next test), and the
     periodic checkpoint is what remains. Either way a loadable checkpoint is left."""
     bpy = addon
     from alive_blender.blender import jobs
@@ -106,7 +106,7 @@ def test_cancel_stops_the_worker_and_keeps_a_loadable_checkpoint(addon, tmp_path
         gone = time.monotonic() - t0
         with capfd.disabled():
             print(f"\ncancel: worker {how}, gone {gone:.2f} s after the cancel")
-    assert jobs.KILL_AFTER == 1.0
+    assert jobs.KILL_AFTER < 1.0
     assert job.returncode == 3 or (job.killed and job.returncode == -signal.SIGKILL)
     assert not job.running and jobs.RUNNER.job is None
     level, text = jobs.RUNNER.reports[-1]

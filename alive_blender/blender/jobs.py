@@ -38,7 +38,7 @@ from ..core.protocol import TerminalSink, decode
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 PACKAGE_NAME = Path(__file__).resolve().parents[1].name
 
-KILL_AFTER = 1.0          # seconds a cancelled worker gets before it is killed
+KILL_AFTER = 0.75         # seconds a cancelled worker gets before it is killed (gone within 1 s)
 POLL_INTERVAL = 0.25      # timer interval while a job runs
 EXIT_CANCELLED = 3
 STATUS_PREFIX = {"decode_rollout": "decode"}  # stages whose status lines start with another word
