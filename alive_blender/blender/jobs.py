@@ -67,6 +67,8 @@ def worker_env() -> dict:
     old = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths + old))
     env["PYTHONUNBUFFERED"] = "1"
+    # leave one core to Blender's UI (unless the user chose a thread count); torch reads this
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
     return env
 
 
