@@ -197,6 +197,20 @@ def scene_state_key(scene, cam_obj, frame: int, subframe: float) -> str:
 def capture(scene, workdir, settings: CaptureSettings, reporter: Optional[Reporter] = None,
             force: bool = False) -> dict:
     """Render and store the training set; returns a summary."""
+    steps = capture_steps(scene, workdir, settings, reporter, force)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[Reporter] = None,
+                  force: bool = False):
+    """``capture`` as a generator that yields after each rendered sample, so
+    the add-on's modal operator can render one frame per UI event (progress
+    and Esc between frames). Closing it early cancels: settings are restored
+    and nothing is left in the work directory. Returns the summary."""
     reporter = reporter or Reporter()
     cam_obj = resolve_camera(scene, settings.camera)
     samples = frame_samples(scene, settings)
@@ -254,6 +268,7 @@ def capture(scene, workdir, settings: CaptureSettings, reporter: Optional[Report
                                 "camera": params.to_dict(),
                                 "key": scene_state_key(scene, cam_obj, frame, sub)})
                 reporter.progress((i + 1) / len(samples), f"frame {frame}{'+%.2f' % sub if sub else ''}")
+                yield i + 1
             used_engine = r.engine
         meta = {"format": 1, "source": "render", "scene": scene.name, "camera": cam_obj.name,
                 "blender_version": bpy.app.version_string, "engine": used_engine,

@@ -69,3 +69,47 @@ def run_all(scene, workdir, settings: RunSettings, reporter: Optional[Reporter] 
     result["preview"] = str(stages.preview(workdir))
     rep.status("done")
     return result
+
+
+# -- the same stages as worker jobs (the add-on runs them in a worker process)
+
+WORKER_STAGES = {
+    "train": ("encode", "train"),
+    "rollout": ("rollout", "decode_rollout", "preview"),
+    "all": ("encode", "train", "rollout", "decode_rollout", "preview"),
+}
+
+
+def worker_job(workdir, settings: RunSettings, which: str) -> dict:
+    """The worker job description (``core.worker``) for one group of stages:
+    'train' (encode + train), 'rollout' (rollout + decode + preview) or 'all'."""
+    w = str(workdir)
+    dev = settings.device
+    by_stage = {
+        "encode": {"stage": "encode", "workdir": w, "spec": settings.encoder.to_dict(), "device": dev},
+        "train": {"stage": "train", "workdir": w, "generator": settings.generator,
+                  "behavior": settings.behavior, "device": dev, "train_preview": True},
+        "rollout": {"stage": "rollout", "workdir": w, "settings": settings.rollout, "device": dev},
+        "decode_rollout": {"stage": "decode_rollout", "workdir": w, "device": dev},
+        "preview": {"stage": "preview", "workdir": w},
+    }
+    return {"stage": "chain", "jobs": [by_stage[s] for s in WORKER_STAGES[which]]}
+
+
+def bake_from_workdir(scene, workdir, bake_settings: BakeSettings, reporter: Optional[Reporter] = None,
+                      blend_dir: Optional[Path] = None) -> dict:
+    """Bake what ``decode_rollout`` left in WORKDIR/decoded, through the capture camera
+    at its last captured frame (as ``run_all`` does)."""
+    from ..core.camera import scale_intrinsics
+    from ..core.errors import AliveError
+    workdir = Path(workdir)
+    decoded_dir = workdir / "decoded"
+    if not (decoded_dir / "rgb.npy").exists():
+        raise AliveError(f"nothing to bake in '{workdir}'", "roll out first")
+    decoded = {k: np.load(decoded_dir / f"{k}.npy") for k in ("rgb", "depth", "alpha")}
+    cap = load_capture(workdir)
+    ref = len(cap.samples) - 1
+    K = scale_intrinsics(cap.K(ref), decoded["rgb"].shape[2] / cap.rgb.shape[2],
+                         decoded["rgb"].shape[1] / cap.rgb.shape[1])
+    return bake(scene, decoded, K, cap.world_from_camera(ref), bake_settings, blend_dir=blend_dir or workdir,
+                reporter=reporter)

@@ -1,13 +1,21 @@
-"""Scene settings (a PropertyGroup on the scene, saved with the .blend)."""
+"""Scene settings (a PropertyGroup on the scene, saved with the .blend).
+
+Grouped in the order of the work: capture, train, rollout, bake. Temperature,
+anchor and steering strength are animatable: the rollout samples their
+F-curves over the frames it bakes to (``sample_control_curves``)."""
 
 from __future__ import annotations
 
 import bpy
+import numpy as np
 from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
                        StringProperty)
 
 from ..core.behavior import ARCHITECTURES as BEHAVIOR_ARCHS, DEFAULT_ARCH as BEHAVIOR_DEFAULT
 from ..core.generator import ARCHITECTURES as GENERATOR_ARCHS, DEFAULT_ARCH as GENERATOR_DEFAULT
+
+# animatable rollout controls: property name -> key in the rollout settings dict
+CONTROL_CURVES = {"temperature": "temperature", "anchor": "anchor", "steer_strength": "steer_strength"}
 
 
 def _camera_poll(self, obj):
@@ -15,6 +23,7 @@ def _camera_poll(self, obj):
 
 
 class AliveSettings(bpy.types.PropertyGroup):
+    # -- capture
     camera: PointerProperty(type=bpy.types.Object, poll=_camera_poll, name="Camera",
                             description="Camera to capture; empty uses the scene's active camera")
     use_scene_range: BoolProperty(name="Scene Range", default=True,
@@ -30,31 +39,90 @@ class AliveSettings(bpy.types.PropertyGroup):
                                 ("EEVEE", "EEVEE", "Rasterised; needs OpenGL"),
                                 ("SCENE", "Scene's Engine", "Keep the scene's own engine")])
     samples: IntProperty(name="Samples", default=8, min=1, max=4096, description="Cycles samples per capture render")
+    # -- train
     generator: EnumProperty(name="Generator", default=GENERATOR_DEFAULT, description="Generator architecture",
                             items=[(a, a, f"Generator architecture {a}") for a in GENERATOR_ARCHS])
     generator_steps: IntProperty(name="Steps", default=1500, min=1, description="Generator training steps")
+    generator_width: IntProperty(name="Width", default=256, min=8, max=2048,
+                                 description="Neurons per layer of the generator network: smaller trains faster, "
+                                             "larger gives sharper frames")
     generator_seconds: FloatProperty(name="Time Budget", default=0.0, min=0.0, subtype="TIME_ABSOLUTE",
                                      description="Stop generator training after this many seconds (0: no limit)")
     behavior: EnumProperty(name="Behavior", default=BEHAVIOR_DEFAULT, description="Behavior model architecture",
                            items=[(a, a, f"Behavior architecture {a}") for a in BEHAVIOR_ARCHS])
     behavior_epochs: IntProperty(name="Epochs", default=150, min=1, description="Behavior model training epochs")
-    rollout_frames: IntProperty(name="Frames", default=48, min=2, description="Number of frames to invent and bake")
     seed: IntProperty(name="Seed", default=0, min=0, description="Random seed for training and rollout")
+    # -- rollout
+    rollout_frames: IntProperty(name="Frames", default=48, min=2, description="Number of frames to invent and bake")
     temperature: FloatProperty(name="Temperature", default=1.0, min=0.0, soft_max=4.0, options={"ANIMATABLE"},
-                               description="Scale of each invented step; higher is livelier")
+                               description="Scale of each invented step; higher is livelier. Keyframe it to "
+                                           "vary it over the baked frames")
     anchor: FloatProperty(name="Anchor", default=0.1, min=0.0, max=1.0, options={"ANIMATABLE"},
                           description="Pull toward the nearest observed frame each step; higher stays closer to "
-                                      "the captured shot")
+                                      "the captured shot. Keyframe it to vary it over the baked frames")
+    prompt: StringProperty(name="Prompt", default="",
+                           description="Text that steers the invented motion (needs a CLIP encoder in the "
+                                       "add-on preferences)")
+    negative_prompt: StringProperty(name="Negative Prompt", default="",
+                                    description="Text to steer away from (optional)")
+    steer_strength: FloatProperty(name="Steering", default=0.0, min=0.0, max=1.0, options={"ANIMATABLE"},
+                                  description="How strongly the prompt steers each step (0: not at all). "
+                                              "Keyframe it to vary it over the baked frames")
+    loop: BoolProperty(name="Loop", default=False,
+                       description="End the rollout near its start so the baked frames loop seamlessly")
+    # -- bake
     bake_name: StringProperty(name="Bake Name", default="alive",
                               description="Name of the bake; re-baking a name replaces what it made")
+    bake_points: BoolProperty(name="Point Cloud", default=True,
+                              description="Bake the frames as an animated point cloud (needs depth)")
+    bake_texture: BoolProperty(name="Image Card", default=True,
+                               description="Bake the frames as an image sequence on a card in the camera's view")
     workdir: StringProperty(name="Work Folder", default="", subtype="DIR_PATH",
-                            description="Where captures, models and rollouts go (empty: next to the .blend, or the "
-                                        "add-on's user folder for unsaved files)")
-    # job state shown in the panel (not user settings)
-    job_status: StringProperty(name="Status", default="", description="What the running job is doing",
-                               options={"SKIP_SAVE"})
+                            description="Where captures, models and rollouts go (empty: from the add-on "
+                                        "preferences, by default next to the .blend)")
+    # -- job state shown in the panel (written by the job runner, not user settings)
+    job_status: StringProperty(name="Status", default="", description="What the last or running Alive job is "
+                                                                      "doing")
     job_progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR",
-                                description="Progress of the running job", options={"SKIP_SAVE"})
+                                description="Progress of the running Alive job")
+    train_loss: FloatProperty(name="Loss", default=0.0, precision=5,
+                              description="Latest generator training loss (lower is better)")
+    train_psnr: FloatProperty(name="PSNR", default=0.0, precision=2, subtype="NONE",
+                              description="Generator PSNR on the captured frames in dB after training "
+                                          "(higher is better)")
+
+
+def control_value(scene, name: str, frame: float) -> float:
+    """Value of an Alive control at ``frame``: its F-curve if animated, else the property."""
+    fc = _control_fcurve(scene, name)
+    return float(fc.evaluate(frame)) if fc is not None else float(getattr(scene.alive, name))
+
+
+def _control_fcurve(scene, name: str):
+    ad = scene.animation_data
+    if ad is None or ad.action is None:
+        return None
+    from bpy_extras import anim_utils
+    bag = anim_utils.action_get_channelbag_for_slot(ad.action, ad.action_slot)
+    if bag is None:
+        return None
+    return bag.fcurves.find(f"alive.{name}")
+
+
+def sample_control_curves(scene, start: int, n: int) -> dict[str, np.ndarray]:
+    """The animatable rollout controls over ``n`` scene frames from ``start``:
+    {"temperature", "anchor", "steer_strength"} -> float32 arrays of length n.
+    Reads F-curves without changing the current frame. Step k of a rollout
+    (k = 1..steps) makes the frame baked at ``bake_start + k``, so callers pass
+    ``start = bake_start + 1`` and ``n = steps``."""
+    out = {}
+    for prop, key in CONTROL_CURVES.items():
+        fc = _control_fcurve(scene, prop)
+        if fc is None:
+            out[key] = np.full(n, float(getattr(scene.alive, prop)), np.float32)
+        else:
+            out[key] = np.array([fc.evaluate(start + i) for i in range(n)], np.float32)
+    return out
 
 
 CLASSES = (AliveSettings,)

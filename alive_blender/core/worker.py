@@ -11,6 +11,7 @@ leaves its last good checkpoint, and the process exits with code 3.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -30,7 +31,10 @@ def run_stage(job: dict, reporter: Reporter):
         return [run_stage(sub, reporter) for sub in job.get("jobs", [])]
     if stage not in STAGES:
         raise AliveError(f"unknown stage '{stage}'", f"use one of {', '.join(STAGES)}")
-    args = {k: v for k, v in job.items() if k != "stage"}
+    args = {k: v for k, v in job.items() if k not in ("stage", "train_preview")}
+    if stage == "train" and job.get("train_preview"):  # the add-on shows training as it goes
+        from .train_preview import PreviewReporter
+        reporter = PreviewReporter(reporter, args["workdir"])
     if stage == "preview":
         return {"preview": str(stages.preview(**args))}
     return getattr(stages, stage)(reporter=reporter, **args)
@@ -81,4 +85,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # every artifact is written atomically and closed by now: skip the interpreter's teardown
+    # (seconds with torch loaded) so a cancelled worker ends, and frees its memory, at once
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
