@@ -188,6 +188,9 @@ def render_overrides(scene):
             except (TypeError, AttributeError, ValueError):
                 pass
         for ng in [ng for ng in bpy.data.node_groups if ng not in groups]:
+            for node in ng.nodes:
+                if node.bl_idname == "CompositorNodeRLayers":
+                    node.scene = None   # release the scene's user before the tree goes
             bpy.data.node_groups.remove(ng)
         scene.frame_set(frame, subframe=subframe)
 
@@ -196,7 +199,8 @@ def _output_tree(scene, folder: Path):
     """A compositor tree: Render Layers -> File Output (PNG sRGB 'rgb', EXR 'depth')."""
     ng = bpy.data.node_groups.new(".alive_capture_output", "CompositorNodeTree")
     rl = ng.nodes.new("CompositorNodeRLayers")
-    rl.scene = scene
+    if rl.scene != scene:
+        rl.scene = scene
     rl.layer = scene.view_layers[0].name
     out = ng.nodes.new("CompositorNodeOutputFile")
     out.file_output_items.new("RGBA", "rgb")
@@ -309,7 +313,9 @@ def capture(scene, workdir, settings: CaptureSettings, reporter: Optional[Report
                 stem = f"s{i:06d}_"
                 out_node.file_name = stem
                 try:
-                    bpy.ops.render.render(write_still=False, scene=scene.name)
+                    # the operator takes the frame from the context's scene, so make it this one
+                    with bpy.context.temp_override(scene=scene):
+                        bpy.ops.render.render(write_still=False)
                 except RuntimeError as err:
                     raise AliveError(f"rendering {label} failed: {str(err).strip().splitlines()[-1]}",
                                      "check that the scene renders in Blender with this engine") from None

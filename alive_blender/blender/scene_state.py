@@ -102,6 +102,8 @@ def _value(v):
         return round(v, 7)
     if isinstance(v, (bool, int, str)) or v is None:
         return v
+    if isinstance(v, (set, frozenset)):   # enum flags: sets iterate in a per-process order
+        return tuple(sorted(v))
     try:
         return tuple(_value(x) for x in v)
     except TypeError:
