@@ -79,33 +79,31 @@ _ATTR_FIELDS = {"FLOAT": ("value", 1, np.float32), "INT": ("value", 1, np.int32)
 
 
 class _Hasher:
+    """Collects parts and hashes their repr once at the end (cheaper than per part)."""
+
     def __init__(self, log=None):
-        self.h = hashlib.sha256()
+        self.parts: list = []
         self.log = log
 
     def add(self, *parts) -> None:
         if self.log is not None:
             self.log.append(parts)
-        for p in parts:
-            self.h.update(repr(p).encode())
-            self.h.update(b"\x1f")
+        self.parts.append(parts)
 
     def add_bytes(self, b: bytes) -> None:
-        self.h.update(b)
+        self.parts.append(hashlib.sha256(b).digest())
 
     def hexdigest(self) -> str:
-        return self.h.hexdigest()[:32]
+        return hashlib.sha256(repr(self.parts).encode()).hexdigest()[:32]
 
 
 def _value(v):
-    if isinstance(v, float):
-        return round(v, 7)
-    if isinstance(v, (bool, int, str)) or v is None:
+    if v is None or isinstance(v, (bool, int, float, str)):
         return v
     if isinstance(v, (set, frozenset)):   # enum flags: sets iterate in a per-process order
         return tuple(sorted(v))
     try:
-        return tuple(_value(x) for x in v)
+        return tuple(v)   # bpy arrays, vectors, matrices (rows repr as vectors)
     except TypeError:
         return repr(v)
 

@@ -5,10 +5,11 @@ with RGB, planar depth (or none, for footage), an alpha/coverage mask and the
 camera that saw it. ``meta.json`` describes the whole set::
 
     {
-      "format": 1, "source": "render" | "footage",
+      "format": 2, "source": "render" | "footage",
       "scene": ..., "blender_version": ..., "engine": ..., "view_transform": ...,
       "width": W, "height": H, "has_depth": bool, "key": <content key>,
-      "samples": [ {"file": "000001.npz", "frame": 1, "subframe": 0.0,
+      "camera_known": bool (false for footage), "fps": ...,
+      "samples": [ {"file": "000001.npz", "frame": 1, "subframe": 0.0, "real_frame": true,
                     "K": 3x3, "world_from_camera": 4x4, "camera": {...}, "key": ...}, ... ]
     }
 
