@@ -162,13 +162,18 @@ bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])
 """
 
 
-def test_workbench_capture_through_the_cli(tmp_path):
+@pytest.fixture(scope="module")
+def known_blend(tmp_path_factory):
+    blend = tmp_path_factory.mktemp("known") / "known.blend"
+    res = run_python(WORKBENCH_SCENE, blend, os.path.dirname(__file__))
+    assert res.returncode == 0, res.stderr
+    return blend
+
+
+def test_workbench_capture_through_the_cli(known_blend, tmp_path):
     """Workbench (OpenGL, through Mesa here) in its own process, as it can abort one
     without a driver; also the CLI path with a frame range, step and size."""
-    blend = tmp_path / "known.blend"
-    tests_dir = os.path.dirname(__file__)
-    res = run_python(WORKBENCH_SCENE, blend, tests_dir)
-    assert res.returncode == 0, res.stderr
+    blend = known_blend
     wd = tmp_path / "wd"
     res = run_cli("--json", "capture", blend, "--out", wd, "--engine", "WORKBENCH", "--frames", "1-3",
                   "--step", "2", "--percent", "100")
@@ -397,6 +402,28 @@ def test_bad_footage_is_a_clear_error_and_writes_nothing(fresh_bpy, tmp_path):
         capture_images(str(tmp_path / "nothing_*.png"), wd)
     with pytest.raises(AliveError, match="not found"):
         capture_images(str(tmp_path / "nowhere"), wd)
+
+
+def test_cli_capture_cancels_between_frames_on_sigint(known_blend, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from conftest import ROOT
+    wd = tmp_path / "wd"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "alive_blender", "capture", str(known_blend), "--out", str(wd),
+                             "--frames", "1-400", "--engine", "CYCLES", "--samples", "1", "--resolution", "8x6"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "%" in line:   # the first per-frame progress line
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.communicate(timeout=300)[1]
+    assert proc.returncode == 3, "".join(seen) + rest
+    assert "cancelled" in rest
+    assert not (wd / "capture").exists() and leftovers(wd) == []
 
 
 def test_cli_capture_errors(tmp_path):

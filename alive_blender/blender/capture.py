@@ -285,7 +285,9 @@ def capture(scene, workdir, settings: CaptureSettings, reporter: Optional[Report
     from .scene_state import SceneState
     tmp_render = Path(tempfile.mkdtemp(prefix="alive-render-"))
     try:
-        with CaptureStore(workdir) as store, render_overrides(scene):
+        # the render operator and the depsgraph follow the context's scene: make it this one
+        with CaptureStore(workdir) as store, render_overrides(scene), \
+                bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0]):
             _apply_overrides(scene, cam_obj, engine, width, height, settings)
             identity = _render_identity(scene, settings, width, height)
             scene.frame_set(samples[0][0], subframe=samples[0][1])
@@ -313,9 +315,7 @@ def capture(scene, workdir, settings: CaptureSettings, reporter: Optional[Report
                 stem = f"s{i:06d}_"
                 out_node.file_name = stem
                 try:
-                    # the operator takes the frame from the context's scene, so make it this one
-                    with bpy.context.temp_override(scene=scene):
-                        bpy.ops.render.render(write_still=False)
+                    bpy.ops.render.render(write_still=False)
                 except RuntimeError as err:
                     raise AliveError(f"rendering {label} failed: {str(err).strip().splitlines()[-1]}",
                                      "check that the scene renders in Blender with this engine") from None
