@@ -434,3 +434,37 @@ def test_cli_capture_errors(tmp_path):
     res = run_cli("capture", "--images", tmp_path, "--out", tmp_path / "wd", "--subframes", "2")
     assert res.returncode == 2 and "--subframes" in res.stderr
     assert not (tmp_path / "wd").exists()
+
+
+def test_scene_state_key_follows_what_renders(fresh_bpy):
+    """The static digest changes with what a render reads, not with UI or output settings."""
+    from alive_blender.blender.scene_state import static_digest
+    bpy = fresh_bpy
+    scene = build_known_scene(bpy)
+    mat = bpy.data.materials.new("M")
+    mat.use_nodes = True
+    scene.objects["Cube"].data.materials.append(mat)
+    nt = mat.node_tree
+    bsdf = nt.nodes["Principled BSDF"]
+    tex = nt.nodes.new("ShaderNodeTexChecker")
+    nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+    base = static_digest(scene)
+    assert static_digest(scene) == base
+    scene.frame_set(3)                                   # animated values are the per-frame part's business
+    assert static_digest(scene) == base
+    bsdf.location.x += 100                               # node layout: no
+    scene.render.filepath = "//elsewhere/"              # output path: no
+    scene.render.image_settings.file_format = "JPEG"
+    assert static_digest(scene) == base
+    changes = [lambda: setattr(bsdf.inputs["Roughness"], "default_value", 0.123),
+               lambda: nt.links.new(tex.outputs["Fac"], bsdf.inputs["Base Color"]),
+               lambda: setattr(scene.objects["Plane"], "hide_render", True),
+               lambda: scene.objects["Cube"].data.vertices[0].co.__setitem__(2, 1.5),
+               lambda: setattr(scene.cycles, "max_bounces", 3),
+               lambda: setattr(bpy.data.lights["Sun"], "energy", 7.0)]
+    seen = {base}
+    for change in changes:
+        change()
+        key = static_digest(scene)
+        assert key not in seen
+        seen.add(key)

@@ -52,11 +52,15 @@ _SKIP = {"rna_type", "users", "session_uid", "tag", "is_evaluated", "original", 
          "shape_keys_eval", "total_vert_sel", "total_edge_sel", "total_face_sel", "active_material_index",
          "active_shape_key_index", "active_material", "display", "statistics", "id_data",
          "is_modified", "grease_pencil_modifiers", "field", "matrix_world", "matrix_local", "matrix_basis",
-         "dimensions"}
+         "dimensions", "angle", "angle_x", "angle_y"}  # the last ones: derived from lens and sensor
 # node editor layout: moving a node around does not change the render
 _NODE_UI = {"location", "location_absolute", "width", "height", "dimensions", "show_options", "show_preview",
             "hide", "show_texture", "color", "use_custom_color", "label", "color_tag", "warning_propagation",
-            "show_expanded", "parent", "internal_links", "active_item_index"}
+            "show_expanded", "parent", "internal_links", "active_item_index", "bl_label", "bl_description",
+            "bl_icon", "bl_width_default", "bl_width_min", "bl_width_max", "bl_height_default", "bl_height_min",
+            "bl_height_max", "bl_static_type"}
+# of a node socket only these decide the render (links are hashed with the tree's links)
+_SOCKET_KEEP = {"identifier", "default_value", "enabled"}
 # scene properties that say where/when the user looks, not what renders
 _SCENE_SKIP = {"frame_current", "frame_float", "frame_subframe", "frame_current_final", "cursor", "tool_settings",
                "sequence_editor", "keying_sets", "keying_sets_all", "timeline_markers", "alive", "collection",
@@ -118,10 +122,15 @@ def _walk(h: _Hasher, struct, depth: int, seen: set, skip: set = frozenset(), an
     if ptr in seen or depth > MAX_DEPTH:
         return
     seen.add(ptr)
-    is_node = isinstance(struct, (bpy.types.Node, bpy.types.NodeSocket))
-    for prop in struct.bl_rna.properties:
+    is_node = isinstance(struct, bpy.types.Node)
+    is_socket = isinstance(struct, bpy.types.NodeSocket)
+    props = struct.bl_rna.properties
+    if is_socket:
+        props = [props[n] for n in _SOCKET_KEEP if n in props]
+    for prop in props:
         name = prop.identifier
-        if name in _SKIP or name in skip or (is_node and name in _NODE_UI) or (ptr, name) in animated:
+        if name in _SKIP or name in skip or (is_node and name in _NODE_UI) or (ptr, name) in animated \
+                or (is_socket and name not in _SOCKET_KEEP):
             continue
         try:
             value = getattr(struct, name)
@@ -133,6 +142,8 @@ def _walk(h: _Hasher, struct, depth: int, seen: set, skip: set = frozenset(), an
                 h.add(name, None)
             elif isinstance(value, bpy.types.ID) and not value.is_embedded_data:
                 h.add(name, type(value).__name__, value.name_full)
+            elif value.as_pointer() in seen:   # hashed already: say which one (e.g. a link's socket)
+                h.add(name, "ref", repr(value))
             else:
                 h.add(name, "{")
                 _walk(h, value, depth + 1, seen, animated=animated)
