@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
@@ -261,6 +262,26 @@ def _render_identity(scene, settings: CaptureSettings, width: int, height: int) 
     return out
 
 
+def _store_render(store: CaptureStore, index: int, key: str, record: dict, png: Path, exr: Path,
+                  clip_end: float, label: str) -> None:
+    """Turn one render's files into a sample (runs on the writer thread; no bpy here)."""
+    if not (png.is_file() and exr.is_file()):
+        raise AliveError(f"rendering {label} wrote no output", "check disk space and the render engine")
+    rgb = read_png_rgb(png)
+    z = read_exr_channel(exr)
+    exr.unlink()
+    background = (z >= 0.99 * clip_end) | (z >= 1e9) | ~np.isfinite(z)
+    depth = np.where(background, np.inf, z).astype(np.float32)
+    alpha = (~background).astype(np.float32)
+    store.add(index, key, record, rgb, depth, alpha, png=png)
+
+
+def _raise_failed(futures) -> None:
+    for future in futures:
+        if future.done() and future.exception() is not None:
+            raise future.exception()
+
+
 def check_inputs(scene, settings: CaptureSettings):
     """Everything that can be checked before any render; returns (camera, samples, engine, size)."""
     cam_obj = resolve_camera(scene, settings.camera)
@@ -285,17 +306,23 @@ def capture(scene, workdir, settings: CaptureSettings, reporter: Optional[Report
     from .scene_state import SceneState
     tmp_render = Path(tempfile.mkdtemp(prefix="alive-render-"))
     try:
-        # the render operator and the depsgraph follow the context's scene: make it this one
-        with CaptureStore(workdir) as store, render_overrides(scene), \
+        # the render operator and the depsgraph follow the context's scene: make it this one.
+        # One writer thread turns each render's files into a sample while the next one renders
+        # (Blender releases the GIL while rendering); it is joined before the store cleans up.
+        with CaptureStore(workdir) as store, ThreadPoolExecutor(1, "alive-capture-writer") as writer, \
+                render_overrides(scene), \
                 bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0]):
             _apply_overrides(scene, cam_obj, engine, width, height, settings)
             identity = _render_identity(scene, settings, width, height)
             scene.frame_set(samples[0][0], subframe=samples[0][1])
             state = SceneState(scene)   # before the output tree exists: it is not part of the scene
             out_node = _output_tree(scene, tmp_render)
+            _oiio()   # import here: the writer thread must not call bpy
             depsgraph = bpy.context.evaluated_depsgraph_get()
+            pending = []
             for i, (frame, sub) in enumerate(samples):
                 reporter.check_cancel()
+                _raise_failed(pending)
                 scene.frame_set(frame, subframe=sub)
                 if scene.camera != cam_obj:   # timeline markers may switch the active camera
                     scene.camera = cam_obj
@@ -309,7 +336,7 @@ def capture(scene, workdir, settings: CaptureSettings, reporter: Optional[Report
                 key = content_key(identity, state.static, cam_obj.name, frame, sub, state.dynamic_digest(depsgraph),
                                   record["K"], record["world_from_camera"])
                 label = f"frame {frame}{'+%.3g' % sub if sub else ''}"
-                if not force and store.reuse(key, record):
+                if not force and store.reuse(i, key, record):
                     reporter.progress((i + 1) / len(samples), f"{label} (unchanged)")
                     continue
                 stem = f"s{i:06d}_"
@@ -319,17 +346,11 @@ def capture(scene, workdir, settings: CaptureSettings, reporter: Optional[Report
                 except RuntimeError as err:
                     raise AliveError(f"rendering {label} failed: {str(err).strip().splitlines()[-1]}",
                                      "check that the scene renders in Blender with this engine") from None
-                png, exr = tmp_render / f"{stem}rgb.png", tmp_render / f"{stem}depth.exr"
-                if not (png.is_file() and exr.is_file()):
-                    raise AliveError(f"rendering {label} wrote no output", "check disk space and the render engine")
-                rgb = read_png_rgb(png)
-                z = read_exr_channel(exr)
-                exr.unlink()
-                background = (z >= 0.99 * params.clip_end) | (z >= 1e9) | ~np.isfinite(z)
-                depth = np.where(background, np.inf, z).astype(np.float32)
-                alpha = (~background).astype(np.float32)
-                store.add(key, record, rgb, depth, alpha, png=png)
+                pending.append(writer.submit(_store_render, store, i, key, record, tmp_render / f"{stem}rgb.png",
+                                             tmp_render / f"{stem}depth.exr", params.clip_end, label))
                 reporter.progress((i + 1) / len(samples), label)
+            for future in pending:
+                future.result()
             meta = {"source": "render", "scene": scene.name, "camera": cam_obj.name,
                     "blender_version": bpy.app.version_string, "engine": identity["engine"],
                     "view_transform": COLOUR, "width": width, "height": height, "has_depth": True,

@@ -44,7 +44,7 @@ class CaptureStore:
         self._previous: dict[str, dict] = {}
         self._load_previous()
         self.staged = self.wd.root / f".capture.tmp-{os.getpid()}-{os.urandom(3).hex()}"
-        self.records: list[dict] = []
+        self._records: dict[int, dict] = {}   # by sample index: samples may be finished out of order
         self.rendered = 0
         self.reused = 0
 
@@ -75,19 +75,22 @@ class CaptureStore:
         shutil.rmtree(self.staged, ignore_errors=True)
 
     @property
-    def next_name(self) -> str:
-        return sample_name(len(self.records) + 1)
+    def records(self) -> list[dict]:
+        return [self._records[i] for i in sorted(self._records)]
 
     def has(self, key: str) -> bool:
         return key in self._previous
 
-    def reuse(self, key: str, record: dict) -> bool:
-        """Link the previous capture's sample with this key under the next name.
-        ``record`` holds this sample's metadata (frame, camera, ...)."""
+    def previous(self, key: str) -> Optional[dict]:
+        return self._previous.get(key)
+
+    def reuse(self, index: int, key: str, record: dict) -> bool:
+        """Link the previous capture's sample with this key as sample ``index``
+        (0-based). ``record`` holds this sample's metadata (frame, camera, ...)."""
         old = self._previous.get(key)
         if old is None:
             return False
-        name = self.next_name
+        name = sample_name(index + 1)
         _link_or_copy(self.dir / "samples" / old["file"], self.staged / "samples" / f"{name}.npz")
         old_png = self.dir / "images" / old.get("image", "")
         if old.get("image") and old_png.is_file():
@@ -96,15 +99,15 @@ class CaptureStore:
             from .images import write_png
             with np.load(self.staged / "samples" / f"{name}.npz") as z:
                 write_png(self.staged / "images" / f"{name}.png", z["rgb"])
-        self.records.append({**record, "file": f"{name}.npz", "image": f"{name}.png", "key": key})
+        self._records[index] = {**record, "file": f"{name}.npz", "image": f"{name}.png", "key": key}
         self.reused += 1
         return True
 
-    def add(self, key: str, record: dict, rgb: np.ndarray, depth: Optional[np.ndarray], alpha: np.ndarray,
-            png: Optional[Path] = None) -> None:
-        """Store a newly made sample. ``png``: an existing PNG of exactly ``rgb``
-        to move into place (saves re-encoding what the renderer already wrote)."""
-        name = self.next_name
+    def add(self, index: int, key: str, record: dict, rgb: np.ndarray, depth: Optional[np.ndarray],
+            alpha: np.ndarray, png: Optional[Path] = None) -> None:
+        """Store a newly made sample as sample ``index`` (0-based). ``png``: an existing
+        PNG of exactly ``rgb`` to move into place (saves re-encoding what the renderer wrote)."""
+        name = sample_name(index + 1)
         arrays = {"rgb": np.ascontiguousarray(rgb, np.uint8), "alpha": np.asarray(alpha, np.float32)}
         if depth is not None:
             arrays["depth"] = np.asarray(depth, np.float32)
@@ -115,26 +118,27 @@ class CaptureStore:
         else:
             from .images import write_png
             write_png(self.staged / "images" / f"{name}.png", rgb)
-        self.records.append({**record, "file": f"{name}.npz", "image": f"{name}.png", "key": key})
+        self._records[index] = {**record, "file": f"{name}.npz", "image": f"{name}.png", "key": key}
         self.rendered += 1
 
     def up_to_date(self, key: str) -> bool:
         """The previous capture is exactly what this one would be."""
         return (self.rendered == 0 and self.previous_meta is not None and self.previous_meta.get("key") == key
-                and len(self.previous_meta.get("samples", [])) == len(self.records))
+                and len(self.previous_meta.get("samples", [])) == len(self._records))
 
     def commit(self, meta: dict) -> dict:
         """Write meta.json, swap the staged folder in and record the stage.
         With nothing new (same key, nothing rendered) the old capture stays as it is."""
-        if not self.records:
+        records = self.records
+        if not records or sorted(self._records) != list(range(len(records))):
             raise AliveError("the capture produced no samples", "check the frame range or the footage")
-        meta = {**meta, "format": FORMAT, "samples": self.records}
-        meta["key"] = content_key(meta.get("source"), [r["key"] for r in self.records],
+        meta = {**meta, "format": FORMAT, "samples": records}
+        meta["key"] = content_key(meta.get("source"), [r["key"] for r in records],
                                   {k: v for k, v in meta.items() if k not in ("samples", "key", "stats")})
         if self.up_to_date(meta["key"]):
             return self.previous_meta
         write_json(self.staged / META, meta)
         with atomic_path(self.dir) as final_tmp:
             os.replace(self.staged, final_tmp)
-        self.wd.mark_done("capture", meta["key"], samples=len(self.records), source=meta.get("source"))
+        self.wd.mark_done("capture", meta["key"], samples=len(records), source=meta.get("source"))
         return meta

@@ -147,11 +147,11 @@ def capture_frames(workdir, frames: Iterable[tuple[int, str, Callable[[], tuple[
             rep.check_cancel()
             key = content_key("footage", source_key, meta.get("settings"))
             record = {"frame": int(number), "subframe": 0.0, "time": float(number), "real_frame": True}
-            if store.has(key):
-                old = store._previous[key]
+            old = store.previous(key)
+            if old is not None:
                 record.update(K=old["K"], world_from_camera=old["world_from_camera"], camera=old["camera"])
                 size = size or (old["camera"]["width"], old["camera"]["height"])
-                store.reuse(key, record)
+                store.reuse(i, key, record)
                 rep.progress((i + 1) / count, f"frame {number} (unchanged)")
                 continue
             rgb, alpha = read()
@@ -163,7 +163,7 @@ def capture_frames(workdir, frames: Iterable[tuple[int, str, Callable[[], tuple[
             rgb, alpha = resize(rgb, alpha, size)
             cam = nominal_camera(*size)
             record.update(K=intrinsics(cam).tolist(), world_from_camera=np.eye(4).tolist(), camera=cam.to_dict())
-            store.add(key, record, rgb, None, alpha)
+            store.add(i, key, record, rgb, None, alpha)
             rep.progress((i + 1) / count, f"frame {number}")
         if size is None:
             raise AliveError("the footage holds no frames", "check the file or folder")
