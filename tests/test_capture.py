@@ -266,6 +266,24 @@ def test_settings_identical_before_and_after_also_after_an_error_or_cancel(fresh
     assert len(load_capture(tmp_path).samples) == res["samples"]
 
 
+def test_stepwise_capture_closes_cleanly_between_frames(fresh_bpy, tmp_path):
+    """What a UI timer does: one sample per call, and Cancel = close() between frames."""
+    from alive_blender.blender.capture import CaptureSettings, capture_steps
+    bpy = fresh_bpy
+    scene = build_known_scene(bpy, frames=3)
+    scene.render.engine = "BLENDER_EEVEE"
+    before = settings_snapshot(bpy, scene)
+    steps = capture_steps(scene, tmp_path, CaptureSettings(samples=1, width=8, height=6, engine="CYCLES"))
+    assert next(steps) == pytest.approx(1 / 3)
+    assert scene.render.engine == "CYCLES"          # overridden while it runs
+    steps.close()
+    assert settings_snapshot(bpy, scene) == before
+    assert not (tmp_path / "capture").exists() and leftovers(tmp_path) == []
+    fractions = list(capture_steps(scene, tmp_path, CaptureSettings(samples=1, width=8, height=6)))
+    assert fractions == pytest.approx([1 / 3, 2 / 3, 1.0]) and (tmp_path / "capture" / "meta.json").exists()
+    assert settings_snapshot(bpy, scene) == before
+
+
 def test_unchanged_inputs_render_nothing_and_changes_render_only_what_changed(fresh_bpy, tmp_path):
     from alive_blender.blender.capture import CaptureSettings, capture
     from alive_blender.core.dataset import load_capture

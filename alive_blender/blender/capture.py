@@ -339,6 +339,20 @@ def capture(scene, workdir, settings: CaptureSettings, reporter: Optional[Report
             force: bool = False) -> dict:
     """Render (or reuse) every sample and store the training set; returns a summary.
     ``force``: render every sample even if an identical one is stored."""
+    steps = capture_steps(scene, workdir, settings, reporter, force)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[Reporter] = None,
+                  force: bool = False):
+    """The capture as a generator: one sample per step, yielding the fraction done;
+    the summary is the StopIteration value. A UI timer can call ``next`` once per tick
+    (Blender stays responsive) and ``close()`` it to cancel between frames: every
+    setting is restored and the previous capture kept, as after an error."""
     reporter = reporter or Reporter()
     cam_obj, samples, engine, (width, height) = check_inputs(scene, settings)
     t0 = time.perf_counter()
@@ -346,50 +360,60 @@ def capture(scene, workdir, settings: CaptureSettings, reporter: Optional[Report
                     f"({engine or scene.render.engine})")
     from .scene_state import SceneState
     tmp_render = Path(tempfile.mkdtemp(prefix="alive-render-"))
+
+    def this_scene():
+        # the render operator and the depsgraph follow the context's scene: make it this one
+        # (entered per step: a context override must not outlive the call that made it)
+        return bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0])
+
     try:
-        # the render operator and the depsgraph follow the context's scene: make it this one.
         # One writer thread turns each render's files into a sample while the next one renders
         # (Blender releases the GIL while rendering); it is joined before the store cleans up.
         with CaptureStore(workdir) as store, ThreadPoolExecutor(1, "alive-capture-writer") as writer, \
-                render_overrides(scene), \
-                bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0]):
-            _apply_overrides(scene, cam_obj, engine, width, height, settings)
-            identity = _render_identity(scene, settings, width, height)
-            scene.frame_set(samples[0][0], subframe=samples[0][1])
-            state = SceneState(scene)   # before the output tree exists: it is not part of the scene
-            out_node = _output_tree(scene, tmp_render)
-            _oiio()   # import here: the writer thread must not call bpy
-            depsgraph = bpy.context.evaluated_depsgraph_get()
+                render_overrides(scene):
+            with this_scene():
+                _apply_overrides(scene, cam_obj, engine, width, height, settings)
+                identity = _render_identity(scene, settings, width, height)
+                scene.frame_set(samples[0][0], subframe=samples[0][1])
+                state = SceneState(scene)   # before the output tree exists: it is not part of the scene
+                out_node = _output_tree(scene, tmp_render)
+                _oiio()   # import here: the writer thread must not call bpy
+                depsgraph = bpy.context.evaluated_depsgraph_get()
             pending = []
             for i, (frame, sub) in enumerate(samples):
                 reporter.check_cancel()
                 _raise_failed(pending)
-                scene.frame_set(frame, subframe=sub)
-                if scene.camera != cam_obj:   # timeline markers may switch the active camera
-                    scene.camera = cam_obj
-                cam_eval = cam_obj.evaluated_get(depsgraph)
-                params = camera_params(scene, cam_eval, width, height)
-                K = intrinsics(params)
-                world_from_camera = strip_scale(np.array(cam_eval.matrix_world))
-                record = {"frame": frame, "subframe": sub, "time": frame + sub, "real_frame": sub == 0.0,
-                          "K": K.tolist(), "world_from_camera": world_from_camera.tolist(),
-                          "camera": params.to_dict()}
-                key = content_key(identity, state.static, cam_obj.name, frame, sub, state.dynamic_digest(depsgraph),
-                                  record["K"], record["world_from_camera"])
-                label = f"frame {frame}{'+%.3g' % sub if sub else ''}"
-                if not force and store.reuse(i, key, record):
+                with this_scene():
+                    scene.frame_set(frame, subframe=sub)
+                    if scene.camera != cam_obj:   # timeline markers may switch the active camera
+                        scene.camera = cam_obj
+                    cam_eval = cam_obj.evaluated_get(depsgraph)
+                    params = camera_params(scene, cam_eval, width, height)
+                    K = intrinsics(params)
+                    world_from_camera = strip_scale(np.array(cam_eval.matrix_world))
+                    record = {"frame": frame, "subframe": sub, "time": frame + sub, "real_frame": sub == 0.0,
+                              "K": K.tolist(), "world_from_camera": world_from_camera.tolist(),
+                              "camera": params.to_dict()}
+                    key = content_key(identity, state.static, cam_obj.name, frame, sub,
+                                      state.dynamic_digest(depsgraph), record["K"], record["world_from_camera"])
+                    label = f"frame {frame}{'+%.3g' % sub if sub else ''}"
+                    was_stored = not force and store.reuse(i, key, record)
+                    if not was_stored:
+                        stem = f"s{i:06d}_"
+                        out_node.file_name = stem
+                        try:
+                            bpy.ops.render.render(write_still=False)
+                        except RuntimeError as err:
+                            raise AliveError(f"rendering {label} failed: {str(err).strip().splitlines()[-1]}",
+                                             "check that the scene renders in Blender with this engine") from None
+                if was_stored:
                     reporter.progress((i + 1) / len(samples), f"{label} (unchanged)")
+                    yield (i + 1) / len(samples)
                     continue
-                stem = f"s{i:06d}_"
-                out_node.file_name = stem
-                try:
-                    bpy.ops.render.render(write_still=False)
-                except RuntimeError as err:
-                    raise AliveError(f"rendering {label} failed: {str(err).strip().splitlines()[-1]}",
-                                     "check that the scene renders in Blender with this engine") from None
                 pending.append(writer.submit(_store_render, store, i, key, record, tmp_render / f"{stem}rgb.png",
                                              tmp_render / f"{stem}depth.exr", params.clip_end, label))
                 reporter.progress((i + 1) / len(samples), label)
+                yield (i + 1) / len(samples)
             for future in pending:
                 future.result()
             meta = {"source": "render", "scene": scene.name, "camera": cam_obj.name,
