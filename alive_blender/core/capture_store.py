@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from .artifacts import CAPTURE, WorkDir, atomic_path, content_key, ensure_writable_dir, write_json
+from .artifacts import CAPTURE, WorkDir, atomic_path, content_key, ensure_writable_dir
 from .dataset import META, sample_name
 from .errors import AliveError
 
@@ -29,6 +29,16 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
+
+
+def _write_meta(path: Path, meta: dict) -> None:
+    """meta.json with one sample per line: readable, and written by json's C encoder
+    (``indent`` for the whole file falls back to the slow pure-Python one)."""
+    import json
+    head = json.dumps({k: v for k, v in meta.items() if k != "samples"}, indent=2, sort_keys=True)
+    lines = ",\n".join("    " + json.dumps(r, sort_keys=True) for r in meta["samples"])
+    with atomic_path(path) as tmp:
+        tmp.write_text(f'{head[:-2]},\n  "samples": [\n{lines}\n  ]\n}}\n')
 
 
 class CaptureStore:
@@ -137,7 +147,7 @@ class CaptureStore:
                                   {k: v for k, v in meta.items() if k not in ("samples", "key", "stats")})
         if self.up_to_date(meta["key"]):
             return self.previous_meta
-        write_json(self.staged / META, meta)
+        _write_meta(self.staged / META, meta)
         with atomic_path(self.dir) as final_tmp:
             os.replace(self.staged, final_tmp)
         self.wd.mark_done("capture", meta["key"], samples=len(records), source=meta.get("source"))
