@@ -402,6 +402,32 @@ def test_footage_movie_and_image_sequence(fresh_bpy, tmp_path):
     assert [s["frame"] for s in load_capture(tmp_path / "glob").samples] == [1, 6, 11, 16, 21, 26]
 
 
+def test_exr_plates_are_read_through_blender(fresh_bpy, tmp_path):
+    """Scene-linear EXR frames (film plates, earlier renders) through Blender's loader, in sRGB."""
+    from alive_blender.blender.footage import capture_image_sequence
+    from alive_blender.core.dataset import load_capture
+    bpy = fresh_bpy
+    lin = np.linspace(0.0, 1.0, 8, dtype=np.float32)
+    for f in (1, 2):
+        img = bpy.data.images.new("plate", 8, 6, float_buffer=True, alpha=True)
+        px = np.zeros((6, 8, 4), np.float32)
+        px[..., 0] = lin[None, :]
+        px[..., 1] = 0.2 * f
+        px[0, :, 2] = 1.0                     # Blender's row 0 is the bottom row
+        px[..., 3] = 1.0
+        img.pixels.foreach_set(px.ravel())
+        img.filepath_raw, img.file_format = str(tmp_path / f"plate_{f:04d}.exr"), "OPEN_EXR"
+        img.save()
+        bpy.data.images.remove(img)
+    res = capture_image_sequence(str(tmp_path / "plate_*.exr"), tmp_path / "wd")
+    assert res["samples"] == 2 and len(bpy.data.images) == 0
+    cap = load_capture(tmp_path / "wd")
+    srgb = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055) * 255
+    assert np.abs(cap.rgb[0, 2, :, 0].astype(float) - srgb).max() <= 1.0
+    assert (cap.rgb[:, -1, :, 2] == 255).all() and (cap.rgb[:, 0, :, 2] == 0).all()   # bottom row stays bottom
+    assert [s["frame"] for s in cap.samples] == [1, 2] and cap.rgb[1, 0, 0, 1] > cap.rgb[0, 0, 0, 1]
+
+
 def test_bad_footage_is_a_clear_error_and_writes_nothing(fresh_bpy, tmp_path):
     from alive_blender.blender.footage import capture_movie
     from alive_blender.core.errors import AliveError

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Optional
 
 import bpy
+import numpy as np
 
 from ..core.artifacts import content_key
 from ..core.errors import AliveError
-from ..core.footage import FootageSettings, capture_frames, read_frame, select, target_size
+from ..core.footage import (BLENDER_SUFFIXES, IMAGE_SUFFIXES, FootageSettings, capture_frames, capture_images,
+                            list_images, read_frame, select, target_size)
 from ..core.protocol import Reporter
 
 
@@ -72,6 +74,42 @@ class _MovieScene:
             for idb in [i for i in coll if i not in old and i.users == 0]:
                 coll.remove(idb)
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def read_image_blender(path: Path):
+    """(rgb uint8 sRGB, alpha float32) of any image Blender reads (EXR, HDR, DPX, ...):
+    float images are scene-linear and get the plain sRGB transfer ('Standard'), clipped."""
+    path = Path(path)
+    try:
+        img = bpy.data.images.load(str(path), check_existing=False)
+    except RuntimeError as err:
+        raise AliveError(f"cannot read image '{path}': {str(err).strip().splitlines()[-1]}",
+                         "replace or remove the file") from None
+    try:
+        w, h = img.size
+        if w == 0 or h == 0:
+            raise AliveError(f"cannot read image '{path}': no pixels", "replace or remove the file")
+        px = np.empty(w * h * 4, np.float32)
+        img.pixels.foreach_get(px)
+        px = px.reshape(h, w, 4)[::-1]            # Blender's rows are bottom-up
+        rgb = np.clip(px[..., :3], 0.0, 1.0)
+        if img.is_float:
+            rgb = np.where(rgb <= 0.0031308, 12.92 * rgb, 1.055 * np.power(rgb, 1 / 2.4) - 0.055)
+        alpha = np.clip(px[..., 3], 0.0, 1.0) if img.channels == 4 else np.ones((h, w), np.float32)
+        return (rgb * 255.0 + 0.5).astype(np.uint8), alpha.astype(np.float32)
+    finally:
+        bpy.data.images.remove(img)
+
+
+def capture_image_sequence(spec: str, workdir, settings: Optional[FootageSettings] = None,
+                           reporter: Optional[Reporter] = None) -> dict:
+    """An image sequence as the capture: PIL for ordinary formats, Blender's loader for
+    EXR/HDR/DPX/Cineon (film plates, earlier renders)."""
+    files = list_images(spec, IMAGE_SUFFIXES | BLENDER_SUFFIXES)
+
+    def reader(p: Path):
+        return read_image_blender(p) if p.suffix.lower() in BLENDER_SUFFIXES else read_frame(p)
+    return capture_images(spec, workdir, settings, reporter, files=files, reader=reader)
 
 
 def capture_movie(path, workdir, settings: Optional[FootageSettings] = None,

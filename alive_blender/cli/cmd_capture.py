@@ -57,8 +57,8 @@ def execute(args, reporter) -> dict:
         fs = FootageSettings(frame_start=start, frame_end=end, step=args.step, width=w, height=h,
                              percent=args.percent)
         if args.images:
-            from ..core.footage import capture_images
-            return capture_images(args.images, out, fs, reporter)
+            from ..blender.footage import capture_image_sequence
+            return capture_image_sequence(args.images, out, fs, reporter)
         from ..blender.footage import capture_movie
         return capture_movie(args.movie, out, fs, reporter)
     if not args.scene:

@@ -29,6 +29,8 @@ from .errors import AliveError
 from .protocol import Reporter
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".tga"}
+# scene-linear / film formats PIL cannot read: Blender's own image loader reads them (blender/footage.py)
+BLENDER_SUFFIXES = {".exr", ".hdr", ".dpx", ".cin"}
 
 
 @dataclass
@@ -48,7 +50,7 @@ def _natural(path: Path):
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
 
 
-def list_images(spec: str) -> list[Path]:
+def list_images(spec: str, suffixes=IMAGE_SUFFIXES) -> list[Path]:
     """Image files named by a folder, a glob pattern, or one file; in natural order."""
     text = os.path.expanduser(str(spec))
     path = Path(text)
@@ -57,10 +59,10 @@ def list_images(spec: str) -> list[Path]:
         if not files:
             raise AliveError(f"no files match '{text}'", "check the pattern, e.g. 'plates/shot_*.png'")
     elif path.is_dir():
-        files = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+        files = [p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith(".")]
         if not files:
             raise AliveError(f"no image files in '{path}'",
-                             f"put {', '.join(sorted(IMAGE_SUFFIXES))} files there or give a glob pattern")
+                             f"put {', '.join(sorted(suffixes))} files there or give a glob pattern")
     elif path.is_file():
         files = [path]
     else:
@@ -179,11 +181,13 @@ def capture_frames(workdir, frames: Iterable[tuple[int, str, Callable[[], tuple[
 
 
 def capture_images(spec: str, workdir, settings: Optional[FootageSettings] = None,
-                   reporter: Optional[Reporter] = None) -> dict:
-    """An image sequence (folder, glob, or one file) as the capture."""
+                   reporter: Optional[Reporter] = None, files: Optional[list] = None,
+                   reader: Callable[[Path], tuple[np.ndarray, np.ndarray]] = read_frame) -> dict:
+    """An image sequence (folder, glob, or one file) as the capture. ``files``/``reader``:
+    an already listed sequence and how to read one file (default: PIL)."""
     s = settings or FootageSettings()
     rep = reporter or Reporter()
-    files = list_images(spec)
+    files = files if files is not None else list_images(spec)
     numbers = [frame_number(p, i) for i, p in enumerate(files)]
     if len(set(numbers)) != len(numbers):   # names without a usable frame number: use positions
         numbers = list(range(1, len(files) + 1))
@@ -195,7 +199,7 @@ def capture_images(spec: str, workdir, settings: Optional[FootageSettings] = Non
         for i in picked:
             p = files[i]
             st = p.stat()
-            yield numbers[i], content_key("image", str(p), st.st_size, st.st_mtime_ns), (lambda p=p: read_frame(p))
+            yield numbers[i], content_key("image", str(p), st.st_size, st.st_mtime_ns), (lambda p=p: reader(p))
 
     meta = {"footage": {"kind": "images", "spec": str(spec), "files": [str(files[i]) for i in picked]},
             "settings": s.to_dict(), "scene": "", "camera": "", "engine": "", "fps": None}
