@@ -206,6 +206,10 @@ def test_subframes_fall_between_their_neighbours(fresh_bpy, tmp_path):
         return pts[pts[:, 2] > 0.05][:, 0].mean()
 
     xs = [cube_x(i) for i in range(len(cap.samples))]
+    # with a step of 2, the in-between sample lands on whole frame 2 and is still marked in-between
+    capture(scene, tmp_path / "step", CaptureSettings(samples=1, subframes=1, step=2, percent=100))
+    stepped = load_capture(tmp_path / "step")
+    assert list(stepped.frames) == [1, 2, 3] and list(stepped.is_real_frame) == [True, False, True]
     assert all(a < b for a, b in zip(xs, xs[1:])), xs   # the cube moves +x, the subframes in between
     cams = [cap.world_from_camera(i)[:3, 3] for i in range(len(cap.samples))]
     for i in (1, 2, 4, 5):   # and the camera pose is read at the subframe too

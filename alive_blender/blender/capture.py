@@ -154,7 +154,13 @@ def resolve_camera(scene, name: str = ""):
 
 
 def frame_samples(scene, s: CaptureSettings) -> list[tuple[int, float]]:
-    """(frame, subframe) of every sample, in order; subframes only between captured frames."""
+    """(frame, subframe) of every sample, in time order; extra samples only between captured frames."""
+    return [(f, sub) for f, sub, _real in flagged_samples(scene, s)]
+
+
+def flagged_samples(scene, s: CaptureSettings) -> list[tuple[int, float, bool]]:
+    """(frame, subframe, is a captured frame) of every sample. With a step above 1 an
+    in-between sample can land on a whole frame; it is still an in-between one."""
     start = scene.frame_start if s.frame_start is None else int(s.frame_start)
     end = scene.frame_end if s.frame_end is None else int(s.frame_end)
     if s.step < 1:
@@ -167,12 +173,12 @@ def frame_samples(scene, s: CaptureSettings) -> list[tuple[int, float]]:
     frames = list(range(start, end + 1, s.step))
     out = []
     for i, f in enumerate(frames):
-        out.append((f, 0.0))
+        out.append((f, 0.0, True))
         if s.subframes and i + 1 < len(frames):
             for k in range(1, s.subframes + 1):
-                # frame_set(f, subframe) takes a subframe in [0, 1): spread s.step frames over whole + fraction
+                # frame_set(f, subframe) takes a subframe in [0, 1): split the offset into whole + fraction
                 t = k * s.step / (s.subframes + 1)
-                out.append((f + int(t), round(t - int(t), 6)))
+                out.append((f + int(t), round(t - int(t), 6), False))
     return out
 
 
@@ -326,7 +332,7 @@ def _raise_failed(futures) -> None:
 def check_inputs(scene, settings: CaptureSettings):
     """Everything that can be checked before any render; returns (camera, samples, engine, size)."""
     cam_obj = resolve_camera(scene, settings.camera)
-    samples = frame_samples(scene, settings)
+    samples = flagged_samples(scene, settings)
     engine = ENGINES.get((settings.engine or "SCENE").upper())
     if engine is None:
         raise AliveError(f"unknown render engine '{settings.engine}'", "use CYCLES, WORKBENCH, EEVEE or SCENE")
@@ -380,7 +386,7 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                 _oiio()   # import here: the writer thread must not call bpy
                 depsgraph = bpy.context.evaluated_depsgraph_get()
             pending = []
-            for i, (frame, sub) in enumerate(samples):
+            for i, (frame, sub, real) in enumerate(samples):
                 reporter.check_cancel()
                 _raise_failed(pending)
                 with this_scene():
@@ -391,12 +397,12 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                     params = camera_params(scene, cam_eval, width, height)
                     K = intrinsics(params)
                     world_from_camera = strip_scale(np.array(cam_eval.matrix_world))
-                    record = {"frame": frame, "subframe": sub, "time": frame + sub, "real_frame": sub == 0.0,
+                    record = {"frame": frame, "subframe": sub, "time": frame + sub, "real_frame": real,
                               "K": K.tolist(), "world_from_camera": world_from_camera.tolist(),
                               "camera": params.to_dict()}
                     key = content_key(identity, state.static, cam_obj.name, frame, sub,
                                       state.dynamic_digest(depsgraph), record["K"], record["world_from_camera"])
-                    label = f"frame {frame}{'+%.3g' % sub if sub else ''}"
+                    label = f"frame {frame}{'+%.3g' % sub if sub else ''}{'' if real else ' (in-between)'}"
                     was_stored = not force and store.reuse(i, key, record)
                     if not was_stored:
                         stem = f"s{i:06d}_"

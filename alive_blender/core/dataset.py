@@ -46,7 +46,8 @@ class Capture:
 
     @property
     def is_real_frame(self) -> np.ndarray:
-        return np.array([s.get("subframe", 0.0) == 0.0 for s in self.samples])
+        # "real_frame" (format 2) also marks in-between samples that land on a whole frame (step > 1)
+        return np.array([bool(s.get("real_frame", s.get("subframe", 0.0) == 0.0)) for s in self.samples])
 
     def K(self, i: int) -> np.ndarray:
         return np.asarray(self.samples[i]["K"], np.float64)
