@@ -134,7 +134,7 @@ def _walk(h: _Hasher, struct, depth: int, seen: set, skip: set = frozenset(), an
             continue
         try:
             value = getattr(struct, name)
-        except (AttributeError, RuntimeError, ReferenceError, SystemError):
+        except Exception:   # some properties refuse to be read in some states: not part of the key then
             continue
         kind = prop.type
         if kind == "POINTER":
