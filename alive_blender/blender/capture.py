@@ -24,7 +24,6 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
@@ -311,7 +310,7 @@ def _render_identity(scene, settings: CaptureSettings, width: int, height: int) 
 
 def _store_render(store: CaptureStore, index: int, key: str, record: dict, png: Path, exr: Path,
                   clip_end: float, label: str) -> None:
-    """Turn one render's files into a sample (runs on the writer thread; no bpy here)."""
+    """Turn one render's files into a sample."""
     if not (png.is_file() and exr.is_file()):
         raise AliveError(f"rendering {label} wrote no output", "check disk space and the render engine")
     rgb = read_png_rgb(png)
@@ -321,12 +320,6 @@ def _store_render(store: CaptureStore, index: int, key: str, record: dict, png: 
     depth = np.where(background, np.inf, z).astype(np.float32)
     alpha = (~background).astype(np.float32)
     store.add(index, key, record, rgb, depth, alpha, png=png)
-
-
-def _raise_failed(futures) -> None:
-    for future in futures:
-        if future.done() and future.exception() is not None:
-            raise future.exception()
 
 
 def check_inputs(scene, settings: CaptureSettings):
@@ -373,22 +366,19 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
         return bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0])
 
     try:
-        # One writer thread turns each render's files into a sample while the next one renders
-        # (Blender releases the GIL while rendering); it is joined before the store cleans up.
-        with CaptureStore(workdir) as store, ThreadPoolExecutor(1, "alive-capture-writer") as writer, \
-                render_overrides(scene):
+        # Samples are stored on this thread. A writer thread overlapping the next render was
+        # faster but crashed bpy 5.0.1 now and then: Blender touches Python state while a
+        # render runs with the GIL released, so no other Python thread may run meanwhile.
+        with CaptureStore(workdir) as store, render_overrides(scene):
             with this_scene():
                 _apply_overrides(scene, cam_obj, engine, width, height, settings)
                 identity = _render_identity(scene, settings, width, height)
                 scene.frame_set(samples[0][0], subframe=samples[0][1])
                 state = SceneState(scene)   # before the output tree exists: it is not part of the scene
                 out_node = _output_tree(scene, tmp_render)
-                _oiio()   # import here: the writer thread must not call bpy
                 depsgraph = bpy.context.evaluated_depsgraph_get()
-            pending = []
             for i, (frame, sub, real) in enumerate(samples):
                 reporter.check_cancel()
-                _raise_failed(pending)
                 with this_scene():
                     scene.frame_set(frame, subframe=sub)
                     if scene.camera != cam_obj:   # timeline markers may switch the active camera
@@ -416,12 +406,10 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                     reporter.progress((i + 1) / len(samples), f"{label} (unchanged)")
                     yield (i + 1) / len(samples)
                     continue
-                pending.append(writer.submit(_store_render, store, i, key, record, tmp_render / f"{stem}rgb.png",
-                                             tmp_render / f"{stem}depth.exr", params.clip_end, label))
+                _store_render(store, i, key, record, tmp_render / f"{stem}rgb.png", tmp_render / f"{stem}depth.exr",
+                              params.clip_end, label)
                 reporter.progress((i + 1) / len(samples), label)
                 yield (i + 1) / len(samples)
-            for future in pending:
-                future.result()
             meta = {"source": "render", "scene": scene.name, "camera": cam_obj.name,
                     "blender_version": bpy.app.version_string, "engine": identity["engine"],
                     "view_transform": COLOUR, "width": width, "height": height, "has_depth": True,
