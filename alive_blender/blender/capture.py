@@ -1,11 +1,19 @@
 """Capture: render the active (or a named) camera's frames into WORKDIR/capture.
 
-Renders each sample to a multilayer EXR in a temporary folder (Combined +
-planar Z), converts Combined from linear to sRGB (the 'Standard' view
-transform), masks the background (Cycles/Workbench write 1e10, EEVEE about
-clip_end) and records the camera's intrinsics and pose at that exact
-(sub)frame. Every render setting touched is restored afterwards, also after
-an error or a cancel; the user's output path and file format stay as they were.
+Each sample (a frame, or a subframe between two frames) is rendered once with
+``bpy.ops.render.render``; a temporary compositor tree's File Output node
+writes the Combined pass as an 8-bit sRGB PNG through Blender's own colour
+management (view transform 'Standard', no look: plain sRGB) and the Z pass
+as a single-channel 32-bit EXR. Single-layer files, because multilayer EXR
+refuses non-square pixels. The background is masked from depth
+(Cycles/Workbench write 1e10, EEVEE about clip_end) and the camera's
+intrinsics and pose are read at that exact (sub)frame.
+
+Every sample carries a content key over the render settings and the scene's
+state at that (sub)frame (see scene_state.py); samples whose key is in the
+previous capture are reused, not rendered. Every setting the capture changes
+is restored afterwards, also after an error or a cancel; the user's output
+path and file format are never touched (nothing writes the render result).
 """
 
 from __future__ import annotations
@@ -15,21 +23,25 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
 import bpy
 import numpy as np
 
-from ..core.artifacts import CAPTURE, WorkDir, atomic_path, content_key, ensure_writable_dir
+from ..core.artifacts import content_key
 from ..core.camera import CameraParams, intrinsics, strip_scale
-from ..core.dataset import sample_name, write_meta, write_sample
+from ..core.capture_store import FORMAT, CaptureStore
 from ..core.errors import AliveError
 from ..core.protocol import Reporter
 
 ENGINES = {"CYCLES": "CYCLES", "WORKBENCH": "BLENDER_WORKBENCH", "BLENDER_WORKBENCH": "BLENDER_WORKBENCH",
            "EEVEE": "BLENDER_EEVEE", "BLENDER_EEVEE": "BLENDER_EEVEE", "SCENE": ""}
+VIEW_TRANSFORM = "Standard"
+COLOUR = ("sRGB: Blender colour management, display 'sRGB', view transform 'Standard', look 'None', "
+          "exposure 0, gamma 1, applied to the Combined pass before compositing")
 
 
 @dataclass
@@ -38,13 +50,13 @@ class CaptureSettings:
     frame_start: Optional[int] = None
     frame_end: Optional[int] = None
     step: int = 1
-    subframes: int = 0               # extra renders between frames
+    subframes: int = 0               # extra renders between consecutive captured frames
     width: int = 0                   # 0 = from percent of the scene's resolution
     height: int = 0
     percent: int = 0                 # 0 = 100 when width/height are 0
     engine: str = "CYCLES"           # CYCLES | WORKBENCH | EEVEE | SCENE (keep the scene's)
-    samples: int = 8
-    denoise: bool = False
+    samples: int = 8                 # Cycles / EEVEE render samples; 0 = the scene's
+    denoise: Optional[bool] = False  # Cycles denoising; None = the scene's
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,38 +73,65 @@ def _oiio():
     return oiio
 
 
-def read_multilayer_exr(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """(rgba linear float32 HxWx4, depth float32 HxW), rows top-down."""
+def _read_plain_exr(path) -> Optional[np.ndarray]:
+    """Fast path for what the capture writes: a one-channel, 32-bit float, uncompressed
+    scanline EXR, parsed with numpy (OpenImageIO's open costs more than the data).
+    None for anything else."""
+    import struct
+    buf = Path(path).read_bytes()
+    if len(buf) < 8 or buf[:4] != b"\x76\x2f\x31\x01" or buf[4] != 2 or buf[5] & 0x1e:
+        return None   # not a single-part scanline EXR 2.0
+    pos, attrs = 8, {}
+    while buf[pos] != 0:
+        end = buf.index(b"\0", pos)
+        name = buf[pos:end].decode("latin-1")
+        tend = buf.index(b"\0", end + 1)
+        size = struct.unpack_from("<i", buf, tend + 1)[0]
+        attrs[name] = buf[tend + 5:tend + 5 + size]
+        pos = tend + 5 + size
+    pos += 1
+    chl, comp, win = attrs.get("channels", b""), attrs.get("compression", b"\x01"), attrs.get("dataWindow")
+    if win is None or comp[:1] != b"\x00" or chl.count(b"\0") < 2:
+        return None
+    cname_end = chl.index(b"\0")
+    pixel_type, = struct.unpack_from("<i", chl, cname_end + 1)
+    if pixel_type != 2 or chl[cname_end + 17:cname_end + 18] != b"\0":   # FLOAT, and only one channel
+        return None
+    xmin, ymin, xmax, ymax = struct.unpack("<4i", win)
+    w, h = xmax - xmin + 1, ymax - ymin + 1
+    offsets = np.frombuffer(buf, "<u8", count=h, offset=pos)
+    if len(offsets) != h or not np.array_equal(np.diff(offsets), np.full(h - 1, 8 + 4 * w, np.uint64)):
+        return None
+    start = int(offsets[0])
+    if start + h * (8 + 4 * w) > len(buf):
+        return None
+    block = np.frombuffer(buf, "<i4", count=h * (w + 2), offset=start).reshape(h, w + 2)
+    if not np.array_equal(block[:, 0], np.arange(ymin, ymax + 1)):
+        return None
+    return block[:, 2:].view("<f4").astype(np.float32)
+
+
+def read_exr_channel(path) -> np.ndarray:
+    """First channel of a single-layer EXR as float32 (H, W), rows top-down."""
+    fast = _read_plain_exr(path)
+    if fast is not None:
+        return fast
     oiio = _oiio()
-    inp = oiio.ImageInput.open(path)
+    inp = oiio.ImageInput.open(str(path))
     if inp is None:
         raise AliveError(f"render output could not be read: {path}", "check disk space and the render engine")
-    rgba = depth = None
     try:
-        i = 0
-        while inp.seek_subimage(i, 0):
-            spec = inp.spec()
-            names = list(spec.channelnames)
-            # the explicit subimage form: the short form reads part 0 whatever seek_subimage chose
-            pixels = inp.read_image(i, 0, 0, spec.nchannels, "float")
-            pixels = np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels)
-            for c, name in enumerate(names):
-                if name.endswith("Depth.Z"):
-                    depth = pixels[..., c].copy()
-            if any(n.endswith("Combined.R") for n in names):
-                order = [names.index(n) for n in names if n.split(".")[-2:-1] == ["Combined"]]
-                rgba = pixels[..., order]
-            i += 1
+        spec = inp.spec()
+        pixels = inp.read_image(0, 0, 0, 1, "float")
     finally:
         inp.close()
-    if rgba is None or depth is None:
-        raise AliveError(f"render output lacks the Combined or Depth pass: {path}", "re-run the capture")
-    return rgba, depth
+    return np.asarray(pixels, np.float32).reshape(spec.height, spec.width)
 
 
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+def read_png_rgb(path) -> np.ndarray:
+    from PIL import Image
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB") if im.mode != "RGB" else im)
 
 
 def resolve_camera(scene, name: str = ""):
@@ -114,27 +153,43 @@ def resolve_camera(scene, name: str = ""):
 
 
 def frame_samples(scene, s: CaptureSettings) -> list[tuple[int, float]]:
+    """(frame, subframe) of every sample, in time order; extra samples only between captured frames."""
+    return [(f, sub) for f, sub, _real in flagged_samples(scene, s)]
+
+
+def flagged_samples(scene, s: CaptureSettings) -> list[tuple[int, float, bool]]:
+    """(frame, subframe, is a captured frame) of every sample. With a step above 1 an
+    in-between sample can land on a whole frame; it is still an in-between one."""
     start = scene.frame_start if s.frame_start is None else int(s.frame_start)
     end = scene.frame_end if s.frame_end is None else int(s.frame_end)
     if s.step < 1:
         raise AliveError(f"frame step must be at least 1, got {s.step}", "use --step 1 or more")
+    if s.subframes < 0:
+        raise AliveError(f"subframes must be 0 or more, got {s.subframes}", "use --subframes 0 or more")
     if end < start:
-        raise AliveError(f"empty frame range {start}-{end}", "give a range whose end is not before its start")
+        raise AliveError(f"empty frame range {start}-{end} (the end is before the start)",
+                         "give a range whose end is not before its start, e.g. 1-48")
     frames = list(range(start, end + 1, s.step))
     out = []
     for i, f in enumerate(frames):
-        out.append((f, 0.0))
+        out.append((f, 0.0, True))
         if s.subframes and i + 1 < len(frames):
             for k in range(1, s.subframes + 1):
-                out.append((f, k * s.step / (s.subframes + 1)))
+                # frame_set(f, subframe) takes a subframe in [0, 1): split the offset into whole + fraction
+                t = k * s.step / (s.subframes + 1)
+                out.append((f + int(t), round(t - int(t), 6), False))
     return out
 
 
 def resolution(scene, s: CaptureSettings) -> tuple[int, int]:
     r = scene.render
-    if s.width and s.height:
+    if s.width or s.height:
+        if not (s.width > 0 and s.height > 0):
+            raise AliveError(f"bad resolution {s.width}x{s.height}", "give both width and height, e.g. 128x96")
         return int(s.width), int(s.height)
     pct = s.percent or 100
+    if not 1 <= pct <= 1000:
+        raise AliveError(f"bad resolution percentage {pct}", "use a percentage between 1 and 1000")
     return max(1, r.resolution_x * pct // 100), max(1, r.resolution_y * pct // 100)
 
 
@@ -147,21 +202,21 @@ def camera_params(scene, cam_obj, width: int, height: int) -> CameraParams:
                         pixel_aspect_y=r.pixel_aspect_y, clip_start=c.clip_start, clip_end=c.clip_end)
 
 
-# every render setting capture touches, as (owner getter, attribute)
 def _touched(scene):
+    """Every setting capture changes, as (owner, attribute)."""
     r = scene.render
-    return [(r, "engine"), (r, "resolution_x"), (r, "resolution_y"), (r, "resolution_percentage"),
-            (r, "filepath"), (r, "use_file_extension"),
-            (r.image_settings, "media_type"), (r.image_settings, "file_format"),
-            (r.image_settings, "color_depth"), (r.image_settings, "exr_codec"),
-            (scene.view_settings, "view_transform"), (scene.view_settings, "look"),
-            (scene.cycles, "samples"), (scene.cycles, "use_denoising"), (scene.cycles, "device"),
-            (scene, "camera")] + [(vl, "use_pass_z") for vl in scene.view_layers]
+    out = [(r, "engine"), (r, "resolution_x"), (r, "resolution_y"), (r, "resolution_percentage"),
+           (r, "use_border"), (r, "use_compositing"), (r, "use_sequencer"), (r, "use_multiview"),
+           (r, "dither_intensity"), (scene, "compositing_node_group"), (scene, "camera"),
+           (scene.cycles, "samples"), (scene.cycles, "use_denoising"), (scene.cycles, "device"),
+           (scene.eevee, "taa_render_samples")]
+    return out + [(vl, "use_pass_z") for vl in scene.view_layers] + [(vl, "use") for vl in scene.view_layers]
 
 
 @contextlib.contextmanager
 def render_overrides(scene):
-    """Remember every touched setting and the current frame; restore them all."""
+    """Remember every touched setting, the current (sub)frame and which node
+    groups exist; restore them all and delete what capture added."""
     saved = []
     for owner, attr in _touched(scene):
         try:
@@ -169,34 +224,120 @@ def render_overrides(scene):
         except AttributeError:
             pass
     frame, subframe = scene.frame_current, scene.frame_subframe
+    groups = set(bpy.data.node_groups)
     try:
         yield
     finally:
-        # restore in order: media_type before file_format (file_format must be valid for the media type)
         for owner, attr, value in saved:
             try:
-                setattr(owner, attr, value)
+                if getattr(owner, attr) != value:
+                    setattr(owner, attr, value)
             except (TypeError, AttributeError, ValueError):
                 pass
+        for ng in [ng for ng in bpy.data.node_groups if ng not in groups]:
+            for node in ng.nodes:
+                if node.bl_idname == "CompositorNodeRLayers":
+                    node.scene = None   # release the scene's user before the tree goes
+            bpy.data.node_groups.remove(ng)
         scene.frame_set(frame, subframe=subframe)
 
 
-def scene_state_key(scene, cam_obj, frame: int, subframe: float) -> str:
-    """Content key of what a render of this sample depends on that we can cheaply
-    read: every object's evaluated transform and data name, materials, world.
-    (Conservative where it matters: the camera's settings and pose are exact.)"""
-    parts = []
-    for obj in sorted(scene.objects, key=lambda o: o.name):
-        if obj.hide_render:
-            continue
-        m = np.array(obj.matrix_world, np.float64).round(6).tolist()
-        parts.append([obj.name, obj.type, obj.data.name if obj.data else "", m])
-    return content_key(parts, frame, subframe)
+def _output_tree(scene, folder: Path):
+    """A compositor tree: Render Layers -> File Output (PNG sRGB 'rgb', EXR 'depth')."""
+    ng = bpy.data.node_groups.new(".alive_capture_output", "CompositorNodeTree")
+    rl = ng.nodes.new("CompositorNodeRLayers")
+    if rl.scene != scene:
+        rl.scene = scene
+    rl.layer = scene.view_layers[0].name
+    out = ng.nodes.new("CompositorNodeOutputFile")
+    out.file_output_items.new("RGBA", "rgb")
+    out.file_output_items.new("FLOAT", "depth")
+    fmt = out.format
+    fmt.media_type, fmt.file_format, fmt.color_mode, fmt.color_depth, fmt.compression = "IMAGE", "PNG", "RGB", "8", 0
+    fmt.color_management = "OVERRIDE"
+    fmt.display_settings.display_device = "sRGB"
+    vs = fmt.view_settings
+    vs.view_transform, vs.look, vs.exposure, vs.gamma, vs.use_curve_mapping = VIEW_TRANSFORM, "None", 0.0, 1.0, False
+    depth = out.file_output_items["depth"]
+    depth.override_node_format = True
+    dfmt = depth.format
+    dfmt.media_type, dfmt.file_format, dfmt.color_depth, dfmt.exr_codec = "IMAGE", "OPEN_EXR", "32", "NONE"
+    dfmt.color_mode = "BW"
+    if "Depth" not in rl.outputs:
+        raise AliveError("the render layer has no Depth output", "enable the Z pass of the first view layer")
+    ng.links.new(rl.outputs["Image"], out.inputs["rgb"])
+    ng.links.new(rl.outputs["Depth"], out.inputs["depth"])
+    out.directory = str(folder) + os.sep
+    scene.compositing_node_group = ng
+    return out
+
+
+def _apply_overrides(scene, cam_obj, engine: str, width: int, height: int, settings: CaptureSettings) -> None:
+    r = scene.render
+    if engine:
+        r.engine = engine
+    scene.camera = cam_obj
+    r.resolution_x, r.resolution_y, r.resolution_percentage = width, height, 100
+    r.use_border = False          # a render region would change what K means
+    r.use_compositing = True      # the File Output node is how the passes are written
+    r.use_sequencer = False       # render the 3D scene, not the sequencer's strips
+    r.use_multiview = False
+    r.dither_intensity = 0.0      # exact 8-bit sRGB, no noise
+    for i, vl in enumerate(scene.view_layers):
+        vl.use_pass_z = True
+        vl.use = i == 0           # the first view layer is the one captured
+    if r.engine == "CYCLES":
+        if settings.samples > 0:
+            scene.cycles.samples = settings.samples
+        if settings.denoise is not None:
+            scene.cycles.use_denoising = bool(settings.denoise)
+        scene.cycles.device = "CPU"
+    elif r.engine == "BLENDER_EEVEE" and settings.samples > 0:
+        scene.eevee.taa_render_samples = settings.samples
+
+
+def _render_identity(scene, settings: CaptureSettings, width: int, height: int) -> dict:
+    """What, beyond the scene state, decides a render's pixels."""
+    r = scene.render
+    out = {"format": FORMAT, "engine": r.engine, "width": width, "height": height,
+           "pixel_aspect": [r.pixel_aspect_x, r.pixel_aspect_y], "view_transform": VIEW_TRANSFORM}
+    if r.engine == "CYCLES":
+        out.update(samples=scene.cycles.samples, denoise=scene.cycles.use_denoising)
+    elif r.engine == "BLENDER_EEVEE":
+        out.update(samples=scene.eevee.taa_render_samples)
+    return out
+
+
+def _store_render(store: CaptureStore, index: int, key: str, record: dict, png: Path, exr: Path,
+                  clip_end: float, label: str) -> None:
+    """Turn one render's files into a sample."""
+    if not (png.is_file() and exr.is_file()):
+        raise AliveError(f"rendering {label} wrote no output", "check disk space and the render engine")
+    rgb = read_png_rgb(png)
+    z = read_exr_channel(exr)
+    exr.unlink()
+    background = (z >= 0.99 * clip_end) | (z >= 1e9) | ~np.isfinite(z)
+    depth = np.where(background, np.inf, z).astype(np.float32)
+    alpha = (~background).astype(np.float32)
+    store.add(index, key, record, rgb, depth, alpha, png=png)
+
+
+def check_inputs(scene, settings: CaptureSettings):
+    """Everything that can be checked before any render; returns (camera, samples, engine, size)."""
+    cam_obj = resolve_camera(scene, settings.camera)
+    samples = flagged_samples(scene, settings)
+    engine = ENGINES.get((settings.engine or "SCENE").upper())
+    if engine is None:
+        raise AliveError(f"unknown render engine '{settings.engine}'", "use CYCLES, WORKBENCH, EEVEE or SCENE")
+    if settings.samples < 0:
+        raise AliveError(f"samples must be 0 or more, got {settings.samples}", "use --samples 1 or more")
+    return cam_obj, samples, engine, resolution(scene, settings)
 
 
 def capture(scene, workdir, settings: CaptureSettings, reporter: Optional[Reporter] = None,
             force: bool = False) -> dict:
-    """Render and store the training set; returns a summary."""
+    """Render (or reuse) every sample and store the training set; returns a summary.
+    ``force``: render every sample even if an identical one is stored."""
     steps = capture_steps(scene, workdir, settings, reporter, force)
     while True:
         try:
@@ -207,81 +348,80 @@ def capture(scene, workdir, settings: CaptureSettings, reporter: Optional[Report
 
 def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[Reporter] = None,
                   force: bool = False):
-    """``capture`` as a generator that yields after each rendered sample, so
-    the add-on's modal operator can render one frame per UI event (progress
-    and Esc between frames). Closing it early cancels: settings are restored
-    and nothing is left in the work directory. Returns the summary."""
+    """The capture as a generator: one sample per step, yielding the fraction done;
+    the summary is the StopIteration value. A UI timer can call ``next`` once per tick
+    (Blender stays responsive) and ``close()`` it to cancel between frames: every
+    setting is restored and the previous capture kept, as after an error."""
     reporter = reporter or Reporter()
-    cam_obj = resolve_camera(scene, settings.camera)
-    samples = frame_samples(scene, settings)
-    engine = ENGINES.get(settings.engine.upper()) if settings.engine else ""
-    if engine is None:
-        raise AliveError(f"unknown render engine '{settings.engine}'", "use CYCLES, WORKBENCH, EEVEE or SCENE")
-    wd = WorkDir(ensure_writable_dir(workdir, "work directory"))
-    width, height = resolution(scene, settings)
-    cap_dir = wd / CAPTURE
-
+    cam_obj, samples, engine, (width, height) = check_inputs(scene, settings)
+    t0 = time.perf_counter()
     reporter.status(f"capture: {len(samples)} samples from '{cam_obj.name}' at {width}x{height} "
                     f"({engine or scene.render.engine})")
-    records = []
+    from .scene_state import SceneState
     tmp_render = Path(tempfile.mkdtemp(prefix="alive-render-"))
-    staged = cap_dir.parent / f".capture.tmp-{os.getpid()}"
-    shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir(parents=True)
+
+    def this_scene():
+        # the render operator and the depsgraph follow the context's scene: make it this one
+        # (entered per step: a context override must not outlive the call that made it)
+        return bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0])
+
     try:
-        with render_overrides(scene):
-            r = scene.render
-            if engine:
-                r.engine = engine
-            scene.camera = cam_obj
-            r.resolution_x, r.resolution_y, r.resolution_percentage = width, height, 100
-            r.use_file_extension = True
-            r.image_settings.media_type = "MULTI_LAYER_IMAGE"
-            r.image_settings.file_format = "OPEN_EXR_MULTILAYER"
-            r.image_settings.color_depth = "32"
-            r.image_settings.exr_codec = "ZIP"
-            scene.view_settings.view_transform = "Standard"
-            scene.view_settings.look = "None"
-            for vl in scene.view_layers:
-                vl.use_pass_z = True
-            if r.engine == "CYCLES":
-                scene.cycles.samples = max(1, settings.samples)
-                scene.cycles.use_denoising = settings.denoise
-                scene.cycles.device = "CPU"
-            for i, (frame, sub) in enumerate(samples):
+        # Samples are stored on this thread. A writer thread overlapping the next render was
+        # faster but crashed bpy 5.0.1 now and then: Blender touches Python state while a
+        # render runs with the GIL released, so no other Python thread may run meanwhile.
+        with CaptureStore(workdir) as store, render_overrides(scene):
+            with this_scene():
+                _apply_overrides(scene, cam_obj, engine, width, height, settings)
+                identity = _render_identity(scene, settings, width, height)
+                scene.frame_set(samples[0][0], subframe=samples[0][1])
+                state = SceneState(scene)   # before the output tree exists: it is not part of the scene
+                out_node = _output_tree(scene, tmp_render)
+                depsgraph = bpy.context.evaluated_depsgraph_get()
+            for i, (frame, sub, real) in enumerate(samples):
                 reporter.check_cancel()
-                scene.frame_set(frame, subframe=sub)
-                params = camera_params(scene, cam_obj, width, height)
-                K = intrinsics(params)
-                world_from_camera = strip_scale(np.array(cam_obj.matrix_world))
-                r.filepath = str(tmp_render / f"s{i:06d}.exr")
-                bpy.ops.render.render(write_still=True, scene=scene.name)
-                rgba, z = read_multilayer_exr(r.filepath)
-                background = (z >= 0.99 * params.clip_end) | (z >= 1e9) | ~np.isfinite(z)
-                depth = np.where(background, np.inf, z).astype(np.float32)
-                alpha = (~background).astype(np.float32)
-                rgb8 = (linear_to_srgb(rgba[..., :3]) * 255.0 + 0.5).astype(np.uint8)
-                name = sample_name(i + 1)
-                write_sample(staged, name, rgb8, depth, alpha)
-                records.append({"file": f"{name}.npz", "image": f"{name}.png", "frame": frame,
-                                "subframe": sub, "K": K.tolist(), "world_from_camera": world_from_camera.tolist(),
-                                "camera": params.to_dict(),
-                                "key": scene_state_key(scene, cam_obj, frame, sub)})
-                reporter.progress((i + 1) / len(samples), f"frame {frame}{'+%.2f' % sub if sub else ''}")
-                yield i + 1
-            used_engine = r.engine
-        meta = {"format": 1, "source": "render", "scene": scene.name, "camera": cam_obj.name,
-                "blender_version": bpy.app.version_string, "engine": used_engine,
-                "view_transform": "Standard (sRGB transfer on linear Combined)",
-                "width": width, "height": height, "has_depth": True, "settings": settings.to_dict(),
-                "samples": records}
-        meta["key"] = content_key(settings.to_dict(), used_engine, [s["key"] for s in records], width, height)
-        write_meta(staged, meta)
-        with atomic_path(cap_dir) as final_tmp:
-            os.replace(staged, final_tmp)
-        wd.mark_done("capture", meta["key"], samples=len(records))
+                with this_scene():
+                    scene.frame_set(frame, subframe=sub)
+                    if scene.camera != cam_obj:   # timeline markers may switch the active camera
+                        scene.camera = cam_obj
+                    cam_eval = cam_obj.evaluated_get(depsgraph)
+                    params = camera_params(scene, cam_eval, width, height)
+                    K = intrinsics(params)
+                    world_from_camera = strip_scale(np.array(cam_eval.matrix_world))
+                    record = {"frame": frame, "subframe": sub, "time": frame + sub, "real_frame": real,
+                              "K": K.tolist(), "world_from_camera": world_from_camera.tolist(),
+                              "camera": params.to_dict()}
+                    key = content_key(identity, state.static, cam_obj.name, frame, sub,
+                                      state.dynamic_digest(depsgraph), record["K"], record["world_from_camera"])
+                    label = f"frame {frame}{'+%.3g' % sub if sub else ''}{'' if real else ' (in-between)'}"
+                    was_stored = not force and store.reuse(i, key, record)
+                    if not was_stored:
+                        stem = f"s{i:06d}_"
+                        out_node.file_name = stem
+                        try:
+                            bpy.ops.render.render(write_still=False)
+                        except RuntimeError as err:
+                            raise AliveError(f"rendering {label} failed: {str(err).strip().splitlines()[-1]}",
+                                             "check that the scene renders in Blender with this engine") from None
+                if was_stored:
+                    reporter.progress((i + 1) / len(samples), f"{label} (unchanged)")
+                    yield (i + 1) / len(samples)
+                    continue
+                _store_render(store, i, key, record, tmp_render / f"{stem}rgb.png", tmp_render / f"{stem}depth.exr",
+                              params.clip_end, label)
+                reporter.progress((i + 1) / len(samples), label)
+                yield (i + 1) / len(samples)
+            meta = {"source": "render", "scene": scene.name, "camera": cam_obj.name,
+                    "blender_version": bpy.app.version_string, "engine": identity["engine"],
+                    "view_transform": COLOUR, "width": width, "height": height, "has_depth": True,
+                    "depth": "planar distance along the view axis, +inf = background",
+                    "settings": settings.to_dict(), "fps": scene.render.fps / scene.render.fps_base}
+            meta = store.commit(meta)
+            rendered, reused = store.rendered, store.reused
     finally:
         shutil.rmtree(tmp_render, ignore_errors=True)
-        shutil.rmtree(staged, ignore_errors=True)
-    return {"samples": len(records), "width": width, "height": height, "engine": used_engine,
-            "camera": cam_obj.name, "dir": str(cap_dir)}
+    seconds = time.perf_counter() - t0
+    reporter.status(f"capture: {rendered} rendered, {reused} unchanged, {seconds:.1f} s")
+    return {"samples": len(meta["samples"]), "rendered": rendered, "reused": reused,
+            "up_to_date": rendered == 0 and reused == len(meta["samples"]),
+            "width": width, "height": height, "engine": meta["engine"], "camera": cam_obj.name,
+            "dir": str(store.dir), "key": meta["key"], "seconds": round(seconds, 3)}

@@ -17,7 +17,7 @@ from ..core.dataset import load_capture
 from ..core.encode import EncoderSpec
 from ..core.protocol import Reporter
 from .bake import BakeSettings, bake
-from .capture import CaptureSettings, capture, frame_samples, resolve_camera
+from .capture import CaptureSettings, capture, check_inputs
 
 
 @dataclass
@@ -34,8 +34,7 @@ class RunSettings:
 def validate(scene, workdir, settings: RunSettings) -> None:
     """Everything that can be checked before the first render, so bad input
     fails fast and leaves nothing behind."""
-    resolve_camera(scene, settings.capture.camera)
-    frame_samples(scene, settings.capture)
+    check_inputs(scene, settings.capture)   # camera, range, engine, size
     if settings.encoder.kind == "open_clip":
         from ..core.encode import make_encoder
         make_encoder(settings.encoder, "cpu")  # a missing weights file fails here, not after rendering

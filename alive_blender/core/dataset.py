@@ -5,10 +5,11 @@ with RGB, planar depth (or none, for footage), an alpha/coverage mask and the
 camera that saw it. ``meta.json`` describes the whole set::
 
     {
-      "format": 1, "source": "render" | "footage",
+      "format": 2, "source": "render" | "footage",
       "scene": ..., "blender_version": ..., "engine": ..., "view_transform": ...,
       "width": W, "height": H, "has_depth": bool, "key": <content key>,
-      "samples": [ {"file": "000001.npz", "frame": 1, "subframe": 0.0,
+      "camera_known": bool (false for footage), "fps": ...,
+      "samples": [ {"file": "000001.npz", "frame": 1, "subframe": 0.0, "real_frame": true,
                     "K": 3x3, "world_from_camera": 4x4, "camera": {...}, "key": ...}, ... ]
     }
 
@@ -45,7 +46,8 @@ class Capture:
 
     @property
     def is_real_frame(self) -> np.ndarray:
-        return np.array([s.get("subframe", 0.0) == 0.0 for s in self.samples])
+        # "real_frame" (format 2) also marks in-between samples that land on a whole frame (step > 1)
+        return np.array([bool(s.get("real_frame", s.get("subframe", 0.0) == 0.0)) for s in self.samples])
 
     def K(self, i: int) -> np.ndarray:
         return np.asarray(self.samples[i]["K"], np.float64)
