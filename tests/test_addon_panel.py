@@ -118,7 +118,7 @@ def test_every_panel_draws_in_every_state(addon, tmp_path):
     context = bpy.context
     drawn = draw_all(context)
     ops = {b["operator"] for log in drawn.values() for name, b in log if name == "operator"}
-    assert ops == {"alive.make_alive", "alive.cancel", "alive.capture", "alive.train", "alive.rollout", "alive.bake"}
+    assert ops == {"alive.make_alive", "alive.cancel", "alive.capture", "alive.train", "alive.rollout", "alive.bake", "alive.bake_options"}
     props = {b["property"] for log in drawn.values() for name, b in log if name == "prop"}
     settings = {p.identifier for p in AliveSettings.bl_rna.properties} - {"rna_type", "name"}
     shown_elsewhere = {"job_status", "job_progress", "train_loss", "train_psnr"}  # as labels and a progress bar

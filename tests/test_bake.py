@@ -392,7 +392,7 @@ alive_blender.register()
 bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
 op = bpy.types.ALIVE_OT_bake
 assert 'UNDO' in op.bl_options
-r = bpy.ops.alive.bake(name='ui', workdir=sys.argv[2], texture_mode='ATLAS', hold=3)
+r = bpy.ops.alive.bake_options(name='ui', workdir=sys.argv[2], texture_mode='ATLAS', hold=3)
 coll = bpy.data.collections['Alive ui']
 print('RESULT' + json.dumps({'ret': list(r), 'objects': sorted(o.name for o in coll.objects)}))
 """

@@ -1,4 +1,4 @@
-"""The bake as an undoable operator: ``alive.bake`` re-bakes the work
+"""The bake as an undoable operator: ``alive.bake_options`` re-bakes the work
 directory's rollout into the current scene with the options in its redo
 panel (point cloud, texture mode and targets, hold, start, density, ...).
 Ctrl+Z takes the whole bake back: it is one operator with the UNDO flag."""
@@ -21,9 +21,9 @@ def _workdir(context, explicit: str) -> Path:
     return resolve_workdir(context)
 
 
-class ALIVE_OT_bake(bpy.types.Operator):
-    bl_idname = "alive.bake"
-    bl_label = "Bake Alive Frames"
+class ALIVE_OT_bake_options(bpy.types.Operator):
+    bl_idname = "alive.bake_options"
+    bl_label = "Bake with Options"
     bl_description = ("Bake the work folder's rolled-out frames into the scene as a point cloud and/or "
                       "keyframed textures; re-baking a name replaces what it made")
     bl_options = {"REGISTER", "UNDO"}
@@ -89,4 +89,4 @@ class ALIVE_OT_bake(bpy.types.Operator):
         return context.window_manager.invoke_props_dialog(self)
 
 
-CLASSES = (ALIVE_OT_bake,)
+CLASSES = (ALIVE_OT_bake_options,)

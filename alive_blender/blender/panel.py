@@ -135,7 +135,9 @@ class ALIVE_PT_bake(_AliveSubPanel, bpy.types.Panel):
         col.prop(s, "bake_name")
         col.prop(s, "bake_points")
         col.prop(s, "bake_texture")
-        layout.operator("alive.bake", icon="OUTLINER_OB_POINTCLOUD")
+        row = layout.row(align=True)
+        row.operator("alive.bake", icon="OUTLINER_OB_POINTCLOUD")
+        row.operator("alive.bake_options", text="", icon="PREFERENCES")
 
 
 class ALIVE_PT_preview(_AliveSubPanel, bpy.types.Panel):
