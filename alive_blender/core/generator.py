@@ -66,9 +66,15 @@ class GeneratorConfig:
     stages: int = 3                   # conv + 2x pixel-shuffle stages
     grid_width: int = 0               # coarsest grid size; 0 = training size / 2**stages (set by training)
     grid_height: int = 0
+    out_width: int = 0                # size of the output-resolution grids (base, static) = training size
+    out_height: int = 0
+    linear_base: bool = True          # closed-form ridge map whitened embedding -> full-res output grid
+    ridge: float = 1e-2               # its regularisation (relative to the whitened scale)
+    base_lr_scale: float = 0.1        # the base keeps learning, slower than the residual network
+    upsample: str = "bicubic"         # how grids are read between their points: bicubic | bilinear
     static_channels: int = 8          # a learned full-resolution grid shared by all frames (static scene parts)
-    head_hidden: int = 64
-    head_layers: int = 2
+    head_hidden: int = 32
+    head_layers: int = 1
     head_w0: float = 5.0
     head_pe_freqs: int = 6
     interp_fraction: float = 0.25     # share of a batch made of slerped in-between pairs (no subframes)
@@ -214,7 +220,11 @@ def _build(cfg: GeneratorConfig, dim: int):
                  for i in range(cfg.stages)])
             self.ch = ch
             f = 2 ** cfg.stages
-            self.static = nn.Parameter(torch.zeros(1, cfg.static_channels, gh * f, gw * f)) \
+            # output-resolution grids live at the training size (which need not be
+            # a multiple of 2**stages); the trunk's grid is resampled onto it
+            ow, oh = (cfg.out_width, cfg.out_height) if cfg.out_width > 0 and cfg.out_height > 0 else (gw * f, gh * f)
+            self.trunk_size = (gw * f, gh * f)
+            self.static = nn.Parameter(torch.zeros(1, cfg.static_channels, oh, ow)) \
                 if cfg.static_channels > 0 else None
             n_pe = 4 * cfg.head_pe_freqs
             self.head = nn.ModuleList(
@@ -223,34 +233,97 @@ def _build(cfg: GeneratorConfig, dim: int):
             for i, layer in enumerate(self.head):
                 siren_init(layer, cfg.head_w0, False)
             self.out = nn.Linear(cfg.head_hidden, 5)
+            self.full_size = (ow, oh)
+            self.k = k
+            self.register_buffer("zlim", torch.full((k,), 1e6))
+            # linear base: whitened embedding -> a full-resolution grid of the 5
+            # outputs, solved in closed form before training (ridge regression);
+            # the SIREN head learns the residual, so training starts from the
+            # best linear decoder instead of from noise
+            self.base = nn.Linear(k, 5 * oh * ow) if cfg.linear_base else None
+            with torch.no_grad():
+                self.out.weight.mul_(0.01 if cfg.linear_base else 1.0)
+                self.out.bias.zero_()
+                if self.base is not None:
+                    self.base.weight.zero_()
+                    self.base.bias.zero_()
+
+        rgb_linear = True   # RGB is the raw output (clamped when decoding): the linear base fits it exactly
+
+        def fit_base(self, embeddings: np.ndarray, targets: np.ndarray, ridge: float):
+            """Ridge regression of (N, 5, H', W') targets on the whitened embeddings."""
+            if self.base is None:
+                return
+            z = self.latent(torch.as_tensor(embeddings, dtype=torch.float32)).double()
+            y = torch.as_tensor(targets, dtype=torch.float64).reshape(len(z), -1)
+            ym = y.mean(0)
+            zm = z.mean(0)
+            zc, yc = z - zm, y - ym
+            a = torch.linalg.solve(zc.T @ zc + ridge * len(z) * torch.eye(z.shape[1], dtype=torch.float64),
+                                   zc.T @ yc)                                     # (k, 5*H*W)
+            with torch.no_grad():
+                self.base.weight.copy_(a.T.float())
+                self.base.bias.copy_((ym - zm @ a).float())
 
         def set_stats(self, embeddings: np.ndarray):
             self.std.fit(embeddings, cfg.whiten_floor)
+            with torch.no_grad():
+                z = self.std(torch.as_tensor(np.asarray(embeddings, np.float32)))
+                self.zlim.copy_(1.5 * z.abs().amax(0) + 1e-3)
+
+        def latent(self, emb):
+            # rolled-out embeddings may leave the shot's cone: keep them within
+            # 1.5x the training range per component so decoding stays sane
+            z = self.std(emb)
+            return torch.maximum(torch.minimum(z, self.zlim), -self.zlim)
 
         def features(self, emb):
-            """(F, D) embeddings -> (F, C, H', W') feature grids."""
-            z = self.std(emb).clamp(-6.0, 6.0)   # rolled-out embeddings may leave the shot's cone
+            """(F, D) embeddings -> (F, C, H', W') per-frame feature grids."""
+            z = self.latent(emb)
             g = self.to_grid(z).view(len(emb), self.ch[0], cfg.grid_height, cfg.grid_width)
             for stage in self.stages_:
                 g = stage(g)
-            if self.static is not None:
-                g = torch.cat([g, self.static.expand(len(g), -1, -1, -1)], dim=1)
+            w, h = self.full_size
+            if self.trunk_size != self.full_size:
+                g = torch.nn.functional.interpolate(g, size=(h, w), mode="bilinear", align_corners=False)
+            if self.base is not None:   # the base's 5 outputs ride along as the first channels
+                g = torch.cat([self.base(z).view(len(emb), 5, h, w), g], dim=1)
             return g
 
-        def render(self, grids, xy):
-            """Feature grids (F, C, H', W') read at xy (P, 2) -> (F, P, 5)."""
-            F_ = grids.shape[0]
-            samp = torch.nn.functional.grid_sample(
-                grids, xy[None, None].expand(F_, 1, -1, 2), mode="bilinear", padding_mode="border",
-                align_corners=False)[:, :, 0].transpose(1, 2)          # (F, P, C)
-            pe = positional_encoding(xy, cfg.head_pe_freqs)[None].expand(F_, -1, -1)
-            h = torch.cat([samp, pe], dim=-1)
-            for layer in self.head:
-                h = torch.sin(cfg.head_w0 * layer(h))
-            return self.out(h)
+        @staticmethod
+        def _sample(grids, xy, native):
+            """Read (F, C, H', W') at xy (P, 2) -> (F, P, C), bicubic (sharper than
+            bilinear between grid points). ``native``: xy is exactly the grid's own
+            pixel centres, where the read is the identity."""
+            if native:
+                return grids.flatten(2).transpose(1, 2)
+            return torch.nn.functional.grid_sample(
+                grids, xy[None, None].expand(grids.shape[0], 1, -1, 2), mode=cfg.upsample,
+                padding_mode="border", align_corners=False)[:, :, 0].transpose(1, 2)
 
-        def forward(self, emb, xy):
-            return self.render(self.features(emb), xy)
+        def render(self, grids, xy, native: bool = False):
+            """Feature grids read at xy (P, 2) -> (F, P, 5)."""
+            lin = torch.nn.functional.linear
+            w0 = cfg.head_w0
+            first = self.head[0]
+            samp = self._sample(grids, xy, native)
+            if self.base is not None:
+                base, samp = samp[..., :5], samp[..., 5:]
+            c = samp.shape[-1]
+            # the static grid and the positional encoding are the same for every
+            # frame: their share of the first layer is computed once per batch
+            shared = [positional_encoding(xy, cfg.head_pe_freqs)]
+            if self.static is not None:
+                shared.insert(0, self._sample(self.static, xy, native)[0])
+            shared = lin(torch.cat(shared, dim=-1), first.weight[:, c:] * w0, first.bias * w0)     # (P, hidden)
+            h = torch.sin(lin(samp, first.weight[:, :c] * w0) + shared)
+            for layer in self.head[1:]:
+                h = torch.sin(lin(h, layer.weight * w0, layer.bias * w0))   # w0 folded into the small weights
+            out = self.out(h)
+            return out + base if self.base is not None else out
+
+        def forward(self, emb, xy, native: bool = False):
+            return self.render(self.features(emb), xy, native)
 
     if cfg.arch == "original-siren":
         return OriginalSiren()
@@ -296,10 +369,12 @@ class _Threads:
 
 def resolve_config(cfg: GeneratorConfig, width: int, height: int) -> GeneratorConfig:
     """Fill in what depends on the training frames (grid-siren's grid size)."""
-    if cfg.arch != "grid-siren" or (cfg.grid_width > 0 and cfg.grid_height > 0):
+    if cfg.arch != "grid-siren" or (cfg.grid_width > 0 and cfg.grid_height > 0 and cfg.out_width > 0
+                                    and cfg.out_height > 0):
         return cfg
     f = 2 ** cfg.stages
-    return replace(cfg, grid_width=max(1, round(width / f)), grid_height=max(1, round(height / f)))
+    return replace(cfg, grid_width=max(1, round(width / f)), grid_height=max(1, round(height / f)),
+                   out_width=int(width), out_height=int(height))
 
 
 class Generator:
@@ -321,7 +396,7 @@ class Generator:
         return sum(p.numel() for p in self.net.parameters())
 
     def decode(self, embeddings: np.ndarray, width: int, height: int,
-               max_batch_pixels: int = 1 << 18) -> dict:
+               max_batch_pixels: int = 1 << 15) -> dict:
         """RGB (N,H,W,3) in [0,1], depth (N,H,W) in scene units, alpha (N,H,W).
 
         Memory stays bounded: frames and pixels go through in chunks of at most
@@ -342,6 +417,7 @@ class Generator:
         chunk_p = min(P, max_batch_pixels)
         frames_per = max(1, max_batch_pixels // chunk_p)
         gridded = hasattr(self.net, "features")
+        rgb_linear = getattr(self.net, "rgb_linear", False)
         self.net.eval()
         with torch.no_grad(), _Threads(cpu_threads(self.cfg.threads), self.device):
             for f0 in range(0, n, frames_per):
@@ -349,10 +425,11 @@ class Generator:
                 feats = self.net.features(e) if gridded else None
                 for p0 in range(0, P, chunk_p):
                     q = xy[p0:p0 + chunk_p]
-                    out = self.net.render(feats, q) if gridded else self.net(e, q)
+                    native = gridded and len(q) == P and (width, height) == self.net.full_size
+                    out = self.net.render(feats, q, native) if gridded else self.net(e, q)
                     out = out.float().cpu()
                     sl = (slice(f0, f0 + len(e)), slice(p0, p0 + chunk_p))
-                    rgb[sl] = torch.sigmoid(out[..., :3]).numpy()
+                    rgb[sl] = (out[..., :3].clamp(0, 1) if rgb_linear else torch.sigmoid(out[..., :3])).numpy()
                     depth[sl] = (out[..., 3] * self.depth_scale).numpy()
                     alpha[sl] = torch.sigmoid(out[..., 4]).numpy()
         return {"rgb": rgb.reshape(n, height, width, 3), "depth": depth.reshape(n, height, width),
@@ -369,6 +446,9 @@ class Generator:
         state, header = load_model(Path(path), "generator")
         if header.get("kind") != "generator":
             raise AliveError(f"'{path}' is not a generator checkpoint", "point at a model folder made by train")
+        if int(header.get("format", 1)) != FORMAT:
+            raise AliveError(f"generator checkpoint '{path}' has format {header.get('format', 1)}, this version "
+                             f"reads format {FORMAT}", "train again with this version")
         cfg = GeneratorConfig.from_dict(header.get("config", {}))
         if cfg.arch not in ARCHITECTURES:
             raise AliveError(f"generator checkpoint '{path}' has unknown architecture '{cfg.arch}'",
@@ -430,6 +510,7 @@ def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.
     cancel between steps, and with ``state_path`` saves resumable training
     state every ``cfg.checkpoint_every`` steps and when it stops (also on
     cancel), so a later call with the same data and settings resumes."""
+    t_start = time.monotonic()   # the budget counts setup too: wall clock is what a user waits
     torch = _torch()
     from .checkpoint import load_training_state, save_training_state
     from .device import seed_everything
@@ -466,8 +547,21 @@ def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.
     gen = Generator(cfg, emb.shape[1], depth_scale, device)
     if hasattr(gen.net, "set_stats"):
         gen.net.set_stats(emb)
+    if getattr(gen.net, "base", None) is not None:
+        # targets in output space: RGB as is, depth with the background filled by
+        # the per-pixel foreground mean, alpha as a soft logit
+        fill = np.where(dmask.sum(0) > 0, (d * dmask).sum(0) / np.maximum(dmask.sum(0), 1), 1.0)
+        targets = np.concatenate([rgb.transpose(0, 3, 1, 2), np.where(dmask > 0, d, fill)[:, None],
+                                  (alpha * 8.0 - 4.0)[:, None]], axis=1)
+        gen.net.fit_base(emb, targets, cfg.ridge)
     lr = {"grid-siren": cfg.lr_grid, "film-siren": cfg.lr_film}.get(cfg.arch, cfg.lr)
-    opt = torch.optim.Adam(gen.net.parameters(), lr=lr)
+    base_params = list(gen.net.base.parameters()) if getattr(gen.net, "base", None) is not None else []
+    ids = {id(p) for p in base_params}
+    groups = [{"params": [p for p in gen.net.parameters() if id(p) not in ids], "scale": 1.0}]
+    if base_params:
+        groups.append({"params": base_params, "scale": cfg.base_lr_scale})
+    opt = torch.optim.Adam(groups, lr=lr)
+    rgb_linear = getattr(gen.net, "rgb_linear", False)
     rng = torch.Generator().manual_seed(cfg.seed)
     fingerprint = _fingerprint(emb, rgb, d, alpha)
     step, elapsed_before = 0, 0.0
@@ -495,6 +589,7 @@ def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.
     query = subpixel_grid(W, H, ss, device) if ss > 1 else grid
     Fb = min(cfg.frames_per_batch, N)
     Pb = P if grid_arch else min(cfg.pixels_per_frame, P)
+    native_train = grid_arch and ss == 1 and gen.net.full_size == (W, H)
     use_interp = (cfg.interp_fraction > 0) if interpolate is None else bool(interpolate)
     pairs = torch.from_numpy(_interp_pairs(emb)) if use_interp else torch.zeros(0, dtype=torch.long)
     n_interp = int(round(Fb * cfg.interp_fraction)) if len(pairs) else 0
@@ -537,7 +632,7 @@ def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.
         warm = min(1.0, frac / 0.03)
         return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
 
-    t0 = time.monotonic()
+    t0 = t_start
     gen.net.train()
     loss_ema = None
     threads = _Threads(cpu_threads(cfg.threads), device).__enter__()
@@ -551,15 +646,15 @@ def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.
             if cfg.seconds:
                 frac = max(frac, elapsed / cfg.seconds)
             for group in opt.param_groups:
-                group["lr"] = lr * sched(frac)
+                group["lr"] = lr * group.get("scale", 1.0) * sched(frac)
             e, xy, tgt = batch()
-            out = gen.net(e, xy)
+            out = gen.net(e, xy, native=True) if native_train else gen.net(e, xy)
             if ss > 1:  # a pixel is the mean over its area: sub-pixel samples are free to be sharper
                 out = out.view(out.shape[0], P, ss * ss, 5)
-                pred_rgb = torch.sigmoid(out[..., :3]).mean(2)
+                pred_rgb = (out[..., :3] if rgb_linear else torch.sigmoid(out[..., :3])).mean(2)
                 out = out.mean(2)
             else:
-                pred_rgb = torch.sigmoid(out[..., :3])
+                pred_rgb = out[..., :3] if rgb_linear else torch.sigmoid(out[..., :3])
             loss_rgb = torch.mean((pred_rgb - tgt[..., :3]) ** 2)
             loss = loss_rgb
             if has_depth:

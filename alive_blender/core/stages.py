@@ -229,7 +229,7 @@ def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0
 
 def _write_png16(path: Path, img: np.ndarray) -> None:
     from PIL import Image
-    Image.fromarray(np.ascontiguousarray(img, np.uint16), mode="I;16").save(path, format="PNG")
+    Image.fromarray(np.ascontiguousarray(img, np.uint16)).save(path, format="PNG")
 
 
 def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int = 0,
