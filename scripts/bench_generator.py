@@ -124,7 +124,8 @@ def upscale(images: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def fmt(v, spec):
-    return "-" if v is None else format(v, spec)
+    width = int("".join(ch for ch in spec.split(".")[0] if ch.isdigit()) or 0)
+    return "-".rjust(width) if v is None else format(v, spec)
 
 
 def main(argv=None) -> int:

@@ -254,12 +254,15 @@ def _build(cfg: GeneratorConfig, dim: int):
             """Ridge regression of (N, 5, H', W') targets on the whitened embeddings."""
             if self.base is None:
                 return
-            z = self.latent(torch.as_tensor(embeddings, dtype=torch.float32)).double()
+            # solved on the CPU in float64 (MPS has no float64), whatever the device
+            with torch.no_grad():
+                z = self.latent(torch.as_tensor(np.asarray(embeddings, np.float32),
+                                                device=self.zlim.device)).cpu().double()
             y = torch.as_tensor(targets, dtype=torch.float64).reshape(len(z), -1)
             ym = y.mean(0)
             zm = z.mean(0)
             zc, yc = z - zm, y - ym
-            a = torch.linalg.solve(zc.T @ zc + ridge * len(z) * torch.eye(z.shape[1], dtype=torch.float64),
+            a = torch.linalg.solve(zc.T @ zc + max(ridge, 1e-8) * len(z) * torch.eye(z.shape[1], dtype=torch.float64),
                                    zc.T @ yc)                                     # (k, 5*H*W)
             with torch.no_grad():
                 self.base.weight.copy_(a.T.float())
@@ -268,7 +271,7 @@ def _build(cfg: GeneratorConfig, dim: int):
         def set_stats(self, embeddings: np.ndarray):
             self.std.fit(embeddings, cfg.whiten_floor)
             with torch.no_grad():
-                z = self.std(torch.as_tensor(np.asarray(embeddings, np.float32)))
+                z = self.std(torch.as_tensor(np.asarray(embeddings, np.float32), device=self.zlim.device))
                 self.zlim.copy_(1.5 * z.abs().amax(0) + 1e-3)
 
         def latent(self, emb):
