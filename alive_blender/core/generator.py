@@ -71,6 +71,7 @@ class GeneratorConfig:
     linear_base: bool = True          # closed-form ridge map whitened embedding -> full-res output grid
     ridge: float = 1e-2               # its regularisation (relative to the whitened scale)
     base_lr_scale: float = 0.1        # the base keeps learning, slower than the residual network
+    pixel_footprint: bool = True      # base: a pixel is the mean of the continuous image over its area
     upsample: str = "bicubic"         # how grids are read between their points: bicubic | bilinear
     static_channels: int = 8          # a learned full-resolution grid shared by all frames (static scene parts)
     head_hidden: int = 32
@@ -264,9 +265,23 @@ def _build(cfg: GeneratorConfig, dim: int):
             zc, yc = z - zm, y - ym
             a = torch.linalg.solve(zc.T @ zc + max(ridge, 1e-8) * len(z) * torch.eye(z.shape[1], dtype=torch.float64),
                                    zc.T @ yc)                                     # (k, 5*H*W)
+            bias = ym - zm @ a
+            if cfg.pixel_footprint:
+                # the fit gives pixel values; the grid must be what blurs to them:
+                # invert the footprint blur by fixed-point iteration (its frequency
+                # response stays above ~0.5, so this converges fast and stays stable)
+                w, h = self.full_size
+                xy = pixel_grid(w, h, "cpu").double()
+                maps = torch.cat([a, bias[None]]).view(-1, 5, h, w)
+                grid = maps.clone()
+                for _ in range(20):
+                    blurred = self.footprint_read(grid, xy, (w, h)).transpose(1, 2).reshape(maps.shape)
+                    grid = grid + (maps - blurred)
+                grid = grid.reshape(len(grid), -1)
+                a, bias = grid[:-1], grid[-1]
             with torch.no_grad():
                 self.base.weight.copy_(a.T.float())
-                self.base.bias.copy_((ym - zm @ a).float())
+                self.base.bias.copy_(bias.float())
 
         def set_stats(self, embeddings: np.ndarray):
             self.std.fit(embeddings, cfg.whiten_floor)
@@ -304,14 +319,31 @@ def _build(cfg: GeneratorConfig, dim: int):
                 grids, xy[None, None].expand(grids.shape[0], 1, -1, 2), mode=cfg.upsample,
                 padding_mode="border", align_corners=False)[:, :, 0].transpose(1, 2)
 
-        def render(self, grids, xy, native: bool = False):
-            """Feature grids read at xy (P, 2) -> (F, P, 5)."""
+        def footprint_read(self, base, xy, size):
+            """The base's value for pixels of a ``size`` (W, H) image centred at xy:
+            the mean of its bicubic continuous image over the pixel's area (2x2
+            samples). At the training size this is a mild fixed blur of the grid, so
+            the grid itself holds the sharper image that decoding at larger sizes shows."""
+            dx, dy = 0.5 / size[0], 0.5 / size[1]
+            acc = 0.0
+            for ox, oy in ((-dx, -dy), (dx, -dy), (-dx, dy), (dx, dy)):
+                off = torch.tensor([ox, oy], dtype=xy.dtype, device=xy.device)
+                acc = acc + torch.nn.functional.grid_sample(
+                    base, (xy + off)[None, None].expand(base.shape[0], 1, -1, 2), mode="bicubic",
+                    padding_mode="border", align_corners=False)[:, :, 0].transpose(1, 2)
+            return acc * 0.25
+
+        def render(self, grids, xy, native: bool = False, size=None):
+            """Feature grids read at xy (P, 2) -> (F, P, 5); ``size``: the (W, H) of
+            the image the pixels belong to (their footprint), default the training size."""
             lin = torch.nn.functional.linear
             w0 = cfg.head_w0
             first = self.head[0]
             samp = self._sample(grids, xy, native)
             if self.base is not None:
                 base, samp = samp[..., :5], samp[..., 5:]
+                if cfg.pixel_footprint:
+                    base = self.footprint_read(grids[:, :5], xy, size or self.full_size)
             c = samp.shape[-1]
             # the static grid and the positional encoding are the same for every
             # frame: their share of the first layer is computed once per batch
@@ -325,8 +357,8 @@ def _build(cfg: GeneratorConfig, dim: int):
             out = self.out(h)
             return out + base if self.base is not None else out
 
-        def forward(self, emb, xy, native: bool = False):
-            return self.render(self.features(emb), xy, native)
+        def forward(self, emb, xy, native: bool = False, size=None):
+            return self.render(self.features(emb), xy, native, size)
 
     if cfg.arch == "original-siren":
         return OriginalSiren()
@@ -429,7 +461,7 @@ class Generator:
                 for p0 in range(0, P, chunk_p):
                     q = xy[p0:p0 + chunk_p]
                     native = gridded and len(q) == P and (width, height) == self.net.full_size
-                    out = self.net.render(feats, q, native) if gridded else self.net(e, q)
+                    out = self.net.render(feats, q, native, (width, height)) if gridded else self.net(e, q)
                     out = out.float().cpu()
                     sl = (slice(f0, f0 + len(e)), slice(p0, p0 + chunk_p))
                     rgb[sl] = (out[..., :3].clamp(0, 1) if rgb_linear else torch.sigmoid(out[..., :3])).numpy()
@@ -651,7 +683,8 @@ def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.
             for group in opt.param_groups:
                 group["lr"] = lr * group.get("scale", 1.0) * sched(frac)
             e, xy, tgt = batch()
-            out = gen.net(e, xy, native=True) if native_train else gen.net(e, xy)
+            out = gen.net(e, xy, native=True) if native_train else \
+                gen.net(e, xy, size=(W * ss, H * ss)) if grid_arch else gen.net(e, xy)
             if ss > 1:  # a pixel is the mean over its area: sub-pixel samples are free to be sharper
                 out = out.view(out.shape[0], P, ss * ss, 5)
                 pred_rgb = (out[..., :3] if rgb_linear else torch.sigmoid(out[..., :3])).mean(2)
