@@ -3,12 +3,20 @@
 Every architecture is a coordinate network: it is queried at continuous pixel
 coordinates, so it decodes at any resolution. Architectures:
 
-* ``grid-siren`` (default) — a hybrid after NeRV/HNeRV: the embedding is
-  standardised (centred and whitened with the training shot's statistics,
-  because a shot's frames sit in a tiny cone of the sphere), a linear map and
-  a few conv + pixel-shuffle stages decode it to a small feature grid, and a
-  small SIREN head reads that grid bilinearly at any (x, y) together with a
-  positional encoding of (x, y). Full-frame batches keep CPU training fast.
+* ``grid-siren`` (default) — a hybrid after NeRV/HNeRV. The embedding is
+  standardised: centred and whitened with the training shot's PCA (a shot's
+  frames sit in a tiny cone of the sphere), clamped to the training range.
+  Two paths add up:
+  - a linear base: whitened embedding -> a grid of the 5 outputs at the
+    training size, solved in closed form (ridge regression) before training,
+    so training starts from the best linear decoder. A pixel is the mean of
+    the base's (bicubic) continuous image over its area, so the grid holds a
+    de-blurred image and decoding at larger sizes reads it sharper than
+    upscaling would;
+  - a residual: linear -> conv + pixel-shuffle stages -> a feature grid, plus
+    a learned static grid (what all frames share) and a positional encoding
+    of (x, y), read bicubically at any (x, y) by a small SIREN head.
+  Trained on whole frames per step (far cheaper on a CPU than random pixels).
 * ``film-siren`` — a mapping MLP turns the standardised embedding into
   per-layer FiLM scales and shifts that modulate a SIREN over the positional
   encoding (pi-GAN / modulated SIREN).
@@ -16,9 +24,9 @@ coordinates, so it decodes at any resolution. Architectures:
   concatenated with a 48-d positional encoding of (x, y), four 256-wide sine
   layers (w0 = 20), linear head, Adam 1e-4 on random pixels. A baseline.
 
-Outputs per pixel: RGB in [0,1] (sigmoid), depth in units of the shot's median
-foreground depth, alpha logit (coverage; background is masked out of the depth
-loss).
+Outputs per pixel: RGB in [0,1] (sigmoid; grid-siren: linear, clamped when
+decoding), depth in units of the shot's median foreground depth, alpha logit
+(coverage; background is masked out of the depth loss).
 """
 
 from __future__ import annotations
