@@ -107,6 +107,14 @@ def bench_sequence(name: str, data: dict, seconds: float, seed: int, threads: in
         rows.append(row)
         models[arch] = gen
         report(f"  {name}: {arch} done ({gen.steps_done} steps)")
+    # ablation: the default's closed-form linear base alone (no gradient steps)
+    base_only = train_generator(emb[tr], rgb[tr], sub(depth, tr), sub(alpha, tr),
+                                GeneratorConfig(arch=DEFAULT_ARCH, steps=0, seed=seed, threads=threads))
+    out = base_only.decode(emb, W, H)
+    rows.append({"model": f"{DEFAULT_ARCH}, base only (0 steps)", "train_psnr": psnr(out["rgb"][tr], rgb[tr]),
+                 "held_psnr": psnr(out["rgb"][held], rgb[held]),
+                 "depth_err": depth_error(out["depth"][held], depth[held]) if depth is not None else None,
+                 "decode_fps": None, "params": None, "steps": 0, "train_seconds": None})
     ti = np.nonzero(tr)[0]
     nearest = np.array([ti[np.argmin(angle(emb[i][None], emb[ti]))] for i in np.nonzero(held)[0]])
     rows.append({"model": "nearest-training-frame copy", "train_psnr": None,
