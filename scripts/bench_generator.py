@@ -185,13 +185,13 @@ def main(argv=None) -> int:
 
     print(f"\nGenerator benchmark: {args.seconds:.0f} s wall-clock per model, {conditions['cpu_count']} CPUs "
           f"(load average at start {conditions['load_average_at_start']}), torch threads {conditions['threads']}")
-    head = f"{'sequence':9} {'model':28} {'train dB':>9} {'held dB':>8} {'depth err':>9} {'decode f/s':>10} " \
+    head = f"{'sequence':9} {'model':32} {'train dB':>9} {'held dB':>8} {'depth err':>9} {'decode f/s':>10} " \
            f"{'params':>8} {'steps':>6}"
     print(head)
     print("-" * len(head))
     for res in results:
         for r in res["rows"]:
-            print(f"{res['name']:9} {r['model']:28} {fmt(r['train_psnr'], '9.2f')} {fmt(r['held_psnr'], '8.2f')} "
+            print(f"{res['name']:9} {r['model']:32} {fmt(r['train_psnr'], '9.2f')} {fmt(r['held_psnr'], '8.2f')} "
                   f"{fmt(r['depth_err'], '9.3f')} {fmt(r['decode_fps'], '10.0f')} {fmt(r['params'], '8d')} "
                   f"{fmt(r['steps'], '6d')}")
         base, default = res["rows"][0], res["rows"][1]
