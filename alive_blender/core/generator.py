@@ -1,25 +1,40 @@
 """Generator: embedding (+ pixel coordinates) -> RGB, depth and alpha.
 
-A coordinate network, so it decodes at any resolution. Architectures:
+Every architecture is a coordinate network: it is queried at continuous pixel
+coordinates, so it decodes at any resolution. Architectures:
 
+* ``grid-siren`` (default) — a hybrid after NeRV/HNeRV. The embedding is
+  standardised: centred and whitened with the training shot's PCA (a shot's
+  frames sit in a tiny cone of the sphere), clamped to the training range.
+  Two paths add up:
+  - a linear base: whitened embedding -> a grid of the 5 outputs at the
+    training size, solved in closed form (ridge regression) before training,
+    so training starts from the best linear decoder. A pixel is the mean of
+    the base's (bicubic) continuous image over its area, so the grid holds a
+    de-blurred image and decoding at larger sizes reads it sharper than
+    upscaling would;
+  - a residual: linear -> conv + pixel-shuffle stages -> a feature grid, plus
+    a learned static grid (what all frames share) and a positional encoding
+    of (x, y), read bicubically at any (x, y) by a small SIREN head.
+  Trained on whole frames per step (far cheaper on a CPU than random pixels).
+* ``film-siren`` — a mapping MLP turns the standardised embedding into
+  per-layer FiLM scales and shifts that modulate a SIREN over the positional
+  encoding (pi-GAN / modulated SIREN).
 * ``original-siren`` — the original Alive Scene design: the raw embedding
   concatenated with a 48-d positional encoding of (x, y), four 256-wide sine
-  layers (w0 = 20), linear head. Kept as an option and a baseline.
-* ``film-siren`` (default) — the embedding is standardised (centred and
-  whitened with statistics of the training shot: a shot's frames sit in a
-  tiny cone of the sphere), a mapping MLP turns it into per-layer FiLM scales
-  and shifts that modulate a SIREN over the positional encoding (pi-GAN /
-  modulated SIREN). Modulating every layer lets one network hold many frames.
+  layers (w0 = 20), linear head, Adam 1e-4 on random pixels. A baseline.
 
-Outputs per pixel: RGB in [0,1] (sigmoid), depth in units of the shot's median
-foreground depth, alpha logit (coverage; background masked out of the depth loss).
+Outputs per pixel: RGB in [0,1] (sigmoid; grid-siren: linear, clamped when
+decoding), depth in units of the shot's median foreground depth, alpha logit
+(coverage; background is masked out of the depth loss).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -27,27 +42,53 @@ import numpy as np
 
 from .errors import AliveError
 
-ARCHITECTURES = ("film-siren", "original-siren")
-DEFAULT_ARCH = "film-siren"
+ARCHITECTURES = ("grid-siren", "film-siren", "original-siren")
+DEFAULT_ARCH = "grid-siren"
+FORMAT = 2
 
 
 @dataclass
 class GeneratorConfig:
     arch: str = DEFAULT_ARCH
-    hidden: int = 256
+    hidden: int = 256                 # SIREN width (film/original); grid-siren uses head_hidden
     layers: int = 4
     w0: float = 20.0
-    pe_freqs: int = 12                # 2 coords x sin/cos x 12 = 48-d encoding
-    lr: float = 1e-4                  # the original's Adam rate; film-siren uses lr_film
+    pe_freqs: int = 12                # original/film: 2 coords x sin/cos x 12 = 48-d encoding
+    lr: float = 1e-4                  # the original's Adam rate
     lr_film: float = 5e-4
     steps: int = 2000
     seconds: float = 0.0              # wall-clock budget; 0 = none. Whichever ends first.
     frames_per_batch: int = 8
-    pixels_per_frame: int = 1024
+    pixels_per_frame: int = 1024      # random pixels per frame (original/film); grid-siren uses whole frames
     depth_weight: float = 0.5
     alpha_weight: float = 0.1
     seed: int = 0
     checkpoint_every: int = 200
+    # grid-siren
+    lr_grid: float = 3e-3
+    pcs: int = 64                     # whitened principal components of the embedding kept
+    whiten_floor: float = 1e-3        # eigenvalue floor relative to the largest (keeps noise directions small)
+    latent: int = 128
+    channels: int = 64                # channels of the first (coarsest) grid; halved per stage, at least grid_min
+    grid_min: int = 16
+    stages: int = 3                   # conv + 2x pixel-shuffle stages
+    grid_width: int = 0               # coarsest grid size; 0 = training size / 2**stages (set by training)
+    grid_height: int = 0
+    out_width: int = 0                # size of the output-resolution grids (base, static) = training size
+    out_height: int = 0
+    linear_base: bool = True          # closed-form ridge map whitened embedding -> full-res output grid
+    ridge: float = 1e-2               # its regularisation (relative to the whitened scale)
+    base_lr_scale: float = 0.1        # the base keeps learning, slower than the residual network
+    pixel_footprint: bool = True      # base: a pixel is the mean of the continuous image over its area
+    upsample: str = "bicubic"         # how grids are read between their points: bicubic | bilinear
+    static_channels: int = 8          # a learned full-resolution grid shared by all frames (static scene parts)
+    head_hidden: int = 32
+    head_layers: int = 1
+    head_w0: float = 5.0
+    head_pe_freqs: int = 6
+    interp_fraction: float = 0.25     # share of a batch made of slerped in-between pairs (no subframes)
+    supersample: int = 1              # >1: each pixel is the mean of ss x ss sub-pixel samples (sharper upsampling)
+    threads: int = 0                  # CPU threads for torch; 0 = auto (cores not busy with other work)
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
@@ -79,6 +120,13 @@ def pixel_grid(width: int, height: int, device="cpu"):
     return torch.stack([xx, yy], dim=-1).reshape(-1, 2)
 
 
+def subpixel_grid(width: int, height: int, ss: int, device="cpu"):
+    """(H*W*ss*ss, 2): ss x ss sample points inside every pixel, grouped per pixel."""
+    torch = _torch()
+    g = pixel_grid(width * ss, height * ss, device).view(height, ss, width, ss, 2)
+    return g.permute(0, 2, 1, 3, 4).reshape(-1, 2)
+
+
 def _build(cfg: GeneratorConfig, dim: int):
     torch = _torch()
     nn = torch.nn
@@ -88,6 +136,32 @@ def _build(cfg: GeneratorConfig, dim: int):
         bound = 1.0 / n_in if first else math.sqrt(6.0 / n_in) / w0
         with torch.no_grad():
             layer.weight.uniform_(-bound, bound)
+
+    class Standardize(nn.Module):
+        """Centre and whiten embeddings with the training shot's PCA."""
+
+        def __init__(self, k: int):
+            super().__init__()
+            self.register_buffer("mean", torch.zeros(dim))
+            self.register_buffer("white", torch.zeros(dim, k))
+            self.white.data[:min(dim, k), :min(dim, k)] = torch.eye(min(dim, k))
+
+        def fit(self, embeddings: np.ndarray, floor: float):
+            e = torch.as_tensor(np.asarray(embeddings, np.float64))
+            mean = e.mean(0)
+            c = e - mean
+            cov = c.T @ c / max(len(e) - 1, 1)
+            evals, evecs = torch.linalg.eigh(cov)               # ascending
+            evals, evecs = evals.flip(0), evecs.flip(1)
+            k = self.white.shape[1]
+            scale = 1.0 / torch.sqrt(evals[:k].clamp_min(0) + evals[0].clamp_min(1e-12) * floor)
+            w = torch.zeros(dim, k, dtype=torch.float64)
+            w[:, :min(k, dim)] = evecs[:, :k] * scale
+            self.mean.copy_(mean.float())
+            self.white.copy_(w.float())
+
+        def forward(self, emb):
+            return (emb - self.mean) @ self.white
 
     class OriginalSiren(nn.Module):
         def __init__(self):
@@ -112,8 +186,7 @@ def _build(cfg: GeneratorConfig, dim: int):
         def __init__(self):
             super().__init__()
             n_pe = 4 * cfg.pe_freqs
-            self.register_buffer("emb_mean", torch.zeros(dim))
-            self.register_buffer("emb_white", torch.eye(dim))
+            self.std = Standardize(dim)
             self.layers = nn.ModuleList(
                 [nn.Linear(n_pe if i == 0 else cfg.hidden, cfg.hidden) for i in range(cfg.layers)])
             for i, layer in enumerate(self.layers):
@@ -128,19 +201,10 @@ def _build(cfg: GeneratorConfig, dim: int):
             self.head = nn.Linear(cfg.hidden, 5)
 
         def set_stats(self, embeddings: np.ndarray):
-            """Centre and whiten with the training shot's embeddings (PCA)."""
-            e = torch.as_tensor(embeddings, dtype=torch.float32)
-            mean = e.mean(0)
-            c = e - mean
-            cov = c.T @ c / max(len(e) - 1, 1)
-            evals, evecs = torch.linalg.eigh(cov)
-            scale = 1.0 / torch.sqrt(evals.clamp_min(evals.max() * 1e-4 + 1e-12))
-            self.emb_mean.copy_(mean)
-            self.emb_white.copy_(evecs * scale)
+            self.std.fit(embeddings, 1e-4)
 
         def forward(self, emb, xy):
-            z = (emb - self.emb_mean) @ self.emb_white
-            mod = self.mapping(z).view(emb.shape[0], cfg.layers, 2, cfg.hidden)
+            mod = self.mapping(self.std(emb)).view(emb.shape[0], cfg.layers, 2, cfg.hidden)
             h = positional_encoding(xy, cfg.pe_freqs)[None]            # (1, P, n_pe)
             for i, layer in enumerate(self.layers):
                 gamma = 1.0 + mod[:, i, 0, None, :]
@@ -148,11 +212,212 @@ def _build(cfg: GeneratorConfig, dim: int):
                 h = torch.sin(cfg.w0 * (gamma * layer(h) + beta))
             return self.head(h)
 
+    class GridSiren(nn.Module):
+        def __init__(self):
+            super().__init__()
+            if cfg.grid_width < 1 or cfg.grid_height < 1:
+                raise AliveError("grid-siren needs its grid size (grid_width, grid_height)",
+                                 "train the generator: training sets it from the frame size")
+            k = min(cfg.pcs, dim)
+            self.std = Standardize(k)
+            gw, gh = cfg.grid_width, cfg.grid_height
+            ch = [max(cfg.grid_min, cfg.channels >> i) for i in range(cfg.stages + 1)]
+            self.to_grid = nn.Sequential(nn.Linear(k, cfg.latent), nn.GELU(),
+                                         nn.Linear(cfg.latent, ch[0] * gh * gw))
+            self.stages_ = nn.ModuleList(
+                [nn.Sequential(nn.Conv2d(ch[i], ch[i + 1] * 4, 3, padding=1), nn.PixelShuffle(2), nn.GELU())
+                 for i in range(cfg.stages)])
+            self.ch = ch
+            f = 2 ** cfg.stages
+            # output-resolution grids live at the training size (which need not be
+            # a multiple of 2**stages); the trunk's grid is resampled onto it
+            ow, oh = (cfg.out_width, cfg.out_height) if cfg.out_width > 0 and cfg.out_height > 0 else (gw * f, gh * f)
+            self.trunk_size = (gw * f, gh * f)
+            self.static = nn.Parameter(torch.zeros(1, cfg.static_channels, oh, ow)) \
+                if cfg.static_channels > 0 else None
+            n_pe = 4 * cfg.head_pe_freqs
+            self.head = nn.ModuleList(
+                [nn.Linear(ch[-1] + max(0, cfg.static_channels) + n_pe if i == 0 else cfg.head_hidden, cfg.head_hidden)
+                 for i in range(cfg.head_layers)])
+            for i, layer in enumerate(self.head):
+                siren_init(layer, cfg.head_w0, False)
+            self.out = nn.Linear(cfg.head_hidden, 5)
+            self.full_size = (ow, oh)
+            self.k = k
+            self.register_buffer("zlim", torch.full((k,), 1e6))
+            # linear base: whitened embedding -> a full-resolution grid of the 5
+            # outputs, solved in closed form before training (ridge regression);
+            # the SIREN head learns the residual, so training starts from the
+            # best linear decoder instead of from noise
+            self.base = nn.Linear(k, 5 * oh * ow) if cfg.linear_base else None
+            with torch.no_grad():
+                self.out.weight.mul_(0.01 if cfg.linear_base else 1.0)
+                self.out.bias.zero_()
+                if self.base is not None:
+                    self.base.weight.zero_()
+                    self.base.bias.zero_()
+
+        rgb_linear = True   # RGB is the raw output (clamped when decoding): the linear base fits it exactly
+
+        def fit_base(self, embeddings: np.ndarray, targets: np.ndarray, ridge: float):
+            """Ridge regression of (N, 5, H', W') targets on the whitened embeddings."""
+            if self.base is None:
+                return
+            # solved on the CPU in float64 (MPS has no float64), whatever the device
+            with torch.no_grad():
+                z = self.latent(torch.as_tensor(np.asarray(embeddings, np.float32),
+                                                device=self.zlim.device)).cpu().double()
+            y = torch.as_tensor(targets, dtype=torch.float64).reshape(len(z), -1)
+            ym = y.mean(0)
+            zm = z.mean(0)
+            zc, yc = z - zm, y - ym
+            a = torch.linalg.solve(zc.T @ zc + max(ridge, 1e-8) * len(z) * torch.eye(z.shape[1], dtype=torch.float64),
+                                   zc.T @ yc)                                     # (k, 5*H*W)
+            bias = ym - zm @ a
+            if cfg.pixel_footprint:
+                # the fit gives pixel values; the grid must be what blurs to them:
+                # invert the footprint blur by fixed-point iteration (its frequency
+                # response stays above ~0.5, so this converges fast and stays stable)
+                w, h = self.full_size
+                xy = pixel_grid(w, h, "cpu").double()
+                maps = torch.cat([a, bias[None]]).view(-1, 5, h, w)
+                grid = maps.clone()
+                for _ in range(20):
+                    blurred = self.footprint_read(grid, xy, (w, h)).transpose(1, 2).reshape(maps.shape)
+                    grid = grid + (maps - blurred)
+                grid = grid.reshape(len(grid), -1)
+                a, bias = grid[:-1], grid[-1]
+            with torch.no_grad():
+                self.base.weight.copy_(a.T.float())
+                self.base.bias.copy_(bias.float())
+
+        def set_stats(self, embeddings: np.ndarray):
+            self.std.fit(embeddings, cfg.whiten_floor)
+            with torch.no_grad():
+                z = self.std(torch.as_tensor(np.asarray(embeddings, np.float32), device=self.zlim.device))
+                self.zlim.copy_(1.5 * z.abs().amax(0) + 1e-3)
+
+        def latent(self, emb):
+            # rolled-out embeddings may leave the shot's cone: keep them within
+            # 1.5x the training range per component so decoding stays sane
+            z = self.std(emb)
+            return torch.maximum(torch.minimum(z, self.zlim), -self.zlim)
+
+        def features(self, emb):
+            """(F, D) embeddings -> (F, C, H', W') per-frame feature grids."""
+            z = self.latent(emb)
+            g = self.to_grid(z).view(len(emb), self.ch[0], cfg.grid_height, cfg.grid_width)
+            for stage in self.stages_:
+                g = stage(g)
+            w, h = self.full_size
+            if self.trunk_size != self.full_size:
+                g = torch.nn.functional.interpolate(g, size=(h, w), mode="bilinear", align_corners=False)
+            if self.base is not None:   # the base's 5 outputs ride along as the first channels
+                g = torch.cat([self.base(z).view(len(emb), 5, h, w), g], dim=1)
+            return g
+
+        @staticmethod
+        def _sample(grids, xy, native):
+            """Read (F, C, H', W') at xy (P, 2) -> (F, P, C), bicubic (sharper than
+            bilinear between grid points). ``native``: xy is exactly the grid's own
+            pixel centres, where the read is the identity."""
+            if native:
+                return grids.flatten(2).transpose(1, 2)
+            return torch.nn.functional.grid_sample(
+                grids, xy[None, None].expand(grids.shape[0], 1, -1, 2), mode=cfg.upsample,
+                padding_mode="border", align_corners=False)[:, :, 0].transpose(1, 2)
+
+        def footprint_read(self, base, xy, size):
+            """The base's value for pixels of a ``size`` (W, H) image centred at xy:
+            the mean of its bicubic continuous image over the pixel's area (2x2
+            samples). At the training size this is a mild fixed blur of the grid, so
+            the grid itself holds the sharper image that decoding at larger sizes shows."""
+            dx, dy = 0.5 / size[0], 0.5 / size[1]
+            acc = 0.0
+            for ox, oy in ((-dx, -dy), (dx, -dy), (-dx, dy), (dx, dy)):
+                off = torch.tensor([ox, oy], dtype=xy.dtype, device=xy.device)
+                acc = acc + torch.nn.functional.grid_sample(
+                    base, (xy + off)[None, None].expand(base.shape[0], 1, -1, 2), mode="bicubic",
+                    padding_mode="border", align_corners=False)[:, :, 0].transpose(1, 2)
+            return acc * 0.25
+
+        def render(self, grids, xy, native: bool = False, size=None):
+            """Feature grids read at xy (P, 2) -> (F, P, 5); ``size``: the (W, H) of
+            the image the pixels belong to (their footprint), default the training size."""
+            lin = torch.nn.functional.linear
+            w0 = cfg.head_w0
+            first = self.head[0]
+            samp = self._sample(grids, xy, native)
+            if self.base is not None:
+                base, samp = samp[..., :5], samp[..., 5:]
+                if cfg.pixel_footprint:
+                    base = self.footprint_read(grids[:, :5], xy, size or self.full_size)
+            c = samp.shape[-1]
+            # the static grid and the positional encoding are the same for every
+            # frame: their share of the first layer is computed once per batch
+            shared = [positional_encoding(xy, cfg.head_pe_freqs)]
+            if self.static is not None:
+                shared.insert(0, self._sample(self.static, xy, native)[0])
+            shared = lin(torch.cat(shared, dim=-1), first.weight[:, c:] * w0, first.bias * w0)     # (P, hidden)
+            h = torch.sin(lin(samp, first.weight[:, :c] * w0) + shared)
+            for layer in self.head[1:]:
+                h = torch.sin(lin(h, layer.weight * w0, layer.bias * w0))   # w0 folded into the small weights
+            out = self.out(h)
+            return out + base if self.base is not None else out
+
+        def forward(self, emb, xy, native: bool = False, size=None):
+            return self.render(self.features(emb), xy, native, size)
+
     if cfg.arch == "original-siren":
         return OriginalSiren()
     if cfg.arch == "film-siren":
         return FilmSiren()
+    if cfg.arch == "grid-siren":
+        return GridSiren()
     raise AliveError(f"unknown generator architecture '{cfg.arch}'", f"choose one of {', '.join(ARCHITECTURES)}")
+
+
+def cpu_threads(requested: int = 0) -> int:
+    """Threads for CPU work. Oversubscribed cores make torch's threads spin
+    against each other (10-100x slower on a busy 2-core machine), so auto
+    uses only the cores the load average leaves free."""
+    import os
+    if requested > 0:
+        return int(requested)
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except OSError:
+        busy = 0
+    return max(1, min(n, n - busy))
+
+
+class _Threads:
+    """Set torch's CPU thread count for a block, then restore it."""
+
+    def __init__(self, n: int, device: str):
+        self.n, self.active = n, str(device).startswith("cpu")
+
+    def __enter__(self):
+        if self.active:
+            torch = _torch()
+            self.old = torch.get_num_threads()
+            torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            _torch().set_num_threads(self.old)
+
+
+def resolve_config(cfg: GeneratorConfig, width: int, height: int) -> GeneratorConfig:
+    """Fill in what depends on the training frames (grid-siren's grid size)."""
+    if cfg.arch != "grid-siren" or (cfg.grid_width > 0 and cfg.grid_height > 0 and cfg.out_width > 0
+                                    and cfg.out_height > 0):
+        return cfg
+    f = 2 ** cfg.stages
+    return replace(cfg, grid_width=max(1, round(width / f)), grid_height=max(1, round(height / f)),
+                   out_width=int(width), out_height=int(height))
 
 
 class Generator:
@@ -164,39 +429,52 @@ class Generator:
         self.depth_scale = float(depth_scale)
         self.device = device
         self.net = _build(cfg, self.dim).to(device)
+        self.steps_done = 0
 
     def header(self) -> dict:
         return {"kind": "generator", "config": self.cfg.to_dict(), "dim": self.dim,
-                "depth_scale": self.depth_scale, "format": 1}
+                "depth_scale": self.depth_scale, "format": FORMAT}
+
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
 
     def decode(self, embeddings: np.ndarray, width: int, height: int,
-               max_batch_pixels: int = 1 << 18) -> dict:
+               max_batch_pixels: int = 1 << 15) -> dict:
         """RGB (N,H,W,3) in [0,1], depth (N,H,W) in scene units, alpha (N,H,W).
 
         Memory stays bounded: frames and pixels go through in chunks of at most
-        ``max_batch_pixels`` pixel evaluations."""
+        ``max_batch_pixels`` pixel evaluations, whatever the size."""
         torch = _torch()
         emb = np.asarray(embeddings, np.float32)
         if emb.ndim != 2 or emb.shape[1] != self.dim:
             raise AliveError(f"embeddings of shape {emb.shape} do not fit this generator (size {self.dim})",
                              "use embeddings from the same encoder the model was trained with")
+        if width < 1 or height < 1:
+            raise AliveError(f"cannot decode at {width}x{height}", "give a positive width and height")
         xy = pixel_grid(width, height, self.device)
         P = xy.shape[0]
-        rgb = np.empty((len(emb), P, 3), np.float32)
-        depth = np.empty((len(emb), P), np.float32)
-        alpha = np.empty((len(emb), P), np.float32)
+        n = len(emb)
+        rgb = np.empty((n, P, 3), np.float32)
+        depth = np.empty((n, P), np.float32)
+        alpha = np.empty((n, P), np.float32)
         chunk_p = min(P, max_batch_pixels)
         frames_per = max(1, max_batch_pixels // chunk_p)
+        gridded = hasattr(self.net, "features")
+        rgb_linear = getattr(self.net, "rgb_linear", False)
         self.net.eval()
-        with torch.no_grad():
-            for f0 in range(0, len(emb), frames_per):
+        with torch.no_grad(), _Threads(cpu_threads(self.cfg.threads), self.device):
+            for f0 in range(0, n, frames_per):
                 e = torch.from_numpy(emb[f0:f0 + frames_per]).to(self.device)
+                feats = self.net.features(e) if gridded else None
                 for p0 in range(0, P, chunk_p):
-                    out = self.net(e, xy[p0:p0 + chunk_p])
-                    rgb[f0:f0 + len(e), p0:p0 + chunk_p] = torch.sigmoid(out[..., :3]).cpu().numpy()
-                    depth[f0:f0 + len(e), p0:p0 + chunk_p] = (out[..., 3] * self.depth_scale).cpu().numpy()
-                    alpha[f0:f0 + len(e), p0:p0 + chunk_p] = torch.sigmoid(out[..., 4]).cpu().numpy()
-        n = len(emb)
+                    q = xy[p0:p0 + chunk_p]
+                    native = gridded and len(q) == P and (width, height) == self.net.full_size
+                    out = self.net.render(feats, q, native, (width, height)) if gridded else self.net(e, q)
+                    out = out.float().cpu()
+                    sl = (slice(f0, f0 + len(e)), slice(p0, p0 + chunk_p))
+                    rgb[sl] = (out[..., :3].clamp(0, 1) if rgb_linear else torch.sigmoid(out[..., :3])).numpy()
+                    depth[sl] = (out[..., 3] * self.depth_scale).numpy()
+                    alpha[sl] = torch.sigmoid(out[..., 4]).numpy()
         return {"rgb": rgb.reshape(n, height, width, 3), "depth": depth.reshape(n, height, width),
                 "alpha": alpha.reshape(n, height, width)}
 
@@ -205,12 +483,22 @@ class Generator:
         save_model(Path(path), self.net.state_dict(), self.header())
 
     @classmethod
-    def load(cls, path: Path, device: str = "cpu", expect_dim: Optional[int] = None) -> "Generator":
+    def load(cls, path: Path, device: str = "cpu", expect_dim: Optional[int] = None,
+             expect_arch: Optional[str] = None) -> "Generator":
         from .checkpoint import load_model
         state, header = load_model(Path(path), "generator")
         if header.get("kind") != "generator":
             raise AliveError(f"'{path}' is not a generator checkpoint", "point at a model folder made by train")
+        if int(header.get("format", 1)) != FORMAT:
+            raise AliveError(f"generator checkpoint '{path}' has format {header.get('format', 1)}, this version "
+                             f"reads format {FORMAT}", "train again with this version")
         cfg = GeneratorConfig.from_dict(header.get("config", {}))
+        if cfg.arch not in ARCHITECTURES:
+            raise AliveError(f"generator checkpoint '{path}' has unknown architecture '{cfg.arch}'",
+                             f"this version knows {', '.join(ARCHITECTURES)}: train again")
+        if expect_arch is not None and cfg.arch != expect_arch:
+            raise AliveError(f"generator checkpoint '{path}' is a '{cfg.arch}', not a '{expect_arch}'",
+                             "train again with the architecture you want, or load it as what it is")
         if expect_dim is not None and int(header["dim"]) != int(expect_dim):
             raise AliveError(f"generator expects embeddings of size {header['dim']}, the encoder gives {expect_dim}",
                              "train again with this encoder, or use the encoder the model was trained with")
@@ -228,25 +516,57 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 99.0 if mse <= 1e-10 else 10.0 * math.log10(1.0 / mse)
 
 
+def _fingerprint(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is not None:
+            a = np.ascontiguousarray(a)
+            h.update(str(a.shape).encode())
+            h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _interp_pairs(emb: np.ndarray, max_ratio: float = 3.0) -> np.ndarray:
+    """Indices i whose neighbour i+1 is close enough to blend (no cut between)."""
+    if len(emb) < 2:
+        return np.zeros(0, np.int64)
+    from .sphere import angle
+    ang = angle(emb[:-1], emb[1:])
+    ok = ang <= max_ratio * max(float(np.median(ang)), 1e-6)
+    return np.nonzero(ok)[0].astype(np.int64)
+
+
 def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.ndarray],
                     alpha: Optional[np.ndarray], cfg: GeneratorConfig, reporter=None,
-                    device: str = "cpu", state_path: Optional[Path] = None) -> Generator:
+                    device: str = "cpu", state_path: Optional[Path] = None,
+                    interpolate: Optional[bool] = None) -> Generator:
     """Fit a generator to frames. rgb (N,H,W,3) uint8 or float in [0,1];
     depth (N,H,W) planar depth with inf/<=0 for background, or None (footage);
-    alpha (N,H,W) in [0,1] or None.
+    alpha (N,H,W) in [0,1] or None. Frames are in time order.
+
+    ``interpolate``: also train on slerped in-between embeddings of
+    neighbouring frames against blended targets (``cfg.interp_fraction`` of
+    each batch); None = yes when ``cfg.interp_fraction`` > 0. Callers pass
+    False when the capture holds real subframes.
 
     Stops after ``cfg.steps`` or ``cfg.seconds`` (whichever first), checks for
     cancel between steps, and with ``state_path`` saves resumable training
-    state every ``cfg.checkpoint_every`` steps and when it stops."""
+    state every ``cfg.checkpoint_every`` steps and when it stops (also on
+    cancel), so a later call with the same data and settings resumes."""
+    t_start = time.monotonic()   # the budget counts setup too: wall clock is what a user waits
     torch = _torch()
     from .checkpoint import load_training_state, save_training_state
     from .device import seed_everything
     from .protocol import Reporter
+    from .sphere import normalize
     reporter = reporter or Reporter()
 
     emb = np.asarray(embeddings, np.float32)
     N = len(emb)
     rgb = np.asarray(rgb)
+    if N < 1 or rgb.ndim != 4 or len(rgb) != N:
+        raise AliveError(f"generator training needs one image per embedding (got {N} embeddings, "
+                         f"images of shape {rgb.shape})", "capture and encode the same frames")
     rgb = rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float32)
     _, H, W, _ = rgb.shape
     has_depth = depth is not None
@@ -264,75 +584,145 @@ def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.
         d = np.zeros((N, H, W), np.float32)
         dmask = np.zeros((N, H, W), np.float32)
 
+    cfg = resolve_config(cfg, W, H)
+    grid_arch = cfg.arch == "grid-siren"
     seed_everything(cfg.seed)
     gen = Generator(cfg, emb.shape[1], depth_scale, device)
     if hasattr(gen.net, "set_stats"):
         gen.net.set_stats(emb)
-    lr = cfg.lr_film if cfg.arch == "film-siren" else cfg.lr
-    opt = torch.optim.Adam(gen.net.parameters(), lr=lr)
+    if getattr(gen.net, "base", None) is not None:
+        # targets in output space: RGB as is, depth with the background filled by
+        # the per-pixel foreground mean, alpha as a soft logit
+        fill = np.where(dmask.sum(0) > 0, (d * dmask).sum(0) / np.maximum(dmask.sum(0), 1), 1.0)
+        targets = np.concatenate([rgb.transpose(0, 3, 1, 2), np.where(dmask > 0, d, fill)[:, None],
+                                  (alpha * 8.0 - 4.0)[:, None]], axis=1)
+        gen.net.fit_base(emb, targets, cfg.ridge)
+    lr = {"grid-siren": cfg.lr_grid, "film-siren": cfg.lr_film}.get(cfg.arch, cfg.lr)
+    base_params = list(gen.net.base.parameters()) if getattr(gen.net, "base", None) is not None else []
+    ids = {id(p) for p in base_params}
+    groups = [{"params": [p for p in gen.net.parameters() if id(p) not in ids], "scale": 1.0}]
+    if base_params:
+        groups.append({"params": base_params, "scale": cfg.base_lr_scale})
+    opt = torch.optim.Adam(groups, lr=lr)
+    rgb_linear = getattr(gen.net, "rgb_linear", False)
     rng = torch.Generator().manual_seed(cfg.seed)
-    step = 0
+    fingerprint = _fingerprint(emb, rgb, d, alpha)
+    step, elapsed_before = 0, 0.0
     if state_path is not None:
         saved = load_training_state(Path(state_path))
         if saved is not None:
-            if saved.get("config") != cfg.to_dict() or saved.get("dim") != emb.shape[1]:
-                reporter.warning("training checkpoint was made with other settings; starting over")
+            if saved.get("config") != cfg.to_dict() or saved.get("dim") != emb.shape[1] \
+                    or saved.get("data") != fingerprint:
+                reporter.warning("generator training checkpoint was made with other settings or data; starting over")
             else:
                 gen.net.load_state_dict(saved["net"])
                 opt.load_state_dict(saved["opt"])
                 rng.set_state(saved["rng"])
                 step = int(saved["step"])
+                elapsed_before = float(saved.get("elapsed", 0.0))
                 reporter.status(f"resuming generator training at step {step}")
 
     t_emb = torch.from_numpy(emb).to(device)
-    t_rgb = torch.from_numpy(rgb.reshape(N, H * W, 3)).to(device)
-    t_d = torch.from_numpy(d.reshape(N, H * W)).to(device)
-    t_dm = torch.from_numpy(dmask.reshape(N, H * W)).to(device)
-    t_a = torch.from_numpy(alpha.reshape(N, H * W)).to(device)
+    P = H * W
+    # targets per frame: rgb(3) depth(1) depth-mask(1) alpha(1), pixels row-major
+    t_tgt = torch.from_numpy(np.concatenate([rgb.reshape(N, P, 3), d.reshape(N, P, 1), dmask.reshape(N, P, 1),
+                                             alpha.reshape(N, P, 1)], axis=-1)).to(device)
     grid = pixel_grid(W, H, device)
+    ss = max(1, int(cfg.supersample)) if grid_arch else 1
+    query = subpixel_grid(W, H, ss, device) if ss > 1 else grid
     Fb = min(cfg.frames_per_batch, N)
-    Pb = min(cfg.pixels_per_frame, H * W)
+    Pb = P if grid_arch else min(cfg.pixels_per_frame, P)
+    native_train = grid_arch and ss == 1 and gen.net.full_size == (W, H)
+    use_interp = (cfg.interp_fraction > 0) if interpolate is None else bool(interpolate)
+    pairs = torch.from_numpy(_interp_pairs(emb)) if use_interp else torch.zeros(0, dtype=torch.long)
+    n_interp = int(round(Fb * cfg.interp_fraction)) if len(pairs) else 0
+    n_interp = min(n_interp, Fb - 1) if Fb > 1 else 0
+    n_real = Fb - n_interp
 
     def save_state():
         if state_path is not None:
-            save_training_state(Path(state_path), {"net": gen.net.state_dict(), "opt": opt.state_dict(),
-                                                   "rng": rng.get_state(), "step": step,
-                                                   "config": cfg.to_dict(), "dim": emb.shape[1]})
+            save_training_state(Path(state_path), {
+                "net": gen.net.state_dict(), "opt": opt.state_dict(), "rng": rng.get_state(), "step": step,
+                "elapsed": elapsed_before + time.monotonic() - t0, "config": cfg.to_dict(),
+                "dim": emb.shape[1], "data": fingerprint})
 
-    t0 = time.monotonic()
+    def batch():
+        fi = torch.randperm(N, generator=rng)[:n_real]
+        e, tgt = t_emb[fi], t_tgt[fi]
+        if n_interp:
+            pi = pairs[torch.randint(0, len(pairs), (n_interp,), generator=rng)]
+            t = torch.rand(n_interp, generator=rng)
+            a, b = emb[pi.numpy()], emb[pi.numpy() + 1]
+            from .sphere import slerp
+            e_mid = torch.from_numpy(normalize(slerp(a, b, t.numpy()))).to(device)
+            tt = t.to(device)[:, None, None]
+            ta, tb = t_tgt[pi], t_tgt[pi + 1]
+            mid = (1 - tt) * ta + tt * tb
+            # depth of a blend is only meaningful where both frames see foreground
+            both = ta[..., 4:5] * tb[..., 4:5]
+            mid = torch.cat([mid[..., :4], both, mid[..., 5:]], dim=-1)
+            e, tgt = torch.cat([e, e_mid]), torch.cat([tgt, mid])
+        if Pb < P:
+            pix = torch.randint(0, P, (Pb,), generator=rng).to(device)
+            return e, grid[pix], tgt[:, pix]
+        return e, query, tgt
+
+    def sched(frac: float) -> float:
+        # grid-siren: short warm-up, cosine decay to 5% over the budget
+        if not grid_arch:
+            return 1.0
+        frac = min(max(frac, 0.0), 1.0)
+        warm = min(1.0, frac / 0.03)
+        return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+    t0 = t_start
     gen.net.train()
     loss_ema = None
+    threads = _Threads(cpu_threads(cfg.threads), device).__enter__()
     try:
         while step < cfg.steps:
-            if cfg.seconds and time.monotonic() - t0 >= cfg.seconds:
+            elapsed = elapsed_before + time.monotonic() - t0
+            if cfg.seconds and elapsed >= cfg.seconds:
                 break
             reporter.check_cancel()
-            fi = torch.randperm(N, generator=rng)[:Fb].to(device)
-            pi = torch.randint(0, H * W, (Pb,), generator=rng).to(device)
-            out = gen.net(t_emb[fi], grid[pi])
-            target_rgb = t_rgb[fi][:, pi]
-            loss = torch.mean((torch.sigmoid(out[..., :3]) - target_rgb) ** 2)
+            frac = step / cfg.steps
+            if cfg.seconds:
+                frac = max(frac, elapsed / cfg.seconds)
+            for group in opt.param_groups:
+                group["lr"] = lr * group.get("scale", 1.0) * sched(frac)
+            e, xy, tgt = batch()
+            out = gen.net(e, xy, native=True) if native_train else \
+                gen.net(e, xy, size=(W * ss, H * ss)) if grid_arch else gen.net(e, xy)
+            if ss > 1:  # a pixel is the mean over its area: sub-pixel samples are free to be sharper
+                out = out.view(out.shape[0], P, ss * ss, 5)
+                pred_rgb = (out[..., :3] if rgb_linear else torch.sigmoid(out[..., :3])).mean(2)
+                out = out.mean(2)
+            else:
+                pred_rgb = out[..., :3] if rgb_linear else torch.sigmoid(out[..., :3])
+            loss_rgb = torch.mean((pred_rgb - tgt[..., :3]) ** 2)
+            loss = loss_rgb
             if has_depth:
-                dm = t_dm[fi][:, pi]
-                loss = loss + cfg.depth_weight * torch.sum(dm * (out[..., 3] - t_d[fi][:, pi]) ** 2) / dm.sum().clamp_min(1)
+                dm = tgt[..., 4]
+                loss = loss + cfg.depth_weight * torch.sum(dm * (out[..., 3] - tgt[..., 3]) ** 2) / dm.sum().clamp_min(1)
             loss = loss + cfg.alpha_weight * torch.nn.functional.binary_cross_entropy_with_logits(
-                out[..., 4], t_a[fi][:, pi])
+                out[..., 4], tgt[..., 5])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             step += 1
             lv = loss.item()
-            loss_ema = lv if loss_ema is None else 0.95 * loss_ema + 0.05 * lv
+            loss_ema = lv if loss_ema is None else 0.9 * loss_ema + 0.1 * lv
             if step % 25 == 0 or step == cfg.steps:
-                frac = step / cfg.steps
-                if cfg.seconds:
-                    frac = max(frac, (time.monotonic() - t0) / cfg.seconds)
-                reporter.progress(frac, f"generator step {step} loss {loss_ema:.4f}")
+                batch_psnr = 10 * math.log10(1.0 / max(loss_rgb.item(), 1e-10))
+                reporter.progress(frac, f"generator step {step} loss {loss_ema:.5f} psnr {batch_psnr:.1f} dB")
                 reporter.metric("generator_loss", loss_ema, step)
+                reporter.metric("generator_batch_psnr", batch_psnr, step)
             if state_path is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                 save_state()
     finally:
+        threads.__exit__()
         save_state()
     gen.net.eval()
     gen.steps_done = step
+    gen.loss = loss_ema
     return gen

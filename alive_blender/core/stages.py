@@ -93,12 +93,17 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
 
     rep.status(f"train: generator '{gcfg.arch}' on {len(emb)} frames {cap.rgb.shape[2]}x{cap.rgb.shape[1]} ({dev})")
     t0 = time.monotonic()
-    gen = train_generator(emb, cap.rgb, cap.depth, cap.alpha, gcfg, rep, dev, state_path)
+    # real subframes, when captured, are trained on as they are; otherwise
+    # slerped in-between embeddings against blended frames stand in for them
+    has_subframes = not bool(np.all(cap.is_real_frame))
+    gen = train_generator(emb, cap.rgb, cap.depth, cap.alpha, gcfg, rep, dev, state_path,
+                          interpolate=False if has_subframes else None)
     t_gen = time.monotonic() - t0
     H, W = cap.rgb.shape[1:3]
     dec = gen.decode(emb, W, H)
     train_psnr = psnr(dec["rgb"], cap.rgb.astype(np.float32) / 255.0)
     rep.metric("generator_psnr", train_psnr)
+    rep.status(f"train: generator {gen.steps_done} steps in {t_gen:.1f} s, {train_psnr:.2f} dB on the capture")
 
     rep.status(f"train: behavior '{bcfg.arch}'")
     t0 = time.monotonic()
@@ -159,6 +164,72 @@ def decode(workdir, embeddings: np.ndarray, width: int, height: int, device: str
     from .device import pick_device
     gen, _, _ = load_models(workdir, pick_device(device))
     return gen.decode(np.asarray(embeddings, np.float32), width, height)
+
+
+def _frame_names(n: int) -> list[str]:
+    digits = max(5, len(str(n)))
+    return [f"frame_{i + 1:0{digits}d}.png" for i in range(n)]
+
+
+def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0, height: int = 0,
+                  device: str = "auto", reporter: Optional[Reporter] = None, chunk: int = 32) -> dict:
+    """Decode embeddings (N, D) or (K, N, D) to ``out_dir``: one RGB PNG per
+    embedding (names sort in order), and in ``out_dir/depth`` a 16-bit PNG per
+    embedding (millimetres of scene units, 0 = background) plus depth.npy
+    (float32, scene units, inf = background). Frames are decoded and written
+    in chunks, so memory stays bounded for long sequences at large sizes; the
+    folder appears complete or not at all."""
+    from .artifacts import atomic_path
+    from .device import pick_device
+    from .images import write_png
+    rep = _reporter(reporter)
+    wd = WorkDir(workdir)
+    emb = np.asarray(embeddings, np.float32)
+    if emb.ndim == 3:
+        emb = emb.reshape(-1, emb.shape[-1])
+    if emb.ndim != 2 or len(emb) == 0:
+        raise AliveError(f"embeddings of shape {tuple(np.shape(embeddings))} cannot be decoded",
+                         "give a .npy of shape (N, D) (or (K, N, D) rollouts)")
+    out_dir = Path(out_dir).absolute()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise AliveError(f"'{out_dir}' exists and is not a folder", "choose another --out")
+    if out_dir.is_dir():
+        foreign = [p.name for p in out_dir.iterdir()
+                   if not (p.name == "depth" or (p.name.startswith("frame_") and p.suffix == ".png"))]
+        if foreign:
+            raise AliveError(f"'{out_dir}' holds other files ({', '.join(sorted(foreign)[:3])}...)",
+                             "decode into a new or empty folder (an earlier decode there is replaced)")
+    gen, _, _ = load_models(wd.root, pick_device(device))
+    if not width or not height:
+        info = read_json(wd / MODEL / "train.json")
+        width, height = width or info["width"], height or info["height"]
+    names = _frame_names(len(emb))
+    rep.status(f"decode: {len(emb)} embeddings at {width}x{height}")
+    with atomic_path(out_dir) as tmp:
+        (tmp / "depth").mkdir(parents=True)
+        # written straight to disk: memory stays bounded however many frames
+        depth_all = np.lib.format.open_memmap(tmp / "depth" / "depth.npy", mode="w+", dtype=np.float32,
+                                              shape=(len(emb), height, width))
+        for i0 in range(0, len(emb), chunk):
+            rep.check_cancel()
+            res = gen.decode(emb[i0:i0 + chunk], width, height)
+            bg = res["alpha"] < 0.5
+            depth = np.where(bg, np.inf, res["depth"]).astype(np.float32)
+            depth_all[i0:i0 + len(depth)] = depth
+            mm = np.clip(np.where(bg, 0.0, depth * 1000.0), 0, 65535).astype(np.uint16)
+            for k, (img, dm) in enumerate(zip(res["rgb"], mm)):
+                write_png(tmp / names[i0 + k], img)
+                _write_png16(tmp / "depth" / names[i0 + k], dm)
+            rep.progress(min(len(emb), i0 + chunk) / len(emb), f"decoded {min(len(emb), i0 + chunk)}/{len(emb)}")
+        depth_all.flush()
+        del depth_all
+    return {"frames": int(len(emb)), "width": int(width), "height": int(height), "dir": str(out_dir),
+            "first": names[0], "last": names[-1]}
+
+
+def _write_png16(path: Path, img: np.ndarray) -> None:
+    from PIL import Image
+    Image.fromarray(np.ascontiguousarray(img, np.uint16)).save(path, format="PNG")
 
 
 def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int = 0,

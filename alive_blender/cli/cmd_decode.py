@@ -1,0 +1,31 @@
+"""``decode WORKDIR --embeddings EMB.npy --out DIR [--size WxH]``: images and depth for any embeddings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import parse_size
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("decode", help="decode embeddings to images and depth with a work directory's generator",
+                       description="Decodes every row of EMB.npy (float32 (N, D), or (K, N, D) rollouts, "
+                                   "flattened in order) with WORKDIR's trained generator: DIR/frame_NNNNN.png "
+                                   "(RGB, names sort in embedding order) and DIR/depth/frame_NNNNN.png (16-bit, "
+                                   "millimetres of scene units, 0 = background) plus DIR/depth/depth.npy (float32, "
+                                   "scene units, inf = background).")
+    p.add_argument("workdir", help="trained work directory")
+    p.add_argument("--embeddings", required=True, help=".npy file of embeddings")
+    p.add_argument("--out", required=True, help="output folder (created; an earlier decode there is replaced)")
+    p.add_argument("--size", default="", help="WxH (default: the training resolution); any size works")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.set_defaults(func=execute)
+
+
+def execute(args, reporter) -> dict:
+    from ..core import stages
+    from ..core.artifacts import load_npy
+    w, h = parse_size(args.size)
+    emb = load_npy(Path(args.embeddings).expanduser(), "embeddings file")
+    return stages.decode_to_dir(Path(args.workdir).expanduser().absolute(), emb, Path(args.out).expanduser(),
+                                w, h, args.device, reporter)
