@@ -1,47 +1,75 @@
 """Behavior model: how an embedding moves from one frame to the next.
 
-``original-vae`` is the original Alive Scene design: a VAE-style network
-D -> 400 -> 300 -> latent 256 -> 300 -> 400 -> D with BatchNorm, dropout 0.55
-and a tanh output, trained with MSE + KLD to map an embedding to its motion
-(the difference to the next embedding) on 5x slerp-densified sequences.
+Architectures (``BehaviorConfig.arch``):
+
+* ``mdn-window`` and ``mdn-gru``: stochastic motion models that work in a
+  standardized space of the shot (log map at the shot's mean direction, then
+  PCA + whitening: the frames of one shot sit in a tiny cone, so raw 512-d
+  differences are almost all noise). They predict the next step as a mixture
+  of Gaussians (its real magnitude and direction distribution; the step scale
+  is divided out explicitly, no tanh) from a memory of recent steps: a window
+  of the last three states (``mdn-window``) or a GRU's hidden state
+  (``mdn-gru``, the recurrent "loop-back memory"). They are trained on their
+  own multi-step rollouts (scheduled sampling) with noise on their inputs and
+  targets that lead back to the observed path, so errors do not accumulate.
+  Temperature as in World Models: mixture logits divided by T, noise times T.
+* ``original-vae``: the original Alive Scene design, kept as an option and a
+  benchmark baseline: D -> 400 -> 300 -> latent 256 -> 300 -> 400 -> D with
+  BatchNorm, dropout 0.55 and a tanh output, trained with MSE + KLD to map an
+  embedding to its motion on 5x slerp-densified sequences.
 
 Every model exposes the same stepping interface so the rollout loop does not
 care which one it drives::
 
-    state = model.init_state(e)                    # e: (K, D) torch
+    state = model.init_state(e, history)          # e: (K, D) torch; history optional (K, H, D)
     motion, state = model.motion(e, state, temperature, generator)
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from .errors import AliveError
-from .sphere import densify
+from .sphere import densify, normalize
 
-ARCHITECTURES = ("original-vae",)
-DEFAULT_ARCH = "original-vae"
+ARCHITECTURES = ("mdn-window", "mdn-gru", "original-vae")
+DEFAULT_ARCH = "mdn-window"
+# the models that learn in the shot's standardized space
+STOCHASTIC_ARCHS = ("mdn-window", "mdn-gru")
+RADIUS_MARGIN = 1.25  # the wall sits this far beyond the farthest observed frame (standardized space)
 
 
 @dataclass
 class BehaviorConfig:
     arch: str = DEFAULT_ARCH
+    epochs: int = 200              # passes over the training windows (all archs)
+    seconds: float = 0.0           # optional wall-clock budget
+    lr: float = 1e-3
+    batch_size: int = 64
+    seed: int = 0
+    # mdn-window / mdn-gru
+    components: int = 0            # PCA dimensions kept; 0 = enough for 99% of the variance (<= 32)
+    hidden: int = 128
+    mixtures: int = 4
+    burn_in: int = 3               # teacher-forced steps that fill the memory
+    unroll: int = 6                # steps the model then runs on its own outputs
+    own_rate: float = 0.7          # final share of own samples fed back (scheduled sampling)
+    input_noise: float = 0.5       # input noise, in units of the observed step size
+    min_sigma: float = 0.05        # floor of the predicted spread, in step-size units
+    bidirectional: bool = True     # also learn the shot played backwards (turning points)
+    # original-vae
     densify: int = 5
     hidden1: int = 400
     hidden2: int = 300
     latent: int = 256
     dropout: float = 0.55
     kld_weight: float = 1.0
-    lr: float = 1e-3
-    epochs: int = 200
-    seconds: float = 0.0
-    batch_size: int = 64
-    seed: int = 0
 
     @classmethod
     def from_dict(cls, d: dict) -> "BehaviorConfig":
@@ -49,6 +77,174 @@ class BehaviorConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def fit_standardizer(embeddings: np.ndarray, components: int = 0) -> dict:
+    """Standardized space of a shot: log map at the mean direction, centred,
+    PCA, whitened. Returns numpy arrays mu (D), vmean (D), basis (D, k),
+    scale (k) and the observed median step size in that space."""
+    e = normalize(embeddings).astype(np.float64)
+    mu = e.mean(0)
+    mu /= max(np.linalg.norm(mu), 1e-12)
+    v = _log_map(e, mu)
+    vmean = v.mean(0)
+    x = v - vmean
+    _, sing, vt = np.linalg.svd(x, full_matrices=False)
+    var = sing ** 2
+    if components <= 0:
+        frac = np.cumsum(var) / max(var.sum(), 1e-30)
+        components = int(np.searchsorted(frac, 0.99) + 1)
+        components = min(components, 32)
+    k = max(1, min(int(components), len(e) - 1 if len(e) > 1 else 1, e.shape[1]))
+    basis = vt[:k].T
+    scale = np.maximum(sing[:k] / math.sqrt(max(len(e) - 1, 1)), 1e-8)
+    z = (x @ basis) / scale
+    steps = np.linalg.norm(np.diff(z, axis=0), axis=1) if len(z) > 1 else np.ones(1)
+    step = float(np.median(steps)) if np.median(steps) > 1e-9 else 1.0
+    return {"mu": mu.astype(np.float32), "vmean": vmean.astype(np.float32), "basis": basis.astype(np.float32),
+            "scale": scale.astype(np.float32), "step": np.float32(step), "z": z.astype(np.float32)}
+
+
+def _log_map(e: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    c = np.clip(e @ mu, -1.0, 1.0)[:, None]
+    theta = np.arccos(c)
+    v = e - c * mu
+    n = np.linalg.norm(v, axis=1, keepdims=True)
+    return v * np.where(n > 1e-12, theta / np.maximum(n, 1e-12), 0.0)
+
+
+_MODULES: dict = {}
+
+
+def _modules():
+    """torch module classes, defined once on first use (torch imports lazily)."""
+    if _MODULES:
+        return _MODULES
+    import torch
+    nn = torch.nn
+
+    class Standardizer(nn.Module):
+        """Exact, invertible map between unit embeddings and (z, residual):
+        z are the whitened PCA coordinates of the log map at ``mu``; the
+        residual (the part outside the kept components) rides along
+        unchanged, so nothing of the start frame or of a steered embedding
+        is thrown away."""
+
+        def __init__(self, dim: int, k: int):
+            super().__init__()
+            self.register_buffer("mu", torch.zeros(dim))
+            self.register_buffer("vmean", torch.zeros(dim))
+            self.register_buffer("basis", torch.zeros(dim, k))
+            self.register_buffer("scale", torch.ones(k))
+            self.register_buffer("step", torch.ones(()))
+            self.register_buffer("radius", torch.full((), 1e6))   # safety wall around the shot
+            self.register_buffer("gain", torch.ones(()))           # noise scale that makes T=1 move like the shot
+
+        def set(self, fit: dict):
+            for name in ("mu", "vmean", "basis", "scale"):
+                getattr(self, name).copy_(torch.from_numpy(np.asarray(fit[name], np.float32)))
+            self.step.fill_(float(fit["step"]))
+            self.radius.fill_(float(np.linalg.norm(fit["z"], axis=1).max()) * RADIUS_MARGIN)
+
+        def limit(self, z):
+            """Keep z inside the wall: the model is only trained near the shot."""
+            r = z.norm(dim=-1, keepdim=True)
+            return z * torch.clamp(self.radius / r.clamp_min(1e-12), max=1.0)
+
+        def project(self, e):
+            c = (e * self.mu).sum(-1, keepdim=True).clamp(-1.0, 1.0)
+            v = e - c * self.mu
+            n = v.norm(dim=-1, keepdim=True)
+            v = v * torch.where(n > 1e-12, torch.arccos(c) / n.clamp_min(1e-12), torch.zeros_like(n))
+            x = v - self.vmean
+            coef = x @ self.basis
+            return coef / self.scale, x - coef @ self.basis.T
+
+        def unproject(self, z, residual):
+            v = (z * self.scale) @ self.basis.T + residual + self.vmean
+            theta = v.norm(dim=-1, keepdim=True)
+            direction = v / theta.clamp_min(1e-12)
+            e = torch.cos(theta) * self.mu + torch.sin(theta) * direction
+            return e / e.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+    class MixtureHead(nn.Module):
+        """Mixture of diagonal Gaussians over the next step, in step-size units."""
+
+        def __init__(self, hidden: int, k: int, mixtures: int, min_sigma: float):
+            super().__init__()
+            self.k, self.m = k, mixtures
+            self.out = nn.Linear(hidden, mixtures * (1 + 2 * k))
+            self.floor = max(min_sigma, 1e-4)
+            self.unit = 1.0 / math.sqrt(k)   # a whole step spread over k dimensions
+
+        def forward(self, h):
+            o = self.out(h)
+            m, k = self.m, self.k
+            logits = o[:, :m]
+            mean = o[:, m:m + m * k].reshape(-1, m, k) * self.unit
+            log_sigma = o[:, m + m * k:].reshape(-1, m, k)
+            sigma = (self.floor + nn.functional.softplus(log_sigma + 0.55)) * self.unit  # starts near one step
+            return logits, mean, sigma
+
+    def mixture_nll(params, x):
+        logits, mean, sigma = params
+        x = x[:, None, :]
+        logp = (-0.5 * ((x - mean) / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return -(torch.logsumexp(torch.log_softmax(logits, -1) + logp, -1)).mean()
+
+    def mixture_sample(params, temperature: float, generator, gain=1.0):
+        logits, mean, sigma = params
+        rows = torch.arange(len(logits), device=logits.device)
+        if temperature <= 1e-6:
+            return mean[rows, logits.argmax(-1)]
+        probs = torch.softmax(logits.float() / temperature, -1).cpu()
+        c = torch.multinomial(probs, 1, generator=generator)[:, 0].to(logits.device)
+        eps = torch.randn(mean.shape[0], mean.shape[2], generator=generator).to(mean.device)
+        return mean[rows, c] + (temperature * gain) * sigma[rows, c] * eps
+
+    class WindowMDN(nn.Module):
+        """Memory = the last three states (position and two velocities)."""
+
+        def __init__(self, dim: int, cfg: BehaviorConfig):
+            super().__init__()
+            k = cfg.components
+            self.std = Standardizer(dim, k)
+            self.body = nn.Sequential(nn.Linear(3 * k, cfg.hidden), nn.SiLU(), nn.Linear(cfg.hidden, cfg.hidden),
+                                      nn.SiLU())
+            self.head = MixtureHead(cfg.hidden, k, cfg.mixtures, cfg.min_sigma)
+
+        def initial(self, z):
+            return (z, z)
+
+        def step(self, z, state):
+            p1, p2 = state
+            s = self.std.step
+            h = self.body(torch.cat([z, (z - p1) / s, (p1 - p2) / s], -1))
+            return self.head(h), (z, p1)
+
+    class GruMDN(nn.Module):
+        """Memory = a GRU's hidden state over the steps so far."""
+
+        def __init__(self, dim: int, cfg: BehaviorConfig):
+            super().__init__()
+            k = cfg.components
+            self.std = Standardizer(dim, k)
+            self.cell = nn.GRUCell(2 * k, cfg.hidden)
+            self.body = nn.Sequential(nn.Linear(cfg.hidden + k, cfg.hidden), nn.SiLU())
+            self.head = MixtureHead(cfg.hidden, k, cfg.mixtures, cfg.min_sigma)
+            self.hidden = cfg.hidden
+
+        def initial(self, z):
+            return (torch.zeros(len(z), self.hidden, device=z.device), z)
+
+        def step(self, z, state):
+            h, p1 = state
+            h = self.cell(torch.cat([z, (z - p1) / self.std.step], -1), h)
+            return self.head(self.body(torch.cat([h, z], -1))), (h, z)
+
+    _MODULES.update(Standardizer=Standardizer, WindowMDN=WindowMDN, GruMDN=GruMDN, nll=mixture_nll,
+                    sample=mixture_sample)
+    return _MODULES
 
 
 def _build(cfg: BehaviorConfig, dim: int):
@@ -88,24 +284,51 @@ def _build(cfg: BehaviorConfig, dim: int):
 
     if cfg.arch == "original-vae":
         return OriginalVAE()
+    if cfg.arch == "mdn-window":
+        return _modules()["WindowMDN"](dim, cfg)
+    if cfg.arch == "mdn-gru":
+        return _modules()["GruMDN"](dim, cfg)
     raise AliveError(f"unknown behavior architecture '{cfg.arch}'", f"choose one of {', '.join(ARCHITECTURES)}")
 
 
 class Behavior:
     def __init__(self, cfg: BehaviorConfig, dim: int, device: str = "cpu"):
+        if cfg.arch in STOCHASTIC_ARCHS and cfg.components <= 0:
+            raise AliveError("a stochastic behavior model needs its number of components",
+                             "train it with train_behavior (it measures them on the shot)")
         self.cfg = cfg
         self.dim = int(dim)
         self.device = device
         self.net = _build(cfg, self.dim).to(device)
 
+    @property
+    def stochastic(self) -> bool:
+        return self.cfg.arch in STOCHASTIC_ARCHS
+
     def header(self) -> dict:
         return {"kind": "behavior", "config": self.cfg.to_dict(), "dim": self.dim, "format": 1}
 
-    def init_state(self, e):
-        return self.net.init_state(e)
+    def init_state(self, e, history=None):
+        """Memory for a rollout starting at ``e`` (K, D); ``history`` (K, H, D)
+        are the frames that led up to it (oldest first), when known."""
+        if not self.stochastic:
+            return self.net.init_state(e)
+        net = self.net
+        if history is None or history.shape[1] == 0:
+            return net.initial(net.std.project(e)[0])
+        state = net.initial(net.std.project(history[:, 0])[0])
+        for i in range(1, history.shape[1]):
+            _, state = net.step(net.std.project(history[:, i])[0], state)
+        return state
 
     def motion(self, e, state, temperature: float, generator):
-        return self.net.motion(e, state, temperature, generator)
+        if not self.stochastic:
+            return self.net.motion(e, state, temperature, generator)
+        net = self.net
+        z, residual = net.std.project(e)
+        params, state = net.step(z, state)
+        dz = _modules()["sample"](params, float(temperature), generator, net.std.gain) * net.std.step
+        return net.std.unproject(net.std.limit(z + dz), residual) - e, state
 
     def save(self, path: Path) -> None:
         from .checkpoint import save_model
@@ -121,6 +344,9 @@ class Behavior:
             raise AliveError(f"behavior model expects embeddings of size {header['dim']}, got {expect_dim}",
                              "train again with this encoder")
         cfg = BehaviorConfig.from_dict(header.get("config", {}))
+        if cfg.arch not in ARCHITECTURES:
+            raise AliveError(f"behavior checkpoint '{path}' has unknown architecture '{cfg.arch}'",
+                             "train again with this version")
         beh = cls(cfg, header["dim"], device)
         try:
             beh.net.load_state_dict(state)
@@ -134,14 +360,125 @@ class Behavior:
 def train_behavior(embeddings: np.ndarray, cfg: BehaviorConfig, reporter=None,
                    device: str = "cpu") -> Behavior:
     """Fit the behavior model to one observed embedding sequence (N, D)."""
-    import torch
     from .device import seed_everything
     from .protocol import Reporter
     reporter = reporter or Reporter()
     emb = np.asarray(embeddings, np.float32)
-    if len(emb) < 2:
+    if emb.ndim != 2 or len(emb) < 2:
         raise AliveError("the behavior model needs at least 2 frames", "capture a longer frame range")
+    if cfg.arch not in ARCHITECTURES:
+        raise AliveError(f"unknown behavior architecture '{cfg.arch}'", f"choose one of {', '.join(ARCHITECTURES)}")
     seed_everything(cfg.seed)
+    if cfg.arch in STOCHASTIC_ARCHS:
+        return _train_stochastic(emb, cfg, reporter, device)
+    return _train_vae(emb, cfg, reporter, device)
+
+
+def _train_stochastic(emb: np.ndarray, cfg: BehaviorConfig, reporter, device: str) -> Behavior:
+    import torch
+    fit = fit_standardizer(emb, cfg.components)
+    cfg = replace(cfg, components=int(fit["basis"].shape[1]))
+    beh = Behavior(cfg, emb.shape[1], device)
+    net = beh.net
+    net.std.set(fit)
+    mods = _modules()
+    k = cfg.components
+    z = fit["z"]
+    seqs = [z, z[::-1]] if cfg.bidirectional else [z]
+    steps = max(1, min(cfg.burn_in + cfg.unroll, len(z) - 1))
+    burn_in = min(cfg.burn_in, steps)
+    windows = []
+    for seq in seqs:
+        # start at rest, like a rollout does: repeat the first frame as the past
+        padded = np.concatenate([np.repeat(seq[:1], burn_in, 0), seq])
+        for s0 in range(0, len(padded) - steps):
+            windows.append(padded[s0:s0 + steps + 1])
+    windows = torch.from_numpy(np.ascontiguousarray(np.stack(windows))).to(device)
+    noise = cfg.input_noise * float(fit["step"]) / math.sqrt(k)
+    step = net.std.step
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    rng = torch.Generator().manual_seed(cfg.seed)
+    bs = max(1, min(cfg.batch_size, len(windows)))
+    per_epoch = math.ceil(len(windows) / bs)
+    total = max(1, cfg.epochs * per_epoch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=0.1)
+    t0 = time.monotonic()
+    it = 0
+    net.train()
+    for epoch in range(cfg.epochs):
+        if cfg.seconds and time.monotonic() - t0 >= cfg.seconds:
+            break
+        reporter.check_cancel()
+        perm = torch.randperm(len(windows), generator=rng)
+        total_loss = 0.0
+        for i in range(0, len(windows), bs):
+            true = windows[perm[i:i + bs].to(device)]
+            own_rate = cfg.own_rate * min(1.0, 2.0 * it / total)  # scheduled sampling ramps up
+            def noisy(x):
+                return x + noise * torch.randn(x.shape, generator=rng).to(device)
+            zc = noisy(true[:, 0])
+            state = net.initial(zc)
+            loss = 0.0
+            for t in range(steps):
+                params, state = net.step(zc, state)
+                # the target leads from where the model is back onto the observed path
+                loss = loss + mods["nll"](params, (true[:, t + 1] - zc) / step)
+                nxt = noisy(true[:, t + 1])
+                if t + 1 >= burn_in and own_rate > 0:
+                    with torch.no_grad():
+                        own = zc + step * mods["sample"](params, 1.0, rng)
+                    pick = (torch.rand(len(zc), generator=rng) < own_rate).to(device)[:, None]
+                    nxt = torch.where(pick, own, nxt)
+                zc = nxt.detach()
+            loss = loss / steps
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            opt.step()
+            if it < total - 1:
+                sched.step()
+            it += 1
+            total_loss += loss.item() * len(true)
+        if (epoch + 1) % 10 == 0 or epoch + 1 == cfg.epochs:
+            reporter.progress((epoch + 1) / cfg.epochs, f"behavior epoch {epoch + 1} nll {total_loss / len(windows):.4f}")
+            reporter.metric("behavior_loss", total_loss / len(windows), epoch + 1)
+    net.eval()
+    _calibrate_gain(beh, emb, cfg.seed)
+    reporter.metric("behavior_gain", float(net.std.gain))
+    return beh
+
+
+def _calibrate_gain(beh: Behavior, emb: np.ndarray, seed: int, steps: int = 60, rounds: int = 4) -> None:
+    """Scale handled explicitly: set the sampling gain so that at temperature
+    1 the median step equals the observed median step (short rollouts from
+    eight observed frames; step size grows monotonically with the gain)."""
+    import torch
+    obs = normalize(emb)
+    target = float(np.median(np.arccos(np.clip(np.sum(obs[1:] * obs[:-1], -1), -1.0, 1.0))))
+    if target <= 1e-9:
+        return
+    starts = np.linspace(0, len(obs) - 1, min(8, len(obs))).round().astype(int)
+    net = beh.net
+    for _ in range(rounds):
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            e = torch.from_numpy(obs[starts]).to(beh.device)
+            state = beh.init_state(e)
+            angles = []
+            for _ in range(steps):
+                m, state = beh.motion(e, state, 1.0, gen)
+                nxt = e + m
+                nxt = nxt / nxt.norm(dim=-1, keepdim=True)
+                angles.append(torch.arccos((nxt * e).sum(-1).clamp(-1.0, 1.0)).cpu().numpy())
+                e = nxt
+        ratio = float(np.median(np.concatenate(angles[steps // 3:]))) / target
+        if not np.isfinite(ratio) or abs(ratio - 1.0) < 0.03:
+            break
+        net.std.gain.mul_(float(np.clip(1.0 / max(ratio, 1e-6), 0.25, 4.0)))
+
+
+def _train_vae(emb: np.ndarray, cfg: BehaviorConfig, reporter, device: str) -> Behavior:
+    import torch
     dense = densify(emb, cfg.densify)
     x = torch.from_numpy(dense[:-1]).to(device)
     y = torch.from_numpy(dense[1:] - dense[:-1]).to(device)
