@@ -25,7 +25,7 @@ from ..core.errors import EXIT_INTERNAL, EXIT_OK, AliveError, Cancelled
 from ..core.protocol import Reporter, TerminalSink
 
 # command modules, in the order --help lists them
-COMMANDS = ["run", "demo"]
+COMMANDS = ["run", "demo", "rollout", "evaluate"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,14 +5,20 @@ Architectures (``BehaviorConfig.arch``):
 * ``mdn-window`` and ``mdn-gru``: stochastic motion models that work in a
   standardized space of the shot (log map at the shot's mean direction, then
   PCA + whitening: the frames of one shot sit in a tiny cone, so raw 512-d
-  differences are almost all noise). They predict the next step as a mixture
+  differences are almost all noise; one common scale keeps distances
+  proportional to angles). They predict the next step as a mixture
   of Gaussians (its real magnitude and direction distribution; the step scale
   is divided out explicitly, no tanh) from a memory of recent steps: a window
   of the last three states (``mdn-window``) or a GRU's hidden state
   (``mdn-gru``, the recurrent "loop-back memory"). They are trained on their
   own multi-step rollouts (scheduled sampling) with noise on their inputs and
   targets that lead back to the observed path, so errors do not accumulate.
-  Temperature as in World Models: mixture logits divided by T, noise times T.
+  In a rollout each step takes its direction from the model's sample plus a
+  restoring pull toward the kernel-weighted local mean of the observed
+  states (a mean-shift step on the shot's density; ``restore``), and its
+  length explicitly from the scene's own step lengths. Temperature as in
+  World Models: mixture logits divided by T, noise times T; the step length
+  is also multiplied by T.
 * ``original-vae``: the original Alive Scene design, kept as an option and a
   benchmark baseline: D -> 400 -> 300 -> latent 256 -> 300 -> 400 -> D with
   BatchNorm, dropout 0.55 and a tanh output, trained with MSE + KLD to map an
@@ -55,6 +61,7 @@ class BehaviorConfig:
     seed: int = 0
     # mdn-window / mdn-gru
     components: int = 0            # PCA dimensions kept; 0 = enough for 99% of the variance (<= 32)
+    frames: int = 0                # observed frames (set by training; the model keeps them standardized)
     hidden: int = 128
     mixtures: int = 4
     burn_in: int = 3               # teacher-forced steps that fill the memory
@@ -63,6 +70,8 @@ class BehaviorConfig:
     input_noise: float = 0.5       # input noise, in units of the observed step size
     min_sigma: float = 0.05        # floor of the predicted spread, in step-size units
     bidirectional: bool = True     # also learn the shot played backwards (turning points)
+    restore: float = 0.5           # share of the way to the local mean of observed states per step (0 = off)
+    restore_bandwidth: float = 1.5 # kernel width of that local mean, in observed steps
     # original-vae
     densify: int = 5
     hidden1: int = 400
@@ -81,7 +90,7 @@ class BehaviorConfig:
 
 def fit_standardizer(embeddings: np.ndarray, components: int = 0) -> dict:
     """Standardized space of a shot: log map at the mean direction, centred,
-    PCA, whitened. Returns numpy arrays mu (D), vmean (D), basis (D, k),
+    PCA, one common scale. Returns numpy arrays mu (D), vmean (D), basis (D, k),
     scale (k) and the observed median step size in that space."""
     e = normalize(embeddings).astype(np.float64)
     mu = e.mean(0)
@@ -97,11 +106,15 @@ def fit_standardizer(embeddings: np.ndarray, components: int = 0) -> dict:
         components = min(components, 32)
     k = max(1, min(int(components), len(e) - 1 if len(e) > 1 else 1, e.shape[1]))
     basis = vt[:k].T
-    scale = np.maximum(sing[:k] / math.sqrt(max(len(e) - 1, 1)), 1e-8)
+    # one scale for all components (not per-component whitening): distances in
+    # z stay proportional to angles between embeddings, so isotropic noise and
+    # the restoring kernel mean the same thing in every direction
+    scale = np.full(k, max(float(np.sqrt(np.mean(sing[:k] ** 2) / max(len(e) - 1, 1))), 1e-8))
     z = (x @ basis) / scale
     steps = np.linalg.norm(np.diff(z, axis=0), axis=1) if len(z) > 1 else np.ones(1)
     step = float(np.median(steps)) if np.median(steps) > 1e-9 else 1.0
-    return {"mu": mu.astype(np.float32), "vmean": vmean.astype(np.float32), "basis": basis.astype(np.float32),
+    angles = np.arccos(np.clip(np.sum(e[1:] * e[:-1], axis=1), -1.0, 1.0)) if len(e) > 1 else np.zeros(0)
+    return {"angles": angles.astype(np.float32), "mu": mu.astype(np.float32), "vmean": vmean.astype(np.float32), "basis": basis.astype(np.float32),
             "scale": scale.astype(np.float32), "step": np.float32(step), "z": z.astype(np.float32)}
 
 
@@ -130,21 +143,42 @@ def _modules():
         unchanged, so nothing of the start frame or of a steered embedding
         is thrown away."""
 
-        def __init__(self, dim: int, k: int):
+        def __init__(self, dim: int, k: int, frames: int, restore: float, bandwidth: float):
             super().__init__()
+            self.restore, self.bandwidth = float(restore), float(bandwidth)
+            self.register_buffer("frames", torch.zeros(frames, k))  # the observed shot, standardized
             self.register_buffer("mu", torch.zeros(dim))
             self.register_buffer("vmean", torch.zeros(dim))
             self.register_buffer("basis", torch.zeros(dim, k))
             self.register_buffer("scale", torch.ones(k))
             self.register_buffer("step", torch.ones(()))
             self.register_buffer("radius", torch.full((), 1e6))   # safety wall around the shot
-            self.register_buffer("gain", torch.ones(()))           # noise scale that makes T=1 move like the shot
+            self.register_buffer("pace", torch.ones(frames))      # observed step length at each frame
 
         def set(self, fit: dict):
             for name in ("mu", "vmean", "basis", "scale"):
                 getattr(self, name).copy_(torch.from_numpy(np.asarray(fit[name], np.float32)))
             self.step.fill_(float(fit["step"]))
             self.radius.fill_(float(np.linalg.norm(fit["z"], axis=1).max()) * RADIUS_MARGIN)
+            self.frames.copy_(torch.from_numpy(np.asarray(fit["z"], np.float32)))
+            z = np.asarray(fit["z"], np.float32)
+            if len(z) > 1:
+                # the whole observed angle (the residual's share included), in z units
+                steps = np.asarray(fit["angles"], np.float64) / float(np.asarray(fit["scale"])[0])
+                steps = np.clip(steps, *np.percentile(steps, [1, 99]))
+                self.pace.copy_(torch.from_numpy(np.append(steps, np.median(steps)).astype(np.float32)))
+
+        def weights(self, z):
+            """Kernel weights of the observed states around z (K, N)."""
+            d2 = torch.cdist(z, self.frames) ** 2
+            return torch.softmax(-d2 / (2 * (self.bandwidth * self.step) ** 2), dim=-1)
+
+        def step_length(self, n: int, generator):
+            """Step lengths drawn from the scene's own: the observed frame-to-frame
+            angles (in z units), trimmed to their 1st..99th percentile (an
+            isolated glitch in the footage is not the scene's motion)."""
+            j = torch.randint(len(self.pace), (n,), generator=generator).to(self.pace.device)
+            return self.pace[j]
 
         def limit(self, z):
             """Keep z inside the wall: the model is only trained near the shot."""
@@ -192,7 +226,7 @@ def _modules():
         logp = (-0.5 * ((x - mean) / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)).sum(-1)
         return -(torch.logsumexp(torch.log_softmax(logits, -1) + logp, -1)).mean()
 
-    def mixture_sample(params, temperature: float, generator, gain=1.0):
+    def mixture_sample(params, temperature: float, generator):
         logits, mean, sigma = params
         rows = torch.arange(len(logits), device=logits.device)
         if temperature <= 1e-6:
@@ -200,7 +234,7 @@ def _modules():
         probs = torch.softmax(logits.float() / temperature, -1).cpu()
         c = torch.multinomial(probs, 1, generator=generator)[:, 0].to(logits.device)
         eps = torch.randn(mean.shape[0], mean.shape[2], generator=generator).to(mean.device)
-        return mean[rows, c] + (temperature * gain) * sigma[rows, c] * eps
+        return mean[rows, c] + temperature * sigma[rows, c] * eps
 
     class WindowMDN(nn.Module):
         """Memory = the last three states (position and two velocities)."""
@@ -208,7 +242,7 @@ def _modules():
         def __init__(self, dim: int, cfg: BehaviorConfig):
             super().__init__()
             k = cfg.components
-            self.std = Standardizer(dim, k)
+            self.std = Standardizer(dim, k, cfg.frames, cfg.restore, cfg.restore_bandwidth)
             self.body = nn.Sequential(nn.Linear(3 * k, cfg.hidden), nn.SiLU(), nn.Linear(cfg.hidden, cfg.hidden),
                                       nn.SiLU())
             self.head = MixtureHead(cfg.hidden, k, cfg.mixtures, cfg.min_sigma)
@@ -228,7 +262,7 @@ def _modules():
         def __init__(self, dim: int, cfg: BehaviorConfig):
             super().__init__()
             k = cfg.components
-            self.std = Standardizer(dim, k)
+            self.std = Standardizer(dim, k, cfg.frames, cfg.restore, cfg.restore_bandwidth)
             self.cell = nn.GRUCell(2 * k, cfg.hidden)
             self.body = nn.Sequential(nn.Linear(cfg.hidden + k, cfg.hidden), nn.SiLU())
             self.head = MixtureHead(cfg.hidden, k, cfg.mixtures, cfg.min_sigma)
@@ -325,10 +359,17 @@ class Behavior:
         if not self.stochastic:
             return self.net.motion(e, state, temperature, generator)
         net = self.net
-        z, residual = net.std.project(e)
+        std = net.std
+        z, residual = std.project(e)
         params, state = net.step(z, state)
-        dz = _modules()["sample"](params, float(temperature), generator, net.std.gain) * net.std.step
-        return net.std.unproject(net.std.limit(z + dz), residual) - e, state
+        T = float(temperature)
+        dz = _modules()["sample"](params, T, generator) * std.step
+        # direction from the model (and the restoring pull); length explicitly
+        # from the scene's own step lengths, times the temperature
+        d = std.pull(z + dz) - z
+        length = std.step_length(len(z), generator) * T
+        d = d * (length / d.norm(dim=-1).clamp_min(1e-12))[:, None]
+        return std.unproject(std.limit(z + d), residual) - e, state
 
     def save(self, path: Path) -> None:
         from .checkpoint import save_model
@@ -377,7 +418,7 @@ def train_behavior(embeddings: np.ndarray, cfg: BehaviorConfig, reporter=None,
 def _train_stochastic(emb: np.ndarray, cfg: BehaviorConfig, reporter, device: str) -> Behavior:
     import torch
     fit = fit_standardizer(emb, cfg.components)
-    cfg = replace(cfg, components=int(fit["basis"].shape[1]))
+    cfg = replace(cfg, components=int(fit["basis"].shape[1]), frames=int(len(emb)))
     beh = Behavior(cfg, emb.shape[1], device)
     net = beh.net
     net.std.set(fit)
@@ -443,38 +484,7 @@ def _train_stochastic(emb: np.ndarray, cfg: BehaviorConfig, reporter, device: st
             reporter.progress((epoch + 1) / cfg.epochs, f"behavior epoch {epoch + 1} nll {total_loss / len(windows):.4f}")
             reporter.metric("behavior_loss", total_loss / len(windows), epoch + 1)
     net.eval()
-    _calibrate_gain(beh, emb, cfg.seed)
-    reporter.metric("behavior_gain", float(net.std.gain))
     return beh
-
-
-def _calibrate_gain(beh: Behavior, emb: np.ndarray, seed: int, steps: int = 60, rounds: int = 4) -> None:
-    """Scale handled explicitly: set the sampling gain so that at temperature
-    1 the median step equals the observed median step (short rollouts from
-    eight observed frames; step size grows monotonically with the gain)."""
-    import torch
-    obs = normalize(emb)
-    target = float(np.median(np.arccos(np.clip(np.sum(obs[1:] * obs[:-1], -1), -1.0, 1.0))))
-    if target <= 1e-9:
-        return
-    starts = np.linspace(0, len(obs) - 1, min(8, len(obs))).round().astype(int)
-    net = beh.net
-    for _ in range(rounds):
-        gen = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            e = torch.from_numpy(obs[starts]).to(beh.device)
-            state = beh.init_state(e)
-            angles = []
-            for _ in range(steps):
-                m, state = beh.motion(e, state, 1.0, gen)
-                nxt = e + m
-                nxt = nxt / nxt.norm(dim=-1, keepdim=True)
-                angles.append(torch.arccos((nxt * e).sum(-1).clamp(-1.0, 1.0)).cpu().numpy())
-                e = nxt
-        ratio = float(np.median(np.concatenate(angles[steps // 3:]))) / target
-        if not np.isfinite(ratio) or abs(ratio - 1.0) < 0.03:
-            break
-        net.std.gain.mul_(float(np.clip(1.0 / max(ratio, 1e-6), 0.25, 4.0)))
 
 
 def _train_vae(emb: np.ndarray, cfg: BehaviorConfig, reporter, device: str) -> Behavior:
