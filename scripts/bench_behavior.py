@@ -78,7 +78,7 @@ def bench_shot(name: str, emb: np.ndarray, steps: int, count: int, seed: int, te
         t0 = time.monotonic()
         models[arch] = train_behavior(emb, cfg)
         train_s = time.monotonic() - t0
-        anchors = [0.1, 0.0] if arch == "original-vae" else [0.0]
+        anchors = [0.1, 0.0] if arch == "original-vae" else [0.0, 0.1] if arch == DEFAULT_ARCH else [0.0]
         for anchor in anchors:
             t0 = time.monotonic()
             traj = rollout(models[arch], emb, RolloutConfig(steps=steps, count=count, seed=seed, start=start,
@@ -86,8 +86,16 @@ def bench_shot(name: str, emb: np.ndarray, steps: int, count: int, seed: int, te
             secs = time.monotonic() - t0
             label = f"{arch}{' (default)' if arch == DEFAULT_ARCH else ''} anchor {anchor:g}"
             m = add(label, traj, secs, train_s)
-            if arch == DEFAULT_ARCH:
+            if arch == DEFAULT_ARCH and anchor == 0.0:
                 default_metrics = m
+        if arch == DEFAULT_ARCH:
+            # the same model without its restoring pull: what the learned dynamics do alone
+            std = models[arch].net.std
+            keep, std.restore = std.restore, 0.0
+            t0 = time.monotonic()
+            traj = rollout(models[arch], emb, RolloutConfig(steps=steps, count=count, seed=seed, start=start))
+            add(f"{arch} without restoring pull", traj, time.monotonic() - t0)
+            std.restore = keep
     add("copy-last", copy_last(emb, steps, count, start))
     add("random walk (matched step)", random_walk(emb, steps, count, seed, start))
     t0 = time.monotonic()

@@ -141,7 +141,7 @@ def test_control_curves_are_honoured_step_by_step(shot):
     steps = 12
     temps = np.linspace(0.5, 2.0, steps)
     anchors = np.zeros(steps)
-    anchors[[3, 7]] = 1.0
+    anchors[[2, 4]] = 1.0                                       # steps 3 and 5, before steering starts
     strengths = np.zeros(steps)
     strengths[5:] = np.linspace(0.1, 0.8, steps - 5)
     d = text_direction(DeterministicEncoder(DIM), "up")
@@ -150,7 +150,7 @@ def test_control_curves_are_honoured_step_by_step(shot):
                         steer_strength=strengths.tolist())
     r = rollout(beh, shot, cfg, steer_direction=d)
     assert np.allclose(beh.temps, temps)                        # temperature curve, one value per step
-    for t in (4, 8):                                            # anchor 1 = an observed frame exactly
+    for t in (3, 5):                                            # anchor 1 = an observed frame exactly
         nearest = shot[np.argmax(r[:, t] @ shot.T, axis=1)]
         assert np.allclose(r[:, t], nearest, atol=1e-5)
     unsteered = rollout(RecordingBehavior(DIM), shot, RolloutConfig(steps=steps, count=2, temperature=temps,

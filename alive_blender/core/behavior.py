@@ -70,8 +70,8 @@ class BehaviorConfig:
     input_noise: float = 0.5       # input noise, in units of the observed step size
     min_sigma: float = 0.05        # floor of the predicted spread, in step-size units
     bidirectional: bool = True     # also learn the shot played backwards (turning points)
-    restore: float = 0.5           # share of the way to the local mean of observed states per step (0 = off)
-    restore_bandwidth: float = 1.5 # kernel width of that local mean, in observed steps
+    restore: float = 0.3           # share of the way to the local mean of observed states per step (0 = off)
+    restore_bandwidth: float = 1.0 # kernel width of that local mean, in observed steps
     # original-vae
     densify: int = 5
     hidden1: int = 400
@@ -179,6 +179,16 @@ def _modules():
             isolated glitch in the footage is not the scene's motion)."""
             j = torch.randint(len(self.pace), (n,), generator=generator).to(self.pace.device)
             return self.pace[j]
+
+        def pull(self, z):
+            """Manifold restoring term: move part of the way to the kernel-weighted
+            mean of nearby observed states (a mean-shift step on the shot's
+            density). It cancels drift off the shot; along the shot the local
+            mean is about where z already is, so it does not pin the walk the
+            way snapping to the nearest frame does."""
+            if self.restore <= 0:
+                return z
+            return z + self.restore * (self.weights(z) @ self.frames - z)
 
         def limit(self, z):
             """Keep z inside the wall: the model is only trained near the shot."""
