@@ -85,3 +85,11 @@ def test_bad_rollouts_are_refused(observed):
     bad[0, 2, 0] = np.nan
     with pytest.raises(AliveError, match="NaN"):
         evaluate(bad, observed)
+
+
+def test_diversity_mean_averages_every_step_from_ten(observed):
+    cal = calibrate(observed)
+    replay = np.stack([observed, np.roll(observed, 30, axis=0)])
+    m = evaluate(replay, observed)
+    want = np.mean([np.arccos(np.clip(replay[0, t] @ replay[1, t], -1, 1)) for t in range(10, 60)]) / cal.spread
+    assert m["diversity_mean"] == pytest.approx(want, rel=1e-4)

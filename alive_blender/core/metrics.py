@@ -20,7 +20,8 @@ Metrics of a rollout R (K, S+1, D), index 0 = the start (not judged):
 * realism: share of steps whose nearest-observed cosine >= real_cos;
 * coverage: share of observed frames that some step comes that close to;
 * diversity_10 / _100 / _last: mean pairwise angle between the K variations
-  at steps 10, 100 and the last, over ``spread``;
+  at steps 10, 100 and the last, over ``spread``; diversity_mean: the same
+  averaged over every step from 10 on (steadier than a single step);
 * smoothness_ratio: median step angle over ``step_median``;
   jump_rate: share of steps larger than ``step_p99``;
 * freeze_share: share of variations whose median step over their last 100
@@ -120,6 +121,12 @@ def evaluate(rollouts: np.ndarray, observed: np.ndarray, calibration: Calibratio
     for name, t in (("diversity_10", 10), ("diversity_100", 100), ("diversity_last", S)):
         t = min(t, S)
         div[name] = _pairwise_mean_angle(r[:, t]) / max(cal.spread, 1e-12)
+    # the same averaged over all steps from 10 on: a steadier reading than one step
+    later = r[:, min(10, S):]
+    cosines = np.clip(np.einsum("ktd,jtd->tkj", later, later), -1.0, 1.0)
+    iu = np.triu_indices(K, 1)
+    div["diversity_mean"] = (float(np.arccos(cosines[:, iu[0], iu[1]]).mean()) / max(cal.spread, 1e-12)
+                             if K > 1 else 0.0)
     return {"realism": realism, "coverage": coverage, **div, "smoothness_ratio": ratio, "jump_rate": jump,
             "freeze_share": freeze, "min_nearest_cos": float(nearest.min()), "novelty": novelty,
             "step_median": float(np.median(step_ang)), "variations": int(K), "steps": int(S),
