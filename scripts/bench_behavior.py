@@ -147,7 +147,7 @@ def timing_check(emb: np.ndarray, seed: int, epochs: int) -> dict:
     t2 = time.monotonic()
     out = {"frames": 128, "threads": torch.get_num_threads(), "train_s": t1 - t0, "rollout_s": t2 - t1,
            "total_s": t2 - t0, "rollout_steps_per_s": 16000 / (t2 - t1)}
-    print(f"\n== timing ({DEFAULT_ARCH}, 128 frames, {out['threads']} torch threads): train {out['train_s']:.1f} s "
+    print(f"\n== timing ({DEFAULT_ARCH}, 128 frames, process torch threads {out['threads']}; the stochastic models run on one): train {out['train_s']:.1f} s "
           f"+ rollout 16x1000 {out['rollout_s']:.1f} s = {out['total_s']:.1f} s; "
           f"{out['rollout_steps_per_s']:.0f} steps/s")
     return out
@@ -164,7 +164,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=BehaviorConfig.epochs)
     ap.add_argument("--vae-epochs", type=int, default=200)
     ap.add_argument("--temperatures", default="0.5,1,1.5,2")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads (the target machine has 2 cores)")
+    ap.add_argument("--threads", type=int, default=2, help="process torch threads (the target machine has 2 cores)")
     ap.add_argument("--json", default="", help="write the results here")
     args = ap.parse_args(argv)
     import torch

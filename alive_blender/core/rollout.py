@@ -139,6 +139,10 @@ def rollout(behavior, observed: np.ndarray, cfg: RolloutConfig, reporter=None,
         out = video_texture_walk(obs, cfg.steps, cfg.count, cfg.seed, start_idx if start_idx is not None
                                  else int(np.argmax(obs @ start)), temps)
         out[:, 0] = start
+    elif getattr(behavior, "stochastic", False):
+        from .behavior import single_thread
+        with single_thread(behavior.device):
+            out = _model_walk(behavior, obs, cfg, start_idx, start, target, temps, anchors, reporter)
     else:
         out = _model_walk(behavior, obs, cfg, start_idx, start, target, temps, anchors, reporter)
     if steer_direction is not None and strengths.max() > 0:
