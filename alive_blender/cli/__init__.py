@@ -25,7 +25,7 @@ from ..core.errors import EXIT_INTERNAL, EXIT_OK, AliveError, Cancelled
 from ..core.protocol import Reporter, TerminalSink
 
 # command modules, in the order --help lists them
-COMMANDS = ["run", "demo", "capture", "encode", "train", "decode", "bake"]
+COMMANDS = ["run", "demo", "capture", "encode", "train", "rollout", "decode", "evaluate", "bake"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,47 +1,89 @@
 """Behavior model: how an embedding moves from one frame to the next.
 
-``original-vae`` is the original Alive Scene design: a VAE-style network
-D -> 400 -> 300 -> latent 256 -> 300 -> 400 -> D with BatchNorm, dropout 0.55
-and a tanh output, trained with MSE + KLD to map an embedding to its motion
-(the difference to the next embedding) on 5x slerp-densified sequences.
+Architectures (``BehaviorConfig.arch``):
+
+* ``mdn-window`` and ``mdn-gru``: stochastic motion models that work in a
+  standardized space of the shot (log map at the shot's mean direction, then
+  PCA + whitening: the frames of one shot sit in a tiny cone, so raw 512-d
+  differences are almost all noise; one common scale keeps distances
+  proportional to angles). They predict the next step as a mixture
+  of Gaussians (its real magnitude and direction distribution; the step scale
+  is divided out explicitly, no tanh) from a memory of recent steps: a window
+  of the last three states (``mdn-window``) or a GRU's hidden state
+  (``mdn-gru``, the recurrent "loop-back memory"). They are trained on their
+  own multi-step rollouts (scheduled sampling) with noise on their inputs and
+  targets that lead back to the observed path, so errors do not accumulate.
+  In a rollout each step takes its direction from the model's sample plus a
+  restoring pull toward the kernel-weighted local mean of the observed
+  states (a mean-shift step on the shot's density; ``restore``), and its
+  length explicitly from the scene's own step lengths. Temperature as in
+  World Models: mixture logits divided by T, noise times T; the step length
+  is also multiplied by T.
+* ``original-vae``: the original Alive Scene design, kept as an option and a
+  benchmark baseline: D -> 400 -> 300 -> latent 256 -> 300 -> 400 -> D with
+  BatchNorm, dropout 0.55 and a tanh output, trained with MSE + KLD to map an
+  embedding to its motion on 5x slerp-densified sequences.
 
 Every model exposes the same stepping interface so the rollout loop does not
 care which one it drives::
 
-    state = model.init_state(e)                    # e: (K, D) torch
+    state = model.init_state(e, history)          # e: (K, D) torch; history optional (K, H, D)
     motion, state = model.motion(e, state, temperature, generator)
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from .errors import AliveError
-from .sphere import densify
+from .sphere import densify, normalize
 
-ARCHITECTURES = ("original-vae",)
-DEFAULT_ARCH = "original-vae"
+ARCHITECTURES = ("mdn-window", "mdn-gru", "original-vae")
+# Default chosen by scripts/bench_behavior.py (render + footage, 16 x 1000 steps): mdn-window and
+# mdn-gru both meet every target at T=1; mdn-gru covers/diversifies a little more, mdn-window stays
+# on the scene better when the temperature is raised (realism at T=2: 0.93/0.90 vs 0.71/0.85)
+# and rolls out faster, and temperature is an artist's control.
+DEFAULT_ARCH = "mdn-window"
+# the models that learn in the shot's standardized space
+STOCHASTIC_ARCHS = ("mdn-window", "mdn-gru")
+RADIUS_MARGIN = 1.25  # the wall sits this far beyond the farthest observed frame (standardized space)
 
 
 @dataclass
 class BehaviorConfig:
     arch: str = DEFAULT_ARCH
+    epochs: int = 200              # passes over the training windows (all archs)
+    seconds: float = 0.0           # optional wall-clock budget
+    lr: float = 1e-3
+    batch_size: int = 64
+    seed: int = 0
+    # mdn-window / mdn-gru
+    components: int = 0            # PCA dimensions kept; 0 = enough for 99% of the variance (<= 32)
+    frames: int = 0                # observed frames (set by training; the model keeps them standardized)
+    hidden: int = 128
+    mixtures: int = 4
+    burn_in: int = 3               # teacher-forced steps that fill the memory
+    unroll: int = 6                # steps the model then runs on its own outputs
+    own_rate: float = 0.7          # final share of own samples fed back (scheduled sampling)
+    input_noise: float = 0.5       # input noise, in units of the observed step size
+    min_sigma: float = 0.05        # floor of the predicted spread, in step-size units
+    bidirectional: bool = True     # also learn the shot played backwards (turning points)
+    restore: float = 0.3           # share of the way to the local mean of observed states per step (0 = off)
+    restore_bandwidth: float = 1.0 # kernel width of that local mean, in observed steps
+    # original-vae
     densify: int = 5
     hidden1: int = 400
     hidden2: int = 300
     latent: int = 256
     dropout: float = 0.55
     kld_weight: float = 1.0
-    lr: float = 1e-3
-    epochs: int = 200
-    seconds: float = 0.0
-    batch_size: int = 64
-    seed: int = 0
 
     @classmethod
     def from_dict(cls, d: dict) -> "BehaviorConfig":
@@ -49,6 +91,209 @@ class BehaviorConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def fit_standardizer(embeddings: np.ndarray, components: int = 0) -> dict:
+    """Standardized space of a shot: log map at the mean direction, centred,
+    PCA, one common scale. Returns numpy arrays mu (D), vmean (D), basis (D, k),
+    scale (k) and the observed median step size in that space."""
+    e = normalize(embeddings).astype(np.float64)
+    mu = e.mean(0)
+    mu /= max(np.linalg.norm(mu), 1e-12)
+    v = _log_map(e, mu)
+    vmean = v.mean(0)
+    x = v - vmean
+    _, sing, vt = np.linalg.svd(x, full_matrices=False)
+    var = sing ** 2
+    if components <= 0:
+        frac = np.cumsum(var) / max(var.sum(), 1e-30)
+        components = int(np.searchsorted(frac, 0.99) + 1)
+        components = min(components, 32)
+    k = max(1, min(int(components), len(e) - 1 if len(e) > 1 else 1, e.shape[1]))
+    basis = vt[:k].T
+    # one scale for all components (not per-component whitening): distances in
+    # z stay proportional to angles between embeddings, so isotropic noise and
+    # the restoring kernel mean the same thing in every direction
+    scale = np.full(k, max(float(np.sqrt(np.mean(sing[:k] ** 2) / max(len(e) - 1, 1))), 1e-8))
+    z = (x @ basis) / scale
+    steps = np.linalg.norm(np.diff(z, axis=0), axis=1) if len(z) > 1 else np.ones(1)
+    step = float(np.median(steps)) if np.median(steps) > 1e-9 else 1.0
+    angles = np.arccos(np.clip(np.sum(e[1:] * e[:-1], axis=1), -1.0, 1.0)) if len(e) > 1 else np.zeros(0)
+    return {"angles": angles.astype(np.float32), "mu": mu.astype(np.float32), "vmean": vmean.astype(np.float32), "basis": basis.astype(np.float32),
+            "scale": scale.astype(np.float32), "step": np.float32(step), "z": z.astype(np.float32)}
+
+
+def _log_map(e: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    c = np.clip(e @ mu, -1.0, 1.0)[:, None]
+    theta = np.arccos(c)
+    v = e - c * mu
+    n = np.linalg.norm(v, axis=1, keepdims=True)
+    return v * np.where(n > 1e-12, theta / np.maximum(n, 1e-12), 0.0)
+
+
+_MODULES: dict = {}
+
+
+def _modules():
+    """torch module classes, defined once on first use (torch imports lazily)."""
+    if _MODULES:
+        return _MODULES
+    import torch
+    nn = torch.nn
+
+    class Standardizer(nn.Module):
+        """Exact, invertible map between unit embeddings and (z, residual):
+        z are the whitened PCA coordinates of the log map at ``mu``; the
+        residual (the part outside the kept components) rides along
+        unchanged, so nothing of the start frame or of a steered embedding
+        is thrown away."""
+
+        def __init__(self, dim: int, k: int, frames: int, restore: float, bandwidth: float):
+            super().__init__()
+            self.restore, self.bandwidth = float(restore), float(bandwidth)
+            self.register_buffer("frames", torch.zeros(frames, k))  # the observed shot, standardized
+            self.register_buffer("mu", torch.zeros(dim))
+            self.register_buffer("vmean", torch.zeros(dim))
+            self.register_buffer("basis", torch.zeros(dim, k))
+            self.register_buffer("scale", torch.ones(k))
+            self.register_buffer("step", torch.ones(()))
+            self.register_buffer("radius", torch.full((), 1e6))   # safety wall around the shot
+            self.register_buffer("pace", torch.ones(frames))      # observed step length at each frame
+
+        def set(self, fit: dict):
+            for name in ("mu", "vmean", "basis", "scale"):
+                getattr(self, name).copy_(torch.from_numpy(np.asarray(fit[name], np.float32)))
+            self.step.fill_(float(fit["step"]))
+            self.radius.fill_(float(np.linalg.norm(fit["z"], axis=1).max()) * RADIUS_MARGIN)
+            self.frames.copy_(torch.from_numpy(np.asarray(fit["z"], np.float32)))
+            z = np.asarray(fit["z"], np.float32)
+            if len(z) > 1:
+                # the whole observed angle (the residual's share included), in z units
+                steps = np.asarray(fit["angles"], np.float64) / float(np.asarray(fit["scale"])[0])
+                steps = np.clip(steps, *np.percentile(steps, [1, 99]))
+                self.pace.copy_(torch.from_numpy(np.append(steps, np.median(steps)).astype(np.float32)))
+
+        def weights(self, z):
+            """Kernel weights of the observed states around z (K, N)."""
+            d2 = torch.cdist(z, self.frames) ** 2
+            return torch.softmax(-d2 / (2 * (self.bandwidth * self.step) ** 2), dim=-1)
+
+        def step_length(self, n: int, generator):
+            """Step lengths drawn from the scene's own: the observed frame-to-frame
+            angles (in z units), trimmed to their 1st..99th percentile (an
+            isolated glitch in the footage is not the scene's motion)."""
+            j = torch.randint(len(self.pace), (n,), generator=generator).to(self.pace.device)
+            return self.pace[j]
+
+        def pull(self, z):
+            """Manifold restoring term: move part of the way to the kernel-weighted
+            mean of nearby observed states (a mean-shift step on the shot's
+            density). It cancels drift off the shot; along the shot the local
+            mean is about where z already is, so it does not pin the walk the
+            way snapping to the nearest frame does."""
+            if self.restore <= 0:
+                return z
+            return z + self.restore * (self.weights(z) @ self.frames - z)
+
+        def limit(self, z):
+            """Keep z inside the wall: the model is only trained near the shot."""
+            r = z.norm(dim=-1, keepdim=True)
+            return z * torch.clamp(self.radius / r.clamp_min(1e-12), max=1.0)
+
+        def project(self, e):
+            c = (e * self.mu).sum(-1, keepdim=True).clamp(-1.0, 1.0)
+            v = e - c * self.mu
+            n = v.norm(dim=-1, keepdim=True)
+            v = v * torch.where(n > 1e-12, torch.arccos(c) / n.clamp_min(1e-12), torch.zeros_like(n))
+            x = v - self.vmean
+            coef = x @ self.basis
+            return coef / self.scale, x - coef @ self.basis.T
+
+        def unproject(self, z, residual):
+            v = (z * self.scale) @ self.basis.T + residual + self.vmean
+            theta = v.norm(dim=-1, keepdim=True)
+            direction = v / theta.clamp_min(1e-12)
+            e = torch.cos(theta) * self.mu + torch.sin(theta) * direction
+            return e / e.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+    class MixtureHead(nn.Module):
+        """Mixture of diagonal Gaussians over the next step, in step-size units."""
+
+        def __init__(self, hidden: int, k: int, mixtures: int, min_sigma: float):
+            super().__init__()
+            self.k, self.m = k, mixtures
+            self.out = nn.Linear(hidden, mixtures * (1 + 2 * k))
+            self.floor = max(min_sigma, 1e-4)
+            self.unit = 1.0 / math.sqrt(k)   # a whole step spread over k dimensions
+
+        def forward(self, h):
+            o = self.out(h)
+            m, k = self.m, self.k
+            logits = o[:, :m]
+            mean = o[:, m:m + m * k].reshape(-1, m, k) * self.unit
+            log_sigma = o[:, m + m * k:].reshape(-1, m, k)
+            sigma = (self.floor + nn.functional.softplus(log_sigma + 0.55)) * self.unit  # starts near one step
+            return logits, mean, sigma
+
+    def mixture_nll(params, x):
+        logits, mean, sigma = params
+        x = x[:, None, :]
+        logp = (-0.5 * ((x - mean) / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return -(torch.logsumexp(torch.log_softmax(logits, -1) + logp, -1)).mean()
+
+    def mixture_sample(params, temperature: float, generator):
+        logits, mean, sigma = params
+        rows = torch.arange(len(logits), device=logits.device)
+        if temperature <= 1e-6:
+            return mean[rows, logits.argmax(-1)]
+        probs = torch.softmax(logits.float() / temperature, -1).cpu()
+        c = torch.multinomial(probs, 1, generator=generator)[:, 0].to(logits.device)
+        eps = torch.randn(mean.shape[0], mean.shape[2], generator=generator).to(mean.device)
+        return mean[rows, c] + temperature * sigma[rows, c] * eps
+
+    class WindowMDN(nn.Module):
+        """Memory = the last three states (position and two velocities)."""
+
+        def __init__(self, dim: int, cfg: BehaviorConfig):
+            super().__init__()
+            k = cfg.components
+            self.std = Standardizer(dim, k, cfg.frames, cfg.restore, cfg.restore_bandwidth)
+            self.body = nn.Sequential(nn.Linear(3 * k, cfg.hidden), nn.SiLU(), nn.Linear(cfg.hidden, cfg.hidden),
+                                      nn.SiLU())
+            self.head = MixtureHead(cfg.hidden, k, cfg.mixtures, cfg.min_sigma)
+
+        def initial(self, z):
+            return (z, z)
+
+        def step(self, z, state):
+            p1, p2 = state
+            s = self.std.step
+            h = self.body(torch.cat([z, (z - p1) / s, (p1 - p2) / s], -1))
+            return self.head(h), (z, p1)
+
+    class GruMDN(nn.Module):
+        """Memory = a GRU's hidden state over the steps so far."""
+
+        def __init__(self, dim: int, cfg: BehaviorConfig):
+            super().__init__()
+            k = cfg.components
+            self.std = Standardizer(dim, k, cfg.frames, cfg.restore, cfg.restore_bandwidth)
+            self.cell = nn.GRUCell(2 * k, cfg.hidden)
+            self.body = nn.Sequential(nn.Linear(cfg.hidden + k, cfg.hidden), nn.SiLU())
+            self.head = MixtureHead(cfg.hidden, k, cfg.mixtures, cfg.min_sigma)
+            self.hidden = cfg.hidden
+
+        def initial(self, z):
+            return (torch.zeros(len(z), self.hidden, device=z.device), z)
+
+        def step(self, z, state):
+            h, p1 = state
+            h = self.cell(torch.cat([z, (z - p1) / self.std.step], -1), h)
+            return self.head(self.body(torch.cat([h, z], -1))), (h, z)
+
+    _MODULES.update(Standardizer=Standardizer, WindowMDN=WindowMDN, GruMDN=GruMDN, nll=mixture_nll,
+                    sample=mixture_sample)
+    return _MODULES
 
 
 def _build(cfg: BehaviorConfig, dim: int):
@@ -88,24 +333,58 @@ def _build(cfg: BehaviorConfig, dim: int):
 
     if cfg.arch == "original-vae":
         return OriginalVAE()
+    if cfg.arch == "mdn-window":
+        return _modules()["WindowMDN"](dim, cfg)
+    if cfg.arch == "mdn-gru":
+        return _modules()["GruMDN"](dim, cfg)
     raise AliveError(f"unknown behavior architecture '{cfg.arch}'", f"choose one of {', '.join(ARCHITECTURES)}")
 
 
 class Behavior:
     def __init__(self, cfg: BehaviorConfig, dim: int, device: str = "cpu"):
+        if cfg.arch in STOCHASTIC_ARCHS and cfg.components <= 0:
+            raise AliveError("a stochastic behavior model needs its number of components",
+                             "train it with train_behavior (it measures them on the shot)")
         self.cfg = cfg
         self.dim = int(dim)
         self.device = device
         self.net = _build(cfg, self.dim).to(device)
 
+    @property
+    def stochastic(self) -> bool:
+        return self.cfg.arch in STOCHASTIC_ARCHS
+
     def header(self) -> dict:
         return {"kind": "behavior", "config": self.cfg.to_dict(), "dim": self.dim, "format": 1}
 
-    def init_state(self, e):
-        return self.net.init_state(e)
+    def init_state(self, e, history=None):
+        """Memory for a rollout starting at ``e`` (K, D); ``history`` (K, H, D)
+        are the frames that led up to it (oldest first), when known."""
+        if not self.stochastic:
+            return self.net.init_state(e)
+        net = self.net
+        if history is None or history.shape[1] == 0:
+            return net.initial(net.std.project(e)[0])
+        state = net.initial(net.std.project(history[:, 0])[0])
+        for i in range(1, history.shape[1]):
+            _, state = net.step(net.std.project(history[:, i])[0], state)
+        return state
 
     def motion(self, e, state, temperature: float, generator):
-        return self.net.motion(e, state, temperature, generator)
+        if not self.stochastic:
+            return self.net.motion(e, state, temperature, generator)
+        net = self.net
+        std = net.std
+        z, residual = std.project(e)
+        params, state = net.step(z, state)
+        T = float(temperature)
+        dz = _modules()["sample"](params, T, generator) * std.step
+        # direction from the model (and the restoring pull); length explicitly
+        # from the scene's own step lengths, times the temperature
+        d = std.pull(z + dz) - z
+        length = std.step_length(len(z), generator) * T
+        d = d * (length / d.norm(dim=-1).clamp_min(1e-12))[:, None]
+        return std.unproject(std.limit(z + d), residual) - e, state
 
     def save(self, path: Path) -> None:
         from .checkpoint import save_model
@@ -121,6 +400,9 @@ class Behavior:
             raise AliveError(f"behavior model expects embeddings of size {header['dim']}, got {expect_dim}",
                              "train again with this encoder")
         cfg = BehaviorConfig.from_dict(header.get("config", {}))
+        if cfg.arch not in ARCHITECTURES:
+            raise AliveError(f"behavior checkpoint '{path}' has unknown architecture '{cfg.arch}'",
+                             "train again with this version")
         beh = cls(cfg, header["dim"], device)
         try:
             beh.net.load_state_dict(state)
@@ -134,14 +416,113 @@ class Behavior:
 def train_behavior(embeddings: np.ndarray, cfg: BehaviorConfig, reporter=None,
                    device: str = "cpu") -> Behavior:
     """Fit the behavior model to one observed embedding sequence (N, D)."""
-    import torch
     from .device import seed_everything
     from .protocol import Reporter
     reporter = reporter or Reporter()
     emb = np.asarray(embeddings, np.float32)
-    if len(emb) < 2:
+    if emb.ndim != 2 or len(emb) < 2:
         raise AliveError("the behavior model needs at least 2 frames", "capture a longer frame range")
+    if cfg.arch not in ARCHITECTURES:
+        raise AliveError(f"unknown behavior architecture '{cfg.arch}'", f"choose one of {', '.join(ARCHITECTURES)}")
     seed_everything(cfg.seed)
+    if cfg.arch in STOCHASTIC_ARCHS:
+        with single_thread(device):
+            return _train_stochastic(emb, cfg, reporter, device)
+    return _train_vae(emb, cfg, reporter, device)
+
+
+@contextlib.contextmanager
+def single_thread(device: str):
+    """One torch thread on CPU while the small stochastic models run: their
+    ops are tiny, so intra-op threads only add synchronisation, and on a busy
+    machine that cost explodes (measured on the shared 2-core box: 16x1000
+    rollout steps 38 s with 2 threads, 1.4 s with 1)."""
+    import torch
+    if not str(device).startswith("cpu"):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_stochastic(emb: np.ndarray, cfg: BehaviorConfig, reporter, device: str) -> Behavior:
+    import torch
+    fit = fit_standardizer(emb, cfg.components)
+    cfg = replace(cfg, components=int(fit["basis"].shape[1]), frames=int(len(emb)))
+    beh = Behavior(cfg, emb.shape[1], device)
+    net = beh.net
+    net.std.set(fit)
+    mods = _modules()
+    k = cfg.components
+    z = fit["z"]
+    seqs = [z, z[::-1]] if cfg.bidirectional else [z]
+    steps = max(1, min(cfg.burn_in + cfg.unroll, len(z) - 1))
+    burn_in = min(cfg.burn_in, steps)
+    windows = []
+    for seq in seqs:
+        # start at rest, like a rollout does: repeat the first frame as the past
+        padded = np.concatenate([np.repeat(seq[:1], burn_in, 0), seq])
+        for s0 in range(0, len(padded) - steps):
+            windows.append(padded[s0:s0 + steps + 1])
+    windows = torch.from_numpy(np.ascontiguousarray(np.stack(windows))).to(device)
+    noise = cfg.input_noise * float(fit["step"]) / math.sqrt(k)
+    step = net.std.step
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    rng = torch.Generator().manual_seed(cfg.seed)
+    bs = max(1, min(cfg.batch_size, len(windows)))
+    per_epoch = math.ceil(len(windows) / bs)
+    total = max(1, cfg.epochs * per_epoch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=0.1)
+    t0 = time.monotonic()
+    it = 0
+    net.train()
+    for epoch in range(cfg.epochs):
+        if cfg.seconds and time.monotonic() - t0 >= cfg.seconds:
+            break
+        reporter.check_cancel()
+        perm = torch.randperm(len(windows), generator=rng)
+        total_loss = 0.0
+        for i in range(0, len(windows), bs):
+            true = windows[perm[i:i + bs].to(device)]
+            own_rate = cfg.own_rate * min(1.0, 2.0 * it / total)  # scheduled sampling ramps up
+            def noisy(x):
+                return x + noise * torch.randn(x.shape, generator=rng).to(device)
+            zc = noisy(true[:, 0])
+            state = net.initial(zc)
+            loss = 0.0
+            for t in range(steps):
+                params, state = net.step(zc, state)
+                # the target leads from where the model is back onto the observed path
+                loss = loss + mods["nll"](params, (true[:, t + 1] - zc) / step)
+                nxt = noisy(true[:, t + 1])
+                if t + 1 >= burn_in and own_rate > 0:
+                    with torch.no_grad():
+                        own = zc + step * mods["sample"](params, 1.0, rng)
+                    pick = (torch.rand(len(zc), generator=rng) < own_rate).to(device)[:, None]
+                    nxt = torch.where(pick, own, nxt)
+                zc = nxt.detach()
+            loss = loss / steps
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            opt.step()
+            if it < total - 1:
+                sched.step()
+            it += 1
+            total_loss += loss.item() * len(true)
+        if (epoch + 1) % 10 == 0 or epoch + 1 == cfg.epochs:
+            reporter.progress((epoch + 1) / cfg.epochs, f"behavior epoch {epoch + 1} nll {total_loss / len(windows):.4f}")
+            reporter.metric("behavior_loss", total_loss / len(windows), epoch + 1)
+    net.eval()
+    return beh
+
+
+def _train_vae(emb: np.ndarray, cfg: BehaviorConfig, reporter, device: str) -> Behavior:
+    import torch
     dense = densify(emb, cfg.densify)
     x = torch.from_numpy(dense[:-1]).to(device)
     y = torch.from_numpy(dense[1:] - dense[:-1]).to(device)

@@ -140,24 +140,52 @@ def load_models(workdir, device: str = "cpu"):
 
 def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, device: str = "auto",
             reporter: Optional[Reporter] = None) -> dict:
+    """Roll the behavior model out (or walk the video texture) and save
+    (K, N+1, D) embeddings; a prompt becomes a steering direction through the
+    encoder's text tower."""
+    from .behavior import Behavior
+    from .checkpoint import verify_manifest
     from .device import pick_device
     from .rollout import RolloutConfig, rollout as run_rollout
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
     cfg = RolloutConfig.from_dict(settings or {})
     dev = pick_device(device)
-    _, beh, _ = load_models(wd.root, dev)
     emb = load_npy(wd / EMBED / "embeddings.npy", "embeddings")
-    rep.status(f"rollout: {cfg.count} x {cfg.steps} steps (seed {cfg.seed}, T={cfg.temperature}, anchor={cfg.anchor})")
+    beh = None
+    if cfg.mode == "model":
+        manifest = verify_manifest(wd / MODEL, ["behavior.safetensors"])
+        beh = Behavior.load(wd / MODEL / "behavior.safetensors", dev, int(manifest.get("dim", emb.shape[1])))
+    direction = None
+    if cfg.prompt:
+        from .steering import text_direction, workdir_encoder
+        encoder = workdir_encoder(wd.root, dev)
+        if not encoder.semantic:
+            rep.warning(f"steering through {encoder.label}: the direction has no meaning")
+        direction = text_direction(encoder, cfg.prompt, cfg.negative_prompt)
+    what = f"'{beh.cfg.arch}'" if beh is not None else "video-texture walk"
+    rep.status(f"rollout: {what} {cfg.count} x {cfg.steps} steps (seed {cfg.seed})")
     t0 = time.monotonic()
-    traj = run_rollout(beh, emb, cfg, rep)
+    traj = run_rollout(beh, emb, cfg, rep, steer_direction=direction)
     secs = time.monotonic() - t0
     out = Path(out) if out else wd / ROLLOUT / "rollout.npy"
     save_npy(out, traj)
-    info = {"settings": cfg.to_dict(), "shape": list(traj.shape), "seconds": round(secs, 3),
+    info = {"settings": cfg.to_dict(), "behavior": beh.cfg.arch if beh is not None else None,
+            "shape": list(traj.shape), "seconds": round(secs, 3),
             "steps_per_second": round(cfg.count * cfg.steps / max(secs, 1e-9), 1), "file": str(out)}
     write_json(out.with_suffix(".json"), info)
     return info
+
+
+def evaluate(workdir, rollout_file: Path) -> dict:
+    """Metrics of a saved rollout against the work directory's observed embeddings."""
+    from .metrics import check_targets, evaluate as run_metrics
+    wd = WorkDir(workdir)
+    emb = load_npy(wd / EMBED / "embeddings.npy", "embeddings")
+    traj = load_npy(Path(rollout_file), "rollout")
+    metrics = run_metrics(traj, emb)
+    metrics["targets_met"] = check_targets(metrics)
+    return metrics
 
 
 def decode(workdir, embeddings: np.ndarray, width: int, height: int, device: str = "auto") -> dict:
