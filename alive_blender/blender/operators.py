@@ -52,6 +52,14 @@ def rollout_settings(scene) -> dict:
     return out
 
 
+def generator_settings(s) -> dict:
+    cfg = {"arch": s.generator, "steps": s.generator_steps, "seconds": s.generator_seconds, "seed": s.seed}
+    # width is the SIREN layer width of film-siren / original-siren; grid-siren sizes itself from the resolution
+    if s.generator != "grid-siren":
+        cfg["hidden"] = s.generator_width
+    return cfg
+
+
 def run_settings(scene):
     from .pipeline import RunSettings
     s = scene.alive
@@ -61,8 +69,7 @@ def run_settings(scene):
                                 frame_end=None if s.use_scene_range else s.frame_end,
                                 width=s.width, height=s.height, engine=s.engine, samples=s.samples),
         encoder=encoder_spec(),
-        generator={"arch": s.generator, "steps": s.generator_steps, "seconds": s.generator_seconds, "seed": s.seed,
-                   "hidden": s.generator_width},
+        generator=generator_settings(s),
         behavior={"arch": s.behavior, "epochs": s.behavior_epochs, "seed": s.seed},
         rollout=rollout_settings(scene),
         bake=BakeSettings(name=s.bake_name, start=scene.frame_start, points=s.bake_points, texture=s.bake_texture),
