@@ -91,7 +91,8 @@ class ALIVE_PT_train(_AliveSubPanel, bpy.types.Panel):
         col = layout.column()
         col.prop(s, "generator")
         col.prop(s, "generator_steps")
-        col.prop(s, "generator_width")
+        if s.generator != "grid-siren":
+            col.prop(s, "generator_width")
         col.prop(s, "generator_seconds")
         col.prop(s, "behavior")
         col.prop(s, "behavior_epochs")
