@@ -42,15 +42,46 @@ def validate(scene, workdir, settings: RunSettings) -> None:
     ensure_writable_dir(workdir, "work directory")  # last: it creates the folder
 
 
+RUN_STAGES = ("capture", "encode", "train", "rollout", "decode", "bake")
+
+
 def run_all(scene, workdir, settings: RunSettings, reporter: Optional[Reporter] = None,
-            blend_dir: Optional[Path] = None) -> dict:
+            blend_dir: Optional[Path] = None, force: tuple = (), timings: Optional[dict] = None) -> dict:
+    """Stages whose inputs did not change since the last run in ``workdir`` are
+    skipped (an interrupted training continues from its checkpoint); the names
+    in ``force`` re-run regardless. ``timings`` (if given) gets each stage's
+    wall time in seconds."""
+    import time
+
+    from .resume import current_capture
     rep = reporter or Reporter()
+    force = set(force)
+    timings = {} if timings is None else timings
     validate(scene, workdir, settings)
-    result = {"capture": capture(scene, workdir, settings.capture, rep)}
-    result["encode"] = stages.encode(workdir, settings.encoder, settings.device, reporter=rep)
-    result["train"] = stages.train(workdir, settings.generator, settings.behavior, settings.device, reporter=rep)
-    result["rollout"] = stages.rollout(workdir, settings.rollout, device=settings.device, reporter=rep)
-    result["decode"] = stages.decode_rollout(workdir, device=settings.device, reporter=rep)
+    t = time.monotonic()
+
+    def lap(name):
+        nonlocal t
+        now = time.monotonic()
+        timings[name] = round(now - t, 3)
+        t = now
+
+    cached = None if "capture" in force else current_capture(scene, workdir, settings.capture)
+    if cached is not None:
+        rep.status(f"capture: up to date ({cached['samples']} samples)")
+    result = {"capture": cached or capture(scene, workdir, settings.capture, rep)}
+    lap("capture")
+    result["encode"] = stages.encode(workdir, settings.encoder, settings.device, reporter=rep,
+                                     force="encode" in force)
+    lap("encode")
+    result["train"] = stages.train(workdir, settings.generator, settings.behavior, settings.device, reporter=rep,
+                                   force="train" in force)
+    lap("train")
+    result["rollout"] = stages.rollout(workdir, settings.rollout, device=settings.device, reporter=rep,
+                                       force="rollout" in force)
+    lap("rollout")
+    result["decode"] = stages.decode_rollout(workdir, device=settings.device, reporter=rep, force="decode" in force)
+    lap("decode")
     decoded_dir = Path(result["decode"]["dir"])
     decoded = {k: np.load(decoded_dir / f"{k}.npy") for k in ("rgb", "depth", "alpha")}
     cap = load_capture(workdir)
@@ -61,6 +92,9 @@ def run_all(scene, workdir, settings: RunSettings, reporter: Optional[Reporter] 
                          decoded["rgb"].shape[1] / cap.rgb.shape[1])
     result["bake"] = bake(scene, decoded, K, cap.world_from_camera(ref), settings.bake,
                           blend_dir=blend_dir, reporter=rep)
+    lap("bake")
     result["preview"] = str(stages.preview(workdir))
+    lap("preview")
+    result["timings"] = dict(timings)
     rep.status("done")
     return result
