@@ -23,11 +23,21 @@ def describe(workdir) -> dict:
     if not wd.root.is_dir():
         raise AliveError(f"work directory not found: '{wd.root}'", "give the --out folder of run or batch")
     info: dict = {"workdir": str(wd.root)}
-    if (wd / "batch.json").exists():
-        batch = read_json(wd / "batch.json", "batch summary")
-        info["batch"] = {k: batch.get(k) for k in ("runner", "ok", "failed", "seconds")}
-        info["shots"] = [{k: r.get(k) for k in ("name", "status", "exit_code", "seconds", "workdir", "saved", "error")
-                          if r.get(k) is not None} for r in batch.get("shots", [])]
+    summaries = sorted(wd.root.glob("batch*.json"), key=lambda p: p.stat().st_mtime)
+    if summaries:
+        # batch.json, plus batch-NAME.json from partial runs (--only); the newest record of a shot wins
+        shots, runners, seconds = {}, [], 0.0
+        for path in summaries:
+            batch = read_json(path, "batch summary")
+            runners.append(batch.get("runner"))
+            seconds += float(batch.get("seconds") or 0)
+            for r in batch.get("shots", []):
+                shots[r["name"]] = {k: r.get(k) for k in ("name", "status", "exit_code", "seconds", "workdir",
+                                                         "saved", "error") if r.get(k) is not None}
+        info["shots"] = list(shots.values())
+        info["batch"] = {"runner": ", ".join(sorted(set(map(str, runners)))), "seconds": round(seconds, 1),
+                         "ok": sum(s["exit_code"] == 0 for s in info["shots"]),
+                         "failed": sum(s["exit_code"] != 0 for s in info["shots"])}
         return info
     if not (wd / STATE_FILE).exists() and not (wd / CAPTURE).exists():
         raise AliveError(f"'{wd.root}' is not an alive work directory (no {STATE_FILE})",

@@ -386,6 +386,9 @@ def run_batch(toml_path, out, prefix: list[str], known_flags: dict, jobs: int = 
                "ok": sum(r["exit_code"] == EXIT_OK for r in records), "failed": sum(r["exit_code"] != EXIT_OK
                                                                                     for r in records),
                "runner": f"ray ({ray_address})" if ray_address else f"local ({jobs} at a time)"}
-    write_json(out / "batch.json", summary)
+    # a partial batch (--only, e.g. one Flamenco task per shot) writes its own
+    # summary, so tasks running at the same time never overwrite each other's
+    name = "batch.json" if not only else f"batch-{'+'.join(sorted(set(only)))}.json"
+    write_json(out / name, summary)
     summary["exit_code"] = batch_exit_code(records)
     return summary
