@@ -129,3 +129,32 @@ def test_ray_batch_matches_local_batch(local_batch, shots_file):
         for rel in OUTPUTS:
             assert digest(out / name / rel) == digest(local_out / name / rel), f"{name}/{rel}"
         assert (out / name / "alive.blend").exists()
+
+
+def test_sigterm_stops_a_batch_and_its_shots(shots_file, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from conftest import ROOT
+    toml = shots_file.parent / "long.toml"
+    toml.write_text(shots_file.read_text().replace("generator_steps = 40", "generator_steps = 5000"))
+    out = tmp_path / "o"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "alive_blender", "--json", "batch", str(toml), "--out", str(out),
+                             "--only", "sh010"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    log = out / "logs" / "sh010.log"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if log.exists() and "generator step" in log.read_text():  # the shot is training
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 3, stderr
+    (shot,) = json.loads(stdout)["shots"]
+    assert json.loads((out / "batch-sh010.json").read_text())["shots"] == [shot]
+    assert shot["status"] == "cancelled" and shot["exit_code"] == 3
+    assert "alive: cancelled" in log.read_text()
+    assert (out / "sh010" / "model" / "generator.train.pt").exists()  # the next batch run resumes from it

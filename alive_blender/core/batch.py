@@ -239,6 +239,8 @@ def run_local(shots: list[Shot], out: Path, prefix: list[str], jobs: int = 1,
             log.close()
             res.close()
             del running[name]
+            if code < 0 and stopping:  # killed by our SIGTERM before it could install its handler
+                code = EXIT_CANCELLED
             code = code if code in STATUS else EXIT_INTERNAL
             records[name] = _shot_record(shot, out, code, time.monotonic() - t0)
             on_event(f"{name}: {records[name]['status']}" +
