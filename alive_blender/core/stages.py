@@ -142,6 +142,19 @@ def _resumable_state(model_dir: Path, key: str, force: bool, rep: Reporter) -> P
     return state_path
 
 
+def _model_fingerprint(wd: WorkDir) -> Optional[dict]:
+    """The weight files' checksums from the manifest: what later stages' keys
+    fold in, so a retrained model (say, --force train on a GPU, which need not
+    be bit-exact) never leaves an earlier rollout looking current."""
+    path = wd / MODEL / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        return read_json(path).get("files")
+    except AliveError:
+        return None
+
+
 def load_models(workdir, device: str = "cpu", reporter: Optional[Reporter] = None):
     from .behavior import Behavior
     from .checkpoint import check_compatible, verify_manifest
@@ -166,7 +179,8 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
     wd = WorkDir(workdir)
     cfg = RolloutConfig.from_dict(settings or {})
     # only the default output is bookkept: a rollout written elsewhere always runs
-    key = content_key("rollout", wd.stage_key("train"), cfg.to_dict()) if out is None else None
+    key = content_key("rollout", wd.stage_key("train"), _model_fingerprint(wd), cfg.to_dict()) \
+        if out is None else None
     default_out = wd / ROLLOUT / "rollout.npy"
     if key and wd.stage_key("train") and wd.is_current("rollout", key, default_out,
                                                        default_out.with_suffix(".json"), force=force):
@@ -207,7 +221,7 @@ def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int 
     wd = WorkDir(workdir)
     key = None
     if rollout_file is None and out_dir is None and wd.stage_key("rollout"):
-        key = content_key("decode", wd.stage_key("rollout"), variation, width, height)
+        key = content_key("decode", wd.stage_key("rollout"), _model_fingerprint(wd), variation, width, height)
         done = wd.stage_info("decode").get("result")
         if done and wd.is_current("decode", key, wd / "decoded" / "rgb.npy", force=force):
             rep.status("decode: up to date")
