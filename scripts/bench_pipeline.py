@@ -44,9 +44,15 @@ def env_for(threads: int) -> dict:
 
 def cli(args, threads, timeout=3600):
     t0 = time.monotonic()
-    res = subprocess.run([sys.executable, "-m", "alive_blender", "--json", *map(str, args)], capture_output=True,
-                         text=True, env=env_for(threads), cwd=ROOT, timeout=timeout)
-    return res, time.monotonic() - t0
+    proc = subprocess.Popen([sys.executable, "-m", "alive_blender", "--json", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(threads), cwd=ROOT)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:  # the bench was stopped: stop the run at its safe point too
+            proc.terminate()
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), time.monotonic() - t0
 
 
 def make_demo_blend(path: Path, frames: int, width: int, height: int, threads: int) -> None:
@@ -68,15 +74,22 @@ bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])
 def bench_demo(tmp: Path, args, extra) -> dict:
     blend = tmp / "demo.blend"
     make_demo_blend(blend, args.frames, args.width, args.height, args.threads)
+    steps = ["--generator-steps", str(args.generator_steps)] if args.generator_steps else []
     res, total = cli(["run", blend, "--out", tmp / "demo_work", "--frames", f"1-{args.frames}", "--resolution",
-                      f"{args.width}x{args.height}", "--device", args.device, *extra], args.threads)
+                      f"{args.width}x{args.height}", "--device", args.device, *steps, *extra], args.threads)
     if res.returncode != 0:
         return {"name": "demo scene", "error": res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "failed"}
     out = json.loads(res.stdout)
     row = {"name": "demo scene", "stages": out.get("timings", {}), "total": round(total, 1),
            "psnr": out["train"].get("train_psnr"), "steps": out["train"].get("generator_steps"),
-           "device": out["train"].get("device")}
+           "device": out["train"].get("device"), **_rates(out["train"])}
     return row
+
+
+def _rates(train: dict) -> dict:
+    steps, secs = train.get("generator_steps") or 0, train.get("generator_seconds") or 0.0
+    return {"generator_s_per_step": round(secs / steps, 4) if steps else None,
+            "behavior_seconds": train.get("behavior_seconds")}
 
 
 def capture_has_footage() -> bool:
@@ -118,7 +131,7 @@ def bench_footage(tmp: Path, args) -> dict:
                       "--resolution", f"{args.width}x{args.height}"], args.threads)
     if res.returncode != 0:
         return {**row, "error": "capture failed: " + (res.stderr.strip().splitlines() or ["?"])[-1]}
-    gen = {"steps": args.generator_steps, "seed": 0}
+    gen = {"steps": args.generator_steps or 1500, "seed": 0}
     beh = {"epochs": args.behavior_epochs, "seed": 0}
     ro = {"steps": max(1, args.frames - 1), "count": 1, "seed": 0}
     res = subprocess.run([sys.executable, "-c", STAGE_SCRIPT, str(work), args.device, json.dumps(gen),
@@ -130,7 +143,7 @@ def bench_footage(tmp: Path, args) -> dict:
     stages = {"capture": round(t_cap, 3), **{k: round(v, 3) for k, v in out["timings"].items()}}
     return {**row, "stages": stages, "total": round(time.monotonic() - t_start, 1),
             "psnr": out["train"].get("train_psnr"), "steps": out["train"].get("generator_steps"),
-            "device": out["train"].get("device"), "note": "no bake (footage has no scene)"}
+            "device": out["train"].get("device"), "note": "no bake (footage has no scene)", **_rates(out["train"])}
 
 
 def table(rows) -> str:
@@ -162,7 +175,9 @@ def main(argv=None) -> int:
     p.add_argument("--resolution", default="128x96")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch and Blender (default 2)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--generator-steps", type=int, default=1500, help="footage row (the demo row uses run's defaults)")
+    p.add_argument("--generator-steps", type=int, default=0,
+                   help="generator steps (default: run's default; a smaller number plus the measured time per "
+                        "step gives a projection for the default)")
     p.add_argument("--behavior-epochs", type=int, default=150)
     p.add_argument("--skip", action="append", default=[], choices=["demo", "footage"])
     p.add_argument("--json", default="", metavar="PATH", help="also write the results as JSON")
@@ -178,10 +193,14 @@ def main(argv=None) -> int:
             rows.append(bench_footage(tmp, args))
     gpu = any(r.get("device", "").startswith("cuda") for r in rows)
     target = TARGET_GPU_S if gpu else TARGET_CPU_S
+    default_steps = 1500
     for r in rows:
         if "total" in r:
             r["target_s"] = target
             r["meets_target"] = r["total"] <= target
+            if r.get("steps") and r["steps"] != default_steps and r.get("generator_s_per_step"):
+                r["projected_total_at_default_steps"] = round(
+                    r["total"] + (default_steps - r["steps"]) * r["generator_s_per_step"], 1)
     conditions = {"threads": args.threads, "cpus_visible": os.cpu_count(), "loadavg_before": round(load_before, 2),
                   "loadavg_after": round(os.getloadavg()[0], 2), "frames": args.frames,
                   "resolution": args.resolution, "extra_run_flags": extra, "python": sys.version.split()[0]}
@@ -189,7 +208,11 @@ def main(argv=None) -> int:
     print(f"\nconditions: {json.dumps(conditions)}")
     for r in rows:
         if "total" in r:
-            print(f"{r['name']}: {r['total']:.1f} s, target {target:.0f} s: {'met' if r['meets_target'] else 'NOT met'}")
+            print(f"{r['name']}: {r['total']:.1f} s ({r['steps']} generator steps at {r['generator_s_per_step']} s/step, "
+                  f"behavior {r['behavior_seconds']} s), target {target:.0f} s: "
+                  f"{'met' if r['meets_target'] else 'NOT met'}")
+            if "projected_total_at_default_steps" in r:
+                print(f"  projected with the default {default_steps} steps: {r['projected_total_at_default_steps']} s")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "conditions": conditions}, indent=2))
     return 0

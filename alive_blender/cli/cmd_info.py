@@ -123,7 +123,8 @@ def format_info(info: dict) -> str:
         lines.append(f"model check: {m.get('check')}")
     if "training_in_progress" in info:
         t = info["training_in_progress"]
-        lines.append(f"training interrupted at step {t.get('step')} of {t.get('of')} (the next run continues)"
+        lines.append(f"training state at step {t.get('step')} of {t.get('of')} (running now, or interrupted: "
+                     f"the next run continues from it)"
                      if "step" in t else f"training state: {t.get('error')}")
     if "rollout" in info:
         lines.append(f"rollout: shape {info['rollout']['shape']}, seed {info['rollout']['seed']}")
