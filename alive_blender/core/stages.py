@@ -225,7 +225,7 @@ def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int 
         done = wd.stage_info("decode").get("result")
         if done and wd.is_current("decode", key, wd / "decoded" / "rgb.npy", force=force):
             rep.status("decode: up to date")
-            return done
+            return dict(done, dir=str(wd / "decoded"))  # the work directory may have moved since
     traj = load_npy(Path(rollout_file) if rollout_file else wd / ROLLOUT / "rollout.npy", "rollout")
     if traj.ndim == 2:
         traj = traj[None]
