@@ -73,10 +73,11 @@ class Shot:
                 args += [flag, str(value)]
         return args
 
-    def env(self) -> dict:
-        if not self.threads:
+    def env(self, default_threads: int = 0) -> dict:
+        threads = self.threads or default_threads
+        if not threads:
             return {}
-        n = str(int(self.threads))
+        n = str(int(threads))
         return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
 
 
@@ -161,12 +162,12 @@ def package_parent() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-def child_env(shot: Shot) -> dict:
+def child_env(shot: Shot, default_threads: int = 0) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([package_parent()] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
                                                               if p])
     env["PYTHONUNBUFFERED"] = "1"
-    env.update(shot.env())
+    env.update(shot.env(default_threads))
     return env
 
 
@@ -209,6 +210,8 @@ def run_local(shots: list[Shot], out: Path, prefix: list[str], jobs: int = 1,
     their checkpoints) and starts no more."""
     out = Path(out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
+    # N shots at once share the cores: each gets its part for torch unless the shot says
+    share = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0
     pending = list(shots)
     running: dict = {}
     records: dict[str, dict] = {}
@@ -228,7 +231,7 @@ def run_local(shots: list[Shot], out: Path, prefix: list[str], jobs: int = 1,
             log.flush()
             # own session: a Ctrl+C in the terminal reaches the batch, which
             # forwards one SIGTERM, rather than every child at once
-            proc = subprocess.Popen(argv, stdout=res, stderr=log, stdin=subprocess.DEVNULL, env=child_env(shot),
+            proc = subprocess.Popen(argv, stdout=res, stderr=log, stdin=subprocess.DEVNULL, env=child_env(shot, share),
                                     start_new_session=True)
             running[shot.name] = (proc, shot, time.monotonic(), log, res)
             on_event(f"{shot.name}: started")
