@@ -158,3 +158,18 @@ def test_sigterm_stops_a_batch_and_its_shots(shots_file, tmp_path):
     assert shot["status"] == "cancelled" and shot["exit_code"] == 3
     assert "alive: cancelled" in log.read_text()
     assert (out / "sh010" / "model" / "generator.train.pt").exists()  # the next batch run resumes from it
+
+
+def test_gpu_shots_are_split_into_cpu_and_gpu_ray_tasks(shots_file, tmp_path):
+    from alive_blender.cli.cmd_batch import run_flags
+    from alive_blender.core.batch import load_shots, ray_tasks
+    toml = tmp_path / "gpu.toml"
+    toml.write_text(shots_file.read_text().replace('seed = 7', 'seed = 7\ngpus = 1'))
+    shots = {s.name: s for s in load_shots(toml, run_flags())}
+    (plain,) = ray_tasks(shots["sh010"], tmp_path / "o", run_flags())
+    assert plain["num_gpus"] == 0 and "--until" not in plain["argv"]
+    prep, train = ray_tasks(shots["sh030"], tmp_path / "o", run_flags())
+    assert prep["num_gpus"] == 0 and prep["argv"][-2:] == ["--until", "encode"]
+    assert train["num_gpus"] == 1 and "--until" not in train["argv"]
+    assert train["argv"][train["argv"].index("--device") + 1] == "cuda"
+

@@ -23,10 +23,18 @@ def sha(path):
 
 @pytest.fixture(scope="module")
 def done_run(tiny_blend, tmp_path_factory):
-    """One finished tiny `run` (shared by the tests below; they copy it)."""
+    """One finished tiny `run` (shared by the tests below; they copy it), made
+    in two steps: `--until encode` (what a farm's CPU task does), then the rest."""
     work = tmp_path_factory.mktemp("resume") / "work"
+    res = run_cli("--json", "run", tiny_blend, "--out", work, *TINY_RUN, "--until", "encode", env=ONE_THREAD)
+    assert res.returncode == 0, res.stderr
+    partial = json.loads(res.stdout)
+    assert partial["until"] == "encode" and "train" not in partial and "stopped after encode" in res.stderr
+    assert (work / "embed" / "embeddings.npy").exists() and not (work / "model").exists()
+    assert not (work / "alive.blend").exists()
     res = run_cli("--json", "run", tiny_blend, "--out", work, *TINY_RUN, env=ONE_THREAD)
     assert res.returncode == 0, res.stderr
+    assert "capture: up to date" in res.stderr and "encode: up to date" in res.stderr
     return work, json.loads(res.stdout)
 
 

@@ -46,30 +46,46 @@ RUN_STAGES = ("capture", "encode", "train", "rollout", "decode", "bake")
 
 
 def run_all(scene, workdir, settings: RunSettings, reporter: Optional[Reporter] = None,
-            blend_dir: Optional[Path] = None, force: tuple = (), timings: Optional[dict] = None) -> dict:
+            blend_dir: Optional[Path] = None, force: tuple = (), timings: Optional[dict] = None,
+            until: str = "") -> dict:
     """Stages whose inputs did not change since the last run in ``workdir`` are
     skipped (an interrupted training continues from its checkpoint); the names
     in ``force`` re-run regardless. ``timings`` (if given) gets each stage's
-    wall time in seconds."""
+    wall time in seconds. ``until`` stops after that stage (no bake): a farm
+    can render+encode on one machine and train+bake on a GPU machine."""
     import time
 
-    from .resume import current_capture
     rep = reporter or Reporter()
     force = set(force)
     timings = {} if timings is None else timings
     validate(scene, workdir, settings)
     t = time.monotonic()
 
+    class _Until(Exception):
+        pass
+
     def lap(name):
         nonlocal t
         now = time.monotonic()
         timings[name] = round(now - t, 3)
         t = now
+        if until == name:
+            raise _Until
 
+    result: dict = {}
+    try:
+        return _run_stages(scene, workdir, settings, rep, blend_dir, force, timings, lap, result)
+    except _Until:
+        rep.status(f"stopped after {until} (--until)")
+        return {**result, "until": until, "timings": dict(timings)}
+
+
+def _run_stages(scene, workdir, settings, rep, blend_dir, force, timings, lap, result) -> dict:
+    from .resume import current_capture
     cached = None if "capture" in force else current_capture(scene, workdir, settings.capture)
     if cached is not None:
         rep.status(f"capture: up to date ({cached['samples']} samples)")
-    result = {"capture": cached or capture(scene, workdir, settings.capture, rep)}
+    result["capture"] = cached or capture(scene, workdir, settings.capture, rep)
     lap("capture")
     result["encode"] = stages.encode(workdir, settings.encoder, settings.device, reporter=rep,
                                      force="encode" in force)

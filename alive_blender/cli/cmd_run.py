@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
                    choices=list(FORCE_STAGES) + ["all"],
                    help="re-run STAGE even if its inputs did not change (repeatable): "
                         + ", ".join(FORCE_STAGES) + " or all")
+    p.add_argument("--until", default="", metavar="STAGE", choices=list(FORCE_STAGES),
+                   help="stop after STAGE (no bake, nothing saved), e.g. --until encode renders and encodes on "
+                        "one machine; a later run on the same WORKDIR goes on from there")
     p.set_defaults(func=execute)
 
 
@@ -69,11 +72,13 @@ def settings_from_args(args):
         device=args.device)
 
 
-def run_scene(scene, workdir: Path, save: Path, settings, reporter, force: tuple = ()) -> dict:
+def run_scene(scene, workdir: Path, save: Path, settings, reporter, force: tuple = (), until: str = "") -> dict:
     from ..blender.pipeline import run_all
     from ..blender.scenefile import check_save_target, save_blend
     save = check_save_target(save)
-    result = run_all(scene, workdir, settings, reporter, blend_dir=save.parent, force=force)
+    result = run_all(scene, workdir, settings, reporter, blend_dir=save.parent, force=force, until=until)
+    if until:
+        return result
     result["blend"] = str(save_blend(save))
     reporter.status(f"saved {result['blend']}")
     return result
@@ -87,4 +92,5 @@ def execute(args, reporter) -> dict:
     open_blend(args.scene)
     workdir = Path(args.out).expanduser().absolute()
     save = Path(args.save) if args.save else workdir / "alive.blend"
-    return run_scene(bpy.context.scene, workdir, save, settings, reporter, force=forced_stages(args))
+    return run_scene(bpy.context.scene, workdir, save, settings, reporter, force=forced_stages(args),
+                     until=getattr(args, "until", ""))

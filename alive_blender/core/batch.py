@@ -265,6 +265,21 @@ def _terminate(proc) -> None:
         pass
 
 
+def ray_tasks(shot: Shot, out: Path, known_flags: Optional[dict] = None) -> list[dict]:
+    """The Ray tasks of one shot, in order. A shot that asks for a GPU is split:
+    render + encode in a CPU task (``run --until encode``), then train, roll
+    out, decode and bake in a task holding the GPU (the same ``run``, which
+    finds the capture and embeddings up to date), so GPUs never wait on renders."""
+    full = {"argv": shot.argv(out, known_flags), "num_cpus": shot.cpus, "num_gpus": shot.gpus,
+            "log": str(log_of(out, shot.name)), "result": str(result_of(out, shot.name)), "name": shot.name}
+    if not shot.gpus:
+        return [full]
+    prep = {**full, "argv": full["argv"] + ["--until", "encode"], "num_gpus": 0,
+            "log": str(Path(out) / "logs" / f"{shot.name}.prep.log"),
+            "result": str(Path(out) / "logs" / f"{shot.name}.prep.json"), "name": f"{shot.name}.prep"}
+    return [prep, full]
+
+
 def run_ray(shots: list[Shot], out: Path, address: str, known_flags: Optional[dict] = None,
             should_stop: Callable[[], bool] = lambda: False,
             on_event: Callable[[str], None] = lambda msg: None, local_cpus: int = 2) -> list[dict]:
@@ -294,8 +309,11 @@ def run_ray(shots: list[Shot], out: Path, address: str, known_flags: Optional[di
                              "start it with 'ray start --head' or give its address (or 'local')") from None
         started_here = True
 
-    def run_shot(argv: list[str], env_extra: dict, pythonpath: str, log_path: str, json_path: str) -> int:
+    def run_shot(argv: list[str], env_extra: dict, pythonpath: str, log_path: str, json_path: str,
+                 after: int = 0) -> int:
         # runs inside a Ray worker: the same CLI as a local batch, in that worker's Python
+        if after:  # the task this one waited for failed: pass its exit code on
+            return int(after)
         import os as _os
         import subprocess as _sp
         import sys as _sys
@@ -316,9 +334,11 @@ def run_ray(shots: list[Shot], out: Path, address: str, known_flags: Optional[di
     refs = {}
     t0 = time.monotonic()
     for shot in shots:
-        ref = task.options(num_cpus=shot.cpus, num_gpus=shot.gpus, max_retries=0, name=f"alive:{shot.name}").remote(
-            shot.argv(out, known_flags), shot.env(), package_parent(), str(log_of(out, shot.name)),
-            str(result_of(out, shot.name)))
+        ref = 0
+        for t in ray_tasks(shot, out, known_flags):  # each waits for the one before (ref as argument)
+            ref = task.options(num_cpus=t["num_cpus"], num_gpus=t["num_gpus"], max_retries=0,
+                               name=f"alive:{t['name']}").remote(t["argv"], shot.env(), package_parent(), t["log"],
+                                                                 t["result"], ref)
         refs[ref] = shot
         on_event(f"{shot.name}: submitted" + (f" (asks for {shot.gpus:g} GPU)" if shot.gpus else ""))
     records: dict[str, dict] = {}
