@@ -208,7 +208,8 @@ def main(argv=None) -> int:
     print(f"\nconditions: {json.dumps(conditions)}")
     for r in rows:
         if "total" in r:
-            print(f"{r['name']}: {r['total']:.1f} s ({r['steps']} generator steps at {r['generator_s_per_step']} s/step, "
+            print(f"{r['name']}: {r['total']:.1f} s ({r['steps']} generator steps at "
+                  f"{r['generator_s_per_step']} s/step, "
                   f"behavior {r['behavior_seconds']} s), target {target:.0f} s: "
                   f"{'met' if r['meets_target'] else 'NOT met'}")
             if "projected_total_at_default_steps" in r:

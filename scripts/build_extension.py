@@ -145,7 +145,8 @@ def stage_source(stage: Path, wheel_names: list[str], wheels_dir: Path, platform
     assert tomllib.loads((stage / "blender_manifest.toml").read_text())["id"] == manifest["id"]
 
 
-def build(platforms: list[str], torch: str, no_wheels: bool, out: Path, wheels_dir: Path, blender_ext: Path) -> list[Path]:
+def build(platforms: list[str], torch: str, no_wheels: bool, out: Path, wheels_dir: Path,
+          blender_ext: Path) -> list[Path]:
     wheel_names: list[str] = []
     if not no_wheels:
         wheels_dir.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,8 @@ const author = {
 const run = new Function("author", src + "\nreturn [JOB_TYPE, compileJob];");
 const [JOB_TYPE, compileJob] = run(author);
 const job = { settings: JSON.parse(process.argv[3]), tasks: [], addTask(t) { this.tasks.push(t); } };
-for (const s of JOB_TYPE.settings) if (job.settings[s.key] === undefined && s.default !== undefined) job.settings[s.key] = s.default;
+for (const s of JOB_TYPE.settings)
+  if (job.settings[s.key] === undefined && s.default !== undefined) job.settings[s.key] = s.default;
 try { compileJob(job); console.log(JSON.stringify({ label: JOB_TYPE.label, tasks: job.tasks })); }
 catch (e) { console.log(JSON.stringify({ error: String(e) })); }
 """
