@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, TINY_RUN, run_cli
+from conftest import ROOT, TINY_RUN, run_cli, run_python
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # bit-exact CPU results, less contention
 
@@ -48,7 +48,7 @@ def copy_upto_encode(src, dst):
     (dst / "alive.json").write_text(json.dumps(state))
 
 
-def test_rerun_skips_unchanged_stages_and_force_reruns_one(done_run, tiny_blend):
+def test_rerun_skips_unchanged_stages_and_force_reruns_one(done_run, tiny_blend, tmp_path):
     work, first = done_run
     weights = sha(work / "model" / "generator.safetensors")
     res = run_cli("--json", "run", tiny_blend, "--out", work, *TINY_RUN, env=ONE_THREAD)
@@ -59,16 +59,29 @@ def test_rerun_skips_unchanged_stages_and_force_reruns_one(done_run, tiny_blend)
     again = json.loads(res.stdout)
     assert again["capture"]["skipped"] and again["train"] == first["train"]
     assert again["bake"]["points_per_frame"] == first["bake"]["points_per_frame"]
-    # a changed setting re-runs from the stage it feeds (rollout) and nothing before it
-    res = run_cli("run", tiny_blend, "--out", work, *TINY_RUN, "--seed", "0", "--temperature", "0.5", env=ONE_THREAD)
+    # same file content under another name is the same scene; a changed rollout setting
+    # re-runs from the stage it feeds; --force train retrains (same seed: same weights)
+    same = tmp_path / "copy.blend"
+    shutil.copyfile(tiny_blend, same)
+    res = run_cli("run", same, "--out", work, *TINY_RUN, "--temperature", "0.5", "--force", "train", env=ONE_THREAD)
     assert res.returncode == 0, res.stderr
-    assert "train: up to date" in res.stderr and "rollout: up to date" not in res.stderr
-    # --force train retrains (same seed: same weights), the others stay cached
-    res = run_cli("run", tiny_blend, "--out", work, *TINY_RUN, "--force", "train", env=ONE_THREAD)
-    assert res.returncode == 0, res.stderr
+    assert "capture: up to date" in res.stderr and "encode: up to date" in res.stderr
     assert "train: up to date" not in res.stderr and "train: generator" in res.stderr
-    assert "encode: up to date" in res.stderr and "capture: up to date" in res.stderr
+    assert "rollout: up to date" not in res.stderr
     assert sha(work / "model" / "generator.safetensors") == weights
+    # an edit the capture key cannot see (a light's strength): re-render, re-encode, retrain
+    edited, other = tmp_path / "edited.blend", tmp_path / "other"
+    shutil.copytree(work, other)
+    res = run_python("import bpy, sys\nbpy.ops.wm.open_mainfile(filepath=sys.argv[1])\n"
+                     "for light in bpy.data.lights: light.energy *= 0.25\n"
+                     "bpy.ops.wm.save_as_mainfile(filepath=sys.argv[2])", tiny_blend, edited)
+    assert res.returncode == 0, res.stderr
+    res = run_cli("run", edited, "--out", other, *TINY_RUN, env=ONE_THREAD)
+    assert res.returncode == 0, res.stderr
+    assert "scene file changed" in res.stderr
+    for stage in ("capture", "encode", "train"):
+        assert f"{stage}: up to date" not in res.stderr
+    assert sha(other / "model" / "generator.safetensors") != weights  # darker frames, other weights
     res = run_cli("run", tiny_blend, "--out", work, *TINY_RUN, "--force", "nonsense")
     assert res.returncode == 2 and "invalid choice" in res.stderr
 

@@ -81,11 +81,22 @@ def run_all(scene, workdir, settings: RunSettings, reporter: Optional[Reporter] 
 
 
 def _run_stages(scene, workdir, settings, rep, blend_dir, force, timings, lap, result) -> dict:
-    from .resume import current_capture
-    cached = None if "capture" in force else current_capture(scene, workdir, settings.capture)
+    from ..core.artifacts import WorkDir
+    from .resume import current_capture, scene_file_fingerprint
+    wd = WorkDir(workdir)
+    fingerprint = scene_file_fingerprint()
+    before = wd.stage_info("capture").get("scene_file")
+    cached = None if "capture" in force else current_capture(scene, workdir, settings.capture, fingerprint)
     if cached is not None:
         rep.status(f"capture: up to date ({cached['samples']} samples)")
+    elif fingerprint and before and fingerprint != before:
+        # the capture key cannot see every edit (materials, lights): the stages
+        # that read the pixels must not trust their keys either
+        rep.status("scene file changed since the last capture: rendering, encoding and training again")
+        force |= {"encode", "train"}
     result["capture"] = cached or capture(scene, workdir, settings.capture, rep)
+    if fingerprint:
+        wd.annotate("capture", scene_file=fingerprint)
     lap("capture")
     result["encode"] = stages.encode(workdir, settings.encoder, settings.device, reporter=rep,
                                      force="encode" in force)

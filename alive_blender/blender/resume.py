@@ -39,11 +39,28 @@ def expected_capture_key(scene, settings: CaptureSettings) -> str:
     return content_key(settings.to_dict(), used_engine, keys, width, height)
 
 
-def current_capture(scene, workdir, settings: CaptureSettings) -> Optional[dict]:
+def scene_file_fingerprint() -> Optional[str]:
+    """sha256 of the open .blend (None for a scene that was never saved).
+
+    The capture key sees transforms and data names, not materials, lights or
+    modifiers; a changed file is the cheap, conservative sign that pixels may
+    differ, so a run re-renders (and re-encodes and retrains) after any edit."""
+    import bpy
+
+    from ..core.artifacts import file_sha256
+    path = bpy.data.filepath
+    if not path or not Path(path).is_file():
+        return None
+    return file_sha256(path)
+
+
+def current_capture(scene, workdir, settings: CaptureSettings, fingerprint: Optional[str] = None) -> Optional[dict]:
     """The earlier capture's summary when it is still current, else None."""
     wd = WorkDir(workdir)
     meta_path = wd / CAPTURE / "meta.json"
     if not meta_path.exists() or wd.stage_key("capture") is None:
+        return None
+    if fingerprint is not None and wd.stage_info("capture").get("scene_file") != fingerprint:
         return None
     key = expected_capture_key(scene, settings)
     if not wd.is_current("capture", key, meta_path):

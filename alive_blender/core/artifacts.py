@@ -188,6 +188,13 @@ class WorkDir:
         # changed capture invalidates everything after it without extra care
         write_json(self.root / STATE_FILE, state)
 
+    def annotate(self, stage: str, **info: Any) -> None:
+        """Add facts to a finished stage's entry (keeps its key)."""
+        state = self.state()
+        if stage in state["stages"]:
+            state["stages"][stage].update(info)
+            write_json(self.root / STATE_FILE, state)
+
     def forget(self, stage: str) -> None:
         state = self.state()
         if state["stages"].pop(stage, None) is not None:
