@@ -41,20 +41,69 @@ def validate(scene, workdir, settings: RunSettings) -> None:
     ensure_writable_dir(workdir, "work directory")  # last: it creates the folder
 
 
+RUN_STAGES = ("capture", "encode", "train", "rollout", "decode", "bake")
+
+
 def run_all(scene, workdir, settings: RunSettings, reporter: Optional[Reporter] = None,
-            blend_dir: Optional[Path] = None) -> dict:
+            blend_dir: Optional[Path] = None, force: tuple = (), timings: Optional[dict] = None,
+            until: str = "") -> dict:
+    """Stages whose inputs did not change since the last run in ``workdir`` are
+    skipped (an interrupted training continues from its checkpoint); the names
+    in ``force`` re-run regardless. ``timings`` (if given) gets each stage's
+    wall time in seconds. ``until`` stops after that stage (no bake): a farm
+    can render+encode on one machine and train+bake on a GPU machine."""
+    import time
+
     rep = reporter or Reporter()
+    force = set(force)
+    timings = {} if timings is None else timings
     validate(scene, workdir, settings)
-    result = {"capture": capture(scene, workdir, settings.capture, rep)}
-    result["encode"] = stages.encode(workdir, settings.encoder, settings.device, reporter=rep)
-    result["train"] = stages.train(workdir, settings.generator, settings.behavior, settings.device, reporter=rep)
-    result["rollout"] = stages.rollout(workdir, settings.rollout, device=settings.device, reporter=rep)
+    t = time.monotonic()
+
+    class _Until(Exception):
+        pass
+
+    def lap(name):
+        nonlocal t
+        now = time.monotonic()
+        timings[name] = round(now - t, 3)
+        t = now
+        if until == name:
+            raise _Until
+
+    result: dict = {}
+    try:
+        return _run_stages(scene, workdir, settings, rep, blend_dir, force, timings, lap, result)
+    except _Until:
+        rep.status(f"stopped after {until} (--until)")
+        return {**result, "until": until, "timings": dict(timings)}
+
+
+def _run_stages(scene, workdir, settings, rep, blend_dir, force, timings, lap, result) -> dict:
+    # capture re-renders only samples whose content key changed (its key covers what a
+    # render reads: objects, data, materials, lights, world, settings), and an unchanged
+    # capture keeps its key, so the stages after it stay up to date too
+    result["capture"] = capture(scene, workdir, settings.capture, rep, force="capture" in force)
+    result["capture"]["skipped"] = bool(result["capture"].get("up_to_date"))
+    if result["capture"]["skipped"]:
+        rep.status(f"capture: up to date ({result['capture']['samples']} samples)")
+    lap("capture")
+    result["encode"] = stages.encode(workdir, settings.encoder, settings.device, reporter=rep,
+                                     force="encode" in force)
+    lap("encode")
+    result["train"] = stages.train(workdir, settings.generator, settings.behavior, settings.device, reporter=rep,
+                                   force="train" in force)
+    lap("train")
+    result["rollout"] = stages.rollout(workdir, settings.rollout, device=settings.device, reporter=rep,
+                                       force="rollout" in force)
+    lap("rollout")
     width = height = 0  # 0: the training size; a point density asks for another decode size
     if settings.bake.density != 1.0:
         from .bake_workdir import decode_size
         width, height = decode_size(workdir, settings.bake.density)
     result["decode"] = stages.decode_rollout(workdir, width=width, height=height, device=settings.device,
-                                             reporter=rep)
+                                             reporter=rep, force="decode" in force)
+    lap("decode")
     decoded_dir = Path(result["decode"]["dir"])
     decoded = {k: np.load(decoded_dir / f"{k}.npy") for k in ("rgb", "depth", "alpha")}
     cap = load_capture(workdir)
@@ -65,7 +114,10 @@ def run_all(scene, workdir, settings: RunSettings, reporter: Optional[Reporter] 
                          decoded["rgb"].shape[1] / cap.rgb.shape[1])
     result["bake"] = bake(scene, decoded, K, cap.world_from_camera(ref), settings.bake,
                           blend_dir=blend_dir, reporter=rep)
+    lap("bake")
     result["preview"] = str(stages.preview(workdir))
+    lap("preview")
+    result["timings"] = dict(timings)
     rep.status("done")
     return result
 

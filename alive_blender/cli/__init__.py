@@ -25,18 +25,45 @@ from ..core.errors import EXIT_INTERNAL, EXIT_OK, AliveError, Cancelled
 from ..core.protocol import Reporter, TerminalSink
 
 # command modules, in the order --help lists them
-COMMANDS = ["run", "demo", "capture", "encode", "train", "rollout", "decode", "evaluate", "bake"]
+COMMANDS = ["run", "batch", "info", "demo", "capture", "encode", "train", "rollout", "decode", "evaluate", "bake"]
+
+EPILOG = """\
+exit codes:
+  0  ok
+  2  bad input (one line 'alive: error: WHAT (WHAT TO DO)' on stderr)
+  3  cancelled or interrupted (Ctrl+C / SIGTERM stop at the next safe point;
+     a second signal stops at once)
+  1  internal error (a traceback on stderr: please report it)
+
+entry points: 'python -m alive_blender COMMAND' (bpy module) and
+'blender -c alive COMMAND' (the enabled extension) take the same arguments.
+'alive COMMAND --help' describes one command."""
+
+
+def _add_common(parser, top: bool) -> None:
+    # on the top level and on every command, so 'alive --json run' and
+    # 'alive run --json' both work (SUPPRESS: a command never resets the top's value)
+    default = False if top else argparse.SUPPRESS
+    parser.add_argument("--json", action="store_true", default=default,
+                        help="print the result as JSON on stdout (progress stays on stderr)")
+    parser.add_argument("--quiet", action="store_true", default=default, help="no progress output")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
     parser = argparse.ArgumentParser(
-        prog="alive", description="alive_blender: make a Blender scene alive (capture, encode, train, rollout, bake).")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+        prog="alive", description="alive_blender: make a Blender scene alive (capture, encode, train, rollout, bake).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"alive_blender {__version__}")
+    _add_common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
         importlib.import_module(f".cmd_{name}", __name__).add_parser(sub)
+    for cmd in sub.choices.values():
+        if cmd.epilog is None:
+            cmd.epilog = "exit codes: 0 ok, 2 bad input, 3 cancelled/interrupted, 1 internal error"
+        _add_common(cmd, top=False)
     return parser
 
 
@@ -100,21 +127,29 @@ def main(argv=None) -> int:
         result = args.func(args, reporter)
     except Cancelled as err:
         print(f"alive: cancelled: {err}", file=sys.stderr)
-        return Cancelled.exit_code
+        failure = {"error": str(err), "exit_code": Cancelled.exit_code}
     except KeyboardInterrupt:
         print("alive: cancelled: interrupted", file=sys.stderr)
-        return Cancelled.exit_code
+        failure = {"error": "interrupted", "exit_code": Cancelled.exit_code}
     except AliveError as err:
         print(f"alive: error: {err}", file=sys.stderr)
-        return err.exit_code
+        failure = {"error": err.message, "hint": err.hint, "exit_code": err.exit_code}
     except Exception as err:
         traceback.print_exc(file=sys.stderr)
         print(f"alive: error: internal error: {type(err).__name__}: {err} (please report this)", file=sys.stderr)
-        return EXIT_INTERNAL
+        failure = {"error": f"internal error: {type(err).__name__}: {err}", "exit_code": EXIT_INTERNAL}
+    else:
+        failure = None
     finally:
         stop.restore()
         if real_stdout is not None:
             _restore_stdout(real_stdout)
+    if failure is not None:
+        if args.json:  # a machine reading stdout gets the failure too, in the same shape every time
+            print(json.dumps({"ok": False, **failure}, indent=2))
+        return failure["exit_code"]
+    # a command may ask for another exit code with its result (batch: a shot failed)
+    code = result.pop("exit_code", EXIT_OK) if isinstance(result, dict) else EXIT_OK
     if args.json:
         print(json.dumps(result, indent=2, default=str))
-    return EXIT_OK
+    return code

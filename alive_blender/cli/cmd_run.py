@@ -9,11 +9,30 @@ from .common import add_encoder_args, encoder_spec, parse_frames, parse_size
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="capture, encode, train, roll out and bake one scene",
-                       description="Run the whole alive loop on SCENE.blend; artifacts go to WORKDIR.")
+                       description="Run the whole alive loop on SCENE.blend; artifacts go to WORKDIR. "
+                                   "Re-running with the same WORKDIR skips every stage whose inputs did not "
+                                   "change and continues an interrupted training from its checkpoint; "
+                                   "--force STAGE re-runs one stage anyway. The bake is always re-applied "
+                                   "(it edits the scene opened from SCENE.blend).")
     p.add_argument("scene", help="the .blend to make alive")
     p.add_argument("--out", required=True, help="work directory")
     add_run_args(p)
+    p.add_argument("--force", action="append", default=[], metavar="STAGE",
+                   choices=list(FORCE_STAGES) + ["all"],
+                   help="re-run STAGE even if its inputs did not change (repeatable): "
+                        + ", ".join(FORCE_STAGES) + " or all")
+    p.add_argument("--until", default="", metavar="STAGE", choices=list(FORCE_STAGES),
+                   help="stop after STAGE (no bake, nothing saved), e.g. --until encode renders and encodes on "
+                        "one machine; a later run on the same WORKDIR goes on from there")
     p.set_defaults(func=execute)
+
+
+FORCE_STAGES = ("capture", "encode", "train", "rollout", "decode")
+
+
+def forced_stages(args) -> tuple:
+    force = list(getattr(args, "force", []) or [])
+    return FORCE_STAGES if "all" in force else tuple(force)
 
 
 def add_run_args(p) -> None:
@@ -53,11 +72,13 @@ def settings_from_args(args):
         device=args.device)
 
 
-def run_scene(scene, workdir: Path, save: Path, settings, reporter) -> dict:
+def run_scene(scene, workdir: Path, save: Path, settings, reporter, force: tuple = (), until: str = "") -> dict:
     from ..blender.pipeline import run_all
     from ..blender.scenefile import check_save_target, save_blend
     save = check_save_target(save)
-    result = run_all(scene, workdir, settings, reporter, blend_dir=save.parent)
+    result = run_all(scene, workdir, settings, reporter, blend_dir=save.parent, force=force, until=until)
+    if until:
+        return result
     result["blend"] = str(save_blend(save))
     reporter.status(f"saved {result['blend']}")
     return result
@@ -71,4 +92,5 @@ def execute(args, reporter) -> dict:
     open_blend(args.scene)
     workdir = Path(args.out).expanduser().absolute()
     save = Path(args.save) if args.save else workdir / "alive.blend"
-    return run_scene(bpy.context.scene, workdir, save, settings, reporter)
+    return run_scene(bpy.context.scene, workdir, save, settings, reporter, force=forced_stages(args),
+                     until=getattr(args, "until", ""))

@@ -171,12 +171,29 @@ class WorkDir:
     def stage_key(self, stage: str) -> str | None:
         return self.state()["stages"].get(stage, {}).get("key")
 
+    def stage_info(self, stage: str) -> dict:
+        return dict(self.state()["stages"].get(stage, {}))
+
+    def is_current(self, stage: str, key: str, *outputs: os.PathLike | str, force: bool = False) -> bool:
+        """True when ``stage`` last ran with inputs ``key`` and its outputs are
+        all still there: a re-run may skip it. ``force`` always says no."""
+        if force or self.stage_key(stage) != key:
+            return False
+        return all(Path(p).exists() for p in outputs)
+
     def mark_done(self, stage: str, key: str, **info: Any) -> None:
         state = self.state()
         state["stages"][stage] = {"key": key, **info}
         # each stage's key folds in the keys of the stages it reads, so a
         # changed capture invalidates everything after it without extra care
         write_json(self.root / STATE_FILE, state)
+
+    def annotate(self, stage: str, **info: Any) -> None:
+        """Add facts to a finished stage's entry (keeps its key)."""
+        state = self.state()
+        if stage in state["stages"]:
+            state["stages"][stage].update(info)
+            write_json(self.root / STATE_FILE, state)
 
     def forget(self, stage: str) -> None:
         state = self.state()

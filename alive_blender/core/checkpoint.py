@@ -56,8 +56,11 @@ def load_model(path: Path, what: str) -> tuple[dict, dict]:
     return state, header
 
 
+MANIFEST_FORMAT = 1
+
+
 def write_manifest(model_dir: Path, files: list[str], extra: dict[str, Any]) -> None:
-    manifest = {"versions": versions(), **extra,
+    manifest = {"format": MANIFEST_FORMAT, "versions": versions(), **extra,
                 "files": {name: file_sha256(model_dir / name) for name in files if (model_dir / name).exists()}}
     write_json(model_dir / MANIFEST, manifest)
 
@@ -78,6 +81,42 @@ def verify_manifest(model_dir: Path, names: list[str]) -> dict:
     return manifest
 
 
+def _major_minor(version) -> tuple:
+    parts = str(version or "").split("+")[0].split(".")
+    return tuple(parts[:2])
+
+
+def check_compatible(manifest: dict, model_dir: Path, encoder_identity: str | None = None) -> list[str]:
+    """Refuse a model this code cannot use, with the reason; return warnings
+    for differences that are safe (weights are plain safetensors, so another
+    torch or open_clip version still loads them).
+
+    - alive_blender major.minor must match: the model format follows it.
+    - the encoder identity must match the embeddings the model will be fed:
+      a generator trained on one encoder's space decodes noise from another's.
+    """
+    model_dir = Path(model_dir)
+    fmt = manifest.get("format", MANIFEST_FORMAT)
+    if not isinstance(fmt, int) or fmt > MANIFEST_FORMAT:
+        raise AliveError(f"model in '{model_dir}' has manifest format {fmt!r}; this alive_blender reads "
+                         f"format {MANIFEST_FORMAT} and older", "update alive_blender or train again")
+    saved = manifest.get("versions") or {}
+    now = versions()
+    if _major_minor(saved.get("alive_blender")) != _major_minor(now["alive_blender"]):
+        raise AliveError(f"model in '{model_dir}' was trained by alive_blender {saved.get('alive_blender')}; "
+                         f"this is {now['alive_blender']}", "train again with this version (or use the old one)")
+    warnings = []
+    for lib in ("torch", "open_clip"):
+        if saved.get(lib) and now.get(lib) and _major_minor(saved[lib]) != _major_minor(now[lib]):
+            warnings.append(f"model was trained with {lib} {saved[lib]}, running {now[lib]}")
+    if encoder_identity is not None and manifest.get("encoder") not in (None, encoder_identity):
+        raise AliveError(f"model in '{model_dir}' was trained on embeddings from encoder "
+                         f"'{manifest.get('encoder_label') or manifest.get('encoder')}', but the work directory's "
+                         f"embeddings come from another encoder ('{encoder_identity}')",
+                         "train again (run with --force train) or encode with the model's encoder")
+    return warnings
+
+
 def save_training_state(path: Path, state: dict) -> None:
     import torch
     with atomic_path(path, ".pt") as tmp:
@@ -89,7 +128,10 @@ def load_training_state(path: Path) -> dict | None:
     if not Path(path).exists():
         return None
     try:
+        # weights_only: tensors, numbers, strings and containers only; a file
+        # that asks to build any other object is refused, never executed
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise AliveError(f"corrupt training checkpoint '{path}': {err}",
-                         "delete it to start training from scratch") from None
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise AliveError(f"refused training checkpoint '{path}': it is corrupt or holds more than plain "
+                         f"tensors ({first})", "delete it to start training from scratch") from None

@@ -89,7 +89,7 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     encoder_info = read_json(wd / EMBED / "encoder.json")
     cap = load_capture(wd.root)
     model_dir.mkdir(parents=True, exist_ok=True)
-    state_path = model_dir / "generator.train.pt"
+    state_path = _resumable_state(model_dir, key, force, rep)
 
     rep.status(f"train: generator '{gcfg.arch}' on {len(emb)} frames {cap.rgb.shape[2]}x{cap.rgb.shape[1]} ({dev})")
     t0 = time.monotonic()
@@ -120,42 +120,85 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     write_manifest(model_dir, ["generator.safetensors", "behavior.safetensors"],
                    {"encoder": encoder_info["identity"], "encoder_label": encoder_info["label"],
                     "dim": int(emb.shape[1]), "generator": gcfg.to_dict(), "behavior": bcfg.to_dict()})
-    if state_path.exists():
-        state_path.unlink()  # finished: the resumable state has served its purpose
+    for done in (state_path, state_path.with_suffix(".json")):
+        if done.exists():
+            done.unlink()  # finished: the resumable state has served its purpose
     wd.mark_done("train", key, **result)
     return result
 
 
-def load_models(workdir, device: str = "cpu"):
+def _resumable_state(model_dir: Path, key: str, force: bool, rep: Reporter) -> Path:
+    """The generator's resumable training state, kept only when it was made
+    from the same inputs (embeddings + settings = ``key``): an interrupted
+    training continues from it; ``force`` or changed inputs start over."""
+    from .artifacts import write_json as _write_json
+    state_path = model_dir / "generator.train.pt"
+    stamp = state_path.with_suffix(".json")
+    if state_path.exists():
+        try:
+            same = read_json(stamp).get("key") == key
+        except AliveError:
+            same = False
+        if force or not same:
+            rep.status("train: discarding the earlier training state (" +
+                       ("--force" if force else "inputs changed") + ")")
+            state_path.unlink()
+    _write_json(stamp, {"key": key})
+    return state_path
+
+
+def _model_fingerprint(wd: WorkDir) -> Optional[dict]:
+    """The weight files' checksums from the manifest: what later stages' keys
+    fold in, so a retrained model (say, --force train on a GPU, which need not
+    be bit-exact) never leaves an earlier rollout looking current."""
+    path = wd / MODEL / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        return read_json(path).get("files")
+    except AliveError:
+        return None
+
+
+def load_models(workdir, device: str = "cpu", reporter: Optional[Reporter] = None):
     from .behavior import Behavior
-    from .checkpoint import verify_manifest
+    from .checkpoint import check_compatible, verify_manifest
     from .generator import Generator
     wd = WorkDir(workdir)
     model_dir = wd / MODEL
     manifest = verify_manifest(model_dir, ["generator.safetensors", "behavior.safetensors"])
+    encoder_file = wd / EMBED / "encoder.json"
+    identity = read_json(encoder_file).get("identity") if encoder_file.exists() else None
+    for warning in check_compatible(manifest, model_dir, identity):
+        _reporter(reporter).warning(warning)
     dim = int(manifest["dim"])
     return (Generator.load(model_dir / "generator.safetensors", device, dim),
             Behavior.load(model_dir / "behavior.safetensors", device, dim), manifest)
 
 
 def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, device: str = "auto",
-            reporter: Optional[Reporter] = None) -> dict:
+            reporter: Optional[Reporter] = None, force: bool = False) -> dict:
     """Roll the behavior model out (or walk the video texture) and save
     (K, N+1, D) embeddings; a prompt becomes a steering direction through the
     encoder's text tower."""
-    from .behavior import Behavior
-    from .checkpoint import verify_manifest
     from .device import pick_device
     from .rollout import RolloutConfig, rollout as run_rollout
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
     cfg = RolloutConfig.from_dict(settings or {})
+    # only the default output is bookkept: a rollout written elsewhere always runs
+    key = content_key("rollout", wd.stage_key("train"), _model_fingerprint(wd), cfg.to_dict()) \
+        if out is None else None
+    default_out = wd / ROLLOUT / "rollout.npy"
+    if key and wd.stage_key("train") and wd.is_current("rollout", key, default_out,
+                                                       default_out.with_suffix(".json"), force=force):
+        rep.status("rollout: up to date")
+        return read_json(default_out.with_suffix(".json"))
     dev = pick_device(device)
     emb = load_npy(wd / EMBED / "embeddings.npy", "embeddings")
     beh = None
     if cfg.mode == "model":
-        manifest = verify_manifest(wd / MODEL, ["behavior.safetensors"])
-        beh = Behavior.load(wd / MODEL / "behavior.safetensors", dev, int(manifest.get("dim", emb.shape[1])))
+        _, beh, _ = load_models(wd.root, dev, reporter=rep)
     direction = None
     if cfg.prompt:
         from .steering import text_direction, workdir_encoder
@@ -174,6 +217,8 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
             "shape": list(traj.shape), "seconds": round(secs, 3),
             "steps_per_second": round(cfg.count * cfg.steps / max(secs, 1e-9), 1), "file": str(out)}
     write_json(out.with_suffix(".json"), info)
+    if key:
+        wd.mark_done("rollout", key)
     return info
 
 
@@ -262,7 +307,7 @@ def _write_png16(path: Path, img: np.ndarray) -> None:
 
 def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int = 0,
                    width: int = 0, height: int = 0, out_dir: Optional[Path] = None,
-                   device: str = "auto", reporter: Optional[Reporter] = None) -> dict:
+                   device: str = "auto", reporter: Optional[Reporter] = None, force: bool = False) -> dict:
     """Decode one rollout variation to arrays in ``out_dir`` (default
     WORKDIR/decoded): rgb.npy uint8 (N,H,W,3), depth.npy, alpha.npy float32,
     plus one PNG per frame."""
@@ -270,6 +315,13 @@ def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int 
     from .images import write_png
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
+    key = None
+    if rollout_file is None and out_dir is None and wd.stage_key("rollout"):
+        key = content_key("decode", wd.stage_key("rollout"), _model_fingerprint(wd), variation, width, height)
+        done = wd.stage_info("decode").get("result")
+        if done and wd.is_current("decode", key, wd / "decoded" / "rgb.npy", force=force):
+            rep.status("decode: up to date")
+            return dict(done, dir=str(wd / "decoded"))  # the work directory may have moved since
     traj = load_npy(Path(rollout_file) if rollout_file else wd / ROLLOUT / "rollout.npy", "rollout")
     if traj.ndim == 2:
         traj = traj[None]
@@ -289,7 +341,10 @@ def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int 
         np.save(tmp / "alpha.npy", res["alpha"].astype(np.float32))
         for i, img in enumerate(rgb8):
             write_png(tmp / f"frame_{i + 1:05d}.png", img)
-    return {"frames": int(traj.shape[1]), "width": width, "height": height, "dir": str(out_dir)}
+    result = {"frames": int(traj.shape[1]), "width": width, "height": height, "dir": str(out_dir)}
+    if key:
+        wd.mark_done("decode", key, result=result)
+    return result
 
 
 def preview(workdir, decoded_dir: Optional[Path] = None, out: Optional[Path] = None) -> Path:
