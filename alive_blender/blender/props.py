@@ -46,7 +46,7 @@ class AliveSettings(bpy.types.PropertyGroup):
     generator_width: IntProperty(name="Width", default=256, min=8, max=2048,
                                  description="Neurons per layer of the film-siren and original-siren generators: smaller "
                                              "trains faster, larger gives sharper frames (grid-siren sizes itself)")
-    generator_seconds: FloatProperty(name="Time Budget", default=0.0, min=0.0, subtype="TIME_ABSOLUTE",
+    generator_seconds: FloatProperty(name="Time Budget", default=90.0, min=0.0, subtype="TIME_ABSOLUTE",
                                      description="Stop generator training after this many seconds (0: no limit)")
     behavior: EnumProperty(name="Behavior", default=BEHAVIOR_DEFAULT, description="Behavior model architecture",
                            items=[(a, a, f"Behavior architecture {a}") for a in BEHAVIOR_ARCHS])
@@ -57,7 +57,7 @@ class AliveSettings(bpy.types.PropertyGroup):
     temperature: FloatProperty(name="Temperature", default=1.0, min=0.0, soft_max=4.0, options={"ANIMATABLE"},
                                description="Scale of each invented step; higher is livelier. Keyframe it to "
                                            "vary it over the baked frames")
-    anchor: FloatProperty(name="Anchor", default=0.1, min=0.0, max=1.0, options={"ANIMATABLE"},
+    anchor: FloatProperty(name="Anchor", default=0.0, min=0.0, max=1.0, options={"ANIMATABLE"},
                           description="Pull toward the nearest observed frame each step; higher stays closer to "
                                       "the captured shot. Keyframe it to vary it over the baked frames")
     prompt: StringProperty(name="Prompt", default="",

@@ -42,12 +42,15 @@ def add_run_args(p) -> None:
     p.add_argument("--engine", default="CYCLES", help="CYCLES, WORKBENCH, EEVEE or SCENE")
     p.add_argument("--samples", type=int, default=8, help="render samples (Cycles)")
     p.add_argument("--rollout-frames", type=int, default=48, help="frames to invent and bake")
-    p.add_argument("--generator-steps", type=int, default=1500)
-    p.add_argument("--generator-seconds", type=float, default=0.0, help="wall-clock budget for the generator")
+    p.add_argument("--generator-steps", type=int, default=2000, help="generator training steps (at most)")
+    p.add_argument("--generator-seconds", type=float, default=90.0,
+                   help="wall-clock budget for generator training; whichever of steps/seconds ends first (0: none)")
     p.add_argument("--behavior-epochs", type=int, default=150)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--anchor", type=float, default=0.1)
+    p.add_argument("--anchor", type=float, default=0.0,
+                   help="pull toward the nearest observed frame per step (the default model needs none; "
+                        "original-vae used 0.1)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--name", default="alive", help="bake name (its collection is 'Alive NAME')")
     p.add_argument("--save", default="", help="save the baked scene here (default: WORKDIR/alive.blend)")
