@@ -82,7 +82,7 @@ def check_blend(path: Path, **args) -> dict:
     if res.returncode < 0 and args.get("engine") == "BLENDER_EEVEE":
         pytest.skip(f"EEVEE could not start here (no OpenGL; process died with signal {-res.returncode})")
     assert res.returncode == 0, res.stderr[-3000:]
-    data = json.loads(res.stdout.split("RESULT", 1)[1])
+    data = json.loads(res.stdout.split("RESULT", 1)[1].splitlines()[0])
     data["points"] = {int(k): v for k, v in data["points"].items()}
     data["renders"] = {int(k): v for k, v in data["renders"].items()}
     return data
@@ -398,7 +398,7 @@ print('RESULT' + json.dumps({'ret': list(r), 'objects': sorted(o.name for o in c
 """
     res = run_python(code, tiny_blend, tiny_workdir)
     assert res.returncode == 0, res.stderr[-3000:]
-    data = json.loads(res.stdout.split("RESULT", 1)[1])
+    data = json.loads(res.stdout.split("RESULT", 1)[1].splitlines()[0])
     assert data == {"ret": ["FINISHED"], "objects": ["Alive Card ui", "Alive Frame Table ui", "Alive Points ui"]}
 
 

@@ -48,7 +48,7 @@ def install(zip_path, tmp_path):
     res = subprocess.run([sys.executable, "-c", INSTALL, str(zip_path), str(tmp_path / "no-such-workdir")],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert "RESULT" in res.stdout, res.stdout + res.stderr
-    return json.loads(res.stdout.split("RESULT", 1)[1]), user
+    return json.loads(res.stdout.split("RESULT", 1)[1].splitlines()[0]), user
 
 
 def test_code_only_zip_validates_installs_and_enables(tmp_path):

@@ -65,6 +65,6 @@ def test_registered_cli_command_matches_python_m(tmp_path):
     assert direct.returncode == 0, direct.stderr
     res = run_python(REGISTERED, wd)
     assert "RESULT" in res.stdout, res.stderr
-    got = json.loads(res.stdout.split("RESULT", 1)[1])
+    got = json.loads(res.stdout.split("RESULT", 1)[1].splitlines()[0])
     assert got["code"] == 0 and got["out"] == direct.stdout
     assert "capture done" in direct.stdout and "train -" in direct.stdout

@@ -46,7 +46,7 @@ def test_run_then_reopen_without_addon(tiny_blend, tmp_path):
     assert last - first + 1 == 5 == len(per_frame)
     check = run_python(CHECK_BLEND, save, first, last)
     assert check.returncode == 0, check.stderr
-    data = json.loads(check.stdout.split("RESULT", 1)[1])
+    data = json.loads(check.stdout.split("RESULT", 1)[1].splitlines()[0])
     assert data[str(first)]["count"] == per_frame[0] > 0
     assert data[str(last)]["count"] == per_frame[-1] > 0
     assert data[str(first)]["mean"] != data[str(last)]["mean"]

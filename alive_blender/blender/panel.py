@@ -91,8 +91,9 @@ class ALIVE_PT_train(_AliveSubPanel, bpy.types.Panel):
         col = layout.column()
         col.prop(s, "generator")
         col.prop(s, "generator_steps")
-        if s.generator != "grid-siren":
-            col.prop(s, "generator_width")
+        row = col.row()
+        row.active = s.generator != "grid-siren"   # grid-siren sizes itself
+        row.prop(s, "generator_width")
         col.prop(s, "generator_seconds")
         col.prop(s, "behavior")
         col.prop(s, "behavior_epochs")

@@ -126,7 +126,8 @@ def _walk(h: _Hasher, struct, depth: int, seen: set, skip: set = frozenset(), an
     is_socket = isinstance(struct, bpy.types.NodeSocket)
     props = struct.bl_rna.properties
     if is_socket:
-        props = [props[n] for n in _SOCKET_KEEP if n in props]
+        # sorted: a set of strings iterates in a per-process order (hash randomisation)
+        props = [props[n] for n in sorted(_SOCKET_KEEP) if n in props]
     for prop in props:
         name = prop.identifier
         if name in _SKIP or name in skip or (is_node and name in _NODE_UI) or (ptr, name) in animated \

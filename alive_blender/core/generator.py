@@ -384,6 +384,9 @@ def cpu_threads(requested: int = 0) -> int:
     import os
     if requested > 0:
         return int(requested)
+    explicit = os.environ.get("OMP_NUM_THREADS", "")
+    if explicit.isdigit() and int(explicit) > 0:   # the user's (or a batch runner's) explicit choice
+        return int(explicit)
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
         busy = int(os.getloadavg()[0] + 0.5)

@@ -160,20 +160,35 @@ def _model_fingerprint(wd: WorkDir) -> Optional[dict]:
         return None
 
 
-def load_models(workdir, device: str = "cpu", reporter: Optional[Reporter] = None):
-    from .behavior import Behavior
+def _checked_manifest(wd: WorkDir, names: list, reporter: Optional[Reporter]) -> dict:
+    """The model manifest, with checksums of ``names`` verified and version /
+    encoder mismatches refused (or warned about)."""
     from .checkpoint import check_compatible, verify_manifest
-    from .generator import Generator
-    wd = WorkDir(workdir)
     model_dir = wd / MODEL
-    manifest = verify_manifest(model_dir, ["generator.safetensors", "behavior.safetensors"])
+    manifest = verify_manifest(model_dir, names)
     encoder_file = wd / EMBED / "encoder.json"
     identity = read_json(encoder_file).get("identity") if encoder_file.exists() else None
     for warning in check_compatible(manifest, model_dir, identity):
         _reporter(reporter).warning(warning)
+    return manifest
+
+
+def load_models(workdir, device: str = "cpu", reporter: Optional[Reporter] = None):
+    from .behavior import Behavior
+    from .generator import Generator
+    wd = WorkDir(workdir)
+    manifest = _checked_manifest(wd, ["generator.safetensors", "behavior.safetensors"], reporter)
     dim = int(manifest["dim"])
-    return (Generator.load(model_dir / "generator.safetensors", device, dim),
-            Behavior.load(model_dir / "behavior.safetensors", device, dim), manifest)
+    return (Generator.load(wd / MODEL / "generator.safetensors", device, dim),
+            Behavior.load(wd / MODEL / "behavior.safetensors", device, dim), manifest)
+
+
+def load_behavior(workdir, device: str = "cpu", reporter: Optional[Reporter] = None):
+    """The behavior model alone (a rollout needs no generator)."""
+    from .behavior import Behavior
+    wd = WorkDir(workdir)
+    manifest = _checked_manifest(wd, ["behavior.safetensors"], reporter)
+    return Behavior.load(wd / MODEL / "behavior.safetensors", device, int(manifest["dim"]))
 
 
 def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, device: str = "auto",
@@ -198,7 +213,7 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
     emb = load_npy(wd / EMBED / "embeddings.npy", "embeddings")
     beh = None
     if cfg.mode == "model":
-        _, beh, _ = load_models(wd.root, dev, reporter=rep)
+        beh = load_behavior(wd.root, dev, reporter=rep)
     direction = None
     if cfg.prompt:
         from .steering import text_direction, workdir_encoder
