@@ -55,7 +55,7 @@ def test_rerun_skips_unchanged_stages_and_force_reruns_one(done_run, tiny_blend,
     assert res.returncode == 0, res.stderr
     for stage in ("capture", "encode", "train", "rollout", "decode"):
         assert f"alive: {stage}: up to date" in res.stderr
-    assert "alive: capture: 6 samples" not in res.stderr  # nothing rendered
+    assert "alive: capture: 0 rendered, 6 unchanged" in res.stderr  # nothing rendered
     again = json.loads(res.stdout)
     assert again["capture"]["skipped"] and again["train"] == first["train"]
     assert again["bake"]["points_per_frame"] == first["bake"]["points_per_frame"]

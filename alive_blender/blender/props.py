@@ -42,11 +42,11 @@ class AliveSettings(bpy.types.PropertyGroup):
     # -- train
     generator: EnumProperty(name="Generator", default=GENERATOR_DEFAULT, description="Generator architecture",
                             items=[(a, a, f"Generator architecture {a}") for a in GENERATOR_ARCHS])
-    generator_steps: IntProperty(name="Steps", default=1500, min=1, description="Generator training steps")
+    generator_steps: IntProperty(name="Steps", default=500, min=1, description="Generator training steps")
     generator_width: IntProperty(name="Width", default=256, min=8, max=2048,
                                  description="Neurons per layer of the film-siren and original-siren generators: smaller "
                                              "trains faster, larger gives sharper frames (grid-siren sizes itself)")
-    generator_seconds: FloatProperty(name="Time Budget", default=90.0, min=0.0, subtype="TIME_ABSOLUTE",
+    generator_seconds: FloatProperty(name="Time Budget", default=0.0, min=0.0, subtype="TIME_ABSOLUTE",
                                      description="Stop generator training after this many seconds (0: no limit)")
     behavior: EnumProperty(name="Behavior", default=BEHAVIOR_DEFAULT, description="Behavior model architecture",
                            items=[(a, a, f"Behavior architecture {a}") for a in BEHAVIOR_ARCHS])

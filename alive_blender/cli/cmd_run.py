@@ -42,9 +42,10 @@ def add_run_args(p) -> None:
     p.add_argument("--engine", default="CYCLES", help="CYCLES, WORKBENCH, EEVEE or SCENE")
     p.add_argument("--samples", type=int, default=8, help="render samples (Cycles)")
     p.add_argument("--rollout-frames", type=int, default=48, help="frames to invent and bake")
-    p.add_argument("--generator-steps", type=int, default=2000, help="generator training steps (at most)")
-    p.add_argument("--generator-seconds", type=float, default=90.0,
-                   help="wall-clock budget for generator training; whichever of steps/seconds ends first (0: none)")
+    p.add_argument("--generator-steps", type=int, default=500, help="generator training steps (at most)")
+    p.add_argument("--generator-seconds", type=float, default=0.0,
+                   help="wall-clock budget for generator training; whichever of steps/seconds ends first (0: none). "
+                        "With a budget the learning-rate schedule follows the clock, so results are not bit-exact")
     p.add_argument("--behavior-epochs", type=int, default=150)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0)

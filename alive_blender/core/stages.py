@@ -161,11 +161,14 @@ def _model_fingerprint(wd: WorkDir) -> Optional[dict]:
 
 
 def _checked_manifest(wd: WorkDir, names: list, reporter: Optional[Reporter]) -> dict:
-    """The model manifest, with checksums of ``names`` verified and version /
-    encoder mismatches refused (or warned about)."""
+    """The model manifest, with checksums of ``names`` and of every other weight
+    file it lists verified (a tampered model folder is refused whichever part a
+    stage uses), and version / encoder mismatches refused (or warned about)."""
     from .checkpoint import check_compatible, verify_manifest
     model_dir = wd / MODEL
-    manifest = verify_manifest(model_dir, names)
+    listed = read_json(model_dir / "manifest.json", "model manifest").get("files", {}) \
+        if (model_dir / "manifest.json").exists() else {}
+    manifest = verify_manifest(model_dir, sorted(set(names) | set(listed)))
     encoder_file = wd / EMBED / "encoder.json"
     identity = read_json(encoder_file).get("identity") if encoder_file.exists() else None
     for warning in check_compatible(manifest, model_dir, identity):
