@@ -37,6 +37,8 @@ STAGES = ["capture", "encode", "train", "rollout", "decode", "bake", "preview"]
 TARGET_CPU_S, TARGET_GPU_S = 180.0, 30.0
 
 
+RUN_DEFAULT_STEPS = 500   # `alive run`'s --generator-steps default
+
 def env_for(threads: int) -> dict:
     n = str(threads)
     return dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", OMP_NUM_THREADS=n, MKL_NUM_THREADS=n)
@@ -131,7 +133,7 @@ def bench_footage(tmp: Path, args) -> dict:
                       "--resolution", f"{args.width}x{args.height}"], args.threads)
     if res.returncode != 0:
         return {**row, "error": "capture failed: " + (res.stderr.strip().splitlines() or ["?"])[-1]}
-    gen = {"steps": args.generator_steps or 1500, "seed": 0}
+    gen = {"steps": args.generator_steps or RUN_DEFAULT_STEPS, "seed": 0}
     beh = {"epochs": args.behavior_epochs, "seed": 0}
     ro = {"steps": max(1, args.frames - 1), "count": 1, "seed": 0}
     res = subprocess.run([sys.executable, "-c", STAGE_SCRIPT, str(work), args.device, json.dumps(gen),
@@ -193,7 +195,7 @@ def main(argv=None) -> int:
             rows.append(bench_footage(tmp, args))
     gpu = any(r.get("device", "").startswith("cuda") for r in rows)
     target = TARGET_GPU_S if gpu else TARGET_CPU_S
-    default_steps = 1500
+    default_steps = RUN_DEFAULT_STEPS
     for r in rows:
         if "total" in r:
             r["target_s"] = target
