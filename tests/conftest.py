@@ -66,3 +66,22 @@ def tiny_blend(tmp_path_factory) -> Path:
 # settings that keep a full CLI run to seconds
 TINY_RUN = ["--frames", "1-6", "--resolution", "24x16", "--rollout-frames", "5", "--generator-steps", "60",
             "--behavior-epochs", "5", "--samples", "2"]
+
+
+def blob_shot(n: int = 10, h: int = 12, w: int = 16, dim: int = 32):
+    """A tiny shot for model tests: a blob moving across a gradient, with depth
+    and a masked background; returns (embeddings, rgb, depth)."""
+    import numpy as np
+
+    from alive_blender.core.encode import DeterministicEncoder
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.zeros((n, h, w, 3), np.float32)
+    depth = np.full((n, h, w), 4.0, np.float32)
+    for i in range(n):
+        blob = np.exp(-((xx - 3 - i) ** 2 + (yy - 6) ** 2) / 6.0)
+        rgb[i, ..., 0] = blob
+        rgb[i, ..., 1] = yy / h
+        rgb[i, ..., 2] = 0.3
+        depth[i] -= blob
+    depth[:, :2] = np.inf
+    return DeterministicEncoder(dim).encode_images(rgb), rgb, depth

@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from conftest import blob_shot
+
 from alive_blender.core.encode import DeterministicEncoder
 from alive_blender.core.errors import AliveError, Cancelled
 from alive_blender.core.generator import (ARCHITECTURES, DEFAULT_ARCH, Generator, GeneratorConfig, psnr,
@@ -14,20 +16,7 @@ from alive_blender.core.protocol import Reporter
 
 @pytest.fixture(scope="module")
 def shot():
-    """A blob moving across a gradient, with depth and a masked background."""
-    N, H, W = 12, 12, 16
-    yy, xx = np.mgrid[0:H, 0:W]
-    rgb = np.zeros((N, H, W, 3), np.float32)
-    depth = np.full((N, H, W), 4.0, np.float32)
-    for i in range(N):
-        blob = np.exp(-((xx - 3 - i) ** 2 + (yy - 6) ** 2) / 6.0)
-        rgb[i, ..., 0] = blob
-        rgb[i, ..., 1] = yy / H
-        rgb[i, ..., 2] = 0.3
-        depth[i] -= blob
-    depth[:, :2] = np.inf
-    emb = DeterministicEncoder(32).encode_images(rgb)
-    return emb, rgb, depth
+    return blob_shot(12)
 
 
 TINY = dict(channels=16, grid_min=8, stages=2, latent=32, pcs=8, static_channels=4, head_hidden=16,

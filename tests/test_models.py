@@ -3,29 +3,17 @@
 import numpy as np
 import pytest
 
+from conftest import blob_shot
+
 from alive_blender.core.behavior import Behavior, BehaviorConfig, train_behavior
 from alive_blender.core.errors import AliveError
 from alive_blender.core.generator import Generator, GeneratorConfig, psnr, train_generator
 from alive_blender.core.rollout import RolloutConfig, rollout
-from alive_blender.core.encode import DeterministicEncoder
 
 
 @pytest.fixture(scope="module")
 def tiny_shot():
-    """A blob moving across a gradient, with depth and a masked background."""
-    N, H, W = 10, 12, 16
-    yy, xx = np.mgrid[0:H, 0:W]
-    rgb = np.zeros((N, H, W, 3), np.float32)
-    depth = np.full((N, H, W), 4.0, np.float32)
-    for i in range(N):
-        blob = np.exp(-((xx - 3 - i) ** 2 + (yy - 6) ** 2) / 6.0)
-        rgb[i, ..., 0] = blob
-        rgb[i, ..., 1] = yy / H
-        rgb[i, ..., 2] = 0.3
-        depth[i] -= blob
-    depth[:, :2] = np.inf
-    emb = DeterministicEncoder(32).encode_images(rgb)
-    return emb, rgb, depth
+    return blob_shot(10)
 
 
 SMALL = dict(hidden=32, layers=2, frames_per_batch=4, pixels_per_frame=128)
