@@ -183,8 +183,10 @@ def _after_rollout(scene, job) -> str:
 
 
 def _bake(scene, workdir: Path, reporter=None) -> dict:
-    from .pipeline import bake_from_workdir
-    return bake_from_workdir(scene, workdir, run_settings(scene).bake, reporter, blend_dir=_blend_dir(workdir))
+    from .bake_workdir import bake_from_workdir
+    settings = run_settings(scene)
+    return bake_from_workdir(scene, workdir, settings.bake, blend_dir=_blend_dir(workdir), device=settings.device,
+                             reporter=reporter, decoded_dir=Path(workdir) / "decoded")
 
 
 def _after_all(scene, job) -> str:

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 
 from ..core import stages
 from ..core.artifacts import ensure_writable_dir
-from ..core.dataset import load_capture
 from ..core.encode import EncoderSpec
 from ..core.protocol import Reporter
-from .bake import BakeSettings, bake
+from .bake import BakeSettings
+from .bake_workdir import bake_from_workdir
 from .capture import CaptureSettings, capture, check_inputs
 
 
@@ -104,16 +103,8 @@ def _run_stages(scene, workdir, settings, rep, blend_dir, force, timings, lap, r
     result["decode"] = stages.decode_rollout(workdir, width=width, height=height, device=settings.device,
                                              reporter=rep, force="decode" in force)
     lap("decode")
-    decoded_dir = Path(result["decode"]["dir"])
-    decoded = {k: np.load(decoded_dir / f"{k}.npy") for k in ("rgb", "depth", "alpha")}
-    cap = load_capture(workdir)
-    # rollouts have no camera of their own: show them through the capture camera at its last frame
-    ref = len(cap.samples) - 1
-    from ..core.camera import scale_intrinsics
-    K = scale_intrinsics(cap.K(ref), decoded["rgb"].shape[2] / cap.rgb.shape[2],
-                         decoded["rgb"].shape[1] / cap.rgb.shape[1])
-    result["bake"] = bake(scene, decoded, K, cap.world_from_camera(ref), settings.bake,
-                          blend_dir=blend_dir, reporter=rep)
+    result["bake"] = bake_from_workdir(scene, workdir, settings.bake, blend_dir=blend_dir, device=settings.device,
+                                       reporter=rep, decoded_dir=Path(result["decode"]["dir"]))
     lap("bake")
     result["preview"] = str(stages.preview(workdir))
     lap("preview")
@@ -145,22 +136,3 @@ def worker_job(workdir, settings: RunSettings, which: str) -> dict:
         "preview": {"stage": "preview", "workdir": w},
     }
     return {"stage": "chain", "jobs": [by_stage[s] for s in WORKER_STAGES[which]]}
-
-
-def bake_from_workdir(scene, workdir, bake_settings: BakeSettings, reporter: Optional[Reporter] = None,
-                      blend_dir: Optional[Path] = None) -> dict:
-    """Bake what ``decode_rollout`` left in WORKDIR/decoded, through the capture camera
-    at its last captured frame (as ``run_all`` does)."""
-    from ..core.camera import scale_intrinsics
-    from ..core.errors import AliveError
-    workdir = Path(workdir)
-    decoded_dir = workdir / "decoded"
-    if not (decoded_dir / "rgb.npy").exists():
-        raise AliveError(f"nothing to bake in '{workdir}'", "roll out first")
-    decoded = {k: np.load(decoded_dir / f"{k}.npy") for k in ("rgb", "depth", "alpha")}
-    cap = load_capture(workdir)
-    ref = len(cap.samples) - 1
-    K = scale_intrinsics(cap.K(ref), decoded["rgb"].shape[2] / cap.rgb.shape[2],
-                         decoded["rgb"].shape[1] / cap.rgb.shape[1])
-    return bake(scene, decoded, K, cap.world_from_camera(ref), bake_settings, blend_dir=blend_dir or workdir,
-                reporter=reporter)
