@@ -61,7 +61,7 @@ def main(argv=None):
 
     import bpy
 
-    from alive_blender.blender.bake import BakeSettings, bake, point_colors, unproject_frames
+    from alive_blender.blender.bake.points import BakeSettings, bake, point_colors, unproject_frames
     from alive_blender.blender.scenefile import save_blend
     from alive_blender.core.camera import CameraParams, intrinsics
 

@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alive_blender.core.behavior import ARCHITECTURES, DEFAULT_ARCH, BehaviorConfig, train_behavior  # noqa: E402
+from alive_blender.core.models.behavior import ARCHITECTURES, DEFAULT_ARCH, BehaviorConfig, train_behavior  # noqa: E402
 from alive_blender.core.metrics import check_targets, evaluate  # noqa: E402
 from alive_blender.core.rollout import (RolloutConfig, copy_last, random_walk, rollout,  # noqa: E402
                                         video_texture_walk)
@@ -44,7 +44,7 @@ COLS = ["realism", "coverage", "diversity_10", "diversity_100", "diversity_last"
 def load_footage(folder: Path) -> np.ndarray:
     from PIL import Image
 
-    from alive_blender.core.encode import DeterministicEncoder
+    from alive_blender.core.models.encoder import DeterministicEncoder
     files = sorted(Path(folder).glob("*.png"))
     if not files:
         raise SystemExit(f"no PNG frames in {folder}")

@@ -38,7 +38,7 @@ def main(argv=None) -> int:
 
     import bpy
 
-    from alive_blender.blender.capture import ENGINES, CaptureSettings, capture
+    from alive_blender.blender.capture.render import ENGINES, CaptureSettings, capture
     from alive_blender.blender.demo_scene import build_demo_scene
 
     bpy.ops.wm.read_factory_settings(use_empty=True)

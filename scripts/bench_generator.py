@@ -33,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alive_blender.core.encode import DeterministicEncoder  # noqa: E402
-from alive_blender.core.generator import (DEFAULT_ARCH, GeneratorConfig, cpu_threads, psnr,  # noqa: E402
+from alive_blender.core.models.encoder import DeterministicEncoder  # noqa: E402
+from alive_blender.core.models.generator import (DEFAULT_ARCH, GeneratorConfig, cpu_threads, psnr,  # noqa: E402
                                           train_generator)
 from alive_blender.core.sphere import angle  # noqa: E402
 
@@ -47,9 +47,9 @@ def render_demo(frames: int, width: int, height: int, workdir: Path, samples: in
                 step: int = 1) -> dict:
     import bpy
 
-    from alive_blender.blender.capture import CaptureSettings, capture
+    from alive_blender.blender.capture.render import CaptureSettings, capture
     from alive_blender.blender.demo_scene import build_demo_scene
-    from alive_blender.core.dataset import load_capture
+    from alive_blender.core.workdir.dataset import load_capture
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = build_demo_scene(frames=frames, width=width, height=height)
     capture(scene, workdir, CaptureSettings(width=width, height=height, samples=samples, frame_start=start,
@@ -221,7 +221,7 @@ def _save_sheet(path, dec_hi, up_dec, ref_hi):
     """Side by side for a few frames: 2x decode | upscaled 1x decode | 2x render."""
     if path is None:
         return
-    from alive_blender.core.images import write_png
+    from alive_blender.core.workdir.images import write_png
     idx = [0, len(dec_hi) // 3, 2 * len(dec_hi) // 3]
     rows = [np.concatenate([dec_hi[i], up_dec[i], ref_hi[i]], axis=1) for i in idx]
     write_png(path, np.concatenate(rows, axis=0))

@@ -109,7 +109,7 @@ def capture_has_footage() -> bool:
 
 STAGE_SCRIPT = r"""
 import json, sys, time
-from alive_blender.core import stages
+from alive_blender.core.run import stages
 wd, device = sys.argv[1], sys.argv[2]
 gen, beh, ro = json.loads(sys.argv[3]), json.loads(sys.argv[4]), json.loads(sys.argv[5])
 t = {}

@@ -73,7 +73,7 @@ def blob_shot(n: int = 10, h: int = 12, w: int = 16, dim: int = 32):
     and a masked background; returns (embeddings, rgb, depth)."""
     import numpy as np
 
-    from alive_blender.core.encode import DeterministicEncoder
+    from alive_blender.core.models.encoder import DeterministicEncoder
     yy, xx = np.mgrid[0:h, 0:w]
     rgb = np.zeros((n, h, w, 3), np.float32)
     depth = np.full((n, h, w), 4.0, np.float32)

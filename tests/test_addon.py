@@ -60,7 +60,7 @@ def our_classes():
 def test_register_unregister_register_leaves_nothing(fresh_bpy):
     bpy = fresh_bpy
     from alive_blender.blender import addon as addon_mod
-    from alive_blender.blender.jobs import poll_active_job
+    from alive_blender.blender.ui.jobs import poll_active_job
     handlers_before = {name: len(getattr(bpy.app.handlers, name)) for name in dir(bpy.app.handlers)
                        if isinstance(getattr(bpy.app.handlers, name), list)}
     for _ in range(2):
@@ -87,7 +87,7 @@ def test_register_unregister_register_leaves_nothing(fresh_bpy):
 
 def test_settings_and_curves_survive_save_and_reload(addon, tmp_path):
     bpy = addon
-    from alive_blender.blender.props import sample_control_curves
+    from alive_blender.blender.ui.props import sample_control_curves
     scene = bpy.context.scene
     s = scene.alive
     s.rollout_frames, s.bake_name, s.prompt, s.engine, s.loop = 33, "shot7", "waves", "WORKBENCH", True
@@ -118,7 +118,7 @@ def test_settings_and_curves_survive_save_and_reload(addon, tmp_path):
 
 def test_rollout_settings_carry_per_step_curves(addon):
     bpy = addon
-    from alive_blender.blender.operators import rollout_settings
+    from alive_blender.blender.ui.operators import rollout_settings
     scene = bpy.context.scene
     scene.frame_start = 10
     s = scene.alive
@@ -138,9 +138,9 @@ def test_rollout_settings_carry_per_step_curves(addon):
 
 
 def test_every_property_has_a_description(addon):
-    from alive_blender.blender.operators import CLASSES as OPERATORS
-    from alive_blender.blender.preferences import AlivePreferences
-    from alive_blender.blender.props import AliveSettings
+    from alive_blender.blender.ui.operators import CLASSES as OPERATORS
+    from alive_blender.blender.ui.preferences import AlivePreferences
+    from alive_blender.blender.ui.props import AliveSettings
     checked = 0
     bpy = addon
     op_rna = [getattr(bpy.ops.alive, cls.bl_idname.split(".")[1]).get_rna_type() for cls in OPERATORS]
@@ -188,7 +188,7 @@ def test_every_stage_operator_and_its_report(addon, tmp_path, capfd):
 
         assert bpy.ops.alive.train() == {"FINISHED"}
         out = capfd.readouterr()
-        from alive_blender.core import behavior, generator
+        from alive_blender.core.models import behavior, generator
         assert f"Info: Alive: trained '{generator.DEFAULT_ARCH}' + '{behavior.DEFAULT_ARCH}' (PSNR" in out.out
         assert "Warning: encoder in use is deterministic" in out.out  # the worker's warning, as a report
         assert "generator step 20" in out.err  # the worker's progress lines on the terminal
@@ -223,20 +223,20 @@ def test_operator_errors_are_reports(addon, tmp_path):
             bpy.ops.alive.capture()
     assert not (tmp_path / "w" / "capture").exists()
     # an external worker interpreter that does not exist: said before anything runs
-    from alive_blender.blender.preferences import get_prefs
+    from alive_blender.blender.ui.preferences import get_prefs
     scene.alive.use_scene_range = True
     with bpy.context.temp_override(scene=scene):
         bpy.ops.alive.capture()
         get_prefs().python_path = str(tmp_path / "no" / "python")
         with pytest.raises(RuntimeError, match="could not start the worker with .*no/python.*Worker Python"):
             bpy.ops.alive.train()
-    from alive_blender.blender.jobs import RUNNER
+    from alive_blender.blender.ui.jobs import RUNNER
     assert not RUNNER.busy
 
 
 def test_offline_clip_without_weights_is_refused_with_a_hint(addon, tmp_path):
     bpy = addon
-    from alive_blender.blender.preferences import encoder_spec, get_prefs
+    from alive_blender.blender.ui.preferences import encoder_spec, get_prefs
     from alive_blender.core.errors import AliveError
     prefs = get_prefs()
     assert prefs is not None and not bpy.app.online_access
@@ -263,7 +263,7 @@ def test_offline_clip_without_weights_is_refused_with_a_hint(addon, tmp_path):
 
 def test_work_folder_locations(addon, tmp_path):
     bpy = addon
-    from alive_blender.blender.preferences import get_prefs, resolve_workdir, user_folder
+    from alive_blender.blender.ui.preferences import get_prefs, resolve_workdir, user_folder
     prefs = get_prefs()
     scene = bpy.context.scene
     assert resolve_workdir(scene) == user_folder() / "alive_unsaved" / bpy.path.clean_name(scene.name)
@@ -282,9 +282,9 @@ def test_modal_capture_steps_one_frame_at_a_time_and_esc_restores_the_scene(addo
     """What the modal Capture operator does per timer event (next) and on Esc (close);
     modal operators themselves never run in the bpy module (no event loop)."""
     bpy = addon
-    from alive_blender.blender.capture import capture_steps
-    from alive_blender.blender.operators import run_settings
-    from alive_blender.core.protocol import Reporter
+    from alive_blender.blender.capture.render import capture_steps
+    from alive_blender.blender.ui.operators import run_settings
+    from alive_blender.core.run.protocol import Reporter
     scene = tiny_scene(bpy, tmp_path / "w")
     r = scene.render
     before = (r.engine, r.resolution_x, r.resolution_y, r.filepath, r.image_settings.file_format,

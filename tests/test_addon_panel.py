@@ -84,7 +84,7 @@ class PanelSelf:
 
 
 def draw_all(context) -> dict:
-    from alive_blender.blender.panel import CLASSES
+    from alive_blender.blender.ui.panel import CLASSES
     drawn = {}
     for cls in CLASSES:
         log = []
@@ -102,7 +102,7 @@ def addon(fresh_bpy):
 
 
 def test_sub_panels_in_work_order_under_the_alive_tab(addon):
-    from alive_blender.blender.panel import CLASSES
+    from alive_blender.blender.ui.panel import CLASSES
     main, *subs = CLASSES
     assert (main.bl_category, main.bl_space_type, main.bl_region_type) == ("Alive", "VIEW_3D", "UI")
     assert [c.bl_label for c in subs] == ["Capture", "Train", "Rollout", "Bake", "Preview"]
@@ -112,9 +112,9 @@ def test_sub_panels_in_work_order_under_the_alive_tab(addon):
 
 def test_every_panel_draws_in_every_state(addon, tmp_path):
     bpy = addon
-    from alive_blender.blender.jobs import RUNNER
-    from alive_blender.blender.operators import PREVIEW_IMAGE
-    from alive_blender.blender.props import AliveSettings
+    from alive_blender.blender.ui.jobs import RUNNER
+    from alive_blender.blender.ui.operators import PREVIEW_IMAGE
+    from alive_blender.blender.ui.props import AliveSettings
     context = bpy.context
     drawn = draw_all(context)
     ops = {b["operator"] for log in drawn.values() for name, b in log if name == "operator"}
@@ -145,7 +145,7 @@ def test_every_panel_draws_in_every_state(addon, tmp_path):
 
 def test_preferences_draw_with_the_offline_message(addon):
     bpy = addon
-    from alive_blender.blender.preferences import AlivePreferences, get_prefs
+    from alive_blender.blender.ui.preferences import AlivePreferences, get_prefs
     prefs = get_prefs()
     log = []
     AlivePreferences.draw(PanelSelf(AlivePreferences, CheckedLayout(log), prefs), bpy.context)

@@ -90,7 +90,7 @@ def check_blend(path: Path, **args) -> dict:
 
 def camera_scene(bpy, width=16, height=12, shift=(0.05, -0.03), fit="VERTICAL"):
     """Empty scene with a shifted, non-trivially fitted camera; returns (scene, cam, K, pose)."""
-    from alive_blender.blender.capture import camera_params
+    from alive_blender.blender.capture.render import camera_params
     from alive_blender.core.camera import intrinsics, strip_scale
     scene = bpy.context.scene
     cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
@@ -119,7 +119,7 @@ def synthetic_frames(n=5, width=16, height=12, seed=0):
 
 def reference_points(decoded, i, K, pose):
     """Frame i's points the slow, obvious way (the foundation's per-frame unproject)."""
-    from alive_blender.blender.bake import srgb_to_linear
+    from alive_blender.blender.bake.points import srgb_to_linear
     from alive_blender.core.camera import unproject
     d, a = decoded["depth"][i], decoded["alpha"][i]
     keep = (a > 0.5) & np.isfinite(d) & (d > 0)
@@ -134,7 +134,7 @@ def save(path):
 
 
 def test_points_reopened_match_decoded_and_hold_on_twos(fresh_bpy, tmp_path):
-    from alive_blender.blender.bake import BakeSettings, bake
+    from alive_blender.blender.bake.points import BakeSettings, bake
     scene, cam, K, pose = camera_scene(fresh_bpy)
     decoded = synthetic_frames()
     settings = BakeSettings(name="pts", start=3, hold=2, texture=False, card=False)
@@ -157,7 +157,7 @@ def test_points_reopened_match_decoded_and_hold_on_twos(fresh_bpy, tmp_path):
 
 def test_per_frame_poses_and_pointcloud_object(fresh_bpy, tmp_path):
     """One camera pose per generated frame; the points as a Point Cloud object."""
-    from alive_blender.blender.bake import BakeSettings, bake
+    from alive_blender.blender.bake.points import BakeSettings, bake
     scene, cam, K, pose = camera_scene(fresh_bpy)
     decoded = synthetic_frames(n=3)
     poses = np.stack([pose] * 3)
@@ -176,9 +176,9 @@ def test_per_frame_poses_and_pointcloud_object(fresh_bpy, tmp_path):
 def test_unprojected_render_of_known_plane_lands_on_it(fresh_bpy, tmp_path):
     """Render a ground plane (z = 0) through a shifted camera, bake the capture
     itself as the 'decoded' frame: every reopened point lies on the plane."""
-    from alive_blender.blender.bake import BakeSettings, bake
-    from alive_blender.blender.capture import CaptureSettings, capture
-    from alive_blender.core.dataset import load_capture
+    from alive_blender.blender.bake.points import BakeSettings, bake
+    from alive_blender.blender.capture.render import CaptureSettings, capture
+    from alive_blender.core.workdir.dataset import load_capture
     bpy = fresh_bpy
     scene, cam, _, _ = camera_scene(bpy, width=32, height=24, shift=(0.1, 0.08), fit="AUTO")
     bpy.ops.mesh.primitive_plane_add(size=20.0, location=(0, 0, 0))
@@ -200,7 +200,7 @@ def test_unprojected_render_of_known_plane_lands_on_it(fresh_bpy, tmp_path):
 def test_texture_shows_each_frame(fresh_bpy, tmp_path, mode):
     """The card in the capture frustum renders generated frame i at its scene
     frames (Cycles, tiny). The atlas .blend renders alone in an empty folder."""
-    from alive_blender.blender.bake import BakeSettings, bake
+    from alive_blender.blender.bake.points import BakeSettings, bake
     scene, cam, K, pose = camera_scene(fresh_bpy)
     decoded = synthetic_frames(n=4)
     settings = BakeSettings(name="tex", start=1, hold=2, points=False, texture_mode=mode, card=True, world=True)
@@ -239,7 +239,7 @@ def test_points_render_their_colour(fresh_bpy, tmp_path, engine="CYCLES"):
     """The points material reads alive_rgb in Cycles (it reads black from an attribute named 'color').
     EEVEE (engine="BLENDER_EEVEE") shows it too, but software OpenGL shader compilation takes
     minutes on a shared 2-core machine, so the suite renders Cycles only."""
-    from alive_blender.blender.bake import BakeSettings, bake
+    from alive_blender.blender.bake.points import BakeSettings, bake
     scene, cam, K, pose = camera_scene(fresh_bpy)
     decoded = synthetic_frames(n=2)
     decoded["alpha"][:] = 1.0
@@ -256,8 +256,8 @@ def test_points_render_their_colour(fresh_bpy, tmp_path, engine="CYCLES"):
 
 
 def test_footage_without_depth_flat_card_of_points(fresh_bpy, tmp_path):
-    from alive_blender.blender.bake import BakeSettings, bake
-    from alive_blender.core.protocol import Reporter
+    from alive_blender.blender.bake.points import BakeSettings, bake
+    from alive_blender.core.run.protocol import Reporter
     scene, cam, K, pose = camera_scene(fresh_bpy)
     decoded = synthetic_frames(n=2)
     decoded["depth"] = None
@@ -277,7 +277,7 @@ def test_footage_without_depth_flat_card_of_points(fresh_bpy, tmp_path):
 
 
 def test_rebake_replaces_exactly_what_it_made(fresh_bpy, tmp_path):
-    from alive_blender.blender.bake import BakeSettings, bake, bake_counts
+    from alive_blender.blender.bake.points import BakeSettings, bake, bake_counts
     bpy = fresh_bpy
     scene, cam, K, pose = camera_scene(bpy)
     bpy.ops.mesh.primitive_cube_add()
@@ -305,7 +305,7 @@ def test_rebake_replaces_exactly_what_it_made(fresh_bpy, tmp_path):
     assert {c.name for c in scene.collection.children} == {"Alive a", "Alive b"}
     assert "Alive a Trajectory" in bpy.data.collections["Alive a"].children
     # a re-bake of "b" restores the world/material "b" replaced before replacing them again
-    from alive_blender.blender.bake import remove_bake
+    from alive_blender.blender.bake.points import remove_bake
     remove_bake("a")
     remove_bake("b")
     assert bake_counts() == before
@@ -321,9 +321,9 @@ def tiny_workdir(tiny_blend, tmp_path_factory):
     made in this process without the slow parts of ``run``."""
     import bpy
 
-    from alive_blender.blender.capture import CaptureSettings, capture
-    from alive_blender.core import stages
-    from alive_blender.core.encode import EncoderSpec
+    from alive_blender.blender.capture.render import CaptureSettings, capture
+    from alive_blender.core.run import stages
+    from alive_blender.core.models.encoder import EncoderSpec
     work = tmp_path_factory.mktemp("bakework") / "work"
     bpy.ops.wm.open_mainfile(filepath=str(tiny_blend))
     try:
@@ -403,7 +403,7 @@ print('RESULT' + json.dumps({'ret': list(r), 'objects': sorted(o.name for o in c
 
 
 def test_failed_bake_leaves_the_scene_as_it_was(fresh_bpy, tmp_path):
-    from alive_blender.blender.bake import BakeSettings, bake, bake_counts
+    from alive_blender.blender.bake.points import BakeSettings, bake, bake_counts
     from alive_blender.core.errors import AliveError
     scene, cam, K, pose = camera_scene(fresh_bpy)
     decoded = synthetic_frames(n=2)

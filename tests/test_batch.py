@@ -162,7 +162,7 @@ def test_sigterm_stops_a_batch_and_its_shots(shots_file, tmp_path):
 
 def test_gpu_shots_are_split_into_cpu_and_gpu_ray_tasks(shots_file, tmp_path):
     from alive_blender.cli.cmd_batch import run_flags
-    from alive_blender.core.batch import load_shots, ray_tasks
+    from alive_blender.core.run.batch import load_shots, ray_tasks
     toml = tmp_path / "gpu.toml"
     toml.write_text(shots_file.read_text().replace('seed = 7', 'seed = 7\ngpus = 1'))
     shots = {s.name: s for s in load_shots(toml, run_flags())}

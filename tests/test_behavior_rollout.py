@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from alive_blender.core.behavior import ARCHITECTURES, DEFAULT_ARCH, Behavior, BehaviorConfig, train_behavior
-from alive_blender.core.encode import DeterministicEncoder
+from alive_blender.core.models.behavior import ARCHITECTURES, DEFAULT_ARCH, Behavior, BehaviorConfig, train_behavior
+from alive_blender.core.models.encoder import DeterministicEncoder
 from alive_blender.core.errors import AliveError
 from alive_blender.core.rollout import RolloutConfig, curve, rollout, video_texture_walk
 from alive_blender.core.sphere import angle, normalize, slerp
-from alive_blender.core.steering import text_direction
+from alive_blender.core.models.steering import text_direction
 
 DIM = 32
 
@@ -184,9 +184,9 @@ def test_video_texture_walks_observed_frames(shot):
 
 
 def test_rollout_and_evaluate_cli(shot, models, tmp_path):
-    from alive_blender.core.artifacts import EMBED, MODEL, save_npy, write_json
-    from alive_blender.core.checkpoint import write_manifest
-    from alive_blender.core.encode import EncoderSpec
+    from alive_blender.core.workdir.artifacts import EMBED, MODEL, save_npy, write_json
+    from alive_blender.core.workdir.checkpoint import write_manifest
+    from alive_blender.core.models.encoder import EncoderSpec
     from tests.conftest import run_cli
     wd = tmp_path / "wd"
     spec = EncoderSpec(dim=DIM)

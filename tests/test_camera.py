@@ -18,7 +18,7 @@ def test_K_matches_world_to_camera_view(fresh_bpy, fit, shift, aspect, size):
     from bpy_extras.object_utils import world_to_camera_view
     from mathutils import Vector
 
-    from alive_blender.blender.capture import camera_params
+    from alive_blender.blender.capture.render import camera_params
     scene = bpy.data.scenes.new("cam")
     W, H = size
     scene.render.resolution_x, scene.render.resolution_y = W, H

@@ -83,7 +83,7 @@ def distance_to_geometry(p: np.ndarray) -> np.ndarray:
 
 def check_geometry(workdir, min_cube_pixels=4):
     from alive_blender.core.camera import unproject
-    from alive_blender.core.dataset import load_capture
+    from alive_blender.core.workdir.dataset import load_capture
     cap = load_capture(workdir)
     assert cap.meta["has_depth"] and cap.depth is not None
     checked = 0
@@ -137,7 +137,7 @@ def leftovers(workdir):
     ("HORIZONTAL", (-0.06, 0.04), (2.0, 1.0), (32, 24)),
 ], ids=["plain", "shift", "vertical-fit", "non-square-pixels"])
 def test_cycles_depth_unprojects_onto_the_geometry(fresh_bpy, tmp_path, fit, shift, aspect, size):
-    from alive_blender.blender.capture import CaptureSettings, capture
+    from alive_blender.blender.capture.render import CaptureSettings, capture
     scene = build_known_scene(fresh_bpy, fit, shift, aspect, size)
     res = capture(scene, tmp_path, CaptureSettings(samples=1, engine="CYCLES", percent=100))
     assert res["samples"] == 3 and res["rendered"] == 3 and (res["width"], res["height"]) == size
@@ -190,9 +190,9 @@ def test_workbench_capture_through_the_cli(known_blend, tmp_path):
 
 
 def test_subframes_fall_between_their_neighbours(fresh_bpy, tmp_path):
-    from alive_blender.blender.capture import CaptureSettings, capture
+    from alive_blender.blender.capture.render import CaptureSettings, capture
     from alive_blender.core.camera import unproject
-    from alive_blender.core.dataset import load_capture
+    from alive_blender.core.workdir.dataset import load_capture
     scene = build_known_scene(fresh_bpy, frames=3, moving_cube=True, size=(40, 30))
     capture(scene, tmp_path, CaptureSettings(samples=1, subframes=2, percent=100))
     cap = load_capture(tmp_path)
@@ -221,10 +221,10 @@ class Boom(RuntimeError):
 
 
 def test_settings_identical_before_and_after_also_after_an_error_or_cancel(fresh_bpy, tmp_path):
-    from alive_blender.blender.capture import CaptureSettings, capture
-    from alive_blender.core.dataset import load_capture
+    from alive_blender.blender.capture.render import CaptureSettings, capture
+    from alive_blender.core.workdir.dataset import load_capture
     from alive_blender.core.errors import Cancelled
-    from alive_blender.core.protocol import Reporter
+    from alive_blender.core.run.protocol import Reporter
     bpy = fresh_bpy
     scene = build_known_scene(bpy)
     # a user's own choices that capture must not disturb
@@ -271,7 +271,7 @@ def test_settings_identical_before_and_after_also_after_an_error_or_cancel(fresh
 
 def test_stepwise_capture_closes_cleanly_between_frames(fresh_bpy, tmp_path):
     """What a UI timer does: one sample per call, and Cancel = close() between frames."""
-    from alive_blender.blender.capture import CaptureSettings, capture_steps
+    from alive_blender.blender.capture.render import CaptureSettings, capture_steps
     bpy = fresh_bpy
     scene = build_known_scene(bpy, frames=3)
     scene.render.engine = "BLENDER_EEVEE"
@@ -288,8 +288,8 @@ def test_stepwise_capture_closes_cleanly_between_frames(fresh_bpy, tmp_path):
 
 
 def test_unchanged_inputs_render_nothing_and_changes_render_only_what_changed(fresh_bpy, tmp_path):
-    from alive_blender.blender.capture import CaptureSettings, capture
-    from alive_blender.core.dataset import load_capture
+    from alive_blender.blender.capture.render import CaptureSettings, capture
+    from alive_blender.core.workdir.dataset import load_capture
     bpy = fresh_bpy
     scene = build_known_scene(bpy, frames=3, moving_cube=True)
     renders = []
@@ -338,7 +338,7 @@ def test_unchanged_inputs_render_nothing_and_changes_render_only_what_changed(fr
 
 
 def test_bad_scene_input_is_a_clear_error_and_writes_nothing(fresh_bpy, tmp_path):
-    from alive_blender.blender.capture import CaptureSettings, capture
+    from alive_blender.blender.capture.render import CaptureSettings, capture
     from alive_blender.core.errors import AliveError
     bpy = fresh_bpy
     scene = build_known_scene(bpy)
@@ -378,9 +378,9 @@ def footage_dir() -> str:
 
 
 def test_footage_movie_and_image_sequence(fresh_bpy, tmp_path):
-    from alive_blender.blender.footage import capture_movie
-    from alive_blender.core.dataset import load_capture
-    from alive_blender.core.footage import FootageSettings, capture_images
+    from alive_blender.blender.capture.movie import capture_movie
+    from alive_blender.core.workdir.dataset import load_capture
+    from alive_blender.core.workdir.footage import FootageSettings, capture_images
     bpy = fresh_bpy
     data = footage_dir()
     before = settings_snapshot(bpy, bpy.context.scene)
@@ -408,8 +408,8 @@ def test_footage_movie_and_image_sequence(fresh_bpy, tmp_path):
 
 def test_exr_plates_are_read_through_blender(fresh_bpy, tmp_path):
     """Scene-linear EXR frames (film plates, earlier renders) through Blender's loader, in sRGB."""
-    from alive_blender.blender.footage import capture_image_sequence
-    from alive_blender.core.dataset import load_capture
+    from alive_blender.blender.capture.movie import capture_image_sequence
+    from alive_blender.core.workdir.dataset import load_capture
     bpy = fresh_bpy
     lin = np.linspace(0.0, 1.0, 8, dtype=np.float32)
     for f in (1, 2):
@@ -433,9 +433,9 @@ def test_exr_plates_are_read_through_blender(fresh_bpy, tmp_path):
 
 
 def test_bad_footage_is_a_clear_error_and_writes_nothing(fresh_bpy, tmp_path):
-    from alive_blender.blender.footage import capture_movie
+    from alive_blender.blender.capture.movie import capture_movie
     from alive_blender.core.errors import AliveError
-    from alive_blender.core.footage import capture_images
+    from alive_blender.core.workdir.footage import capture_images
     from PIL import Image
     wd = tmp_path / "wd"
     with pytest.raises(AliveError, match="movie not found"):
@@ -493,7 +493,7 @@ def test_cli_capture_errors(tmp_path):
 
 def test_scene_state_key_follows_what_renders(fresh_bpy):
     """The static digest changes with what a render reads, not with UI or output settings."""
-    from alive_blender.blender.scene_state import static_digest
+    from alive_blender.blender.capture.scene_state import static_digest
     bpy = fresh_bpy
     scene = build_known_scene(bpy)
     mat = bpy.data.materials.new("M")

@@ -15,11 +15,11 @@ def test_core_imports_with_bpy_hidden():
 import sys, importlib, pkgutil
 sys.modules['bpy'] = None          # any 'import bpy' now raises ImportError
 import alive_blender.core as core
-names = [m.name for m in pkgutil.iter_modules(core.__path__)]
+names = [m.name for m in pkgutil.walk_packages(core.__path__, 'alive_blender.core.')]
 for name in names:
-    importlib.import_module('alive_blender.core.' + name)
+    importlib.import_module(name)
 import numpy as np
-from alive_blender.core.encode import DeterministicEncoder
+from alive_blender.core.models.encoder import DeterministicEncoder
 emb = DeterministicEncoder(16).encode_images(np.zeros((2, 8, 8, 3), np.float32))
 assert emb.shape == (2, 16)
 print('ok', len(names))
@@ -37,7 +37,7 @@ def test_no_bpy_import_in_core_sources():
 
 
 def test_importing_the_package_does_not_import_bpy():
-    code = "import sys; import alive_blender, alive_blender.core.stages; print('bpy' in sys.modules)"
+    code = "import sys; import alive_blender, alive_blender.core.run.stages; print('bpy' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "False"

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from alive_blender.core.encode import DETERMINISTIC_LABEL, DeterministicEncoder, EncoderSpec, make_encoder
+from alive_blender.core.models.encoder import DETERMINISTIC_LABEL, DeterministicEncoder, EncoderSpec, make_encoder
 from alive_blender.core.errors import AliveError
 
 TINY_CLIP = {

@@ -7,11 +7,11 @@ import pytest
 
 from conftest import blob_shot
 
-from alive_blender.core.encode import DeterministicEncoder
+from alive_blender.core.models.encoder import DeterministicEncoder
 from alive_blender.core.errors import AliveError, Cancelled
-from alive_blender.core.generator import (ARCHITECTURES, DEFAULT_ARCH, Generator, GeneratorConfig, psnr,
+from alive_blender.core.models.generator import (ARCHITECTURES, DEFAULT_ARCH, Generator, GeneratorConfig, psnr,
                                           resolve_config, train_generator)
-from alive_blender.core.protocol import Reporter
+from alive_blender.core.run.protocol import Reporter
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alive_blender.core.dataset import write_meta, write_sample
+from alive_blender.core.workdir.dataset import write_meta, write_sample
 from conftest import run_cli
 
 

@@ -39,14 +39,14 @@ res["panels"] = [c for c in ("ALIVE_PT_main", "ALIVE_PT_capture", "ALIVE_PT_trai
 res["operators"] = [n for n in ("capture", "train", "rollout", "bake", "make_alive", "cancel", "show_preview")
                     if getattr(bpy.ops.alive, n).get_rna_type() is not None]
 res["scene_settings"] = hasattr(bpy.types.Scene, "alive")
-prefs_mod = sys.modules[addon_id + ".alive_blender.blender.preferences"]
+prefs_mod = sys.modules[addon_id + ".alive_blender.blender.ui.preferences"]
 prefs = prefs_mod.get_prefs()
 res["prefs"] = prefs is not None and prefs.bl_rna.identifier
 res["workdir_unsaved"] = str(prefs_mod.resolve_workdir(bpy.context.scene))
 
-jobs = sys.modules[addon_id + ".alive_blender.blender.jobs"]
+jobs = sys.modules[addon_id + ".alive_blender.blender.ui.jobs"]
 res["package_parent"], res["package_name"] = jobs.PACKAGE_PARENT, jobs.PACKAGE_NAME
-probe = subprocess.run([jobs.worker_python(), "-c", "import alive_blender.core.worker as w; print(w.__file__)"],
+probe = subprocess.run([jobs.worker_python(), "-c", "import alive_blender.core.run.worker as w; print(w.__file__)"],
                        env=jobs.worker_env(), capture_output=True, text=True, cwd=os.path.dirname(out_path))
 res["worker_imports"] = probe.stdout.strip() or probe.stderr[-500:]
 
@@ -87,7 +87,7 @@ def test_built_zip_installs_enables_and_works(tmp_path):
     zip_path = build_zip(dist)
     import zipfile
     names = zipfile.ZipFile(zip_path).namelist()
-    assert "blender_manifest.toml" in names and "alive_blender/blender/jobs.py" in names
+    assert "blender_manifest.toml" in names and "alive_blender/blender/ui/jobs.py" in names
     assert not [n for n in names if n.startswith(("tests/", "scripts/", ".git/"))]
 
     user = tmp_path / "user"

@@ -32,7 +32,7 @@ def captured_scene(bpy, wd, steps=20):
 
 def poll_until_done(scene, until=None):
     """Call the timer callback like Blender would; returns what the panel showed."""
-    from alive_blender.blender.jobs import poll_active_job
+    from alive_blender.blender.ui.jobs import poll_active_job
     shown = []
     while True:
         delay = poll_active_job()
@@ -44,9 +44,9 @@ def poll_until_done(scene, until=None):
 
 def test_async_train_is_polled_to_completion(addon, tmp_path, capfd):
     bpy = addon
-    from alive_blender.blender.jobs import RUNNER, poll_active_job
+    from alive_blender.blender.ui.jobs import RUNNER, poll_active_job
     scene = captured_scene(bpy, tmp_path / "w", steps=250)  # a checkpoint at 200
-    from alive_blender.blender.preferences import get_prefs
+    from alive_blender.blender.ui.preferences import get_prefs
     get_prefs().keep_worker_logs = True
     with bpy.context.temp_override(scene=scene):
         capfd.readouterr()
@@ -89,8 +89,8 @@ def test_cancel_stops_the_worker_and_keeps_a_loadable_checkpoint(addon, tmp_path
     exits with code 3; one still running KILL_AFTER (0.75 s) later is killed (see the next test), and the
     periodic checkpoint is what remains. Either way a loadable checkpoint is left."""
     bpy = addon
-    from alive_blender.blender import jobs
-    from alive_blender.core.checkpoint import load_training_state
+    from alive_blender.blender.ui import jobs
+    from alive_blender.core.workdir.checkpoint import load_training_state
     scene = captured_scene(bpy, tmp_path / "w", steps=100000)
     with bpy.context.temp_override(scene=scene):
         assert bpy.ops.alive.train(mode="ASYNC") == {"FINISHED"}
@@ -122,7 +122,7 @@ def test_cancel_stops_the_worker_and_keeps_a_loadable_checkpoint(addon, tmp_path
 
 def test_killed_worker_becomes_an_error_report_and_no_model(addon, tmp_path, capfd):
     bpy = addon
-    from alive_blender.blender.jobs import RUNNER
+    from alive_blender.blender.ui.jobs import RUNNER
     scene = captured_scene(bpy, tmp_path / "w", steps=100000)
     with bpy.context.temp_override(scene=scene):
         bpy.ops.alive.train(mode="ASYNC")
@@ -144,7 +144,7 @@ def test_killed_worker_becomes_an_error_report_and_no_model(addon, tmp_path, cap
 
 def test_a_worker_that_ignores_cancel_is_killed_after_the_deadline(addon, tmp_path, capfd):
     bpy = addon
-    from alive_blender.blender import jobs
+    from alive_blender.blender.ui import jobs
     scene = captured_scene(bpy, tmp_path / "w", steps=100000)
     with bpy.context.temp_override(scene=scene):
         bpy.ops.alive.train(mode="ASYNC")
@@ -166,7 +166,7 @@ def test_a_worker_that_ignores_cancel_is_killed_after_the_deadline(addon, tmp_pa
 
 def test_raising_worker_becomes_an_error_report_with_its_message(addon, tmp_path, capfd):
     bpy = addon
-    from alive_blender.blender.jobs import RUNNER
+    from alive_blender.blender.ui.jobs import RUNNER
     scene = captured_scene(bpy, tmp_path / "w")
     sample = sorted((tmp_path / "w" / "capture" / "samples").glob("*.npz"))[0]
     sample.write_bytes(b"not an npz file")  # the worker's encode stage raises on it
@@ -186,7 +186,7 @@ def test_raising_worker_becomes_an_error_report_with_its_message(addon, tmp_path
 
 def test_opening_a_file_or_disabling_the_addon_stops_a_running_job(addon, tmp_path):
     bpy = addon
-    from alive_blender.blender.jobs import RUNNER
+    from alive_blender.blender.ui.jobs import RUNNER
     scene = captured_scene(bpy, tmp_path / "w", steps=100000)
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "other.blend"))
     scene = bpy.context.scene
@@ -198,7 +198,7 @@ def test_opening_a_file_or_disabling_the_addon_stops_a_running_job(addon, tmp_pa
     assert RUNNER.job is None and job.returncode is not None and job.cancelled
     # disabling the add-on while a job runs stops the worker and removes the timer
     import alive_blender
-    from alive_blender.blender.jobs import poll_active_job
+    from alive_blender.blender.ui.jobs import poll_active_job
     with bpy.context.temp_override(scene=bpy.context.scene):
         bpy.ops.alive.train(mode="ASYNC")
     job = RUNNER.job

@@ -5,9 +5,9 @@ import pytest
 
 from conftest import blob_shot
 
-from alive_blender.core.behavior import Behavior, BehaviorConfig, train_behavior
+from alive_blender.core.models.behavior import Behavior, BehaviorConfig, train_behavior
 from alive_blender.core.errors import AliveError
-from alive_blender.core.generator import Generator, GeneratorConfig, psnr, train_generator
+from alive_blender.core.models.generator import Generator, GeneratorConfig, psnr, train_generator
 from alive_blender.core.rollout import RolloutConfig, rollout
 
 

@@ -87,7 +87,7 @@ def test_rerun_skips_unchanged_stages_and_force_reruns_one(done_run, tiny_blend,
 
 def worker(job, **popen):
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **ONE_THREAD)
-    return subprocess.Popen([sys.executable, "-m", "alive_blender.core.worker", json.dumps(job)], env=env,
+    return subprocess.Popen([sys.executable, "-m", "alive_blender.core.run.worker", json.dumps(job)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, **popen)
 
 
@@ -175,7 +175,7 @@ class _Payload:
 
 
 def test_training_state_never_unpickles_objects(tmp_path, monkeypatch):
-    from alive_blender.core.checkpoint import load_training_state
+    from alive_blender.core.workdir.checkpoint import load_training_state
     from alive_blender.core.errors import AliveError
     marker = tmp_path / "pwned"
     monkeypatch.setenv("ALIVE_TEST_MARKER", str(marker))
@@ -189,7 +189,7 @@ def test_training_state_never_unpickles_objects(tmp_path, monkeypatch):
 
 
 def test_manifest_mismatches_are_explained(done_run):
-    from alive_blender.core.checkpoint import check_compatible
+    from alive_blender.core.workdir.checkpoint import check_compatible
     from alive_blender.core.errors import AliveError
     work, _ = done_run
     manifest = json.loads((work / "model" / "manifest.json").read_text())

@@ -9,7 +9,8 @@ from __future__ import annotations
 import bpy
 from bpy.app.handlers import persistent
 
-from . import bake_ops, operators, panel, preferences, props
+from .bake import operator as bake_ops
+from .ui import operators, panel, preferences, props
 
 MODULES = (props, preferences, operators, bake_ops, panel)
 _CLI = {"handle": None}

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Optional
 
 
-from ..core import stages
-from ..core.artifacts import ensure_writable_dir
-from ..core.encode import EncoderSpec
-from ..core.protocol import Reporter
-from .bake import BakeSettings
-from .bake_workdir import bake_from_workdir
-from .capture import CaptureSettings, capture, check_inputs
+from ..core.run import stages
+from ..core.workdir.artifacts import ensure_writable_dir
+from ..core.models.encoder import EncoderSpec
+from ..core.run.protocol import Reporter
+from .bake.points import BakeSettings
+from .bake.from_workdir import bake_from_workdir
+from .capture.render import CaptureSettings, capture, check_inputs
 
 
 @dataclass
@@ -35,7 +35,7 @@ def validate(scene, workdir, settings: RunSettings) -> None:
     fails fast and leaves nothing behind."""
     check_inputs(scene, settings.capture)   # camera, range, engine, size
     if settings.encoder.kind == "open_clip":
-        from ..core.encode import make_encoder
+        from ..core.models.encoder import make_encoder
         make_encoder(settings.encoder, "cpu")  # a missing weights file fails here, not after rendering
     ensure_writable_dir(workdir, "work directory")  # last: it creates the folder
 
@@ -98,7 +98,7 @@ def _run_stages(scene, workdir, settings, rep, blend_dir, force, timings, lap, r
     lap("rollout")
     width = height = 0  # 0: the training size; a point density asks for another decode size
     if settings.bake.density != 1.0:
-        from .bake_workdir import decode_size
+        from .bake.from_workdir import decode_size
         width, height = decode_size(workdir, settings.bake.density)
     result["decode"] = stages.decode_rollout(workdir, width=width, height=height, device=settings.device,
                                              reporter=rep, force="decode" in force)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import bpy
 
-from ..core.artifacts import ensure_writable_dir
+from ..core.workdir.artifacts import ensure_writable_dir
 from ..core.errors import AliveError
-from .bake import TAG
+from .bake.points import TAG
 
 
 def open_blend(path) -> None:

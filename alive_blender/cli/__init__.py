@@ -22,7 +22,7 @@ import threading
 import traceback
 
 from ..core.errors import EXIT_INTERNAL, EXIT_OK, AliveError, Cancelled
-from ..core.protocol import Reporter, TerminalSink
+from ..core.run.protocol import Reporter, TerminalSink
 
 # command modules, in the order --help lists them
 COMMANDS = ["run", "batch", "info", "demo", "capture", "encode", "train", "rollout", "decode", "evaluate", "bake"]

@@ -47,7 +47,7 @@ def add_parser(sub) -> None:
 
 
 def settings_from_args(args):
-    from ..blender.bake import BakeSettings
+    from ..blender.bake.points import BakeSettings
     chosen = args.points or args.texture or args.card or args.world or args.object
     if not chosen:
         points, texture, card = True, True, True
@@ -67,7 +67,7 @@ def settings_from_args(args):
 def execute(args, reporter) -> dict:
     import bpy
 
-    from ..blender.bake_workdir import bake_from_workdir
+    from ..blender.bake.from_workdir import bake_from_workdir
     from ..blender.scenefile import check_save_target, open_blend, save_blend
     settings = settings_from_args(args)  # bad flags fail before anything is opened or written
     workdir = Path(args.workdir).expanduser().absolute()

@@ -69,7 +69,7 @@ def cli_prefix() -> list[str]:
 
 
 def execute(args, reporter) -> dict:
-    from ..core.batch import load_shots, run_batch, summary_table
+    from ..core.run.batch import load_shots, run_batch, summary_table
     flags = run_flags()
     if args.dry_run:
         from pathlib import Path

@@ -53,19 +53,19 @@ def execute(args, reporter) -> dict:
                 raise AliveError(f"{flag} applies to rendering a scene, not to footage", f"drop {flag}")
         if args.engine.upper() != "SCENE":
             raise AliveError("--engine applies to rendering a scene, not to footage", "drop --engine")
-        from ..core.footage import FootageSettings
+        from ..core.workdir.footage import FootageSettings
         fs = FootageSettings(frame_start=start, frame_end=end, step=args.step, width=w, height=h,
                              percent=args.percent)
         if args.images:
-            from ..blender.footage import capture_image_sequence
+            from ..blender.capture.movie import capture_image_sequence
             return capture_image_sequence(args.images, out, fs, reporter)
-        from ..blender.footage import capture_movie
+        from ..blender.capture.movie import capture_movie
         return capture_movie(args.movie, out, fs, reporter)
     if not args.scene:
         raise AliveError("nothing to capture", "give SCENE.blend, --movie FILE or --images DIR_OR_GLOB")
     import bpy
 
-    from ..blender.capture import CaptureSettings, capture, check_inputs
+    from ..blender.capture.render import CaptureSettings, capture, check_inputs
     from ..blender.scenefile import open_blend
     settings = CaptureSettings(camera=args.camera, frame_start=start, frame_end=end, step=args.step,
                                subframes=args.subframes, width=w, height=h, percent=args.percent,

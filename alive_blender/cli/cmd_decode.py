@@ -23,8 +23,8 @@ def add_parser(sub) -> None:
 
 
 def execute(args, reporter) -> dict:
-    from ..core import stages
-    from ..core.artifacts import load_npy
+    from ..core.run import stages
+    from ..core.workdir.artifacts import load_npy
     w, h = parse_size(args.size)
     emb = load_npy(Path(args.embeddings).expanduser(), "embeddings file")
     return stages.decode_to_dir(Path(args.workdir).expanduser().absolute(), emb, Path(args.out).expanduser(),

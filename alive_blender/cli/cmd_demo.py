@@ -23,7 +23,7 @@ def execute(args, reporter) -> dict:
     import bpy
 
     from ..blender.demo_scene import build_demo_scene
-    from ..core.artifacts import ensure_writable_dir
+    from ..core.workdir.artifacts import ensure_writable_dir
     settings = settings_from_args(args)
     out = ensure_writable_dir(args.out, "output folder")
     bpy.ops.wm.read_factory_settings(use_empty=True)

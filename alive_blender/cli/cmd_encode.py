@@ -38,11 +38,11 @@ def image_files(pattern: str) -> list[Path]:
 def execute(args, reporter) -> dict:
     import numpy as np
 
-    from ..core.artifacts import EMBED, WorkDir, read_json, save_npy
+    from ..core.workdir.artifacts import EMBED, WorkDir, read_json, save_npy
     from ..core.device import pick_device
-    from ..core.encode import EncoderSpec, make_encoder
+    from ..core.models.encoder import EncoderSpec, make_encoder
     from ..core.errors import AliveError
-    from ..core.images import read_image
+    from ..core.workdir.images import read_image
     wd = WorkDir(Path(args.model).expanduser().absolute())
     info = read_json(wd / EMBED / "encoder.json", "encoder settings of the work directory (run train first)")
     out = Path(args.out).expanduser()

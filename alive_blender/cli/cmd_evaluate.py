@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
 
 
 def execute(args, reporter) -> dict:
-    from ..core import stages
+    from ..core.run import stages
     result = stages.evaluate(Path(args.workdir).expanduser().absolute(), Path(args.rollout).expanduser())
     if not getattr(args, "json", False):  # the metrics are the point of the command: print them anyway
         print(json.dumps(result, indent=2), file=sys.stdout)

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
 
 
 def describe(workdir) -> dict:
-    from ..core.artifacts import CAPTURE, EMBED, MODEL, ROLLOUT, STATE_FILE, WorkDir, read_json
+    from ..core.workdir.artifacts import CAPTURE, EMBED, MODEL, ROLLOUT, STATE_FILE, WorkDir, read_json
     from ..core.errors import AliveError
     wd = WorkDir(workdir)
     if not wd.root.is_dir():
@@ -65,7 +65,7 @@ def describe(workdir) -> dict:
             tr = read_json(model_dir / "train.json")
             model.update({k: tr.get(k) for k in ("generator_steps", "train_psnr", "device", "width", "height")})
         try:
-            from ..core.checkpoint import check_compatible, verify_manifest
+            from ..core.workdir.checkpoint import check_compatible, verify_manifest
             verify_manifest(model_dir, list(manifest.get("files", {})))
             enc_id = read_json(wd / EMBED / "encoder.json").get("identity") if (wd / EMBED / "encoder.json").exists() \
                 else None
@@ -76,7 +76,7 @@ def describe(workdir) -> dict:
         info["model"] = model
     state = model_dir / "generator.train.pt"
     if state.exists():
-        from ..core.checkpoint import load_training_state
+        from ..core.workdir.checkpoint import load_training_state
         try:
             saved = load_training_state(state)
             info["training_in_progress"] = {"step": int(saved["step"]),

@@ -47,7 +47,7 @@ def parse_start(text: str):
 
 
 def execute(args, reporter) -> dict:
-    from ..core import stages
+    from ..core.run import stages
     out = Path(args.out).expanduser().absolute()
     if out.suffix != ".npy":
         raise AliveError(f"--out '{args.out}' is not a .npy file", "name the output like rollout.npy")

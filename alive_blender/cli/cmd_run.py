@@ -59,8 +59,8 @@ def add_run_args(p) -> None:
 
 
 def settings_from_args(args):
-    from ..blender.bake import BakeSettings
-    from ..blender.capture import CaptureSettings
+    from ..blender.bake.points import BakeSettings
+    from ..blender.capture.render import CaptureSettings
     from ..blender.pipeline import RunSettings
     start, end = parse_frames(args.frames)
     w, h = parse_size(args.resolution) if args.resolution else (64, 48)

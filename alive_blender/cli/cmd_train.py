@@ -6,7 +6,7 @@ from .common import add_encoder_args, encoder_spec
 
 
 def add_parser(sub) -> None:
-    from ..core.generator import ARCHITECTURES, DEFAULT_ARCH
+    from ..core.models.generator import ARCHITECTURES, DEFAULT_ARCH
     p = sub.add_parser("train", help="encode (if needed) and train the models of a captured work directory",
                        description="Trains the generator (embedding -> image, depth, alpha) and the behavior model "
                                    "on WORKDIR's capture; encodes the frames first when the embeddings are missing "
@@ -44,8 +44,8 @@ def generator_settings(args) -> dict:
 def execute(args, reporter) -> dict:
     from pathlib import Path
 
-    from ..core import stages
-    from ..core.artifacts import CAPTURE, WorkDir
+    from ..core.run import stages
+    from ..core.workdir.artifacts import CAPTURE, WorkDir
     from ..core.errors import AliveError
     gen = generator_settings(args)
     spec = encoder_spec(args)

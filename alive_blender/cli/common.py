@@ -37,7 +37,7 @@ def add_encoder_args(p) -> None:
 
 
 def encoder_spec(args):
-    from ..core.encode import EncoderSpec
+    from ..core.models.encoder import EncoderSpec
     if args.clip_model:
         return EncoderSpec(kind="open_clip", model=args.clip_model, pretrained=args.clip_pretrained,
                            config=args.clip_config, allow_download=args.online)

@@ -140,7 +140,7 @@ def rollout(behavior, observed: np.ndarray, cfg: RolloutConfig, reporter=None,
                                  else int(np.argmax(obs @ start)), temps)
         out[:, 0] = start
     elif getattr(behavior, "stochastic", False):
-        from .behavior import single_thread
+        from .models.behavior import single_thread
         with single_thread(behavior.device):
             out = _model_walk(behavior, obs, cfg, start_idx, start, target, temps, anchors, reporter)
     else:

@@ -42,8 +42,8 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import AliveError
-from .sphere import densify, normalize
+from ..errors import AliveError
+from ..sphere import densify, normalize
 
 ARCHITECTURES = ("mdn-window", "mdn-gru", "original-vae")
 # Default chosen by scripts/bench_behavior.py (render + footage, 16 x 1000 steps): mdn-window and
@@ -387,12 +387,12 @@ class Behavior:
         return std.unproject(std.limit(z + d), residual) - e, state
 
     def save(self, path: Path) -> None:
-        from .checkpoint import save_model
+        from ..workdir.checkpoint import save_model
         save_model(Path(path), self.net.state_dict(), self.header())
 
     @classmethod
     def load(cls, path: Path, device: str = "cpu", expect_dim: Optional[int] = None) -> "Behavior":
-        from .checkpoint import load_model
+        from ..workdir.checkpoint import load_model
         state, header = load_model(Path(path), "behavior model")
         if header.get("kind") != "behavior":
             raise AliveError(f"'{path}' is not a behavior checkpoint", "point at a model folder made by train")
@@ -416,8 +416,8 @@ class Behavior:
 def train_behavior(embeddings: np.ndarray, cfg: BehaviorConfig, reporter=None,
                    device: str = "cpu") -> Behavior:
     """Fit the behavior model to one observed embedding sequence (N, D)."""
-    from .device import seed_everything
-    from .protocol import Reporter
+    from ..device import seed_everything
+    from ..run.protocol import Reporter
     reporter = reporter or Reporter()
     emb = np.asarray(embeddings, np.float32)
     if emb.ndim != 2 or len(emb) < 2:

@@ -39,7 +39,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import AliveError
+from ..errors import AliveError
 
 CAPTURE = "capture"
 EMBED = "embed"

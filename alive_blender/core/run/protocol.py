@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Callable, Optional
 
-from .errors import Cancelled
+from ..errors import Cancelled
 
 PREFIX = "ALIVE "
 TYPES = ("status", "progress", "metric", "warning", "error", "done")

@@ -21,10 +21,10 @@ from pathlib import Path
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-from ..core.errors import AliveError, Cancelled
-from ..core.protocol import Reporter, TerminalSink
-from .bake import BakeSettings
-from .capture import CaptureSettings
+from ...core.errors import AliveError, Cancelled
+from ...core.run.protocol import Reporter, TerminalSink
+from ..bake.points import BakeSettings
+from ..capture.render import CaptureSettings
 from .jobs import RUNNER, Job, tag_redraw
 from .preferences import device, encoder_spec, keep_logs, resolve_workdir
 from .props import sample_control_curves
@@ -61,7 +61,7 @@ def generator_settings(s) -> dict:
 
 
 def run_settings(scene):
-    from .pipeline import RunSettings
+    from ..pipeline import RunSettings
     s = scene.alive
     return RunSettings(
         capture=CaptureSettings(camera=s.camera.name if s.camera else "",
@@ -183,7 +183,7 @@ def _after_rollout(scene, job) -> str:
 
 
 def _bake(scene, workdir: Path, reporter=None) -> dict:
-    from .bake_workdir import bake_from_workdir
+    from ..bake.from_workdir import bake_from_workdir
     settings = run_settings(scene)
     return bake_from_workdir(scene, workdir, settings.bake, blend_dir=_blend_dir(workdir), device=settings.device,
                              reporter=reporter, decoded_dir=Path(workdir) / "decoded")
@@ -204,7 +204,7 @@ def _after_all(scene, job) -> str:
 
 
 def _start_worker(op, context, which: str, label: str, on_success) -> set:
-    from .pipeline import worker_job
+    from ..pipeline import worker_job
     scene = context.scene
     try:
         settings = run_settings(scene)
@@ -229,7 +229,7 @@ class _CaptureMixin:
                        description="Whether to run blocking or in the background")
 
     def _prepare(self, context):
-        from .pipeline import validate
+        from ..pipeline import validate
         scene = context.scene
         settings = run_settings(scene)
         workdir = resolve_workdir(scene)
@@ -237,7 +237,7 @@ class _CaptureMixin:
         return scene, settings, workdir
 
     def _capture_blocking(self, context):
-        from .capture import capture
+        from ..capture.render import capture
         scene, settings, workdir = self._prepare(context)
         sink = TerminalSink()
         rep = Reporter(lambda m: (sink(m), _show_progress(scene, "Capture", m)))
@@ -248,7 +248,7 @@ class _CaptureMixin:
             RUNNER.capture_busy = False
 
     def _start_modal(self, context):
-        from .capture import capture_steps
+        from ..capture.render import capture_steps
         try:
             scene, settings, workdir = self._prepare(context)
         except AliveError as err:

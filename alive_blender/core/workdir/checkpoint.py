@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import atomic_path, file_sha256, read_json, write_json
-from .errors import AliveError
+from ..errors import AliveError
 
 MANIFEST = "manifest.json"
 
@@ -22,7 +22,7 @@ MANIFEST = "manifest.json"
 def versions() -> dict:
     import torch
 
-    from .. import __version__
+    from ... import __version__
     info = {"alive_blender": __version__, "torch": torch.__version__.split("+")[0]}
     try:
         import importlib.metadata as md

@@ -17,11 +17,11 @@ from typing import Optional
 import bpy
 import numpy as np
 
-from ..core.artifacts import content_key
-from ..core.errors import AliveError
-from ..core.footage import (BLENDER_SUFFIXES, IMAGE_SUFFIXES, FootageSettings, capture_frames, capture_images,
+from ...core.workdir.artifacts import content_key
+from ...core.errors import AliveError
+from ...core.workdir.footage import (BLENDER_SUFFIXES, IMAGE_SUFFIXES, FootageSettings, capture_frames, capture_images,
                             list_images, read_frame, select, target_size)
-from ..core.protocol import Reporter
+from ...core.run.protocol import Reporter
 
 
 class _MovieScene:

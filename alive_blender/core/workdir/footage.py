@@ -23,10 +23,10 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from .artifacts import content_key
-from .camera import CameraParams, intrinsics
+from ..camera import CameraParams, intrinsics
 from .capture_store import CaptureStore
-from .errors import AliveError
-from .protocol import Reporter
+from ..errors import AliveError
+from ..run.protocol import Reporter
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".tga"}
 # scene-linear / film formats PIL cannot read: Blender's own image loader reads them (blender/footage.py)

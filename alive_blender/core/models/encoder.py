@@ -25,7 +25,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import AliveError
+from ..errors import AliveError
 
 DETERMINISTIC_LABEL = "deterministic-v1 (NON-SEMANTIC offline encoder: not CLIP)"
 

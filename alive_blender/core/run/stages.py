@@ -15,9 +15,9 @@ from typing import Optional
 
 import numpy as np
 
-from .artifacts import (CAPTURE, EMBED, MODEL, ROLLOUT, WorkDir, content_key, load_npy, read_json,
+from ..workdir.artifacts import (CAPTURE, EMBED, MODEL, ROLLOUT, WorkDir, content_key, load_npy, read_json,
                         save_npy, write_json)
-from .errors import AliveError
+from ..errors import AliveError
 from .protocol import Reporter
 
 
@@ -31,9 +31,9 @@ def capture_key(wd: WorkDir) -> str:
 
 
 def encode(workdir, spec, device: str = "auto", force: bool = False, reporter: Optional[Reporter] = None) -> dict:
-    from .dataset import load_capture
-    from .device import pick_device
-    from .encode import EncoderSpec, make_encoder
+    from ..workdir.dataset import load_capture
+    from ..device import pick_device
+    from ..models.encoder import EncoderSpec, make_encoder
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
     spec = spec if isinstance(spec, EncoderSpec) else EncoderSpec.from_dict(spec or {})
@@ -67,11 +67,11 @@ def encode(workdir, spec, device: str = "auto", force: bool = False, reporter: O
 
 def train(workdir, generator: dict | None = None, behavior: dict | None = None, device: str = "auto",
           force: bool = False, reporter: Optional[Reporter] = None) -> dict:
-    from .behavior import BehaviorConfig, train_behavior
-    from .checkpoint import write_manifest
-    from .dataset import load_capture
-    from .device import pick_device
-    from .generator import GeneratorConfig, psnr, train_generator
+    from ..models.behavior import BehaviorConfig, train_behavior
+    from ..workdir.checkpoint import write_manifest
+    from ..workdir.dataset import load_capture
+    from ..device import pick_device
+    from ..models.generator import GeneratorConfig, psnr, train_generator
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
     gcfg = GeneratorConfig.from_dict(generator or {})
@@ -131,7 +131,7 @@ def _resumable_state(model_dir: Path, key: str, force: bool, rep: Reporter) -> P
     """The generator's resumable training state, kept only when it was made
     from the same inputs (embeddings + settings = ``key``): an interrupted
     training continues from it; ``force`` or changed inputs start over."""
-    from .artifacts import write_json as _write_json
+    from ..workdir.artifacts import write_json as _write_json
     state_path = model_dir / "generator.train.pt"
     stamp = state_path.with_suffix(".json")
     if state_path.exists():
@@ -164,7 +164,7 @@ def _checked_manifest(wd: WorkDir, names: list, reporter: Optional[Reporter]) ->
     """The model manifest, with checksums of ``names`` and of every other weight
     file it lists verified (a tampered model folder is refused whichever part a
     stage uses), and version / encoder mismatches refused (or warned about)."""
-    from .checkpoint import check_compatible, verify_manifest
+    from ..workdir.checkpoint import check_compatible, verify_manifest
     model_dir = wd / MODEL
     listed = read_json(model_dir / "manifest.json", "model manifest").get("files", {}) \
         if (model_dir / "manifest.json").exists() else {}
@@ -177,8 +177,8 @@ def _checked_manifest(wd: WorkDir, names: list, reporter: Optional[Reporter]) ->
 
 
 def load_models(workdir, device: str = "cpu", reporter: Optional[Reporter] = None):
-    from .behavior import Behavior
-    from .generator import Generator
+    from ..models.behavior import Behavior
+    from ..models.generator import Generator
     wd = WorkDir(workdir)
     manifest = _checked_manifest(wd, ["generator.safetensors", "behavior.safetensors"], reporter)
     dim = int(manifest["dim"])
@@ -188,7 +188,7 @@ def load_models(workdir, device: str = "cpu", reporter: Optional[Reporter] = Non
 
 def load_behavior(workdir, device: str = "cpu", reporter: Optional[Reporter] = None):
     """The behavior model alone (a rollout needs no generator)."""
-    from .behavior import Behavior
+    from ..models.behavior import Behavior
     wd = WorkDir(workdir)
     manifest = _checked_manifest(wd, ["behavior.safetensors"], reporter)
     return Behavior.load(wd / MODEL / "behavior.safetensors", device, int(manifest["dim"]))
@@ -199,8 +199,8 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
     """Roll the behavior model out (or walk the video texture) and save
     (K, N+1, D) embeddings; a prompt becomes a steering direction through the
     encoder's text tower."""
-    from .device import pick_device
-    from .rollout import RolloutConfig, rollout as run_rollout
+    from ..device import pick_device
+    from ..rollout import RolloutConfig, rollout as run_rollout
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
     cfg = RolloutConfig.from_dict(settings or {})
@@ -219,7 +219,7 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
         beh = load_behavior(wd.root, dev, reporter=rep)
     direction = None
     if cfg.prompt:
-        from .steering import text_direction, workdir_encoder
+        from ..models.steering import text_direction, workdir_encoder
         encoder = workdir_encoder(wd.root, dev)
         if not encoder.semantic:
             rep.warning(f"steering through {encoder.label}: the direction has no meaning")
@@ -242,7 +242,7 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
 
 def evaluate(workdir, rollout_file: Path) -> dict:
     """Metrics of a saved rollout against the work directory's observed embeddings."""
-    from .metrics import check_targets, evaluate as run_metrics
+    from ..metrics import check_targets, evaluate as run_metrics
     wd = WorkDir(workdir)
     emb = load_npy(wd / EMBED / "embeddings.npy", "embeddings")
     traj = load_npy(Path(rollout_file), "rollout")
@@ -252,7 +252,7 @@ def evaluate(workdir, rollout_file: Path) -> dict:
 
 
 def decode(workdir, embeddings: np.ndarray, width: int, height: int, device: str = "auto") -> dict:
-    from .device import pick_device
+    from ..device import pick_device
     gen, _, _ = load_models(workdir, pick_device(device))
     return gen.decode(np.asarray(embeddings, np.float32), width, height)
 
@@ -270,9 +270,9 @@ def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0
     (float32, scene units, inf = background). Frames are decoded and written
     in chunks, so memory stays bounded for long sequences at large sizes; the
     folder appears complete or not at all."""
-    from .artifacts import atomic_path
-    from .device import pick_device
-    from .images import write_png
+    from ..workdir.artifacts import atomic_path
+    from ..device import pick_device
+    from ..workdir.images import write_png
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
     emb = np.asarray(embeddings, np.float32)
@@ -329,8 +329,8 @@ def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int 
     """Decode one rollout variation to arrays in ``out_dir`` (default
     WORKDIR/decoded): rgb.npy uint8 (N,H,W,3), depth.npy, alpha.npy float32,
     plus one PNG per frame."""
-    from .artifacts import atomic_path
-    from .images import write_png
+    from ..workdir.artifacts import atomic_path
+    from ..workdir.images import write_png
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
     key = None
@@ -367,8 +367,8 @@ def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int 
 
 def preview(workdir, decoded_dir: Optional[Path] = None, out: Optional[Path] = None) -> Path:
     """Contact sheet: captured frames (top) over rolled-out decoded frames."""
-    from .dataset import load_capture
-    from .images import contact_sheet, resize, write_png
+    from ..workdir.dataset import load_capture
+    from ..workdir.images import contact_sheet, resize, write_png
     wd = WorkDir(workdir)
     cap = load_capture(wd.root)
     dec = np.load(Path(decoded_dir or wd / "decoded") / "rgb.npy")

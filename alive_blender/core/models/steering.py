@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import AliveError
-from .sphere import normalize
+from ..errors import AliveError
+from ..sphere import normalize
 
 BASELINE_TEXT = "a photo"
 
@@ -35,8 +35,8 @@ def text_direction(encoder, prompt: str, negative_prompt: str = "", baseline: st
 def workdir_encoder(workdir, device: str = "cpu"):
     """Rebuild the encoder that made the work directory's embeddings (its spec
     is in embed/encoder.json), for its text tower."""
-    from .artifacts import EMBED, WorkDir, read_json
-    from .encode import EncoderSpec, make_encoder
+    from ..workdir.artifacts import EMBED, WorkDir, read_json
+    from .encoder import EncoderSpec, make_encoder
     info = read_json(WorkDir(workdir) / EMBED / "encoder.json", "encoder settings (run encode first)")
     enc = make_encoder(EncoderSpec.from_dict(info.get("spec", {})), device)
     if int(enc.dim) != int(info.get("dim", enc.dim)):

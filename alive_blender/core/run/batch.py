@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from .artifacts import ensure_writable_dir, write_json
-from .errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_INTERNAL, EXIT_OK, AliveError
+from ..workdir.artifacts import ensure_writable_dir, write_json
+from ..errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_INTERNAL, EXIT_OK, AliveError
 
 BATCH_KEYS = ("name", "blend", "gpus", "cpus", "threads")
 # set by the batch itself for every shot
@@ -158,7 +158,7 @@ def load_shots(path, known_flags: dict[str, str], only: Optional[list[str]] = No
 
 def package_parent() -> str:
     """The folder holding the alive_blender package (PYTHONPATH for children)."""
-    return str(Path(__file__).resolve().parents[2])
+    return str(Path(__file__).resolve().parents[3])
 
 
 def child_env(shot: Shot, default_threads: int = 0) -> dict:

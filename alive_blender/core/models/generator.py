@@ -40,7 +40,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import AliveError
+from ..errors import AliveError
 
 ARCHITECTURES = ("grid-siren", "film-siren", "original-siren")
 DEFAULT_ARCH = "grid-siren"
@@ -482,13 +482,13 @@ class Generator:
                 "alpha": alpha.reshape(n, height, width)}
 
     def save(self, path: Path) -> None:
-        from .checkpoint import save_model
+        from ..workdir.checkpoint import save_model
         save_model(Path(path), self.net.state_dict(), self.header())
 
     @classmethod
     def load(cls, path: Path, device: str = "cpu", expect_dim: Optional[int] = None,
              expect_arch: Optional[str] = None) -> "Generator":
-        from .checkpoint import load_model
+        from ..workdir.checkpoint import load_model
         state, header = load_model(Path(path), "generator")
         if header.get("kind") != "generator":
             raise AliveError(f"'{path}' is not a generator checkpoint", "point at a model folder made by train")
@@ -533,7 +533,7 @@ def _interp_pairs(emb: np.ndarray, max_ratio: float = 3.0) -> np.ndarray:
     """Indices i whose neighbour i+1 is close enough to blend (no cut between)."""
     if len(emb) < 2:
         return np.zeros(0, np.int64)
-    from .sphere import angle
+    from ..sphere import angle
     ang = angle(emb[:-1], emb[1:])
     ok = ang <= max_ratio * max(float(np.median(ang)), 1e-6)
     return np.nonzero(ok)[0].astype(np.int64)
@@ -558,10 +558,10 @@ def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.
     cancel), so a later call with the same data and settings resumes."""
     t_start = time.monotonic()   # the budget counts setup too: wall clock is what a user waits
     torch = _torch()
-    from .checkpoint import load_training_state, save_training_state
-    from .device import seed_everything
-    from .protocol import Reporter
-    from .sphere import normalize
+    from ..workdir.checkpoint import load_training_state, save_training_state
+    from ..device import seed_everything
+    from ..run.protocol import Reporter
+    from ..sphere import normalize
     reporter = reporter or Reporter()
 
     emb = np.asarray(embeddings, np.float32)
@@ -656,7 +656,7 @@ def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.
             pi = pairs[torch.randint(0, len(pairs), (n_interp,), generator=rng)]
             t = torch.rand(n_interp, generator=rng)
             a, b = emb[pi.numpy()], emb[pi.numpy() + 1]
-            from .sphere import slerp
+            from ..sphere import slerp
             e_mid = torch.from_numpy(normalize(slerp(a, b, t.numpy()))).to(device)
             tt = t.to(device)[:, None, None]
             ta, tb = t_tgt[pi], t_tgt[pi + 1]

@@ -27,7 +27,7 @@ from typing import Optional
 import numpy as np
 
 from .artifacts import CAPTURE, atomic_path, read_json, write_json
-from .errors import AliveError
+from ..errors import AliveError
 
 META = "meta.json"
 

@@ -12,13 +12,13 @@ import numpy as np
 
 import bpy
 
-from ..core import stages
-from ..core.artifacts import EMBED, MODEL, ROLLOUT, WorkDir, load_npy, read_json
-from ..core.camera import scale_intrinsics
-from ..core.dataset import load_capture
-from ..core.errors import AliveError
-from ..core.protocol import Reporter
-from .bake import BakeSettings, bake, camera_poses, target_object
+from ...core.run import stages
+from ...core.workdir.artifacts import EMBED, MODEL, ROLLOUT, WorkDir, load_npy, read_json
+from ...core.camera import scale_intrinsics
+from ...core.workdir.dataset import load_capture
+from ...core.errors import AliveError
+from ...core.run.protocol import Reporter
+from .points import BakeSettings, bake, camera_poses, target_object
 
 
 def decode_size(workdir, density: float) -> tuple[int, int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .artifacts import atomic_path
-from .errors import AliveError
+from ..errors import AliveError
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:

@@ -12,9 +12,9 @@ from pathlib import Path
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from .. import __name__ as PACKAGE
-from ..core.encode import EncoderSpec
-from ..core.errors import AliveError
+from ... import __name__ as PACKAGE
+from ...core.models.encoder import EncoderSpec
+from ...core.errors import AliveError
 
 # Blender names an extension's preferences after the add-on module: the folder
 # holding blender_manifest.toml, one level above this package when installed.

@@ -1,6 +1,6 @@
 """Worker process: run one bpy-free stage and speak the progress protocol.
 
-    python -m alive_blender.core.worker '{"stage": "train", "workdir": ..., ...}'
+    python -m alive_blender.core.run.worker '{"stage": "train", "workdir": ..., ...}'
 
 Stdout carries protocol lines (see ``protocol``); the last one is ``done`` or
 ``error``. The parent cancels by writing ``cancel`` on stdin (portable) or by
@@ -17,7 +17,7 @@ import sys
 import threading
 import traceback
 
-from .errors import EXIT_INTERNAL, AliveError, Cancelled
+from ..errors import EXIT_INTERNAL, AliveError, Cancelled
 from .protocol import Reporter, encode, line_sink
 
 STAGES = ("encode", "train", "rollout", "decode_rollout", "preview", "chain")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import EMBED, MODEL
+from ..workdir.artifacts import EMBED, MODEL
 from .protocol import Reporter
 
 PREVIEW_FILE = "train_preview.png"
@@ -25,10 +25,10 @@ STATE_FILE = "generator.train.pt"
 def write_train_preview(workdir: Path, device: str = "cpu") -> Path | None:
     """Decode the last captured frame with the latest training checkpoint.
     Returns the PNG written, or None when there is no checkpoint yet."""
-    from .checkpoint import load_training_state
-    from .dataset import load_capture
-    from .generator import Generator, GeneratorConfig
-    from .images import write_png
+    from ..workdir.checkpoint import load_training_state
+    from ..workdir.dataset import load_capture
+    from ..models.generator import Generator, GeneratorConfig
+    from ..workdir.images import write_png
     workdir = Path(workdir)
     state = load_training_state(workdir / MODEL / STATE_FILE)
     if state is None:

@@ -11,8 +11,8 @@ import numpy as np
 from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
                        StringProperty)
 
-from ..core.behavior import ARCHITECTURES as BEHAVIOR_ARCHS, DEFAULT_ARCH as BEHAVIOR_DEFAULT
-from ..core.generator import ARCHITECTURES as GENERATOR_ARCHS, DEFAULT_ARCH as GENERATOR_DEFAULT
+from ...core.models.behavior import ARCHITECTURES as BEHAVIOR_ARCHS, DEFAULT_ARCH as BEHAVIOR_DEFAULT
+from ...core.models.generator import ARCHITECTURES as GENERATOR_ARCHS, DEFAULT_ARCH as GENERATOR_DEFAULT
 
 # animatable rollout controls: property name -> key in the rollout settings dict
 CONTROL_CURVES = {"temperature": "temperature", "anchor": "anchor", "steer_strength": "steer_strength"}

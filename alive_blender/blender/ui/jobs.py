@@ -1,6 +1,6 @@
 """Running bpy-free stages in a worker process without freezing Blender.
 
-A ``Job`` starts ``python -m alive_blender.core.worker`` with a JSON job
+A ``Job`` starts ``python -m alive_blender.core.run.worker`` with a JSON job
 description and reads its protocol lines on threads. The ``Runner`` owns the
 add-on's one active job: ``poll()`` applies what arrived (progress, metrics,
 warnings) to the scene's job fields and the window manager's progress bar,
@@ -29,14 +29,14 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..core.protocol import TerminalSink, decode
+from ...core.run.protocol import TerminalSink, decode
 
 # The worker imports this same package by name from the folder that holds it.
 # Installed as an extension, that folder is the extension's own directory
 # (.../extensions/user_default/alive_blender) and the package is the inner
 # ``alive_blender``; in a checkout it is the repository root.
-PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
-PACKAGE_NAME = Path(__file__).resolve().parents[1].name
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[3])
+PACKAGE_NAME = Path(__file__).resolve().parents[2].name
 
 KILL_AFTER = 0.75         # seconds a cancelled worker gets before it is killed (gone within 1 s)
 POLL_INTERVAL = 0.25      # timer interval while a job runs
@@ -107,11 +107,11 @@ class Job:
     def start(self) -> "Job":
         try:
             self._proc = subprocess.Popen(
-                [self.python, "-m", f"{PACKAGE_NAME}.core.worker", json.dumps(self.job)],
+                [self.python, "-m", f"{PACKAGE_NAME}.core.run.worker", json.dumps(self.job)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                 env=worker_env(), bufsize=1)
         except OSError as err:
-            from ..core.errors import AliveError
+            from ...core.errors import AliveError
             raise AliveError(f"could not start the worker with '{self.python}': {err}",
                              "check the Worker Python path in the add-on preferences") from None
         self._readers = [threading.Thread(target=self._read, args=(self._proc.stdout, False), daemon=True),
@@ -278,11 +278,11 @@ class Runner:
         otherwise a timer polls it. Returns the final report (blocking) or None."""
         import bpy
         if self.busy:
-            from ..core.errors import AliveError
+            from ...core.errors import AliveError
             raise AliveError("an Alive job is already running", "wait for it or cancel it")
         self.scene_name, self.label, self.on_success, self.workdir = scene.name, label, on_success, workdir
         self.keep_log = keep_log
-        from ..core.train_preview import PREVIEW_FILE
+        from ...core.run.train_preview import PREVIEW_FILE
         old_preview = Path(workdir) / PREVIEW_FILE
         self._preview_mtime = old_preview.stat().st_mtime_ns if old_preview.exists() else None
         self._terminal = TerminalSink() if blocking else None
@@ -343,7 +343,7 @@ class Runner:
         """Show the worker's newest training preview (WORKDIR/train_preview.png) when it changes."""
         if self.workdir is None:
             return
-        from ..core.train_preview import PREVIEW_FILE
+        from ...core.run.train_preview import PREVIEW_FILE
         path = Path(self.workdir) / PREVIEW_FILE
         try:
             mtime = path.stat().st_mtime_ns

@@ -19,7 +19,7 @@ import numpy as np
 
 from .artifacts import CAPTURE, WorkDir, atomic_path, content_key, ensure_writable_dir
 from .dataset import META, sample_name
-from .errors import AliveError
+from ..errors import AliveError
 
 FORMAT = 2   # bump when the way samples are made changes: old caches then re-render
 

@@ -31,8 +31,8 @@ from typing import Optional
 import bpy
 import numpy as np
 
-from ..core.errors import AliveError
-from ..core.protocol import Reporter
+from ...core.errors import AliveError
+from ...core.run.protocol import Reporter
 
 TAG = "alive_bake"          # custom property naming the bake an ID belongs to
 FRAME_ATTR = "alive_frame"
@@ -90,7 +90,7 @@ _tag = tag  # old name
 def remove_bake(name: str) -> int:
     """Delete every ID that a bake called ``name`` made and put back what it
     replaced (a scene's world, an object's material). Returns how many IDs."""
-    from .bake_texture import restore_replaced
+    from .texture import restore_replaced
     restore_replaced(name)
     removed = 0
     for coll_name in _BAKE_DATA:
@@ -374,7 +374,7 @@ def bake_points(scene, coll, name: str, rgb: np.ndarray, depth: np.ndarray, alph
 
 def camera_poses(scene, cam_obj, scene_frames) -> np.ndarray:
     """The camera's world matrix (scale removed) at each scene frame; the current frame is restored."""
-    from ..core.camera import strip_scale
+    from ...core.camera import strip_scale
     keep = (scene.frame_current, scene.frame_subframe)
     out = []
     try:
@@ -428,10 +428,10 @@ def bake(scene, decoded: dict, K: np.ndarray, world_from_camera: np.ndarray, set
     blend_dir = Path(blend_dir) if blend_dir else Path(bpy.path.abspath("//") or os.getcwd())
     if settings.texture or settings.card or settings.world:
         if settings.texture_mode == "atlas":
-            from .bake_texture import check_atlas_size
+            from .texture import check_atlas_size
             check_atlas_size(N, W, H)
         else:
-            from ..core.artifacts import ensure_writable_dir
+            from ...core.workdir.artifacts import ensure_writable_dir
             ensure_writable_dir(blend_dir, "folder for the image sequence (next to the .blend)")
     t_start = time.perf_counter()
     reporter.status(f"bake '{settings.name}': {N} frames from scene frame {start}"
@@ -472,7 +472,7 @@ def _bake_into(scene, rgb, depth, alpha, K, poses, settings, frames, blend_dir, 
         result["radius"] = float(radius)
         reporter.progress(0.5, "points baked")
     if settings.texture or settings.card or settings.world:
-        from .bake_texture import bake_texture
+        from .texture import bake_texture
         t0 = time.perf_counter()
         result.update(bake_texture(scene, coll, settings, rgb, frames, K, poses, distance, blend_dir, target))
         timings["texture_s"] = time.perf_counter() - t0

@@ -31,11 +31,11 @@ from typing import Optional
 import bpy
 import numpy as np
 
-from ..core.artifacts import content_key
-from ..core.camera import CameraParams, intrinsics, strip_scale
-from ..core.capture_store import FORMAT, CaptureStore
-from ..core.errors import AliveError
-from ..core.protocol import Reporter
+from ...core.workdir.artifacts import content_key
+from ...core.camera import CameraParams, intrinsics, strip_scale
+from ...core.workdir.capture_store import FORMAT, CaptureStore
+from ...core.errors import AliveError
+from ...core.run.protocol import Reporter
 
 ENGINES = {"CYCLES": "CYCLES", "WORKBENCH": "BLENDER_WORKBENCH", "BLENDER_WORKBENCH": "BLENDER_WORKBENCH",
            "EEVEE": "BLENDER_EEVEE", "BLENDER_EEVEE": "BLENDER_EEVEE", "SCENE": ""}

@@ -1,0 +1,1 @@
+"""Work directory -> scene data: point clouds, textures, trajectories, the bake operator."""

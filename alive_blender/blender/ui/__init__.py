@@ -1,0 +1,1 @@
+"""What the user sees in Blender: scene properties, preferences, the panel, operators, background jobs."""
