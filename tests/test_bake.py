@@ -315,33 +315,6 @@ def test_rebake_replaces_exactly_what_it_made(fresh_bpy, tmp_path):
 
 # ----------------------------------------------------------------------------- the CLI on a real work directory
 
-@pytest.fixture(scope="module")
-def tiny_workdir(tiny_blend, tmp_path_factory):
-    """A real work directory (captured, encoded, trained a little, rolled out),
-    made in this process without the slow parts of ``run``."""
-    import bpy
-
-    from alive_blender.blender.capture.render import CaptureSettings, capture
-    from alive_blender.core.run import stages
-    from alive_blender.core.models.encoder import EncoderSpec
-    work = tmp_path_factory.mktemp("bakework") / "work"
-    bpy.ops.wm.open_mainfile(filepath=str(tiny_blend))
-    try:
-        capture(bpy.context.scene, work, CaptureSettings(frame_start=1, frame_end=4, width=24, height=16, samples=1))
-    finally:
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is faster on a shared 2-core machine
-    try:
-        stages.encode(work, EncoderSpec(), "cpu")
-        stages.train(work, {"steps": 20, "seed": 0}, {"epochs": 2, "seed": 0}, "cpu")
-        stages.rollout(work, {"steps": 4, "count": 2, "seed": 0}, device="cpu")
-    finally:
-        torch.set_num_threads(threads)
-    return work
-
-
 def test_cli_bake_atlas_renders_after_workdir_is_deleted(tiny_blend, tiny_workdir, tmp_path):
     from conftest import run_cli
     work = tmp_path / "work"

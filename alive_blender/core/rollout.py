@@ -127,6 +127,17 @@ def resolve_start(obs: np.ndarray, start) -> tuple[Optional[int], np.ndarray]:
     return None, normalize(arr)
 
 
+def start_frame(observed: np.ndarray, start) -> int:
+    """The observed frame a rollout starts from, whichever way the start was
+    given: its index, or for a start embedding the nearest observed frame. The
+    one rule for it: the video-texture walk starts there and the bake sees the
+    invented frames through that frame's camera (stored as ``start_frame`` in
+    the rollout's .json)."""
+    obs = normalize(observed)
+    index, emb = resolve_start(obs, start)
+    return index if index is not None else int(np.argmax(obs @ emb))
+
+
 def rollout(behavior, observed: np.ndarray, cfg: RolloutConfig, reporter=None,
             steer_direction: Optional[np.ndarray] = None) -> np.ndarray:
     """Embeddings of shape (count, steps + 1, D); index 0 is the start."""
@@ -136,8 +147,7 @@ def rollout(behavior, observed: np.ndarray, cfg: RolloutConfig, reporter=None,
         raise AliveError("steering strength is set but there is no steering direction",
                          "give a prompt (the encoder turns it into a direction)")
     if cfg.mode == "video-texture":
-        out = video_texture_walk(obs, cfg.steps, cfg.count, cfg.seed, start_idx if start_idx is not None
-                                 else int(np.argmax(obs @ start)), temps)
+        out = video_texture_walk(obs, cfg.steps, cfg.count, cfg.seed, start_frame(obs, cfg.start), temps)
         out[:, 0] = start
     elif getattr(behavior, "stochastic", False):
         from .models.behavior import single_thread

@@ -15,6 +15,7 @@ import bpy
 from ...core.run import stages
 from ...core.workdir.artifacts import EMBED, MODEL, ROLLOUT, WorkDir, load_npy, read_json
 from ...core.camera import scale_intrinsics
+from ...core.rollout import start_frame
 from ...core.workdir.dataset import load_capture
 from ...core.errors import AliveError
 from ...core.run.protocol import Reporter
@@ -27,14 +28,16 @@ def decode_size(workdir, density: float) -> tuple[int, int]:
     return max(1, round(info["width"] * density)), max(1, round(info["height"] * density))
 
 
-def rollout_start_index(rollout_file: Path, n_samples: int) -> int:
-    """The captured sample a rollout started from (its camera is the one the frames are seen through)."""
+def rollout_start_index(rollout_file: Path, workdir) -> int:
+    """The captured sample a rollout started from (its camera is the one the
+    frames are seen through), as the rollout stage resolved and stored it; a
+    rollout .json from before that was stored is resolved by the same rule."""
     meta = rollout_file.with_suffix(".json")
-    start = None
-    if meta.exists():
-        start = read_json(meta).get("settings", {}).get("start")
-    idx = n_samples - 1 if start is None else int(start)
-    return idx % n_samples
+    info = read_json(meta) if meta.exists() else {}
+    if "start_frame" in info:
+        return int(info["start_frame"])
+    emb = load_npy(WorkDir(workdir) / EMBED / "embeddings.npy", "embeddings")
+    return start_frame(emb, info.get("settings", {}).get("start"))
 
 
 def load_decoded(decoded_dir: Path, has_depth: bool) -> dict:
@@ -64,7 +67,7 @@ def bake_from_workdir(scene, workdir, settings: BakeSettings, rollout_file=None,
     has_depth = bool(cap.meta.get("has_depth", cap.depth is not None)) and cap.depth is not None
     decoded = load_decoded(decoded_dir, has_depth)
     N, H, W = decoded["rgb"].shape[:3]
-    ref = rollout_start_index(rollout_file, len(cap.samples))
+    ref = rollout_start_index(rollout_file, wd.root)
     K = scale_intrinsics(cap.K(ref), W / cap.rgb.shape[2], H / cap.rgb.shape[1])
     if settings.camera_pose == "per-frame":
         cam_name = cap.meta.get("camera", "")

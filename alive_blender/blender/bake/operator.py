@@ -18,7 +18,7 @@ def _workdir(context, explicit: str) -> Path:
     if explicit:
         return Path(bpy.path.abspath(explicit))
     from ..ui.operators import resolve_workdir
-    return resolve_workdir(context)
+    return resolve_workdir(context.scene)
 
 
 class ALIVE_OT_bake_options(bpy.types.Operator):

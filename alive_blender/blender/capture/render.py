@@ -322,6 +322,18 @@ def _store_render(store: CaptureStore, index: int, key: str, record: dict, png: 
     store.add(index, key, record, rgb, depth, alpha, png=png)
 
 
+def _say_why_everything_renders(store: CaptureStore, scene_key: str, force: bool, n: int, reporter) -> None:
+    """Every sample's key folds in the scene's static state (objects, meshes,
+    materials, lights, world, ...) and the render settings: when those changed
+    since the last capture, every sample renders again; say so up front."""
+    previous = (store.previous_meta or {}).get("scene_key")
+    if force:
+        reporter.status(f"capture: --force: all {n} samples render again")
+    elif previous and previous != scene_key:
+        reporter.status(f"capture: scene file changed since the last capture (objects, materials, lights, world "
+                        f"or render settings): all {n} samples render again")
+
+
 def check_inputs(scene, settings: CaptureSettings):
     """Everything that can be checked before any render; returns (camera, samples, engine, size)."""
     cam_obj = resolve_camera(scene, settings.camera)
@@ -377,6 +389,8 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                 state = SceneState(scene)   # before the output tree exists: it is not part of the scene
                 out_node = _output_tree(scene, tmp_render)
                 depsgraph = bpy.context.evaluated_depsgraph_get()
+            scene_key = content_key(identity, state.static)
+            _say_why_everything_renders(store, scene_key, force, len(samples), reporter)
             for i, (frame, sub, real) in enumerate(samples):
                 reporter.check_cancel()
                 with this_scene():
@@ -414,7 +428,8 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                     "blender_version": bpy.app.version_string, "engine": identity["engine"],
                     "view_transform": COLOUR, "width": width, "height": height, "has_depth": True,
                     "depth": "planar distance along the view axis, +inf = background",
-                    "settings": settings.to_dict(), "fps": scene.render.fps / scene.render.fps_base}
+                    "settings": settings.to_dict(), "fps": scene.render.fps / scene.render.fps_base,
+                    "scene_key": scene_key}
             meta = store.commit(meta)
             rendered, reused = store.rendered, store.reused
     finally:

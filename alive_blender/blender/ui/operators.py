@@ -72,8 +72,16 @@ def run_settings(scene):
         generator=generator_settings(s),
         behavior={"arch": s.behavior, "epochs": s.behavior_epochs, "seed": s.seed},
         rollout=rollout_settings(scene),
-        bake=BakeSettings(name=s.bake_name, start=scene.frame_start, points=s.bake_points, texture=s.bake_texture),
+        bake=bake_settings(scene),
         device=device())
+
+
+def bake_settings(scene) -> BakeSettings:
+    """What the panel's Bake needs, and nothing more: baking decodes with the
+    work folder's generator, so it needs no encoder (a CLIP model that cannot
+    load offline must not stop it)."""
+    s = scene.alive
+    return BakeSettings(name=s.bake_name, start=scene.frame_start, points=s.bake_points, texture=s.bake_texture)
 
 
 def stage_state(scene) -> dict:
@@ -184,8 +192,7 @@ def _after_rollout(scene, job) -> str:
 
 def _bake(scene, workdir: Path, reporter=None) -> dict:
     from ..bake.from_workdir import bake_from_workdir
-    settings = run_settings(scene)
-    return bake_from_workdir(scene, workdir, settings.bake, blend_dir=_blend_dir(workdir), device=settings.device,
+    return bake_from_workdir(scene, workdir, bake_settings(scene), blend_dir=_blend_dir(workdir), device=device(),
                              reporter=reporter, decoded_dir=Path(workdir) / "decoded")
 
 

@@ -200,7 +200,7 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
     (K, N+1, D) embeddings; a prompt becomes a steering direction through the
     encoder's text tower."""
     from ..device import pick_device
-    from ..rollout import RolloutConfig, rollout as run_rollout
+    from ..rollout import RolloutConfig, rollout as run_rollout, start_frame
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
     cfg = RolloutConfig.from_dict(settings or {})
@@ -232,7 +232,7 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
     out = Path(out) if out else wd / ROLLOUT / "rollout.npy"
     save_npy(out, traj)
     info = {"settings": cfg.to_dict(), "behavior": beh.cfg.arch if beh is not None else None,
-            "shape": list(traj.shape), "seconds": round(secs, 3),
+            "start_frame": start_frame(emb, cfg.start), "shape": list(traj.shape), "seconds": round(secs, 3),
             "steps_per_second": round(cfg.count * cfg.steps / max(secs, 1e-9), 1), "file": str(out)}
     write_json(out.with_suffix(".json"), info)
     if key:
