@@ -9,7 +9,7 @@ import bpy
 
 from ..core.workdir.artifacts import ensure_writable_dir
 from ..core.errors import AliveError
-from .bake.points import TAG
+from .bake.tags import TAG
 
 
 def open_blend(path) -> None:

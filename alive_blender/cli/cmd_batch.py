@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def add_parser(sub) -> None:
@@ -55,6 +56,24 @@ def run_flags() -> dict[str, str]:
     return flags
 
 
+def check_shot(shot) -> None:
+    """A shot's settings through the run parser and the settings schema, as its
+    ``run`` process will read them: a bad value fails the batch before it starts."""
+    from . import cmd_run
+    from .run_args import settings_from_args
+    probe = argparse.ArgumentParser(add_help=False)
+    sub = probe.add_subparsers()
+    cmd_run.add_parser(sub)
+    parser = sub.choices["run"]
+
+    def refuse(message):
+        from ..core.errors import AliveError
+        raise AliveError(message, "fix the setting (alive run --help)")
+
+    parser.error = refuse   # argparse would exit the batch
+    settings_from_args(parser.parse_args(shot.argv(Path("/tmp"))[1:]))
+
+
 def cli_prefix() -> list[str]:
     """How a child process starts this CLI: Blender's binary with ``-c alive``
     inside Blender (the command is registered by the enabled extension), or
@@ -72,8 +91,7 @@ def execute(args, reporter) -> dict:
     from ..core.run.batch import load_shots, run_batch, summary_table
     flags = run_flags()
     if args.dry_run:
-        from pathlib import Path
-        shots = load_shots(args.shots, flags, args.only)
+        shots = load_shots(args.shots, flags, args.only, check_shot)
         out = Path(args.out).expanduser().absolute()
         commands = {s.name: cli_prefix() + s.argv(out, flags) for s in shots}
         for name, cmd in commands.items():
@@ -88,7 +106,8 @@ def execute(args, reporter) -> dict:
             return True
 
     summary = run_batch(args.shots, args.out, cli_prefix(), flags, jobs=args.jobs, ray_address=args.ray,
-                        only=args.only, should_stop=should_stop, on_event=lambda m: reporter.status(f"batch: {m}"))
+                        only=args.only, should_stop=should_stop, on_event=lambda m: reporter.status(f"batch: {m}"),
+                        check=check_shot)
     print("\n" + summary_table(summary["shots"]), file=sys.stderr)
     reporter.status(f"batch: {summary['ok']} ok, {summary['failed']} failed; summary in {summary['out']}/batch.json")
     return summary

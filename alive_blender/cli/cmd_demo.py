@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cmd_run import add_run_args, run_scene, settings_from_args
+from .cmd_run import run_scene
+from .run_args import add_run_args, settings_from_args
 
 
 def add_parser(sub) -> None:

@@ -41,7 +41,9 @@ def describe(workdir) -> dict:
     if not (wd / STATE_FILE).exists() and not (wd / CAPTURE).exists():
         raise AliveError(f"'{wd.root}' is not an alive work directory (no {STATE_FILE})",
                          "give the --out folder of run or batch")
-    info["stages"] = {name: {"key": st.get("key")} for name, st in wd.state().get("stages", {}).items()}
+    from ..core.run.table import BY_NAME
+    info["stages"] = {name: {"key": st.get("key"), "covers": BY_NAME[name].key if name in BY_NAME else ""}
+                      for name, st in wd.state().get("stages", {}).items()}
     meta_path = wd / CAPTURE / "meta.json"
     if meta_path.exists():
         meta = read_json(meta_path)
@@ -102,7 +104,7 @@ def format_info(info: dict) -> str:
         for s in info["shots"]:
             lines.append(f"  {s['name']:<16} {s['status']:<14} {s.get('saved') or s.get('error') or ''}")
         return "\n".join(lines)
-    order = ["capture", "encode", "train", "rollout", "decode"]
+    from ..core.run.table import FORCEABLE as order   # the stages that record a key, in run order
     stages = info.get("stages", {})
     lines.append("stages: " + ", ".join(f"{n} {'done' if n in stages else '-'}" for n in order))
     if "capture" in info:

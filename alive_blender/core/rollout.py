@@ -29,6 +29,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from .config import strict_from_dict
 from .errors import AliveError
 from .sphere import normalize, slerp
 
@@ -38,7 +39,7 @@ MODES = ("model", "video-texture")
 
 @dataclass
 class RolloutConfig:
-    steps: int = 48
+    steps: int = 47                            # 48 frames with the start
     count: int = 1
     seed: int = 0
     start: Optional[Union[int, list]] = None   # frame index, an embedding (list of D floats), None = last frame
@@ -55,7 +56,7 @@ class RolloutConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RolloutConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        return strict_from_dict(cls, d, "rollout")
 
     def to_dict(self) -> dict:
         d = asdict(self)

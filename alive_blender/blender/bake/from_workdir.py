@@ -13,19 +13,13 @@ import numpy as np
 import bpy
 
 from ...core.run import stages
-from ...core.workdir.artifacts import EMBED, MODEL, ROLLOUT, WorkDir, load_npy, read_json
+from ...core.workdir.artifacts import EMBED, ROLLOUT, WorkDir, load_npy, read_json
 from ...core.camera import scale_intrinsics
 from ...core.rollout import start_frame
-from ...core.workdir.dataset import load_capture
+from ...core.workdir.dataset import load_capture_info
 from ...core.errors import AliveError
 from ...core.run.protocol import Reporter
 from .points import BakeSettings, bake, camera_poses, target_object
-
-
-def decode_size(workdir, density: float) -> tuple[int, int]:
-    """Decode width/height for a point density relative to the training size."""
-    info = read_json(WorkDir(workdir) / MODEL / "train.json", "training results (train the models first)")
-    return max(1, round(info["width"] * density)), max(1, round(info["height"] * density))
 
 
 def rollout_start_index(rollout_file: Path, workdir) -> int:
@@ -55,20 +49,18 @@ def bake_from_workdir(scene, workdir, settings: BakeSettings, rollout_file=None,
     settings.check()
     target_object(scene, settings)  # a wrong name fails before the decode, not after
     wd = WorkDir(workdir)
-    cap = load_capture(wd.root)
+    cap = load_capture_info(wd.root)  # cameras and size: the bake needs no captured pixels
     rollout_file = Path(rollout_file) if rollout_file else wd / ROLLOUT / "rollout.npy"
     if not rollout_file.exists():
         raise AliveError(f"rollout file not found: '{rollout_file}'", "give the .npy that rollout wrote")
     if decoded_dir is None:
-        width, height = decode_size(wd.root, settings.density)
         decoded_dir = wd / "bakes" / bpy.path.clean_name(settings.name) / "decoded"
-        stages.decode_rollout(wd.root, rollout_file, variation, width, height, out_dir=decoded_dir,
+        stages.decode_rollout(wd.root, rollout_file, variation, out_dir=decoded_dir, density=settings.density,
                               device=device, reporter=rep)
-    has_depth = bool(cap.meta.get("has_depth", cap.depth is not None)) and cap.depth is not None
-    decoded = load_decoded(decoded_dir, has_depth)
+    decoded = load_decoded(decoded_dir, cap.has_depth)
     N, H, W = decoded["rgb"].shape[:3]
     ref = rollout_start_index(rollout_file, wd.root)
-    K = scale_intrinsics(cap.K(ref), W / cap.rgb.shape[2], H / cap.rgb.shape[1])
+    K = scale_intrinsics(cap.K(ref), W / cap.width, H / cap.height)
     if settings.camera_pose == "per-frame":
         cam_name = cap.meta.get("camera", "")
         cam = scene.objects.get(cam_name) if cam_name else None

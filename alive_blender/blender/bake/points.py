@@ -24,7 +24,6 @@ custom property ``alive_bake`` = name) and restores what it replaced.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -33,77 +32,27 @@ import numpy as np
 
 from ...core.errors import AliveError
 from ...core.run.protocol import Reporter
+from ...core.settings import BakeSettings, TEXTURE_MODES  # noqa: F401  (the schema's; re-exported)
+from .tags import BAKE_DATA, TAG, bake_counts, tag, tagged  # noqa: F401  (TAG, bake_counts: re-exported)
+from .texture import bake_texture, check_atlas_size, restore_replaced
+from .trajectory import bake_trajectory
 
-TAG = "alive_bake"          # custom property naming the bake an ID belongs to
 FRAME_ATTR = "alive_frame"
 COLOR_ATTR = "alive_rgb"
 OFFSET_ATTR = "alive_offset"   # on the frame table: first point of each generated frame
 COUNT_ATTR = "alive_count"     # ... and how many points it has
-TEXTURE_MODES = ("sequence", "atlas")
-# ID collections a bake may add to, in the order they are removed (users first)
-_BAKE_DATA = ("objects", "meshes", "pointclouds", "curves", "materials", "node_groups", "images", "worlds",
-              "actions", "collections")
-
-
-@dataclass
-class BakeSettings:
-    name: str = "alive"
-    start: Optional[int] = None      # scene frame of the first baked frame; None = scene start
-    points: bool = True
-    texture: bool = True             # bake the frames as a texture (shown on the targets below)
-    texture_mode: str = "sequence"   # "sequence": PNGs next to the .blend; "atlas": one packed image
-    card: bool = True                # the texture on a card filling the capture camera's frustum
-    world: bool = False              # the texture as the world background (seen through the camera)
-    target_object: str = ""          # the texture as a material on this object (its UV map)
-    hold: int = 1                    # scene frames each generated frame stays ("on twos" = 2)
-    density: float = 1.0             # decode size relative to training; used by callers that decode
-    pointcloud_object: bool = False  # convert the points mesh into a Point Cloud object
-    camera_pose: str = "start"       # "start": one pose for all frames; "per-frame": the scene camera's
-    trajectory: bool = False         # embedding trajectory curves (needs embeddings)
-    card_distance: float = 0.0       # 0 = median decoded depth
-    radius: float = 0.0              # 0 = from the pixel footprint
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def check(self) -> None:
-        if not self.name or self.name.strip() != self.name:
-            raise AliveError(f"bad bake name {self.name!r}", "use a non-empty name without surrounding spaces")
-        if self.texture_mode not in TEXTURE_MODES:
-            raise AliveError(f"unknown texture mode '{self.texture_mode}'", "use 'sequence' or 'atlas'")
-        if int(self.hold) < 1:
-            raise AliveError(f"hold must be at least 1 scene frame, got {self.hold}", "use --hold 1 or more")
-        if not self.density > 0:
-            raise AliveError(f"point density must be positive, got {self.density}", "use e.g. --density 0.5 or 2")
-        if self.camera_pose not in ("start", "per-frame"):
-            raise AliveError(f"unknown camera pose mode '{self.camera_pose}'", "use 'start' or 'per-frame'")
-
-
-def tag(idblock, name):
-    idblock[TAG] = name
-    return idblock
-
-
-_tag = tag  # old name
 
 
 def remove_bake(name: str) -> int:
     """Delete every ID that a bake called ``name`` made and put back what it
     replaced (a scene's world, an object's material). Returns how many IDs."""
-    from .texture import restore_replaced
     restore_replaced(name)
     removed = 0
-    for coll_name in _BAKE_DATA:
-        coll = getattr(bpy.data, coll_name)
-        for idb in [i for i in coll if i.get(TAG) == name]:
-            coll.remove(idb)
+    for coll_name in BAKE_DATA:
+        for idb in tagged(coll_name, name):
+            getattr(bpy.data, coll_name).remove(idb)
             removed += 1
     return removed
-
-
-def bake_counts() -> dict:
-    """How many IDs of each kind a bake may make exist now (for re-bake checks)."""
-    return {c: len(getattr(bpy.data, c)) for c in _BAKE_DATA}
 
 
 def _collection(scene, name: str):
@@ -428,7 +377,6 @@ def bake(scene, decoded: dict, K: np.ndarray, world_from_camera: np.ndarray, set
     blend_dir = Path(blend_dir) if blend_dir else Path(bpy.path.abspath("//") or os.getcwd())
     if settings.texture or settings.card or settings.world:
         if settings.texture_mode == "atlas":
-            from .texture import check_atlas_size
             check_atlas_size(N, W, H)
         else:
             from ...core.workdir.artifacts import ensure_writable_dir
@@ -472,13 +420,11 @@ def _bake_into(scene, rgb, depth, alpha, K, poses, settings, frames, blend_dir, 
         result["radius"] = float(radius)
         reporter.progress(0.5, "points baked")
     if settings.texture or settings.card or settings.world:
-        from .texture import bake_texture
         t0 = time.perf_counter()
         result.update(bake_texture(scene, coll, settings, rgb, frames, K, poses, distance, blend_dir, target))
         timings["texture_s"] = time.perf_counter() - t0
         reporter.progress(0.9, "texture baked")
     if settings.trajectory:
-        from .trajectory import bake_trajectory
         result["trajectory"] = bake_trajectory(scene, coll, settings.name, *trajectory)
     timings["bake_s"] = time.perf_counter() - t_start
     result["timings"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in timings.items()}

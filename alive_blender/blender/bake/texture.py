@@ -29,7 +29,7 @@ from mathutils import Matrix
 from ...core.workdir.artifacts import atomic_path
 from ...core.errors import AliveError
 from ...core.workdir.images import write_png
-from .points import TAG, tag
+from .tags import TAG, tag
 
 MAX_ATLAS_SIDE = 16384
 PREV_WORLD = "alive_prev_world"          # on a baked world: the world it replaced

@@ -14,7 +14,7 @@ import numpy as np
 import bpy
 
 from ...core.errors import AliveError
-from .points import tag
+from .tags import tag
 
 OBSERVED_COLOR = (0.8, 0.8, 0.8, 1.0)
 ROLLOUT_COLORS = [(1.0, 0.35, 0.05, 1.0), (0.1, 0.55, 1.0, 1.0), (0.2, 0.9, 0.3, 1.0), (0.95, 0.2, 0.7, 1.0)]

@@ -29,7 +29,11 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from ...core.errors import AliveError
 from ...core.run.protocol import TerminalSink, decode
+from ...core.run.train_preview import PREVIEW_FILE
+from .preferences import get_prefs
+from .previews import load_preview
 
 # The worker imports this same package by name from the folder that holds it.
 # Installed as an extension, that folder is the extension's own directory
@@ -41,7 +45,6 @@ PACKAGE_NAME = Path(__file__).resolve().parents[2].name
 KILL_AFTER = 0.75         # seconds a cancelled worker gets before it is killed (gone within 1 s)
 POLL_INTERVAL = 0.25      # timer interval while a job runs
 EXIT_CANCELLED = 3
-STATUS_PREFIX = {"decode_rollout": "decode"}  # stages whose status lines start with another word
 
 
 def worker_python() -> str:
@@ -50,7 +53,6 @@ def worker_python() -> str:
     Inside Blender ``sys.executable`` is Blender's bundled Python; in the bpy
     module it is the venv's python."""
     try:
-        from .preferences import get_prefs
         prefs = get_prefs()
         if prefs is not None and prefs.python_path:
             import bpy
@@ -111,7 +113,6 @@ class Job:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                 env=worker_env(), bufsize=1)
         except OSError as err:
-            from ...core.errors import AliveError
             raise AliveError(f"could not start the worker with '{self.python}': {err}",
                              "check the Worker Python path in the add-on preferences") from None
         self._readers = [threading.Thread(target=self._read, args=(self._proc.stdout, False), daemon=True),
@@ -182,16 +183,15 @@ class Job:
 
     def _apply(self, msg: dict):
         kind = msg["type"]
+        stage = msg.get("stage")   # every worker message names its stage (protocol.py)
+        if stage in self.stages[self.stage_index:]:
+            i = self.stages.index(stage, self.stage_index)
+            if i != self.stage_index:
+                self.stage_index, self.fraction = i, 0.0
         if kind == "progress":
             self.fraction, self.message = msg["fraction"], msg.get("message", "")
         elif kind == "status":
             self.status, self.message = msg["message"], ""
-            prefix = msg["message"].split(":", 1)[0].strip()
-            for i in range(self.stage_index, len(self.stages)):
-                if STATUS_PREFIX.get(self.stages[i], self.stages[i]) == prefix:
-                    if i != self.stage_index:
-                        self.stage_index, self.fraction = i, 0.0
-                    break
         elif kind == "metric":
             self.metrics[msg["name"]] = msg["value"]
         elif kind == "warning":
@@ -278,11 +278,9 @@ class Runner:
         otherwise a timer polls it. Returns the final report (blocking) or None."""
         import bpy
         if self.busy:
-            from ...core.errors import AliveError
             raise AliveError("an Alive job is already running", "wait for it or cancel it")
         self.scene_name, self.label, self.on_success, self.workdir = scene.name, label, on_success, workdir
         self.keep_log = keep_log
-        from ...core.run.train_preview import PREVIEW_FILE
         old_preview = Path(workdir) / PREVIEW_FILE
         self._preview_mtime = old_preview.stat().st_mtime_ns if old_preview.exists() else None
         self._terminal = TerminalSink() if blocking else None
@@ -343,7 +341,6 @@ class Runner:
         """Show the worker's newest training preview (WORKDIR/train_preview.png) when it changes."""
         if self.workdir is None:
             return
-        from ...core.run.train_preview import PREVIEW_FILE
         path = Path(self.workdir) / PREVIEW_FILE
         try:
             mtime = path.stat().st_mtime_ns
@@ -351,7 +348,6 @@ class Runner:
             return
         if mtime != self._preview_mtime:
             self._preview_mtime = mtime
-            from .operators import load_preview
             load_preview(path)
 
     def poll(self) -> Optional[float]:

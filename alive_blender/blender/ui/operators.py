@@ -23,65 +23,15 @@ from bpy.props import EnumProperty, StringProperty
 
 from ...core.errors import AliveError, Cancelled
 from ...core.run.protocol import Reporter, TerminalSink
-from ..bake.points import BakeSettings
-from ..capture.render import CaptureSettings
+from ...core.run.table import group_job
 from .jobs import RUNNER, Job, tag_redraw
-from .preferences import device, encoder_spec, keep_logs, resolve_workdir
-from .props import sample_control_curves
+from .previews import PREVIEW_IMAGE, load_preview
+from .preferences import device, keep_logs, resolve_workdir
+from .settings import bake_settings, rollout_settings, run_settings  # noqa: F401  (rollout_settings: re-exported)
 
-PREVIEW_IMAGE = "Alive Preview"
 MODES = [("AUTO", "Auto", "Blocking in background mode, in the background with a UI"),
          ("BLOCKING", "Blocking", "Run to the end before returning"),
          ("ASYNC", "Background", "Start and return; a timer (or the caller) polls the job")]
-
-
-# -- settings --------------------------------------------------------------------------------------------------
-
-def rollout_settings(scene) -> dict:
-    """The rollout stage's settings from the scene. Animated controls
-    (temperature, anchor, steering) become per-step lists sampled from their
-    F-curves at the frames the steps are baked to; constant ones stay scalars."""
-    s = scene.alive
-    steps = s.rollout_frames - 1
-    out = {"steps": steps, "count": 1, "seed": s.seed, "loop": s.loop,
-           "prompt": s.prompt, "negative_prompt": s.negative_prompt}
-    bake_start = scene.frame_start
-    for key, values in sample_control_curves(scene, bake_start + 1, steps).items():
-        out[key] = [round(float(v), 6) for v in values] if values.size and values.min() != values.max() \
-            else round(float(values[0] if values.size else getattr(s, key)), 6)
-    return out
-
-
-def generator_settings(s) -> dict:
-    cfg = {"arch": s.generator, "steps": s.generator_steps, "seconds": s.generator_seconds, "seed": s.seed}
-    # width is the SIREN layer width of film-siren / original-siren; grid-siren sizes itself from the resolution
-    if s.generator != "grid-siren":
-        cfg["hidden"] = s.generator_width
-    return cfg
-
-
-def run_settings(scene):
-    from ..pipeline import RunSettings
-    s = scene.alive
-    return RunSettings(
-        capture=CaptureSettings(camera=s.camera.name if s.camera else "",
-                                frame_start=None if s.use_scene_range else s.frame_start,
-                                frame_end=None if s.use_scene_range else s.frame_end,
-                                width=s.width, height=s.height, engine=s.engine, samples=s.samples),
-        encoder=encoder_spec(),
-        generator=generator_settings(s),
-        behavior={"arch": s.behavior, "epochs": s.behavior_epochs, "seed": s.seed},
-        rollout=rollout_settings(scene),
-        bake=bake_settings(scene),
-        device=device())
-
-
-def bake_settings(scene) -> BakeSettings:
-    """What the panel's Bake needs, and nothing more: baking decodes with the
-    work folder's generator, so it needs no encoder (a CLIP model that cannot
-    load offline must not stop it)."""
-    s = scene.alive
-    return BakeSettings(name=s.bake_name, start=scene.frame_start, points=s.bake_points, texture=s.bake_texture)
 
 
 def stage_state(scene) -> dict:
@@ -151,30 +101,6 @@ def _report_all(op, reports) -> set:
 
 # -- continuations on the main thread after a worker finished ------------------------------------------------
 
-def load_preview(path: Path):
-    """Show ``path`` as the image PREVIEW_IMAGE (reloaded when it changes), also in
-    any Image Editor that shows it or nothing."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    img = bpy.data.images.get(PREVIEW_IMAGE)
-    if img is None:
-        img = bpy.data.images.load(str(path), check_existing=False)
-        img.name = PREVIEW_IMAGE
-    else:
-        img.filepath = str(path)
-        img.reload()
-    wm = bpy.context.window_manager
-    for win in (wm.windows if wm else []):
-        for area in win.screen.areas:
-            if area.type == "IMAGE_EDITOR" and area.spaces.active.image in (None, img):
-                area.spaces.active.image = img
-    if not bpy.app.background:
-        img.preview_ensure()
-        img.preview.reload()  # the panel's thumbnail follows the new pixels
-    return img
-
-
 def _after_train(scene, job) -> str:
     res = (job.result or [{}])[-1]
     if "train_psnr" in res:
@@ -211,12 +137,11 @@ def _after_all(scene, job) -> str:
 
 
 def _start_worker(op, context, which: str, label: str, on_success) -> set:
-    from ..pipeline import worker_job
     scene = context.scene
     try:
         settings = run_settings(scene)
         workdir = resolve_workdir(scene)
-        job = Job(worker_job(workdir, settings, which))
+        job = Job(group_job(which, workdir, settings))
         final = RUNNER.start(job, scene, label, workdir, on_success, blocking=_blocking(op), keep_log=keep_logs())
     except AliveError as err:
         op.report({"ERROR"}, str(err))

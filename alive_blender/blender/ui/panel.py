@@ -149,7 +149,7 @@ class ALIVE_PT_preview(_AliveSubPanel, bpy.types.Panel):
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
-        from .operators import PREVIEW_IMAGE
+        from .previews import PREVIEW_IMAGE
         layout = self.layout
         img = bpy.data.images.get(PREVIEW_IMAGE)
         if img is None:

@@ -11,8 +11,9 @@ import numpy as np
 from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
                        StringProperty)
 
-from ...core.models.behavior import ARCHITECTURES as BEHAVIOR_ARCHS, DEFAULT_ARCH as BEHAVIOR_DEFAULT
-from ...core.models.generator import ARCHITECTURES as GENERATOR_ARCHS, DEFAULT_ARCH as GENERATOR_DEFAULT
+from ...core.models.behavior import ARCHITECTURES as BEHAVIOR_ARCHS
+from ...core.models.generator import ARCHITECTURES as GENERATOR_ARCHS
+from ...core.settings import FLAT_DEFAULTS as DEFAULTS  # every default is the run schema's
 
 # animatable rollout controls: property name -> key in the rollout settings dict
 CONTROL_CURVES = {"temperature": "temperature", "anchor": "anchor", "steer_strength": "steer_strength"}
@@ -30,34 +31,34 @@ class AliveSettings(bpy.types.PropertyGroup):
                                   description="Capture the scene's frame range instead of the range below")
     frame_start: IntProperty(name="Start", default=1, description="First frame to capture")
     frame_end: IntProperty(name="End", default=48, description="Last frame to capture")
-    width: IntProperty(name="Width", default=64, min=8, max=4096,
+    width: IntProperty(name="Width", default=DEFAULTS["width"], min=8, max=4096,
                        description="Training resolution width in pixels (renders are made at this size)")
-    height: IntProperty(name="Height", default=48, min=8, max=4096, description="Training resolution height in pixels")
-    engine: EnumProperty(name="Engine", default="CYCLES", description="Render engine used for capture",
+    height: IntProperty(name="Height", default=DEFAULTS["height"], min=8, max=4096, description="Training resolution height in pixels")
+    engine: EnumProperty(name="Engine", default=DEFAULTS["engine"], description="Render engine used for capture",
                          items=[("CYCLES", "Cycles", "Path traced; exact depth"),
                                 ("WORKBENCH", "Workbench", "Fast solid shading"),
                                 ("EEVEE", "EEVEE", "Rasterised; needs OpenGL"),
                                 ("SCENE", "Scene's Engine", "Keep the scene's own engine")])
-    samples: IntProperty(name="Samples", default=8, min=1, max=4096, description="Cycles samples per capture render")
+    samples: IntProperty(name="Samples", default=DEFAULTS["samples"], min=1, max=4096, description="Cycles samples per capture render")
     # -- train
-    generator: EnumProperty(name="Generator", default=GENERATOR_DEFAULT, description="Generator architecture",
+    generator: EnumProperty(name="Generator", default=DEFAULTS["generator"], description="Generator architecture",
                             items=[(a, a, f"Generator architecture {a}") for a in GENERATOR_ARCHS])
-    generator_steps: IntProperty(name="Steps", default=500, min=1, description="Generator training steps")
-    generator_width: IntProperty(name="Width", default=256, min=8, max=2048,
+    generator_steps: IntProperty(name="Steps", default=DEFAULTS["generator_steps"], min=1, description="Generator training steps")
+    generator_width: IntProperty(name="Width", default=DEFAULTS["generator_width"], min=8, max=2048,
                                  description="Neurons per layer of the film-siren and original-siren generators: smaller "
                                              "trains faster, larger gives sharper frames (grid-siren sizes itself)")
-    generator_seconds: FloatProperty(name="Time Budget", default=0.0, min=0.0, subtype="TIME_ABSOLUTE",
+    generator_seconds: FloatProperty(name="Time Budget", default=DEFAULTS["generator_seconds"], min=0.0, subtype="TIME_ABSOLUTE",
                                      description="Stop generator training after this many seconds (0: no limit)")
-    behavior: EnumProperty(name="Behavior", default=BEHAVIOR_DEFAULT, description="Behavior model architecture",
+    behavior: EnumProperty(name="Behavior", default=DEFAULTS["behavior"], description="Behavior model architecture",
                            items=[(a, a, f"Behavior architecture {a}") for a in BEHAVIOR_ARCHS])
-    behavior_epochs: IntProperty(name="Epochs", default=150, min=1, description="Behavior model training epochs")
-    seed: IntProperty(name="Seed", default=0, min=0, description="Random seed for training and rollout")
+    behavior_epochs: IntProperty(name="Epochs", default=DEFAULTS["behavior_epochs"], min=1, description="Behavior model training epochs")
+    seed: IntProperty(name="Seed", default=DEFAULTS["seed"], min=0, description="Random seed for training and rollout")
     # -- rollout
-    rollout_frames: IntProperty(name="Frames", default=48, min=2, description="Number of frames to invent and bake")
-    temperature: FloatProperty(name="Temperature", default=1.0, min=0.0, soft_max=4.0, options={"ANIMATABLE"},
+    rollout_frames: IntProperty(name="Frames", default=DEFAULTS["rollout_frames"], min=2, description="Number of frames to invent and bake")
+    temperature: FloatProperty(name="Temperature", default=DEFAULTS["temperature"], min=0.0, soft_max=4.0, options={"ANIMATABLE"},
                                description="Scale of each invented step; higher is livelier. Keyframe it to "
                                            "vary it over the baked frames")
-    anchor: FloatProperty(name="Anchor", default=0.0, min=0.0, max=1.0, options={"ANIMATABLE"},
+    anchor: FloatProperty(name="Anchor", default=DEFAULTS["anchor"], min=0.0, max=1.0, options={"ANIMATABLE"},
                           description="Pull toward the nearest observed frame each step; higher stays closer to "
                                       "the captured shot. Keyframe it to vary it over the baked frames")
     prompt: StringProperty(name="Prompt", default="",
@@ -65,17 +66,17 @@ class AliveSettings(bpy.types.PropertyGroup):
                                        "add-on preferences)")
     negative_prompt: StringProperty(name="Negative Prompt", default="",
                                     description="Text to steer away from (optional)")
-    steer_strength: FloatProperty(name="Steering", default=0.0, min=0.0, max=1.0, options={"ANIMATABLE"},
+    steer_strength: FloatProperty(name="Steering", default=DEFAULTS["steer_strength"], min=0.0, max=1.0, options={"ANIMATABLE"},
                                   description="How strongly the prompt steers each step (0: not at all). "
                                               "Keyframe it to vary it over the baked frames")
-    loop: BoolProperty(name="Loop", default=False,
+    loop: BoolProperty(name="Loop", default=DEFAULTS["loop"],
                        description="End the rollout near its start so the baked frames loop seamlessly")
     # -- bake
-    bake_name: StringProperty(name="Bake Name", default="alive",
+    bake_name: StringProperty(name="Bake Name", default=DEFAULTS["name"],
                               description="Name of the bake; re-baking a name replaces what it made")
-    bake_points: BoolProperty(name="Point Cloud", default=True,
+    bake_points: BoolProperty(name="Point Cloud", default=DEFAULTS["bake_points"],
                               description="Bake the frames as an animated point cloud (needs depth)")
-    bake_texture: BoolProperty(name="Image Card", default=True,
+    bake_texture: BoolProperty(name="Image Card", default=DEFAULTS["bake_texture"],
                                description="Bake the frames as an image sequence on a card in the camera's view")
     workdir: StringProperty(name="Work Folder", default="", subtype="DIR_PATH",
                             description="Where captures, models and rollouts go (empty: from the add-on "

@@ -42,6 +42,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..config import strict_from_dict
 from ..errors import AliveError
 from ..sphere import densify, normalize
 
@@ -59,7 +60,7 @@ RADIUS_MARGIN = 1.25  # the wall sits this far beyond the farthest observed fram
 @dataclass
 class BehaviorConfig:
     arch: str = DEFAULT_ARCH
-    epochs: int = 200              # passes over the training windows (all archs)
+    epochs: int = 150              # passes over the training windows (all archs)
     seconds: float = 0.0           # optional wall-clock budget
     lr: float = 1e-3
     batch_size: int = 64
@@ -87,7 +88,7 @@ class BehaviorConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "BehaviorConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        return strict_from_dict(cls, d, "behavior")
 
     def to_dict(self) -> dict:
         return asdict(self)

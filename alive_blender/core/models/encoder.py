@@ -25,6 +25,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..config import strict_from_dict
 from ..errors import AliveError
 
 DETERMINISTIC_LABEL = "deterministic-v1 (NON-SEMANTIC offline encoder: not CLIP)"
@@ -41,8 +42,7 @@ class EncoderSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "EncoderSpec":
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        return strict_from_dict(cls, d, "encoder")
 
     def to_dict(self) -> dict:
         return asdict(self)

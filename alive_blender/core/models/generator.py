@@ -40,6 +40,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..config import strict_from_dict
 from ..errors import AliveError
 
 ARCHITECTURES = ("grid-siren", "film-siren", "original-siren")
@@ -56,7 +57,7 @@ class GeneratorConfig:
     pe_freqs: int = 12                # original/film: 2 coords x sin/cos x 12 = 48-d encoding
     lr: float = 1e-4                  # the original's Adam rate
     lr_film: float = 5e-4
-    steps: int = 2000
+    steps: int = 500                  # the run's default (train, run, panel, batch: core/settings.py)
     seconds: float = 0.0              # wall-clock budget; 0 = none. Whichever ends first.
     frames_per_batch: int = 8
     pixels_per_frame: int = 1024      # random pixels per frame (original/film); grid-siren uses whole frames
@@ -92,7 +93,7 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        return strict_from_dict(cls, d, "generator")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -92,10 +92,13 @@ def result_of(out: Path, name: str) -> Path:
     return Path(out) / "logs" / f"{name}.json"
 
 
-def load_shots(path, known_flags: dict[str, str], only: Optional[list[str]] = None) -> list[Shot]:
+def load_shots(path, known_flags: dict[str, str], only: Optional[list[str]] = None,
+               check: Optional[Callable[[Shot], None]] = None) -> list[Shot]:
     """Parse and check SHOTS.toml. ``known_flags`` maps each ``run`` flag
-    (underscores) to "switch" or "value". Everything that can be wrong with
-    the file itself is an AliveError here, before any shot starts."""
+    (underscores) to "switch" or "value"; ``check`` (the CLI's converter into
+    the run settings schema) checks a shot's values. Everything that can be
+    wrong with the file itself is an AliveError here, naming the shot and the
+    key, before any shot starts."""
     import tomllib
     path = Path(path).expanduser().absolute()
     if not path.is_file():
@@ -145,8 +148,13 @@ def load_shots(path, known_flags: dict[str, str], only: Optional[list[str]] = No
         except (TypeError, ValueError):
             raise AliveError(f"{where}: gpus, cpus and threads must be numbers", "e.g. gpus = 1") from None
         settings = {k: v for k, v in merged.items() if k not in BATCH_KEYS}
-        shots.append(Shot(name=name, blend=blend_path.absolute(), settings=settings, gpus=gpus, cpus=cpus,
-                          threads=threads))
+        shot = Shot(name=name, blend=blend_path.absolute(), settings=settings, gpus=gpus, cpus=cpus, threads=threads)
+        if check is not None:
+            try:
+                check(shot)
+            except AliveError as err:
+                raise AliveError(f"{where} ('{name}'): {err.message}", err.hint) from None
+        shots.append(shot)
     if only:
         missing = sorted(set(only) - {s.name for s in shots})
         if missing:
@@ -396,8 +404,9 @@ def summary_table(records: list[dict]) -> str:
 
 def run_batch(toml_path, out, prefix: list[str], known_flags: dict, jobs: int = 1, ray_address: str = "",
               only: Optional[list[str]] = None, should_stop: Callable[[], bool] = lambda: False,
-              on_event: Callable[[str], None] = lambda msg: None) -> dict:
-    shots = load_shots(toml_path, known_flags, only)
+              on_event: Callable[[str], None] = lambda msg: None,
+              check: Optional[Callable[[Shot], None]] = None) -> dict:
+    shots = load_shots(toml_path, known_flags, only, check)
     out = ensure_writable_dir(out, "batch output folder")
     if jobs < 1:
         raise AliveError(f"--jobs must be at least 1, got {jobs}", "use --jobs 1 or more")

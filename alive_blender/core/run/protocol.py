@@ -3,6 +3,10 @@
 One message per line, ``ALIVE <json>``; anything else on the stream is plain
 log output. Message types (after Blender's ``blender_ext.py`` CLI):
 
+Every message also carries ``stage`` (encode, train, ...: core/run/table.py)
+once a stage has begun, so a reader never parses the text to know where a
+job is:
+
     status    {"message"}                      a stage starts / what happens now
     progress  {"fraction", "message"}          0..1 within the current stage
     metric    {"name", "value", "step"?}       a number worth showing (loss, PSNR)
@@ -53,13 +57,20 @@ class Reporter:
                  should_stop: Optional[Callable[[], bool]] = None):
         self._sink = sink or (lambda msg: None)
         self._should_stop = should_stop or (lambda: False)
-        self.stage = ""
+        self.stage = ""      # the stage running now (a name from the stage table)
+        self.doing = ""      # its last status message
+
+    def begin(self, stage: str) -> None:
+        """From now on messages carry ``stage``."""
+        self.stage = stage
 
     def emit(self, msg: dict) -> None:
+        if self.stage and "stage" not in msg:
+            msg = {**msg, "stage": self.stage}
         self._sink(msg)
 
     def status(self, message: str) -> None:
-        self.stage = message
+        self.doing = message
         self.emit({"type": "status", "message": message})
 
     def progress(self, fraction: float, message: str = "") -> None:
@@ -78,7 +89,7 @@ class Reporter:
     def check_cancel(self) -> None:
         """Raise Cancelled at a safe point when the user asked to stop."""
         if self._should_stop():
-            raise Cancelled(f"cancelled during {self.stage or 'job'}")
+            raise Cancelled(f"cancelled during {self.doing or self.stage or 'job'}")
 
 
 def line_sink(stream=None) -> Callable[[dict], None]:

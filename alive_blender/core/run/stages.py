@@ -251,10 +251,24 @@ def evaluate(workdir, rollout_file: Path) -> dict:
     return metrics
 
 
+def load_generator(workdir, device: str = "cpu", reporter: Optional[Reporter] = None):
+    """The generator alone (decoding needs no behavior model), checksums verified once."""
+    from ..models.generator import Generator
+    wd = WorkDir(workdir)
+    manifest = _checked_manifest(wd, ["generator.safetensors"], reporter)
+    return Generator.load(wd / MODEL / "generator.safetensors", device, int(manifest["dim"]))
+
+
 def decode(workdir, embeddings: np.ndarray, width: int, height: int, device: str = "auto") -> dict:
+    """Embeddings -> float arrays in memory (small batches; files: ``decode_rollout`` / ``decode_to_dir``)."""
     from ..device import pick_device
-    gen, _, _ = load_models(workdir, pick_device(device))
-    return gen.decode(np.asarray(embeddings, np.float32), width, height)
+    return load_generator(workdir, pick_device(device)).decode(np.asarray(embeddings, np.float32), width, height)
+
+
+def decode_size(workdir, density: float = 1.0) -> tuple[int, int]:
+    """Decode width/height: the training size times a point density."""
+    info = read_json(WorkDir(workdir) / MODEL / "train.json", "training results (train the models first)")
+    return max(1, round(info["width"] * density)), max(1, round(info["height"] * density))
 
 
 def _frame_names(n: int) -> list[str]:
@@ -262,17 +276,59 @@ def _frame_names(n: int) -> list[str]:
     return [f"frame_{i + 1:0{digits}d}.png" for i in range(n)]
 
 
+def _write_decoded(gen, emb: np.ndarray, out_dir: Path, width: int, height: int, rep: Reporter,
+                   chunk: int = 32, arrays: bool = True, depth_pngs: bool = False) -> list[str]:
+    """The one decode writer: ``emb`` (N, D) decoded ``chunk`` frames at a
+    time into ``out_dir`` (complete or not at all), so memory stays bounded
+    however long the sequence. Always one RGB PNG per frame (names sort in
+    order) and ``depth/depth.npy`` or ``depth.npy`` (float32, scene units, inf
+    = background); ``arrays``: also rgb.npy (uint8), depth.npy and alpha.npy
+    (float32) for the bake; ``depth_pngs``: also a 16-bit PNG per frame in
+    ``depth/`` (millimetres, 0 = background)."""
+    from ..workdir.artifacts import atomic_path
+    from ..workdir.images import write_png
+    n = len(emb)
+    names = _frame_names(n)
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        out = {}   # written straight to disk
+        if arrays:
+            out["rgb"] = np.lib.format.open_memmap(tmp / "rgb.npy", "w+", np.uint8, (n, height, width, 3))
+            out["alpha"] = np.lib.format.open_memmap(tmp / "alpha.npy", "w+", np.float32, (n, height, width))
+        depth_dir = tmp / "depth" if depth_pngs else tmp
+        depth_dir.mkdir(exist_ok=True)
+        out["depth"] = np.lib.format.open_memmap(depth_dir / "depth.npy", "w+", np.float32, (n, height, width))
+        for i0 in range(0, n, chunk):
+            rep.check_cancel()
+            res = gen.decode(emb[i0:i0 + chunk], width, height)
+            rgb8 = (np.clip(res["rgb"], 0, 1) * 255 + 0.5).astype(np.uint8)
+            bg = res["alpha"] < 0.5
+            depth = res["depth"].astype(np.float32) if arrays else np.where(bg, np.inf, res["depth"]).astype(
+                np.float32)
+            i1 = i0 + len(rgb8)
+            out["depth"][i0:i1] = depth
+            if arrays:
+                out["rgb"][i0:i1] = rgb8
+                out["alpha"][i0:i1] = res["alpha"]
+            for k, img in enumerate(rgb8):
+                write_png(tmp / names[i0 + k], img)
+                if depth_pngs:
+                    mm = np.clip(np.where(bg[k], 0.0, depth[k] * 1000.0), 0, 65535).astype(np.uint16)
+                    _write_png16(depth_dir / names[i0 + k], mm)
+            rep.progress(i1 / n, f"decoded {i1}/{n}")
+        for arr in out.values():
+            arr.flush()
+        del out
+    return names
+
+
 def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0, height: int = 0,
                   device: str = "auto", reporter: Optional[Reporter] = None, chunk: int = 32) -> dict:
     """Decode embeddings (N, D) or (K, N, D) to ``out_dir``: one RGB PNG per
-    embedding (names sort in order), and in ``out_dir/depth`` a 16-bit PNG per
-    embedding (millimetres of scene units, 0 = background) plus depth.npy
-    (float32, scene units, inf = background). Frames are decoded and written
-    in chunks, so memory stays bounded for long sequences at large sizes; the
-    folder appears complete or not at all."""
-    from ..workdir.artifacts import atomic_path
+    embedding, and in ``out_dir/depth`` a 16-bit PNG per embedding
+    (millimetres of scene units, 0 = background) plus depth.npy (float32,
+    scene units, inf = background)."""
     from ..device import pick_device
-    from ..workdir.images import write_png
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
     emb = np.asarray(embeddings, np.float32)
@@ -290,30 +346,12 @@ def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0
         if foreign:
             raise AliveError(f"'{out_dir}' holds other files ({', '.join(sorted(foreign)[:3])}...)",
                              "decode into a new or empty folder (an earlier decode there is replaced)")
-    gen, _, _ = load_models(wd.root, pick_device(device))
+    gen = load_generator(wd.root, pick_device(device), rep)
     if not width or not height:
-        info = read_json(wd / MODEL / "train.json")
-        width, height = width or info["width"], height or info["height"]
-    names = _frame_names(len(emb))
+        w0, h0 = decode_size(wd.root)
+        width, height = width or w0, height or h0
     rep.status(f"decode: {len(emb)} embeddings at {width}x{height}")
-    with atomic_path(out_dir) as tmp:
-        (tmp / "depth").mkdir(parents=True)
-        # written straight to disk: memory stays bounded however many frames
-        depth_all = np.lib.format.open_memmap(tmp / "depth" / "depth.npy", mode="w+", dtype=np.float32,
-                                              shape=(len(emb), height, width))
-        for i0 in range(0, len(emb), chunk):
-            rep.check_cancel()
-            res = gen.decode(emb[i0:i0 + chunk], width, height)
-            bg = res["alpha"] < 0.5
-            depth = np.where(bg, np.inf, res["depth"]).astype(np.float32)
-            depth_all[i0:i0 + len(depth)] = depth
-            mm = np.clip(np.where(bg, 0.0, depth * 1000.0), 0, 65535).astype(np.uint16)
-            for k, (img, dm) in enumerate(zip(res["rgb"], mm)):
-                write_png(tmp / names[i0 + k], img)
-                _write_png16(tmp / "depth" / names[i0 + k], dm)
-            rep.progress(min(len(emb), i0 + chunk) / len(emb), f"decoded {min(len(emb), i0 + chunk)}/{len(emb)}")
-        depth_all.flush()
-        del depth_all
+    names = _write_decoded(gen, emb, out_dir, width, height, rep, chunk, arrays=False, depth_pngs=True)
     return {"frames": int(len(emb)), "width": int(width), "height": int(height), "dir": str(out_dir),
             "first": names[0], "last": names[-1]}
 
@@ -324,15 +362,17 @@ def _write_png16(path: Path, img: np.ndarray) -> None:
 
 
 def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int = 0,
-                   width: int = 0, height: int = 0, out_dir: Optional[Path] = None,
+                   width: int = 0, height: int = 0, out_dir: Optional[Path] = None, density: float = 1.0,
                    device: str = "auto", reporter: Optional[Reporter] = None, force: bool = False) -> dict:
-    """Decode one rollout variation to arrays in ``out_dir`` (default
-    WORKDIR/decoded): rgb.npy uint8 (N,H,W,3), depth.npy, alpha.npy float32,
-    plus one PNG per frame."""
-    from ..workdir.artifacts import atomic_path
-    from ..workdir.images import write_png
+    """Decode one rollout variation to ``out_dir`` (default WORKDIR/decoded):
+    rgb.npy uint8 (N,H,W,3), depth.npy, alpha.npy float32, plus one PNG per
+    frame (what the bake links as its image sequence). The size is
+    width x height, or the training size times ``density``."""
+    from ..device import pick_device
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
+    if not width or not height:
+        width, height = decode_size(wd.root, density)
     key = None
     if rollout_file is None and out_dir is None and wd.stage_key("rollout"):
         key = content_key("decode", wd.stage_key("rollout"), _model_fingerprint(wd), variation, width, height)
@@ -345,20 +385,10 @@ def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int 
         traj = traj[None]
     if not 0 <= variation < len(traj):
         raise AliveError(f"rollout has {len(traj)} variations; {variation} does not exist", "pick a smaller index")
-    train_info = read_json(wd / MODEL / "train.json")
-    width = width or train_info["width"]
-    height = height or train_info["height"]
     rep.status(f"decode: {traj.shape[1]} frames at {width}x{height}")
-    res = decode(wd.root, traj[variation], width, height, device)
+    gen = load_generator(wd.root, pick_device(device), rep)
     out_dir = Path(out_dir) if out_dir else wd / "decoded"
-    with atomic_path(out_dir) as tmp:
-        tmp.mkdir(parents=True)
-        rgb8 = (np.clip(res["rgb"], 0, 1) * 255 + 0.5).astype(np.uint8)
-        np.save(tmp / "rgb.npy", rgb8)
-        np.save(tmp / "depth.npy", res["depth"].astype(np.float32))
-        np.save(tmp / "alpha.npy", res["alpha"].astype(np.float32))
-        for i, img in enumerate(rgb8):
-            write_png(tmp / f"frame_{i + 1:05d}.png", img)
+    _write_decoded(gen, np.asarray(traj[variation], np.float32), out_dir, width, height, rep)
     result = {"frames": int(traj.shape[1]), "width": width, "height": height, "dir": str(out_dir)}
     if key:
         wd.mark_done("decode", key, result=result)

@@ -20,24 +20,35 @@ import traceback
 from ..errors import EXIT_INTERNAL, AliveError, Cancelled
 from .protocol import Reporter, encode, line_sink
 
-STAGES = ("encode", "train", "rollout", "decode_rollout", "preview", "chain")
+from . import stages
+from .table import STAGES as TABLE
+
+
+def _preview(workdir, reporter) -> dict:
+    return {"preview": str(stages.preview(workdir))}
+
+
+# the bpy-free stages of the table (core/run/table.py) and the function that runs each
+CALLS = {"encode": stages.encode, "train": stages.train, "rollout": stages.rollout, "decode": stages.decode_rollout,
+         "preview": _preview}
+assert set(CALLS) == {s.name for s in TABLE if s.where == "worker"}
+STAGES = tuple(CALLS) + ("chain",)
 
 
 def run_stage(job: dict, reporter: Reporter):
-    """Run one stage, or ``{"stage": "chain", "jobs": [...]}`` one after another."""
-    from . import stages
+    """Run one stage, or ``{"stage": "chain", "jobs": [...]}`` one after another.
+    Every message the stage sends carries its name (``stage``)."""
     stage = job.get("stage")
     if stage == "chain":
         return [run_stage(sub, reporter) for sub in job.get("jobs", [])]
-    if stage not in STAGES:
+    if stage not in CALLS:
         raise AliveError(f"unknown stage '{stage}'", f"use one of {', '.join(STAGES)}")
     args = {k: v for k, v in job.items() if k not in ("stage", "train_preview")}
+    reporter.begin(stage)
     if stage == "train" and job.get("train_preview"):  # the add-on shows training as it goes
         from .train_preview import PreviewReporter
         reporter = PreviewReporter(reporter, args["workdir"])
-    if stage == "preview":
-        return {"preview": str(stages.preview(**args))}
-    return getattr(stages, stage)(reporter=reporter, **args)
+    return CALLS[stage](reporter=reporter, **args)
 
 
 def main(argv=None) -> int:

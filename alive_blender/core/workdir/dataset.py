@@ -32,13 +32,9 @@ from ..errors import AliveError
 META = "meta.json"
 
 
-@dataclass
-class Capture:
-    rgb: np.ndarray                     # (N, H, W, 3) uint8
-    depth: Optional[np.ndarray]         # (N, H, W) float32, inf = background; None for footage
-    alpha: np.ndarray                   # (N, H, W) float32
-    meta: dict
-    samples: list = field(default_factory=list)
+class _SampleRecords:
+    """What the per-sample records of meta.json say (``self.samples``)."""
+    samples: list
 
     @property
     def frames(self) -> np.ndarray:
@@ -54,6 +50,43 @@ class Capture:
 
     def world_from_camera(self, i: int) -> np.ndarray:
         return np.asarray(self.samples[i]["world_from_camera"], np.float64)
+
+
+@dataclass
+class Capture(_SampleRecords):
+    rgb: np.ndarray                     # (N, H, W, 3) uint8
+    depth: Optional[np.ndarray]         # (N, H, W) float32, inf = background; None for footage
+    alpha: np.ndarray                   # (N, H, W) float32
+    meta: dict
+    samples: list = field(default_factory=list)
+
+
+@dataclass
+class CaptureInfo(_SampleRecords):
+    """A capture without its pixels: cameras, poses, size (what a bake needs)."""
+    meta: dict
+    samples: list
+
+    @property
+    def width(self) -> int:
+        return int(self.meta["width"])
+
+    @property
+    def height(self) -> int:
+        return int(self.meta["height"])
+
+    @property
+    def has_depth(self) -> bool:
+        return bool(self.meta.get("has_depth", True))
+
+
+def load_capture_info(workdir: Path) -> CaptureInfo:
+    """meta.json alone: no sample file is opened."""
+    capture_dir = Path(workdir) / CAPTURE
+    meta = read_json(capture_dir / META, "capture metadata")
+    if not meta.get("samples"):
+        raise AliveError(f"the capture in '{capture_dir}' holds no frames", "run capture again")
+    return CaptureInfo(meta, meta["samples"])
 
 
 def sample_name(index: int) -> str:
