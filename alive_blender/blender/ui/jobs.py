@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ...core.errors import AliveError
+from ...core.run.children import child_env
 from ...core.run.protocol import TerminalSink, decode
 from ...core.run.train_preview import PREVIEW_FILE
 from .preferences import get_prefs
@@ -63,15 +64,10 @@ def worker_python() -> str:
 
 
 def worker_env() -> dict:
-    env = dict(os.environ)
-    # the worker imports this same package, and sees the same site-packages (extension wheels)
-    paths = [PACKAGE_PARENT] + [p for p in sys.path if p and os.path.isdir(p)]
-    old = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths + old))
-    env["PYTHONUNBUFFERED"] = "1"
-    # leave one core to Blender's UI (unless the user chose a thread count); torch reads this
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
-    return env
+    # the worker imports this same package, and sees the same site-packages (extension wheels);
+    # it leaves one core to Blender's UI unless the user chose a thread count
+    threads = 0 if "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 2) - 1)
+    return child_env([PACKAGE_PARENT] + [p for p in sys.path if p and os.path.isdir(p)], threads)
 
 
 class Job:

@@ -33,7 +33,6 @@ care which one it drives::
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, replace
@@ -43,6 +42,7 @@ from typing import Optional
 import numpy as np
 
 from ..config import strict_from_dict
+from ..device import torch_threads
 from ..errors import AliveError
 from ..sphere import densify, normalize
 
@@ -432,22 +432,12 @@ def train_behavior(embeddings: np.ndarray, cfg: BehaviorConfig, reporter=None,
     return _train_vae(emb, cfg, reporter, device)
 
 
-@contextlib.contextmanager
 def single_thread(device: str):
     """One torch thread on CPU while the small stochastic models run: their
     ops are tiny, so intra-op threads only add synchronisation, and on a busy
     machine that cost explodes (measured on the shared 2-core box: 16x1000
     rollout steps 38 s with 2 threads, 1.4 s with 1)."""
-    import torch
-    if not str(device).startswith("cpu"):
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return torch_threads(1, device)
 
 
 def _train_stochastic(emb: np.ndarray, cfg: BehaviorConfig, reporter, device: str) -> Behavior:
@@ -478,13 +468,9 @@ def _train_stochastic(emb: np.ndarray, cfg: BehaviorConfig, reporter, device: st
     per_epoch = math.ceil(len(windows) / bs)
     total = max(1, cfg.epochs * per_epoch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=0.1)
-    t0 = time.monotonic()
     it = 0
     net.train()
-    for epoch in range(cfg.epochs):
-        if cfg.seconds and time.monotonic() - t0 >= cfg.seconds:
-            break
-        reporter.check_cancel()
+    for epoch in _epochs(cfg, reporter):
         perm = torch.randperm(len(windows), generator=rng)
         total_loss = 0.0
         for i in range(0, len(windows), bs):
@@ -522,6 +508,17 @@ def _train_stochastic(emb: np.ndarray, cfg: BehaviorConfig, reporter, device: st
     return beh
 
 
+def _epochs(cfg: BehaviorConfig, reporter):
+    """Epoch numbers until ``cfg.epochs`` or the ``cfg.seconds`` budget ends,
+    with a cancel check (a safe point) before each."""
+    t0 = time.monotonic()
+    for epoch in range(cfg.epochs):
+        if cfg.seconds and time.monotonic() - t0 >= cfg.seconds:
+            return
+        reporter.check_cancel()
+        yield epoch
+
+
 def _train_vae(emb: np.ndarray, cfg: BehaviorConfig, reporter, device: str) -> Behavior:
     import torch
     dense = densify(emb, cfg.densify)
@@ -531,12 +528,8 @@ def _train_vae(emb: np.ndarray, cfg: BehaviorConfig, reporter, device: str) -> B
     opt = torch.optim.Adam(beh.net.parameters(), lr=cfg.lr)
     rng = torch.Generator().manual_seed(cfg.seed)
     bs = max(2, min(cfg.batch_size, len(x)))
-    t0 = time.monotonic()
     beh.net.train()
-    for epoch in range(cfg.epochs):
-        if cfg.seconds and time.monotonic() - t0 >= cfg.seconds:
-            break
-        reporter.check_cancel()
+    for epoch in _epochs(cfg, reporter):
         perm = torch.randperm(len(x), generator=rng)
         total = 0.0
         for i in range(0, len(x) - 1, bs):

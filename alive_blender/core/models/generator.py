@@ -41,6 +41,7 @@ from typing import Optional
 import numpy as np
 
 from ..config import strict_from_dict
+from ..device import cpu_threads, torch_threads  # noqa: F401  (cpu_threads: re-exported for the benchmarks)
 from ..errors import AliveError
 
 ARCHITECTURES = ("grid-siren", "film-siren", "original-siren")
@@ -378,42 +379,6 @@ def _build(cfg: GeneratorConfig, dim: int):
     raise AliveError(f"unknown generator architecture '{cfg.arch}'", f"choose one of {', '.join(ARCHITECTURES)}")
 
 
-def cpu_threads(requested: int = 0) -> int:
-    """Threads for CPU work. Oversubscribed cores make torch's threads spin
-    against each other (10-100x slower on a busy 2-core machine), so auto
-    uses only the cores the load average leaves free."""
-    import os
-    if requested > 0:
-        return int(requested)
-    explicit = os.environ.get("OMP_NUM_THREADS", "")
-    if explicit.isdigit() and int(explicit) > 0:   # the user's (or a batch runner's) explicit choice
-        return int(explicit)
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        busy = int(os.getloadavg()[0] + 0.5)
-    except OSError:
-        busy = 0
-    return max(1, min(n, n - busy))
-
-
-class _Threads:
-    """Set torch's CPU thread count for a block, then restore it."""
-
-    def __init__(self, n: int, device: str):
-        self.n, self.active = n, str(device).startswith("cpu")
-
-    def __enter__(self):
-        if self.active:
-            torch = _torch()
-            self.old = torch.get_num_threads()
-            torch.set_num_threads(self.n)
-        return self
-
-    def __exit__(self, *exc):
-        if self.active:
-            _torch().set_num_threads(self.old)
-
-
 def resolve_config(cfg: GeneratorConfig, width: int, height: int) -> GeneratorConfig:
     """Fill in what depends on the training frames (grid-siren's grid size)."""
     if cfg.arch != "grid-siren" or (cfg.grid_width > 0 and cfg.grid_height > 0 and cfg.out_width > 0
@@ -466,7 +431,7 @@ class Generator:
         gridded = hasattr(self.net, "features")
         rgb_linear = getattr(self.net, "rgb_linear", False)
         self.net.eval()
-        with torch.no_grad(), _Threads(cpu_threads(self.cfg.threads), self.device):
+        with torch.no_grad(), torch_threads(cpu_threads(self.cfg.threads), self.device):
             for f0 in range(0, n, frames_per):
                 e = torch.from_numpy(emb[f0:f0 + frames_per]).to(self.device)
                 feats = self.net.features(e) if gridded else None
@@ -682,7 +647,8 @@ def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.
     t0 = t_start
     gen.net.train()
     loss_ema = None
-    threads = _Threads(cpu_threads(cfg.threads), device).__enter__()
+    threads = torch_threads(cpu_threads(cfg.threads), device)
+    threads.__enter__()
     try:
         while step < cfg.steps:
             elapsed = elapsed_before + time.monotonic() - t0
@@ -724,7 +690,7 @@ def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.
             if state_path is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                 save_state()
     finally:
-        threads.__exit__()
+        threads.__exit__(None, None, None)
         save_state()
     gen.net.eval()
     gen.steps_done = step

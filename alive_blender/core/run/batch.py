@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..workdir.artifacts import ensure_writable_dir, write_json
+from .children import child_env, thread_env
 from ..errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_INTERNAL, EXIT_OK, AliveError
 
 BATCH_KEYS = ("name", "blend", "gpus", "cpus", "threads")
@@ -73,11 +74,7 @@ class Shot:
         return args
 
     def env(self, default_threads: int = 0) -> dict:
-        threads = self.threads or default_threads
-        if not threads:
-            return {}
-        n = str(int(threads))
-        return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
+        return thread_env(self.threads or default_threads)
 
 
 def workdir_of(out: Path, name: str) -> Path:
@@ -169,13 +166,8 @@ def package_parent() -> str:
     return str(Path(__file__).resolve().parents[3])
 
 
-def child_env(shot: Shot, default_threads: int = 0) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([package_parent()] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
-                                                              if p])
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(shot.env(default_threads))
-    return env
+def shot_env(shot: Shot, default_threads: int = 0) -> dict:
+    return child_env([package_parent()], shot.threads or default_threads)
 
 
 def _shot_record(shot: Shot, out: Path, code: int, seconds: float) -> dict:
@@ -238,7 +230,7 @@ def run_local(shots: list[Shot], out: Path, prefix: list[str], jobs: int = 1,
             log.flush()
             # own session: a Ctrl+C in the terminal reaches the batch, which
             # forwards one SIGTERM, rather than every child at once
-            proc = subprocess.Popen(argv, stdout=res, stderr=log, stdin=subprocess.DEVNULL, env=child_env(shot, share),
+            proc = subprocess.Popen(argv, stdout=res, stderr=log, stdin=subprocess.DEVNULL, env=shot_env(shot, share),
                                     start_new_session=True)
             running[shot.name] = (proc, shot, time.monotonic(), log, res)
             on_event(f"{shot.name}: started")
@@ -304,7 +296,7 @@ def run_ray(shots: list[Shot], out: Path, address: str, known_flags: Optional[di
     (out / "logs").mkdir(parents=True, exist_ok=True)
     started_here = False
     if not ray.is_initialized():
-        env_vars = {"PYTHONPATH": child_env(Shot("x", Path()))["PYTHONPATH"]}
+        env_vars = {"PYTHONPATH": child_env([package_parent()])["PYTHONPATH"]}
         try:
             if address == "local":
                 ray.init(num_cpus=local_cpus, include_dashboard=False, log_to_driver=False,
