@@ -12,6 +12,36 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+SCRIPTS = Path(__file__).resolve().parent / "scripts"   # Blender scripts the tests run in fresh processes
+
+# Markers (registered in pyproject.toml): `bpy` needs Blender (the bpy module), `slow` renders,
+# trains or runs the CLI end to end. `-m "not bpy"` runs the pure-core tests without Blender.
+# Said here for whole files, so the test files stay about what they test.
+BPY_FILES = {"test_addon.py", "test_addon_panel.py", "test_bake.py", "test_batch.py", "test_build_extension.py",
+             "test_camera.py", "test_capture.py", "test_cli_pipeline.py", "test_cli_run.py",
+             "test_generator_cli.py", "test_install_extension.py", "test_jobs.py", "test_manifest.py",
+             "test_pipeline_bugs.py", "test_pipeline_resume.py"}
+SLOW_FILES = {"test_batch.py", "test_build_extension.py", "test_cli_pipeline.py", "test_cli_run.py",
+              "test_install_extension.py", "test_jobs.py", "test_pipeline_resume.py", "test_generator_cli.py"}
+BPY_FIXTURES = {"fresh_bpy", "tiny_blend", "tiny_workdir"}
+try:
+    import bpy  # noqa: F401
+except ImportError:   # no Blender here: files that import bpy at their top cannot even be collected
+    collect_ignore = sorted(f for f in BPY_FILES if "\nimport bpy" in (Path(__file__).parent / f).read_text())
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = Path(str(item.fspath)).name
+        if name in BPY_FILES or BPY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.bpy)
+        if name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+
+
+def run_script(name: str, *args, timeout=300) -> subprocess.CompletedProcess:
+    """A script from tests/scripts/ in a fresh interpreter (plain bpy, add-on not enabled unless it does it)."""
+    return run_python((SCRIPTS / name).read_text(), *args, timeout=timeout)
 
 
 def run_cli(*args, cwd=None, timeout=600, env=None) -> subprocess.CompletedProcess:
@@ -40,20 +70,7 @@ def fresh_bpy():
 def save_tiny_scene(path: Path, frames: int = 6, camera: bool = True) -> Path:
     """The demo scene, short and small, saved as a .blend (built in a subprocess
     so the test process's Blender session stays untouched)."""
-    code = f"""
-import bpy, sys
-from alive_blender.blender.demo_scene import build_demo_scene
-bpy.ops.wm.read_factory_settings(use_empty=True)
-scene = build_demo_scene(frames={frames}, width=64, height=48)
-for s in [s for s in bpy.data.scenes if s != scene]:
-    bpy.data.scenes.remove(s)
-if not {camera}:
-    cam = scene.camera
-    scene.camera = None
-    bpy.data.objects.remove(cam)
-bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])
-"""
-    res = run_python(code, path)
+    res = run_script("save_tiny_scene.py", path, frames, "camera" if camera else "no-camera")
     assert res.returncode == 0, res.stderr
     return path
 

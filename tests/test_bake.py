@@ -11,74 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_python
+from conftest import run_script
 
 # reopen a .blend without the add-on; evaluate points / render frames; print JSON
-CHECK = r"""
-import bpy, sys, json, numpy as np
-args = json.loads(sys.argv[2])
-bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
-assert 'alive_blender' not in bpy.context.preferences.addons.keys()
-import alive_blender  # noqa: F401  (importable, but nothing is registered)
-assert not hasattr(bpy.types.Scene, 'alive')
-scene = bpy.context.scene
-out = {'points': {}, 'renders': {}}
-pts_obj = args.get('points_object')
-for f in args.get('point_frames', []):
-    scene.frame_set(f)
-    obj = scene.objects[pts_obj]
-    geo = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).evaluated_geometry()
-    pc = geo.pointcloud
-    n = len(pc.points) if pc is not None else 0
-    pos = np.zeros(n * 3, np.float32)
-    col = np.zeros(n * 4, np.float32)
-    rad = np.zeros(n, np.float32)
-    if n:
-        pc.attributes['position'].data.foreach_get('vector', pos)
-        pc.attributes['alive_rgb'].data.foreach_get('color', col)
-        pc.attributes['radius'].data.foreach_get('value', rad)
-    out['points'][f] = {'count': n, 'pos': pos.reshape(-1, 3).tolist(), 'rgb': col.reshape(-1, 4)[:, :3].tolist(),
-                        'radius': float(rad.mean()) if n else 0.0}
-if args.get('render_frames'):
-    from mathutils import Matrix
-    keep = set(args.get('render_objects', []))
-    for o in scene.objects:
-        if o.type != 'CAMERA':
-            o.hide_render = o.name not in keep
-    cam = scene.camera
-    cam.animation_data_clear()
-    cam.matrix_world = Matrix(args['camera_pose'])
-    r = scene.render
-    r.engine = args.get('engine', 'CYCLES')
-    scene.cycles.samples = 2
-    scene.cycles.use_denoising = False
-    scene.cycles.device = 'CPU'
-    r.resolution_x, r.resolution_y, r.resolution_percentage = args['size'][0], args['size'][1], 100
-    r.image_settings.file_format = 'PNG'
-    scene.view_settings.view_transform = 'Standard'
-    from PIL import Image
-    def render(f, tag):
-        scene.frame_set(f)
-        r.filepath = args['render_dir'] + f'/{tag}{f:04d}.png'
-        bpy.ops.render.render(write_still=True)
-        img = np.asarray(Image.open(r.filepath).convert('RGB'), np.float32) / 255.0
-        return img.reshape(-1, 3).mean(0).tolist()
-    for f in args['render_frames']:
-        out['renders'][f] = render(f, 'r')
-    if args.get('world_frames'):  # everything hidden: what shows is the world background
-        for o in scene.objects:
-            o.hide_render = o.type != 'CAMERA'
-        out['world'] = {f: render(f, 'w') for f in args['world_frames']}
-    import os
-    out['images'] = {i.name: [i.source, i.filepath, i.packed_file is not None,
-                              os.path.exists(bpy.path.abspath(i.filepath))] for i in bpy.data.images
-                     if i.name.startswith('Alive')}
-print('RESULT' + json.dumps(out))
-"""
 
 
 def check_blend(path: Path, **args) -> dict:
-    res = run_python(CHECK, path, json.dumps(args))
+    res = run_script("check_bake.py", path, json.dumps(args))
     if res.returncode < 0 and args.get("engine") == "BLENDER_EEVEE":
         pytest.skip(f"EEVEE could not start here (no OpenGL; process died with signal {-res.returncode})")
     assert res.returncode == 0, res.stderr[-3000:]
@@ -358,18 +297,7 @@ def test_cli_bake_bad_input_is_clean(tiny_blend, tiny_workdir, tmp_path):
 
 
 def test_bake_operator_is_undoable_and_bakes(tiny_blend, tiny_workdir, tmp_path):
-    code = r"""
-import bpy, sys, json
-import alive_blender
-alive_blender.register()
-bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
-op = bpy.types.ALIVE_OT_bake
-assert 'UNDO' in op.bl_options
-r = bpy.ops.alive.bake_options(name='ui', workdir=sys.argv[2], texture_mode='ATLAS', hold=3)
-coll = bpy.data.collections['Alive ui']
-print('RESULT' + json.dumps({'ret': list(r), 'objects': sorted(o.name for o in coll.objects)}))
-"""
-    res = run_python(code, tiny_blend, tiny_workdir)
+    res = run_script("bake_operator.py", tiny_blend, tiny_workdir)
     assert res.returncode == 0, res.stderr[-3000:]
     data = json.loads(res.stdout.split("RESULT", 1)[1].splitlines()[0])
     assert data == {"ret": ["FINISHED"], "objects": ["Alive Card ui", "Alive Frame Table ui", "Alive Points ui"]}

@@ -14,7 +14,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import run_cli, run_python
+from conftest import run_cli, run_script
 
 SCENE_SIZE = 20.0
 CUBE_CENTRE = np.array([1.0, 2.0, 1.0])
@@ -151,20 +151,12 @@ def test_cycles_depth_unprojects_onto_the_geometry(fresh_bpy, tmp_path, fit, shi
     assert cap.meta["blender_version"] and cap.meta["scene"] == scene.name
 
 
-WORKBENCH_SCENE = """
-import bpy, sys
-sys.path.insert(0, sys.argv[2])
-from test_capture import build_known_scene
-bpy.ops.wm.read_factory_settings(use_empty=True)
-build_known_scene(bpy, "VERTICAL", (0.08, -0.05), (1.0, 1.5), (30, 24))
-bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])
-"""
 
 
 @pytest.fixture(scope="module")
 def known_blend(tmp_path_factory):
     blend = tmp_path_factory.mktemp("known") / "known.blend"
-    res = run_python(WORKBENCH_SCENE, blend, os.path.dirname(__file__))
+    res = run_script("save_known_scene.py", blend, os.path.dirname(__file__))
     assert res.returncode == 0, res.stderr
     return blend
 

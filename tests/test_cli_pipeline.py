@@ -4,7 +4,7 @@ the same result through the function registered as `blender -c alive`."""
 
 import json
 
-from conftest import run_cli, run_python
+from conftest import run_cli, run_script
 
 
 def test_every_command_has_help():
@@ -42,19 +42,6 @@ def test_info_refuses_a_folder_that_is_not_a_work_directory(tmp_path):
     assert res.returncode == 2 and "not an alive work directory" in res.stderr
 
 
-REGISTERED = r"""
-import json, sys, io, contextlib
-import bpy
-import alive_blender
-alive_blender.register()
-from alive_blender.blender import addon
-assert addon._CLI["handle"] is not None            # `blender -c alive` is registered
-buf = io.StringIO()
-with contextlib.redirect_stdout(buf):
-    code = addon._cli_execute(["info", sys.argv[1]])
-print("RESULT" + json.dumps({"code": code, "out": buf.getvalue()}))
-alive_blender.unregister()
-"""
 
 
 def test_registered_cli_command_matches_python_m(tmp_path):
@@ -63,7 +50,7 @@ def test_registered_cli_command_matches_python_m(tmp_path):
     (wd / "alive.json").write_text(json.dumps({"stages": {"capture": {"key": "abc"}}}))
     direct = run_cli("info", wd)
     assert direct.returncode == 0, direct.stderr
-    res = run_python(REGISTERED, wd)
+    res = run_script("registered_cli_info.py", wd)
     assert "RESULT" in res.stdout, res.stderr
     got = json.loads(res.stdout.split("RESULT", 1)[1].splitlines()[0])
     assert got["code"] == 0 and got["out"] == direct.stdout

@@ -6,32 +6,8 @@ import os
 
 import pytest
 
-from conftest import TINY_RUN, run_cli, run_python, save_tiny_scene
+from conftest import TINY_RUN, run_cli, run_script, save_tiny_scene
 
-CHECK_BLEND = r"""
-import bpy, sys, json, numpy as np
-from bpy_extras import anim_utils
-bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
-assert 'alive_blender' not in bpy.context.preferences.addons.keys()
-scene = bpy.context.scene
-obj = next(o for o in scene.objects if o.name.startswith('Alive Points'))
-out = {}
-for f in (int(sys.argv[2]), int(sys.argv[3])):
-    scene.frame_set(f)
-    geo = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).evaluated_geometry()
-    pc = geo.pointcloud
-    pos = np.zeros(len(pc.points) * 3, np.float32)
-    pc.attributes['position'].data.foreach_get('vector', pos)
-    out[f] = {'count': len(pc.points), 'mean': pos.reshape(-1, 3).mean(0).tolist()}
-mat = next(m for m in bpy.data.materials if m.name.startswith('Alive Card'))
-ad = mat.node_tree.animation_data
-bag = anim_utils.action_get_channelbag_for_slot(ad.action, ad.action_slot)
-keys = [len(fc.keyframe_points) for fc in bag.fcurves if 'frame_offset' in fc.data_path]
-img = next(i for i in bpy.data.images if i.name.startswith('Alive Frames'))
-out['offset_keys'] = keys
-out['image'] = [img.filepath, img.source]
-print('RESULT' + json.dumps(out))
-"""
 
 
 def test_run_then_reopen_without_addon(tiny_blend, tmp_path):
@@ -44,7 +20,7 @@ def test_run_then_reopen_without_addon(tiny_blend, tmp_path):
     per_frame = result["bake"]["points_per_frame"]
     first, last = result["bake"]["frames"]
     assert last - first + 1 == 5 == len(per_frame)
-    check = run_python(CHECK_BLEND, save, first, last)
+    check = run_script("check_run_blend.py", save, first, last)
     assert check.returncode == 0, check.stderr
     data = json.loads(check.stdout.split("RESULT", 1)[1].splitlines()[0])
     assert data[str(first)]["count"] == per_frame[0] > 0
