@@ -176,7 +176,7 @@ def test_workbench_capture_through_the_cli(known_blend, tmp_path):
     assert cap.samples[0]["camera"]["sensor_fit"] == "VERTICAL" and cap.samples[0]["camera"]["pixel_aspect_y"] == 1.5
     # unchanged: nothing renders the second time
     res = run_cli("--json", "capture", blend, "--out", wd, "--engine", "WORKBENCH", "--frames", "1-3",
-                  "--step", "2")
+                  "--step", "2", "--percent", "100")
     assert res.returncode == 0, res.stderr[-3000:]
     assert json.loads(res.stdout)["rendered"] == 0
 
