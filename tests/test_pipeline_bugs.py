@@ -4,6 +4,7 @@ each checked the way a user meets it."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,3 +95,21 @@ def test_capture_says_when_a_material_or_light_change_renders_everything(fresh_b
         said.clear()
         assert capture(scene, tmp_path, settings, rep)["rendered"] == 2
         assert any("scene file changed since the last capture" in m for m in said), said
+
+
+def test_bake_links_the_decoded_frames_and_reads_no_captured_pixels(fresh_bpy, tiny_blend, tiny_workdir, tmp_path,
+                                                                    monkeypatch):
+    # read once, compute once: the image sequence is the decode's own PNGs, and the bake
+    # reads the capture's cameras from meta.json without opening a sample
+    import alive_blender.core.workdir.dataset as dataset
+    from alive_blender.blender.bake.from_workdir import bake_from_workdir
+    from alive_blender.blender.bake.points import BakeSettings
+    work = _work_copy(tiny_workdir, tmp_path)
+    monkeypatch.setattr(dataset, "load_capture", lambda *a: pytest.fail("the bake loaded the captured pixels"))
+    fresh_bpy.ops.wm.open_mainfile(filepath=str(tiny_blend))
+    res = bake_from_workdir(fresh_bpy.context.scene, work, BakeSettings(name="seq"), blend_dir=tmp_path / "b",
+                            device="cpu")
+    decoded = sorted(Path(res["decoded_dir"]).glob("frame_*.png"))
+    baked = sorted((tmp_path / "b" / "alive_seq").glob("frame_*.png"))
+    assert len(baked) == len(decoded) == 5
+    assert all(b.samefile(d) for b, d in zip(baked, decoded))   # hard links, not a second encode

@@ -38,6 +38,7 @@ def load_decoded(decoded_dir: Path, has_depth: bool) -> dict:
     decoded = {k: load_npy(Path(decoded_dir) / f"{k}.npy", f"decoded {k}") for k in ("rgb", "depth", "alpha")}
     if not has_depth:
         decoded["depth"] = None  # footage: the generator's depth output learned nothing
+    decoded["png_dir"] = Path(decoded_dir)  # the decode's PNGs: the bake links them, no second encode
     return decoded
 
 

@@ -387,14 +387,14 @@ def bake(scene, decoded: dict, K: np.ndarray, world_from_camera: np.ndarray, set
     remove_bake(settings.name)
     try:
         return _bake_into(scene, rgb, depth, alpha, K, poses, settings, frames, blend_dir, reporter, trajectory,
-                          target, t_start)
+                          target, t_start, decoded.get("png_dir"))
     except BaseException:
         remove_bake(settings.name)  # no half-made bake left behind
         raise
 
 
 def _bake_into(scene, rgb, depth, alpha, K, poses, settings, frames, blend_dir, reporter, trajectory, target,
-               t_start):
+               t_start, png_dir=None):
     import time
     N, H, W = rgb.shape[:3]
     hold = int(settings.hold)
@@ -421,7 +421,8 @@ def _bake_into(scene, rgb, depth, alpha, K, poses, settings, frames, blend_dir, 
         reporter.progress(0.5, "points baked")
     if settings.texture or settings.card or settings.world:
         t0 = time.perf_counter()
-        result.update(bake_texture(scene, coll, settings, rgb, frames, K, poses, distance, blend_dir, target))
+        result.update(bake_texture(scene, coll, settings, rgb, frames, K, poses, distance, blend_dir, target,
+                                   pngs=png_dir))
         timings["texture_s"] = time.perf_counter() - t0
         reporter.progress(0.9, "texture baked")
     if settings.trajectory:

@@ -20,6 +20,7 @@ world, an object's first material) is recorded and restored on re-bake.
 from __future__ import annotations
 
 import math
+from typing import Optional
 from pathlib import Path
 
 import bpy
@@ -28,6 +29,7 @@ from mathutils import Matrix
 
 from ...core.workdir.artifacts import atomic_path
 from ...core.errors import AliveError
+from ...core.workdir.capture_store import link_or_copy
 from ...core.workdir.images import write_png
 from .tags import TAG, tag
 
@@ -87,12 +89,18 @@ def _atlas_image(name: str, rgb: np.ndarray):
     return img, cols, rows
 
 
-def _sequence_image(name: str, rgb: np.ndarray, blend_dir: Path):
+def _sequence_image(name: str, rgb: np.ndarray, blend_dir: Path, pngs: Optional[Path] = None):
+    """The frames as a PNG sequence next to the .blend; frames the decode
+    already wrote as PNG (``pngs``) are linked (or copied), not encoded again."""
     folder = Path(blend_dir) / f"alive_{bpy.path.clean_name(name)}"
     with atomic_path(folder) as tmp:  # a re-bake swaps the whole folder, never half of it
         tmp.mkdir(parents=True)
         for i, frame in enumerate(rgb):
-            write_png(tmp / f"frame_{i + 1:05d}.png", frame)
+            png = f"frame_{i + 1:05d}.png"
+            if pngs is not None and (Path(pngs) / png).is_file():
+                link_or_copy(Path(pngs) / png, tmp / png)
+            else:
+                write_png(tmp / png, frame)
     first = folder / "frame_00001.png"
     img = tag(bpy.data.images.load(str(first), check_existing=False), name)
     img.name = f"Alive Frames {name}"
@@ -119,14 +127,15 @@ def _keys_constant(idblock, name: str) -> None:
 class FrameSource:
     """The image and how to select generated frame i at scene frame frames[i]."""
 
-    def __init__(self, name: str, mode: str, rgb: np.ndarray, frames: np.ndarray, blend_dir: Path):
+    def __init__(self, name: str, mode: str, rgb: np.ndarray, frames: np.ndarray, blend_dir: Path,
+                 pngs: Optional[Path] = None):
         self.name, self.mode, self.frames = name, mode, np.asarray(frames)
         if mode == "atlas":
             self.image, self.cols, self.rows = _atlas_image(name, rgb)
             self.offsets = tile_offsets(len(rgb), self.cols, self.rows)
             self.folder = None
         else:
-            self.image, self.folder = _sequence_image(name, rgb, blend_dir)
+            self.image, self.folder = _sequence_image(name, rgb, blend_dir, pngs)
 
     def nodes(self, nt, coord_socket, x: float = 0.0):
         """Add the texture lookup to node tree ``nt``; returns the colour output socket.
@@ -276,11 +285,12 @@ def restore_replaced(name: str) -> None:
 
 
 def bake_texture(scene, coll, settings, rgb: np.ndarray, frames: np.ndarray, K: np.ndarray, poses: np.ndarray,
-                 distance: float, blend_dir: Path, target=None) -> dict:
-    """Bake the frames as a texture on the chosen targets; returns what it made."""
+                 distance: float, blend_dir: Path, target=None, pngs: Optional[Path] = None) -> dict:
+    """Bake the frames as a texture on the chosen targets; returns what it made.
+    ``pngs``: a folder holding the same frames as PNG already (the decode's)."""
     name = settings.name
     N, H, W = rgb.shape[:3]
-    source = FrameSource(name, settings.texture_mode, rgb, frames, blend_dir)
+    source = FrameSource(name, settings.texture_mode, rgb, frames, blend_dir, pngs)
     out = {"image": source.image.name, "texture_mode": settings.texture_mode}
     if source.folder is not None:
         out["image_folder"] = str(source.folder)

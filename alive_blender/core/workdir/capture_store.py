@@ -24,7 +24,7 @@ from ..errors import AliveError
 FORMAT = 2   # bump when the way samples are made changes: old caches then re-render
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
+def link_or_copy(src: Path, dst: Path) -> None:
     try:
         os.link(src, dst)
     except OSError:
@@ -101,10 +101,10 @@ class CaptureStore:
         if old is None:
             return False
         name = sample_name(index + 1)
-        _link_or_copy(self.dir / "samples" / old["file"], self.staged / "samples" / f"{name}.npz")
+        link_or_copy(self.dir / "samples" / old["file"], self.staged / "samples" / f"{name}.npz")
         old_png = self.dir / "images" / old.get("image", "")
         if old.get("image") and old_png.is_file():
-            _link_or_copy(old_png, self.staged / "images" / f"{name}.png")
+            link_or_copy(old_png, self.staged / "images" / f"{name}.png")
         else:
             from .images import write_png
             with np.load(self.staged / "samples" / f"{name}.npz") as z:
