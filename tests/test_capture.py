@@ -341,7 +341,7 @@ def test_bad_scene_input_is_a_clear_error_and_writes_nothing(fresh_bpy, tmp_path
         (CaptureSettings(frame_start=5, frame_end=2), "empty frame range"),
         (CaptureSettings(step=0), "step"),
         (CaptureSettings(engine="POVRAY"), "unknown render engine"),
-        (CaptureSettings(width=10), "resolution"),
+        (CaptureSettings(width=10, height=0), "resolution"),
     ]
     for settings, words in cases:
         with pytest.raises(AliveError, match=words):
