@@ -12,12 +12,14 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from ...core.errors import AliveError
 from ...core.run.protocol import Reporter
+from ...core.settings import BakeSettings
+from ..ui.preferences import resolve_workdir
+from .from_workdir import bake_from_workdir
 
 
 def _workdir(context, explicit: str) -> Path:
     if explicit:
         return Path(bpy.path.abspath(explicit))
-    from ..ui.operators import resolve_workdir
     return resolve_workdir(context.scene)
 
 
@@ -56,7 +58,6 @@ class ALIVE_OT_bake_options(bpy.types.Operator):
     trajectory: BoolProperty(name="Trajectory", default=False, description="Embedding trajectory as curves")
 
     def settings(self, context):
-        from .points import BakeSettings
         texture = self.texture_mode != "NONE"
         return BakeSettings(name=self.name, start=None if self.use_scene_start else self.start,
                             points=self.points, texture=texture,
@@ -67,7 +68,6 @@ class ALIVE_OT_bake_options(bpy.types.Operator):
                             camera_pose=self.camera_pose, trajectory=self.trajectory)
 
     def execute(self, context):
-        from .from_workdir import bake_from_workdir
         try:
             workdir = _workdir(context, self.workdir)
             settings = self.settings(context)

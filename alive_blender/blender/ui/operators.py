@@ -25,6 +25,7 @@ from ...core.errors import AliveError, Cancelled
 from ...core.run.protocol import Reporter, TerminalSink
 from ...core.run.table import group_job
 from .jobs import RUNNER, Job, tag_redraw
+from .polls import NEEDS_CAPTURE, NEEDS_DECODED, NEEDS_MODEL, busy_reason, camera_reason, poll
 from .previews import PREVIEW_IMAGE, load_preview
 from .preferences import device, keep_logs, resolve_workdir
 from .settings import bake_settings, rollout_settings, run_settings  # noqa: F401  (rollout_settings: re-exported)
@@ -34,55 +35,8 @@ MODES = [("AUTO", "Auto", "Blocking in background mode, in the background with a
          ("ASYNC", "Background", "Start and return; a timer (or the caller) polls the job")]
 
 
-def stage_state(scene) -> dict:
-    """What the scene's work folder already holds (drives the poll functions)."""
-    wd = resolve_workdir(scene)
-    return {"workdir": wd, "capture": (wd / "capture" / "meta.json").exists(),
-            "model": (wd / "model" / "manifest.json").exists(),
-            "decoded": (wd / "decoded" / "rgb.npy").exists()}
-
-
 def _blend_dir(workdir: Path) -> Path:
     return Path(bpy.path.abspath("//")) if bpy.data.filepath else workdir
-
-
-# -- poll helpers ----------------------------------------------------------------------------------------------
-
-def _camera_reason(scene) -> str:
-    s = scene.alive
-    if s.camera is None and scene.camera is None:
-        return "The scene has no active camera: add one (or pick a camera in the Alive panel)"
-    return ""
-
-
-def _busy_reason() -> str:
-    return "An Alive job is running: wait for it or cancel it" if RUNNER.busy else ""
-
-
-def _poll(cls, context, *checks) -> bool:
-    if context.scene is None or not hasattr(context.scene, "alive"):
-        cls.poll_message_set("No scene")
-        return False
-    for check in checks:
-        reason = check(context.scene)
-        if reason:
-            cls.poll_message_set(reason)
-            return False
-    return True
-
-
-def _needs(what: str, message: str):
-    def check(scene):
-        try:
-            return "" if stage_state(scene)[what] else message
-        except (AliveError, OSError, ValueError):
-            return message
-    return check
-
-
-_NEEDS_CAPTURE = _needs("capture", "Nothing captured yet: run Capture first")
-_NEEDS_MODEL = _needs("model", "No trained model yet: run Train first")
-_NEEDS_DECODED = _needs("decoded", "No rolled-out frames yet: run Rollout first")
 
 
 def _blocking(op) -> bool:
@@ -252,7 +206,7 @@ class ALIVE_OT_capture(_CaptureMixin, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _poll(cls, context, lambda s: _busy_reason(), _camera_reason)
+        return poll(cls, context, lambda s: busy_reason(), camera_reason)
 
     def invoke(self, context, event):
         if _blocking(self) or bpy.app.background:  # modal operators never run without a UI
@@ -284,7 +238,7 @@ class ALIVE_OT_train(_WorkerMixin, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _poll(cls, context, lambda s: _busy_reason(), _NEEDS_CAPTURE)
+        return poll(cls, context, lambda s: busy_reason(), NEEDS_CAPTURE)
 
     def execute(self, context):
         return _start_worker(self, context, "train", "Train", _after_train)
@@ -298,7 +252,7 @@ class ALIVE_OT_rollout(_WorkerMixin, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _poll(cls, context, lambda s: _busy_reason(), _NEEDS_MODEL)
+        return poll(cls, context, lambda s: busy_reason(), NEEDS_MODEL)
 
     def execute(self, context):
         return _start_worker(self, context, "rollout", "Rollout", _after_rollout)
@@ -312,7 +266,7 @@ class ALIVE_OT_bake(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _poll(cls, context, lambda s: _busy_reason(), _NEEDS_DECODED)
+        return poll(cls, context, lambda s: busy_reason(), NEEDS_DECODED)
 
     def execute(self, context):
         scene = context.scene
@@ -338,7 +292,7 @@ class ALIVE_OT_make_alive(_CaptureMixin, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _poll(cls, context, lambda s: _busy_reason(), _camera_reason)
+        return poll(cls, context, lambda s: busy_reason(), camera_reason)
 
     def invoke(self, context, event):
         if _blocking(self) or bpy.app.background:
