@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Optional
 
 from .errors import AliveError
@@ -18,3 +18,16 @@ def strict_from_dict(cls, d: Optional[dict], what: str):
         raise AliveError(f"unknown {what} setting(s): {', '.join(map(repr, unknown))}",
                          f"known: {', '.join(known)}")
     return cls(**d)
+
+
+class Config:
+    """``from_dict`` (strict) and ``to_dict`` for a settings dataclass; ``WHAT``
+    names it in errors ("unknown generator setting(s): ...")."""
+    WHAT = "config"
+
+    @classmethod
+    def from_dict(cls, d: Optional[dict]):
+        return strict_from_dict(cls, d, cls.WHAT)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

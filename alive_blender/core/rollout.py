@@ -29,7 +29,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from .config import strict_from_dict
+from .config import Config
 from .errors import AliveError
 from .sphere import normalize, slerp
 
@@ -38,7 +38,8 @@ MODES = ("model", "video-texture")
 
 
 @dataclass
-class RolloutConfig:
+class RolloutConfig(Config):
+    WHAT = "rollout"
     steps: int = 47                            # 48 frames with the start
     count: int = 1
     seed: int = 0
@@ -53,10 +54,6 @@ class RolloutConfig:
     negative_prompt: str = ""
     steer_strength: Curve = 0.0                # scalar or per-step curve (0..1)
     history: int = 8                           # observed frames before the start fed to the model's memory
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RolloutConfig":
-        return strict_from_dict(cls, d, "rollout")
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -18,10 +18,10 @@ Never imports bpy.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Optional
 
-from .config import strict_from_dict
+from .config import Config
 from .errors import AliveError
 from .models.behavior import BehaviorConfig
 from .models.encoder import EncoderSpec
@@ -34,10 +34,11 @@ CAMERA_POSES = ("start", "per-frame")
 
 
 @dataclass
-class CaptureSettings:
+class CaptureSettings(Config):
     """What to render. The defaults render a small training set fast on a
     CPU: Cycles at 8 samples without denoising; ``engine="SCENE"`` keeps the
     scene's own engine (EEVEE without a GPU is about 1000x slower here)."""
+    WHAT = "capture"
     camera: str = ""                 # object name; "" = the scene's active camera
     frame_start: Optional[int] = None  # None = the scene's range
     frame_end: Optional[int] = None
@@ -50,16 +51,11 @@ class CaptureSettings:
     samples: int = 8                 # Cycles / EEVEE render samples; 0 = the scene's
     denoise: Optional[bool] = False  # Cycles denoising; None = the scene's
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "CaptureSettings":
-        return strict_from_dict(cls, d, "capture")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
-class BakeSettings:
+class BakeSettings(Config):
+    WHAT = "bake"
     name: str = "alive"
     start: Optional[int] = None      # scene frame of the first baked frame; None = scene start
     points: bool = True
@@ -76,12 +72,6 @@ class BakeSettings:
     card_distance: float = 0.0       # 0 = median decoded depth
     radius: float = 0.0              # 0 = from the pixel footprint
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "BakeSettings":
-        return strict_from_dict(cls, d, "bake")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     def check(self) -> None:
         if not self.name or self.name.strip() != self.name:
@@ -123,7 +113,7 @@ class RunSettings:
         if unknown:
             raise AliveError(f"unknown run setting(s): {', '.join(map(repr, unknown))}",
                              f"known: {', '.join(f.name for f in fields(cls))}")
-        kw = {name: strict_from_dict(kind, d[name], name) for name, kind in cls.SECTIONS.items() if name in d}
+        kw = {name: kind.from_dict(d[name]) for name, kind in cls.SECTIONS.items() if name in d}
         return cls(**kw, **{k: d[k] for k in ("device", "seed") if k in d})
 
     def check(self) -> None:

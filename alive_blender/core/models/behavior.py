@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from ..config import strict_from_dict
+from ..config import Config
 from ..device import torch_threads
 from ..errors import AliveError
 from ..sphere import densify, normalize
@@ -57,7 +57,8 @@ STOCHASTIC_ARCHS = ("mdn-window", "mdn-gru")
 
 
 @dataclass
-class BehaviorConfig:
+class BehaviorConfig(Config):
+    WHAT = "behavior"
     arch: str = DEFAULT_ARCH
     epochs: int = 150              # passes over the training windows (all archs)
     seconds: float = 0.0           # optional wall-clock budget
@@ -85,12 +86,6 @@ class BehaviorConfig:
     dropout: float = 0.55
     kld_weight: float = 1.0
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "BehaviorConfig":
-        return strict_from_dict(cls, d, "behavior")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def fit_standardizer(embeddings: np.ndarray, components: int = 0) -> dict:

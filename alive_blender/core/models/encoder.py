@@ -19,20 +19,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from ..config import strict_from_dict
+from ..config import Config
 from ..errors import AliveError
 
 DETERMINISTIC_LABEL = "deterministic-v1 (NON-SEMANTIC offline encoder: not CLIP)"
 
 
 @dataclass
-class EncoderSpec:
+class EncoderSpec(Config):
+    WHAT = "encoder"
     kind: str = "deterministic"          # 'deterministic' | 'open_clip'
     model: str = ""                      # open_clip model name, e.g. 'ViT-B-32'
     pretrained: str = ""                 # tag (e.g. 'laion2b_s34b_b79k') or a weights file path
@@ -40,12 +41,6 @@ class EncoderSpec:
     dim: int = 512                       # deterministic encoder's embedding size
     allow_download: bool = False         # open_clip may fetch weights from the hub
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "EncoderSpec":
-        return strict_from_dict(cls, d, "encoder")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     def identity(self) -> dict:
         """What makes two encoders the same (for cache keys and manifests)."""

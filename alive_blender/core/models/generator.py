@@ -34,13 +34,13 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from ..config import strict_from_dict
+from ..config import Config
 from ..device import cpu_threads, torch_threads  # noqa: F401  (cpu_threads: re-exported for the benchmarks)
 from ..errors import AliveError
 
@@ -50,7 +50,8 @@ FORMAT = 2
 
 
 @dataclass
-class GeneratorConfig:
+class GeneratorConfig(Config):
+    WHAT = "generator"
     arch: str = DEFAULT_ARCH
     hidden: int = 256                 # SIREN width (film/original); grid-siren uses head_hidden
     layers: int = 4
@@ -92,12 +93,6 @@ class GeneratorConfig:
     supersample: int = 1              # >1: each pixel is the mean of ss x ss sub-pixel samples (sharper upsampling)
     threads: int = 0                  # CPU threads for torch; 0 = auto (cores not busy with other work)
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "GeneratorConfig":
-        return strict_from_dict(cls, d, "generator")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _torch():
