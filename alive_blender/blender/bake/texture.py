@@ -19,7 +19,6 @@ world, an object's first material) is recorded and restored on re-bake.
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 from pathlib import Path
 
@@ -31,50 +30,12 @@ from ...core.workdir.artifacts import atomic_path
 from ...core.errors import AliveError
 from ...core.workdir.capture_store import link_or_copy
 from ...core.workdir.images import write_png
+from ...core.atlas import MAX_ATLAS_SIDE, atlas_layout, atlas_pixels, check_atlas_size, tile_offsets  # noqa: F401
 from .tags import TAG, tag
 
-MAX_ATLAS_SIDE = 16384
 PREV_WORLD = "alive_prev_world"          # on a baked world: the world it replaced
 TARGET_OBJECT = "alive_target"           # on a baked object material: the object it was put on
 PREV_MATERIAL = "alive_prev_material"    # ... and the material it replaced there ("" = slot added)
-
-
-def atlas_layout(n: int, width: int, height: int) -> tuple[int, int]:
-    """(columns, rows) of a roughly square atlas for n tiles of width x height."""
-    cols = max(1, math.ceil(math.sqrt(n * height / width)))
-    rows = math.ceil(n / cols)
-    return cols, rows
-
-
-def atlas_pixels(rgb: np.ndarray, cols: int, rows: int) -> np.ndarray:
-    """(rows*H, cols*W, 4) float32 RGBA in 0..1 in Blender's bottom-up row order.
-    Tile k sits at column k % cols, row k // cols counted from the top.
-    Laid out in uint8 first: one float conversion of the whole atlas at the end."""
-    N, H, W = rgb.shape[:3]
-    tiles = np.asarray(rgb)[..., :3]
-    if tiles.dtype != np.uint8:
-        tiles = (np.clip(tiles, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    grid = np.zeros((rows * cols, H, W, 3), np.uint8)
-    grid[:N] = tiles
-    top = grid.reshape(rows, cols, H, W, 3).transpose(0, 2, 1, 3, 4).reshape(rows * H, cols * W, 3)
-    out = np.ones((rows * H, cols * W, 4), np.float32)
-    np.multiply(top[::-1], np.float32(1.0 / 255.0), out=out[..., :3], casting="unsafe")
-    return out
-
-
-def tile_offsets(n: int, cols: int, rows: int) -> np.ndarray:
-    """UV of each tile's lower-left corner, (n, 2)."""
-    k = np.arange(n)
-    return np.stack([(k % cols) / cols, (rows - 1 - k // cols) / rows], axis=1)
-
-
-def check_atlas_size(n: int, width: int, height: int) -> tuple[int, int]:
-    cols, rows = atlas_layout(n, width, height)
-    if cols * width > MAX_ATLAS_SIDE or rows * height > MAX_ATLAS_SIDE:
-        raise AliveError(f"an atlas of {n} frames at {width}x{height} would be {cols * width}x{rows * height} "
-                         f"pixels (more than {MAX_ATLAS_SIDE})",
-                         "bake fewer frames, a lower density, or --texture sequence")
-    return cols, rows
 
 
 def _atlas_image(name: str, rgb: np.ndarray):

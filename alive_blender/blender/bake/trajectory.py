@@ -13,33 +13,11 @@ import numpy as np
 
 import bpy
 
-from ...core.errors import AliveError
+from ...core.pointcloud import pca_3d
 from .tags import tag
 
 OBSERVED_COLOR = (0.8, 0.8, 0.8, 1.0)
 ROLLOUT_COLORS = [(1.0, 0.35, 0.05, 1.0), (0.1, 0.55, 1.0, 1.0), (0.2, 0.9, 0.3, 1.0), (0.95, 0.2, 0.7, 1.0)]
-
-
-def pca_3d(observed: np.ndarray, rollouts: np.ndarray, size: float = 1.0):
-    """(observed (M, 3), rollouts (K, S, 3)): PCA of all embeddings together,
-    centred and scaled so the farthest point is ``size`` from the origin."""
-    obs = np.asarray(observed, np.float64)
-    rol = np.asarray(rollouts, np.float64)
-    if rol.ndim == 2:
-        rol = rol[None]
-    if obs.ndim != 2 or rol.ndim != 3 or obs.shape[1] != rol.shape[2]:
-        raise AliveError(f"embeddings of shapes {obs.shape} and {rol.shape} do not fit together",
-                         "use the rollout made from this work directory's embeddings")
-    allp = np.concatenate([obs, rol.reshape(-1, rol.shape[2])])
-    mean = allp.mean(0)
-    _, _, vt = np.linalg.svd(allp - mean, full_matrices=False)
-    basis = np.zeros((obs.shape[1], 3))
-    k = min(3, vt.shape[0])
-    basis[:, :k] = vt[:k].T
-    p_obs, p_rol = (obs - mean) @ basis, (rol - mean) @ basis
-    scale = np.abs(np.concatenate([p_obs, p_rol.reshape(-1, 3)])).max()
-    scale = size / scale if scale > 0 else 1.0
-    return p_obs * scale, p_rol * scale
 
 
 def _curve_object(coll, name: str, label: str, pts: np.ndarray, mat, bevel: float):
