@@ -27,177 +27,17 @@ must be a flag of ``run``; ``true`` turns a switch on.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 from ..workdir.artifacts import ensure_writable_dir, write_json
-from .children import child_env, thread_env
 from ..errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_INTERNAL, EXIT_OK, AliveError
-
-BATCH_KEYS = ("name", "blend", "gpus", "cpus", "threads")
-# set by the batch itself for every shot
-RESERVED = ("out", "scene", "json", "quiet", "save")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-STATUS = {EXIT_OK: "ok", EXIT_BAD_INPUT: "bad input", EXIT_CANCELLED: "cancelled", EXIT_INTERNAL: "internal error"}
-
-
-@dataclass
-class Shot:
-    name: str
-    blend: Path
-    settings: dict = field(default_factory=dict)   # run flag (underscores) -> value
-    gpus: float = 0.0
-    cpus: float = 1.0
-    threads: int = 0
-
-    def argv(self, out: Path, known_flags: Optional[dict] = None) -> list[str]:
-        """The ``run`` command line for this shot (after the program name)."""
-        args = ["run", str(self.blend), "--out", str(workdir_of(out, self.name)), "--name", self.name]
-        settings = dict(self.settings)
-        if self.gpus and "device" not in settings:
-            settings["device"] = "cuda"
-        for key, value in settings.items():
-            flag = "--" + key.replace("_", "-")
-            if (known_flags or {}).get(key) == "switch" or isinstance(value, bool):
-                if value:
-                    args.append(flag)
-            elif isinstance(value, list):
-                for item in value:  # repeatable flags, e.g. force = ["train"]
-                    args += [flag, str(item)]
-            else:
-                args += [flag, str(value)]
-        return args
-
-    def env(self, default_threads: int = 0) -> dict:
-        return thread_env(self.threads or default_threads)
-
-
-def workdir_of(out: Path, name: str) -> Path:
-    return Path(out) / name
-
-
-def log_of(out: Path, name: str) -> Path:
-    return Path(out) / "logs" / f"{name}.log"
-
-
-def result_of(out: Path, name: str) -> Path:
-    return Path(out) / "logs" / f"{name}.json"
-
-
-def load_shots(path, known_flags: dict[str, str], only: Optional[list[str]] = None,
-               check: Optional[Callable[[Shot], None]] = None) -> list[Shot]:
-    """Parse and check SHOTS.toml. ``known_flags`` maps each ``run`` flag
-    (underscores) to "switch" or "value"; ``check`` (the CLI's converter into
-    the run settings schema) checks a shot's values. Everything that can be
-    wrong with the file itself is an AliveError here, naming the shot and the
-    key, before any shot starts."""
-    import tomllib
-    path = Path(path).expanduser().absolute()
-    if not path.is_file():
-        raise AliveError(f"shot list not found: '{path}'", "give the path of a SHOTS.toml file")
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise AliveError(f"'{path.name}' is not valid TOML: {err}", "fix the file (see README: batch)") from None
-    unknown_tables = set(data) - {"defaults", "shot"}
-    if unknown_tables:
-        raise AliveError(f"'{path.name}' has unknown table(s) {sorted(unknown_tables)}",
-                         "use [defaults] and [[shot]] only")
-    defaults = data.get("defaults", {})
-    shots_raw = data.get("shot", [])
-    if not isinstance(defaults, dict) or not isinstance(shots_raw, list):
-        raise AliveError(f"'{path.name}': [defaults] must be a table and shots an array of [[shot]] tables",
-                         "see README: batch")
-    if not shots_raw:
-        raise AliveError(f"'{path.name}' lists no shots", "add [[shot]] entries with at least blend = ...")
-    shots, seen = [], set()
-    for i, raw in enumerate(shots_raw, 1):
-        where = f"'{path.name}' shot {i}"
-        merged = {**defaults, **raw}
-        for key in merged:
-            if key in BATCH_KEYS:
-                continue
-            if key in RESERVED or key not in known_flags:
-                hint = ("the batch sets it for every shot" if key in RESERVED else
-                        "use a flag of 'alive run' with underscores (alive run --help)")
-                raise AliveError(f"{where}: unknown setting '{key}'", hint)
-        blend = merged.get("blend")
-        if not isinstance(blend, str) or not blend:
-            raise AliveError(f"{where} has no blend", 'add blend = "path/to/shot.blend"')
-        blend_path = Path(blend).expanduser()
-        if not blend_path.is_absolute():
-            blend_path = path.parent / blend_path
-        name = str(merged.get("name") or blend_path.stem)
-        if not NAME_RE.match(name):
-            raise AliveError(f"{where}: name '{name}' is not usable as a folder name",
-                             "use letters, digits, '.', '_' and '-'")
-        if name in seen:
-            raise AliveError(f"{where}: name '{name}' is used twice", "give every shot its own name")
-        seen.add(name)
-        try:
-            gpus, cpus = float(merged.get("gpus", 0)), float(merged.get("cpus", 1))
-            threads = int(merged.get("threads", 0))
-        except (TypeError, ValueError):
-            raise AliveError(f"{where}: gpus, cpus and threads must be numbers", "e.g. gpus = 1") from None
-        settings = {k: v for k, v in merged.items() if k not in BATCH_KEYS}
-        shot = Shot(name=name, blend=blend_path.absolute(), settings=settings, gpus=gpus, cpus=cpus, threads=threads)
-        if check is not None:
-            try:
-                check(shot)
-            except AliveError as err:
-                raise AliveError(f"{where} ('{name}'): {err.message}", err.hint) from None
-        shots.append(shot)
-    if only:
-        missing = sorted(set(only) - {s.name for s in shots})
-        if missing:
-            raise AliveError(f"no shot named {', '.join(missing)} in '{path.name}'",
-                             f"pick from {', '.join(s.name for s in shots)}")
-        shots = [s for s in shots if s.name in only]
-    return shots
-
-
-def package_parent() -> str:
-    """The folder holding the alive_blender package (PYTHONPATH for children)."""
-    return str(Path(__file__).resolve().parents[3])
-
-
-def shot_env(shot: Shot, default_threads: int = 0) -> dict:
-    return child_env([package_parent()], shot.threads or default_threads)
-
-
-def _shot_record(shot: Shot, out: Path, code: int, seconds: float) -> dict:
-    import json
-    rec = {"name": shot.name, "status": STATUS.get(code, "internal error"), "exit_code": code,
-           "seconds": round(seconds, 1), "blend": str(shot.blend), "workdir": str(workdir_of(out, shot.name)),
-           "log": str(log_of(out, shot.name))}
-    try:
-        result = json.loads(result_of(out, shot.name).read_text())
-    except (OSError, ValueError):
-        result = {}
-    if code == EXIT_OK:
-        rec["saved"] = result.get("blend")
-        rec["train_psnr"] = (result.get("train") or {}).get("train_psnr")
-        rec["frames"] = (result.get("capture") or {}).get("samples")
-        rec["timings"] = result.get("timings")
-    else:
-        rec["error"] = result.get("error") or _last_error(log_of(out, shot.name))
-    return rec
-
-
-def _last_error(log: Path) -> str:
-    try:
-        lines = log.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    for line in reversed(lines):
-        if line.startswith(("alive: error:", "alive: cancelled")):
-            return line.split(":", 2)[-1].strip()
-    return lines[-1] if lines else ""
+from .batch_ray import ray_tasks, run_ray  # noqa: F401  (ray_tasks: re-exported)
+from .shots import (BATCH_KEYS, STATUS, Shot, load_shots, log_of, result_of, shot_env,  # noqa: F401
+                    shot_record, workdir_of)
 
 
 def run_local(shots: list[Shot], out: Path, prefix: list[str], jobs: int = 1,
@@ -244,7 +84,7 @@ def run_local(shots: list[Shot], out: Path, prefix: list[str], jobs: int = 1,
             if code < 0 and stopping:  # killed by our SIGTERM before it could install its handler
                 code = EXIT_CANCELLED
             code = code if code in STATUS else EXIT_INTERNAL
-            records[name] = _shot_record(shot, out, code, time.monotonic() - t0)
+            records[name] = shot_record(shot, out, code, time.monotonic() - t0)
             on_event(f"{name}: {records[name]['status']}" +
                      (f" ({records[name].get('error')})" if code else ""))
         if running:
@@ -262,112 +102,6 @@ def _terminate(proc) -> None:
         proc.send_signal(signal.SIGTERM)
     except (ProcessLookupError, OSError):
         pass
-
-
-def ray_tasks(shot: Shot, out: Path, known_flags: Optional[dict] = None) -> list[dict]:
-    """The Ray tasks of one shot, in order. A shot that asks for a GPU is split:
-    render + encode in a CPU task (``run --until encode``), then train, roll
-    out, decode and bake in a task holding the GPU (the same ``run``, which
-    finds the capture and embeddings up to date), so GPUs never wait on renders."""
-    full = {"argv": shot.argv(out, known_flags), "num_cpus": shot.cpus, "num_gpus": shot.gpus,
-            "log": str(log_of(out, shot.name)), "result": str(result_of(out, shot.name)), "name": shot.name}
-    if not shot.gpus:
-        return [full]
-    prep = {**full, "argv": full["argv"] + ["--until", "encode"], "num_gpus": 0,
-            "log": str(Path(out) / "logs" / f"{shot.name}.prep.log"),
-            "result": str(Path(out) / "logs" / f"{shot.name}.prep.json"), "name": f"{shot.name}.prep"}
-    return [prep, full]
-
-
-def run_ray(shots: list[Shot], out: Path, address: str, known_flags: Optional[dict] = None,
-            should_stop: Callable[[], bool] = lambda: False,
-            on_event: Callable[[str], None] = lambda msg: None, local_cpus: int = 2) -> list[dict]:
-    """Run each shot as a Ray task on the cluster at ``address`` ("local"
-    starts a small local instance; "auto" finds a running one). Each task runs
-    the same ``run`` command as a local batch, in the Python that runs the Ray
-    worker, so worker nodes need alive_blender's environment and the shots'
-    paths and OUT on a shared filesystem. A shot with ``gpus`` asks Ray for
-    that many GPUs (and trains with --device cuda)."""
-    try:
-        import ray
-    except ImportError:
-        raise AliveError("--ray needs the 'ray' package", "pip install ray (see README: batch on Ray)") from None
-    out = Path(out)
-    (out / "logs").mkdir(parents=True, exist_ok=True)
-    started_here = False
-    if not ray.is_initialized():
-        env_vars = {"PYTHONPATH": child_env([package_parent()])["PYTHONPATH"]}
-        try:
-            if address == "local":
-                ray.init(num_cpus=local_cpus, include_dashboard=False, log_to_driver=False,
-                         runtime_env={"env_vars": env_vars})
-            else:
-                ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": env_vars})
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            raise AliveError(f"cannot connect to the Ray cluster at '{address}': {err}",
-                             "start it with 'ray start --head' or give its address (or 'local')") from None
-        started_here = True
-
-    def run_shot(argv: list[str], env_extra: dict, pythonpath: str, log_path: str, json_path: str,
-                 after: int = 0) -> int:
-        # runs inside a Ray worker: the same CLI as a local batch, in that worker's Python
-        if after:  # the task this one waited for failed: pass its exit code on
-            return int(after)
-        import os as _os
-        import subprocess as _sp
-        import sys as _sys
-        env = dict(_os.environ, PYTHONUNBUFFERED="1", **env_extra)
-        env["PYTHONPATH"] = _os.pathsep.join(p for p in [pythonpath, env.get("PYTHONPATH", "")] if p)
-        cmd = [_sys.executable, "-m", "alive_blender", "--json"] + argv
-        with open(log_path, "w") as log, open(json_path, "w") as res:
-            log.write("$ " + " ".join(cmd) + "\n")
-            log.flush()
-            proc = _sp.Popen(cmd, stdout=res, stderr=log, stdin=_sp.DEVNULL, env=env, start_new_session=True)
-            try:
-                return proc.wait()
-            except KeyboardInterrupt:  # ray.cancel: stop the shot at its safe point
-                proc.terminate()
-                return proc.wait()
-
-    task = ray.remote(run_shot)
-    refs = {}
-    t0 = time.monotonic()
-    for shot in shots:
-        ref = 0
-        for t in ray_tasks(shot, out, known_flags):  # each waits for the one before (ref as argument)
-            ref = task.options(num_cpus=t["num_cpus"], num_gpus=t["num_gpus"], max_retries=0,
-                               name=f"alive:{t['name']}").remote(t["argv"], shot.env(), package_parent(), t["log"],
-                                                                 t["result"], ref)
-        refs[ref] = shot
-        on_event(f"{shot.name}: submitted" + (f" (asks for {shot.gpus:g} GPU)" if shot.gpus else ""))
-    records: dict[str, dict] = {}
-    stopping = False
-    try:
-        while refs:
-            if should_stop() and not stopping:
-                stopping = True
-                on_event("stopping: cancelling the shots' tasks")
-                for ref in refs:
-                    ray.cancel(ref)
-            ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
-            for ref in ready:
-                shot = refs.pop(ref)
-                try:
-                    code = int(ray.get(ref))
-                except (ray.exceptions.TaskCancelledError, ray.exceptions.RayTaskError,
-                        ray.exceptions.WorkerCrashedError) as err:
-                    code = EXIT_CANCELLED if stopping else EXIT_INTERNAL
-                    log_of(out, shot.name).parent.mkdir(parents=True, exist_ok=True)
-                    with open(log_of(out, shot.name), "a") as log:
-                        log.write(f"alive: error: Ray task failed: {type(err).__name__}: {err}\n")
-                code = code if code in STATUS else EXIT_INTERNAL
-                records[shot.name] = _shot_record(shot, out, code, time.monotonic() - t0)
-                records[shot.name]["ray"] = True
-                on_event(f"{shot.name}: {records[shot.name]['status']}")
-    finally:
-        if started_here:
-            ray.shutdown()
-    return [records[s.name] for s in shots]
 
 
 def batch_exit_code(records: list[dict]) -> int:
