@@ -133,19 +133,25 @@ class FrameSource:
         return tex.outputs["Color"]
 
 
-def _emission_material(mat_name: str, name: str, source: FrameSource, coords: str = "UV"):
-    mat = tag(bpy.data.materials.new(mat_name), name)
-    mat.use_nodes = True
-    nt = mat.node_tree
+def _shade_with_frames(idblock, name: str, source: FrameSource, coords: str, shader: str, output: str) -> None:
+    """Replace ``idblock``'s node tree with: texture coordinates ``coords`` ->
+    the frames -> ``shader`` (its Color input, its first output) -> ``output``."""
+    idblock.use_nodes = True
+    nt = idblock.node_tree
     nt.nodes.clear()
     tc = nt.nodes.new("ShaderNodeTexCoord")
     color = source.nodes(nt, tc.outputs[coords], 200)
-    emit = nt.nodes.new("ShaderNodeEmission")
-    out = nt.nodes.new("ShaderNodeOutputMaterial")
-    nt.links.new(color, emit.inputs["Color"])
-    nt.links.new(emit.outputs["Emission"], out.inputs["Surface"])
-    emit.location, out.location = (900, 0), (1100, 0)
+    shade = nt.nodes.new(shader)
+    out = nt.nodes.new(output)
+    nt.links.new(color, shade.inputs["Color"])
+    nt.links.new(shade.outputs[0], out.inputs["Surface"])
+    shade.location, out.location = (900, 0), (1100, 0)
     _keys_constant(nt, name)
+
+
+def _emission_material(mat_name: str, name: str, source: FrameSource, coords: str = "UV"):
+    mat = tag(bpy.data.materials.new(mat_name), name)
+    _shade_with_frames(mat, name, source, coords, "ShaderNodeEmission", "ShaderNodeOutputMaterial")
     return mat
 
 
@@ -182,17 +188,7 @@ def _card(scene, coll, name: str, mat, K, poses, frames, width, height, distance
 
 def _world(scene, name: str, source: FrameSource):
     world = tag(bpy.data.worlds.new(f"Alive World {name}"), name)
-    world.use_nodes = True
-    nt = world.node_tree
-    nt.nodes.clear()
-    tc = nt.nodes.new("ShaderNodeTexCoord")
-    color = source.nodes(nt, tc.outputs["Window"], 200)
-    bg = nt.nodes.new("ShaderNodeBackground")
-    out = nt.nodes.new("ShaderNodeOutputWorld")
-    nt.links.new(color, bg.inputs["Color"])
-    nt.links.new(bg.outputs["Background"], out.inputs["Surface"])
-    bg.location, out.location = (900, 0), (1100, 0)
-    _keys_constant(nt, name)
+    _shade_with_frames(world, name, source, "Window", "ShaderNodeBackground", "ShaderNodeOutputWorld")
     cyc = getattr(world, "cycles", None)
     if cyc is not None:
         # a video plate, not an environment: skip Cycles' importance map, which would be
