@@ -32,6 +32,8 @@ import os
 import bpy
 import numpy as np
 
+from .. import compat
+
 MAX_DEPTH = 6
 MAX_ITEMS = 4096
 
@@ -255,15 +257,7 @@ def _animated(idb):
     if ad is None:
         return []
     paths = []
-    action = ad.action
-    if action is not None:
-        try:
-            from bpy_extras.anim_utils import action_get_channelbag_for_slot
-            bag = action_get_channelbag_for_slot(action, ad.action_slot)
-            curves = bag.fcurves if bag is not None else []
-        except (ImportError, AttributeError):
-            curves = getattr(action, "fcurves", [])
-        paths += [(fc.data_path, fc.array_index) for fc in curves]
+    paths += [(fc.data_path, fc.array_index) for fc in compat.action_fcurves(ad)]
     paths += [(fc.data_path, fc.array_index) for fc in ad.drivers]
     for track in ad.nla_tracks:
         h = _Hasher()
