@@ -10,7 +10,7 @@ from conftest import TINY_RUN, run_cli, run_python, save_tiny_scene
 
 CHECK_BLEND = r"""
 import bpy, sys, json, numpy as np
-from bpy_extras import anim_utils
+from alive_blender.blender import compat
 bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
 assert 'alive_blender' not in bpy.context.preferences.addons.keys()
 scene = bpy.context.scene
@@ -25,8 +25,7 @@ for f in (int(sys.argv[2]), int(sys.argv[3])):
     out[f] = {'count': len(pc.points), 'mean': pos.reshape(-1, 3).mean(0).tolist()}
 mat = next(m for m in bpy.data.materials if m.name.startswith('Alive Card'))
 ad = mat.node_tree.animation_data
-bag = anim_utils.action_get_channelbag_for_slot(ad.action, ad.action_slot)
-keys = [len(fc.keyframe_points) for fc in bag.fcurves if 'frame_offset' in fc.data_path]
+keys = [len(fc.keyframe_points) for fc in compat.action_fcurves(ad) if 'frame_offset' in fc.data_path]
 img = next(i for i in bpy.data.images if i.name.startswith('Alive Frames'))
 out['offset_keys'] = keys
 out['image'] = [img.filepath, img.source]

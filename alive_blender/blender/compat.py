@@ -147,3 +147,22 @@ def find_fcurve(anim_data, data_path: str, index: int = 0):
 def sequencer_strips(sequence_editor):
     """The sequence editor's top-level strips collection (``strips``; 4.2: ``sequences``)."""
     return sequence_editor.strips if hasattr(sequence_editor, "strips") else sequence_editor.sequences
+
+
+# --- geometry nodes and object types --------------------------------------------------------
+
+def add_int_math(nodes, operation: str):
+    """An integer Math node (4.3+); 4.2 has none, so a float Math node: exact up to 2**24,
+    which bounds a 4.2 bake to 16.7 million points in all."""
+    if hasattr(bpy.types, "FunctionNodeIntegerMath"):
+        node = nodes.new("FunctionNodeIntegerMath")
+    else:
+        node = nodes.new("ShaderNodeMath")
+    node.operation = operation
+    return node
+
+
+def can_convert_to_pointcloud() -> bool:
+    """Object > Convert > Point Cloud exists (4.3+)."""
+    items = bpy.ops.object.convert.get_rna_type().properties["target"].enum_items
+    return "POINTCLOUD" in items.keys()

@@ -33,6 +33,7 @@ import numpy as np
 
 from ...core.errors import AliveError
 from ...core.run.protocol import Reporter
+from .. import compat
 
 TAG = "alive_bake"          # custom property naming the bake an ID belongs to
 FRAME_ATTR = "alive_frame"
@@ -222,8 +223,11 @@ def _points_node_group(name: str):
     gin, gout = n.new("NodeGroupInput"), n.new("NodeGroupOutput")
 
     def math(op, a, b=None, int_math=False):
-        node = n.new("FunctionNodeIntegerMath" if int_math else "ShaderNodeMath")
-        node.operation = op
+        if int_math:
+            node = compat.add_int_math(n, op)
+        else:
+            node = n.new("ShaderNodeMath")
+            node.operation = op
         link(a, node.inputs[0])
         if b is not None:
             link(b, node.inputs[1])
@@ -344,6 +348,9 @@ def bake_points(scene, coll, name: str, rgb: np.ndarray, depth: np.ndarray, alph
     ``frames`` are the scene frames the generated frames start on; the modifier's
     Start is frames[0] and Hold is ``hold``."""
     import time
+    if pointcloud_object and not compat.can_convert_to_pointcloud():
+        raise AliveError(f"Point Cloud objects need Blender 4.3 or later (this is {bpy.app.version_string})",
+                         "bake without the point-cloud option (the mesh form renders the same)")
     t0 = time.perf_counter()
     N = depth.shape[0]
     pos, fi, keep = unproject_frames(depth, alpha, K, world_from_camera)
