@@ -60,10 +60,13 @@ def worker_python() -> str:
     return sys.executable
 
 
-def worker_env() -> dict:
+def worker_env(python: Optional[str] = None) -> dict:
     env = dict(os.environ)
-    # the worker imports this same package, and sees the same site-packages (extension wheels)
-    paths = [PACKAGE_PARENT] + [p for p in sys.path if p and os.path.isdir(p)]
+    # the worker imports this same package, and sees the same site-packages (extension wheels);
+    # an external Python (another version, perhaps) gets only the package: it brings its own packages
+    # (not resolved: a venv's python is a link to the base interpreter, with other packages)
+    external = python is not None and os.path.abspath(python) != os.path.abspath(sys.executable)
+    paths = [PACKAGE_PARENT] + ([] if external else [p for p in sys.path if p and os.path.isdir(p)])
     old = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths + old))
     env["PYTHONUNBUFFERED"] = "1"
@@ -109,7 +112,7 @@ class Job:
             self._proc = subprocess.Popen(
                 [self.python, "-m", f"{PACKAGE_NAME}.core.run.worker", json.dumps(self.job)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                env=worker_env(), bufsize=1)
+                env=worker_env(self.python), bufsize=1)
         except OSError as err:
             from ...core.errors import AliveError
             raise AliveError(f"could not start the worker with '{self.python}': {err}",
