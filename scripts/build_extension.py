@@ -119,11 +119,13 @@ def wheel_project(name: str) -> str:
 
 
 def download_wheels(plat: str, python: str, torch: str, wheels_dir: Path, find_links: str = "",
-                    no_index: bool = False, torch_index: str = TORCH_CPU_INDEX) -> list[str]:
+                    no_index: bool = False, torch_index: str = TORCH_CPU_INDEX, packages=()) -> list[str]:
     """Download one platform's wheels for one Python into ``wheels_dir``; return their file names."""
     with tempfile.TemporaryDirectory(prefix=f"alive-wheels-{plat}-") as tmp:
         tmp = Path(tmp)
-        if torch == "cpu":
+        if packages:
+            pip_download(list(packages), plat, python, tmp, find_links=find_links, no_index=no_index)
+        elif torch == "cpu":
             # PyTorch's CPU index first: its torch (x.y.z+cpu) outranks PyPI's, which on
             # Linux/Windows drags in the CUDA libraries; everything else comes from PyPI
             pip_download(BASE_REQUIREMENTS + TORCH_REQUIREMENTS + ML_REQUIREMENTS, plat, python, tmp,
@@ -248,7 +250,7 @@ def build_zips(platforms: list[str], wheel_names: list[str], wheels_dir: Path, v
 
 def build(platforms: list[str], torch: str, no_wheels: bool, out: Path, wheels_dir: Path,
           blender_ext: Path, pythons=PYTHONS, layout: str = "auto", find_links: str = "",
-          no_index: bool = False, torch_index: str = TORCH_CPU_INDEX) -> list[Path]:
+          no_index: bool = False, torch_index: str = TORCH_CPU_INDEX, packages=()) -> list[Path]:
     if layout == "auto":
         layout = "per-python" if torch == "cpu" and not no_wheels else "joint"
     wheels: dict[str, list[str]] = {py: [] for py in pythons}
@@ -256,7 +258,7 @@ def build(platforms: list[str], torch: str, no_wheels: bool, out: Path, wheels_d
         wheels_dir.mkdir(parents=True, exist_ok=True)
         for py in pythons:
             for plat in platforms:
-                names = download_wheels(plat, py, torch, wheels_dir, find_links, no_index, torch_index)
+                names = download_wheels(plat, py, torch, wheels_dir, find_links, no_index, torch_index, packages)
                 wheels[py] += [n for n in names if n not in wheels[py]]
             missing = missing_wheels(wheels[py], platforms, [py])
             if missing:
@@ -307,6 +309,8 @@ def main(argv=None) -> int:
     p.add_argument("--find-links", default="", help="also look for wheels in this folder (pip --find-links)")
     p.add_argument("--no-index", action="store_true", help="take wheels only from --find-links (offline)")
     p.add_argument("--torch-index", default=TORCH_CPU_INDEX, help="where CPU torch comes from")
+    p.add_argument("--packages", nargs="+", default=[],
+                   help="bundle exactly these packages instead of the --torch set (and their dependencies)")
     p.add_argument("--repo", default="", help="also copy the zips here and write a static repository index")
     p.add_argument("--blender-ext", default="", help="path of Blender's blender_ext.py (default: from bpy)")
     args = p.parse_args(argv)
@@ -321,7 +325,7 @@ def main(argv=None) -> int:
     pythons = tuple(py for py in PYTHONS if py in args.python) if args.python else PYTHONS
     blender_ext = blender_ext_path(args.blender_ext)
     zips = build(platforms, args.torch, args.no_wheels, Path(args.out).absolute(), Path(args.wheels_dir).absolute(),
-                 blender_ext, pythons, args.layout, args.find_links, args.no_index, args.torch_index)
+                 blender_ext, pythons, args.layout, args.find_links, args.no_index, args.torch_index, args.packages)
     for z in zips:
         size = z.stat().st_size
         over = f"  OVER the extensions platform's {MAX_ZIP_BYTES / 1e6:.0f} MB limit" if size > MAX_ZIP_BYTES else ""
