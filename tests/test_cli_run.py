@@ -18,11 +18,8 @@ obj = next(o for o in scene.objects if o.name.startswith('Alive Points'))
 out = {}
 for f in (int(sys.argv[2]), int(sys.argv[3])):
     scene.frame_set(f)
-    geo = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).evaluated_geometry()
-    pc = geo.pointcloud
-    pos = np.zeros(len(pc.points) * 3, np.float32)
-    pc.attributes['position'].data.foreach_get('vector', pos)
-    out[f] = {'count': len(pc.points), 'mean': pos.reshape(-1, 3).mean(0).tolist()}
+    pos = compat.evaluated_point_attributes(obj, ())['position']
+    out[f] = {'count': len(pos) // 3, 'mean': pos.reshape(-1, 3).mean(0).tolist()}
 mat = next(m for m in bpy.data.materials if m.name.startswith('Alive Card'))
 ad = mat.node_tree.animation_data
 keys = [len(fc.keyframe_points) for fc in compat.action_fcurves(ad) if 'frame_offset' in fc.data_path]

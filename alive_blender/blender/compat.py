@@ -100,6 +100,18 @@ def set_file_format(fmt, file_format: str) -> None:
     fmt.file_format = file_format
 
 
+def set_color_mode(fmt, *modes: str) -> str:
+    """Set the first of ``modes`` the format accepts (4.2's OPEN_EXR has no BW: RGB then,
+    the value in every channel); returns the one set."""
+    for mode in modes:
+        try:
+            fmt.color_mode = mode
+            return mode
+        except TypeError:
+            continue
+    raise TypeError(f"none of the colour modes {modes} is accepted by {fmt.file_format}")
+
+
 def file_output_target(node, folder: Path, stem: str, names: tuple[str, ...]) -> None:
     """Make the File Output node write its inputs ``names`` as ``folder/stem<name>...``."""
     if hasattr(node, "file_output_items"):
@@ -166,3 +178,67 @@ def can_convert_to_pointcloud() -> bool:
     """Object > Convert > Point Cloud exists (4.3+)."""
     items = bpy.ops.object.convert.get_rna_type().properties["target"].enum_items
     return "POINTCLOUD" in items.keys()
+
+
+def evaluated_point_attributes(obj, names: tuple[str, ...]) -> dict:
+    """The points an object's modifiers make, as {attribute name: flat float32 array}
+    ('position' included; missing attributes are left out) for the current frame.
+
+    5.x: ``evaluated_geometry().pointcloud``. 4.x has no Python access to a mesh
+    object's point-cloud result, so a Points to Vertices node is put before the
+    modifier group's output for the moment of reading, and the result is read as a mesh."""
+    import numpy as np
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    ev = obj.evaluated_get(depsgraph)
+    if hasattr(ev, "evaluated_geometry"):
+        return _read_attributes(ev.evaluated_geometry().pointcloud, names, np)
+    if obj.type == "POINTCLOUD":
+        return _read_attributes(ev.data, names, np)
+    mod = next(m for m in obj.modifiers if m.type == "NODES" and m.node_group is not None)
+    tree = mod.node_group
+    out = next(n for n in tree.nodes if n.bl_idname == "NodeGroupOutput")
+    src = out.inputs[0].links[0].from_socket
+    # the radius is not carried over to vertices: keep a copy under another name
+    keep_radius = tree.nodes.new("GeometryNodeStoreNamedAttribute")
+    keep_radius.data_type, keep_radius.domain = "FLOAT", "POINT"
+    keep_radius.inputs["Name"].default_value = ".alive_radius"
+    radius = tree.nodes.new("GeometryNodeInputRadius")
+    to_vertices = tree.nodes.new("GeometryNodePointsToVertices")
+    tree.links.new(src, keep_radius.inputs["Geometry"])
+    tree.links.new(radius.outputs[0], keep_radius.inputs["Value"])
+    tree.links.new(keep_radius.outputs["Geometry"], to_vertices.inputs["Points"])
+    tree.links.new(to_vertices.outputs["Mesh"], out.inputs[0])
+    mesh = None
+    try:
+        depsgraph = bpy.context.evaluated_depsgraph_get()
+        depsgraph.update()
+        mesh = bpy.data.meshes.new_from_object(obj.evaluated_get(depsgraph), preserve_all_data_layers=True,
+                                               depsgraph=depsgraph)
+        found = _read_attributes(mesh, tuple(names) + (".alive_radius",), np)
+        if "radius" in names and ".alive_radius" in found:
+            found["radius"] = found[".alive_radius"]
+        found.pop(".alive_radius", None)
+        return found
+    finally:
+        for node in (to_vertices, radius, keep_radius):
+            tree.nodes.remove(node)
+        tree.links.new(src, out.inputs[0])
+        if mesh is not None:
+            bpy.data.meshes.remove(mesh)
+
+
+def _read_attributes(geometry, names, np) -> dict:
+    if geometry is None:
+        return {"position": np.zeros(0, np.float32)}
+    out = {}
+    for name in ("position",) + tuple(names):
+        attr = geometry.attributes.get(name)
+        if attr is None:
+            continue
+        width = {"FLOAT_VECTOR": 3, "FLOAT_COLOR": 4, "BYTE_COLOR": 4, "FLOAT2": 2}.get(attr.data_type, 1)
+        key = {"FLOAT_VECTOR": "vector", "FLOAT_COLOR": "color", "BYTE_COLOR": "color",
+               "FLOAT2": "vector"}.get(attr.data_type, "value")
+        values = np.zeros(len(attr.data) * width, np.float32)
+        attr.data.foreach_get(key, values)
+        out[name] = values
+    return out

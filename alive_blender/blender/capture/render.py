@@ -263,7 +263,7 @@ def _output_tree(scene, stack: contextlib.ExitStack):
     dfmt = compat.file_output_format(out, "depth")
     compat.set_file_format(dfmt, "OPEN_EXR")
     dfmt.color_depth, dfmt.exr_codec = "32", "NONE"
-    dfmt.color_mode = "BW"
+    compat.set_color_mode(dfmt, "BW", "RGB")
     if "Depth" not in rl.outputs:
         raise AliveError("the render layer has no Depth output", "enable the Z pass of the first view layer")
     ng.links.new(rl.outputs["Image"], out.inputs["rgb"])
