@@ -75,8 +75,8 @@ def _compositor(scene):
     """5.x: the compositor node group; 4.x: the scene's own tree, its nodes and their mute state."""
     if hasattr(scene, "compositing_node_group"):
         return scene.compositing_node_group.name if scene.compositing_node_group else None
-    tree = scene.node_tree
-    return [scene.use_nodes, sorted((n.name, n.mute) for n in tree.nodes) if tree else None]
+    tree = scene.node_tree   # (ticking Use Nodes makes Blender's default tree; unticked it does nothing)
+    return [scene.use_nodes, sorted((n.name, n.mute) for n in tree.nodes) if tree and scene.use_nodes else None]
 
 
 def distance_to_geometry(p: np.ndarray) -> np.ndarray:
@@ -430,8 +430,9 @@ def test_exr_plates_are_read_through_blender(fresh_bpy, tmp_path):
         px[0, :, 2] = 1.0                     # Blender's row 0 is the bottom row
         px[..., 3] = 1.0
         img.pixels.foreach_set(px.ravel())
-        img.filepath_raw, img.file_format = str(tmp_path / f"plate_{f:04d}.exr"), "OPEN_EXR"
-        img.save()
+        # save_render writes the linear values on every version (4.x's Image.save encodes sRGB into the EXR)
+        bpy.context.scene.render.image_settings.file_format = "OPEN_EXR"
+        img.save_render(str(tmp_path / f"plate_{f:04d}.exr"), scene=bpy.context.scene)
         bpy.data.images.remove(img)
     res = capture_image_sequence(str(tmp_path / "plate_*.exr"), tmp_path / "wd")
     assert res["samples"] == 2 and len(bpy.data.images) == 0

@@ -74,6 +74,14 @@ def capture_compositor(scene):
         scene.use_nodes = use_nodes
 
 
+def new_file_output(tree):
+    """A File Output node with no inputs yet (4.x starts one with an 'Image' slot)."""
+    node = tree.nodes.new("CompositorNodeOutputFile")
+    if hasattr(node, "file_slots"):
+        node.file_slots.clear()
+    return node
+
+
 def file_output_add(node, name: str, kind: str = "RGBA") -> None:
     """Add an input called ``name`` to a File Output node (kind: RGBA or FLOAT)."""
     if hasattr(node, "file_output_items"):
@@ -242,3 +250,15 @@ def _read_attributes(geometry, names, np) -> dict:
         attr.data.foreach_get(key, values)
         out[name] = values
     return out
+
+
+def settle_mesh_layers() -> None:
+    """4.x makes a UV map's pin and selection layers the first time Python reads them,
+    which moves the UV layers in memory; read them once up front so that walking the
+    scene twice sees the same layers at the same addresses."""
+    if bpy.app.version >= (5, 0, 0):
+        return
+    for mesh in bpy.data.meshes:
+        for uv in mesh.uv_layers:
+            for name in ("pin", "vertex_selection", "edge_selection"):
+                getattr(uv, name)[:1]

@@ -250,7 +250,7 @@ def _output_tree(scene, stack: contextlib.ExitStack):
     if rl.scene != scene:
         rl.scene = scene
     rl.layer = scene.view_layers[0].name
-    out = ng.nodes.new("CompositorNodeOutputFile")
+    out = compat.new_file_output(ng)
     compat.file_output_add(out, "rgb", "RGBA")
     compat.file_output_add(out, "depth", "FLOAT")
     fmt = out.format

@@ -66,7 +66,8 @@ _SOCKET_KEEP = {"identifier", "default_value", "enabled"}
 # scene properties that say where/when the user looks, not what renders
 _SCENE_SKIP = {"frame_current", "frame_float", "frame_subframe", "frame_current_final", "cursor", "tool_settings",
                "sequence_editor", "keying_sets", "keying_sets_all", "timeline_markers", "alive", "collection",
-               "objects", "camera", "depsgraph", "compositing_node_group", "grease_pencil_settings",
+               "objects", "camera", "depsgraph", "compositing_node_group", "node_tree", "use_nodes",
+               "grease_pencil_settings",
                "safe_areas", "transform_orientation_slots", "unit_settings", "use_preview_range",
                "frame_preview_start", "frame_preview_end", "show_subframe", "frame_start", "frame_end",
                "frame_step", "background_set", "render", "view_layers", "is_nla_tweakmode", "rigidbody_world"}
@@ -225,6 +226,7 @@ def _ids():
 
 def static_digest(scene, log=None) -> str:
     """Everything a render reads that does not change from frame to frame."""
+    compat.settle_mesh_layers()
     h = _Hasher(log)
     seen: set = set()
     animated = set()
