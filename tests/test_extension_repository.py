@@ -81,3 +81,44 @@ def test_install_from_generated_index_enable_and_run(tmp_path, tiny_blend):
     assert r["wheel_tag"].startswith(f"{r['python']}-") and Path(r["probe_file"]).is_relative_to(user)
     assert r["run"] == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (out_dir / "alive.blend").is_file()
+
+
+PICK = r"""
+import json, sys, tomllib
+from pathlib import Path
+import bpy
+bpy.context.preferences.system.use_online_access = True
+repos = bpy.context.preferences.extensions.repos
+repo = repos.new(name="Studio", module="studio", remote_url=Path(sys.argv[1]).as_uri(), source="USER")
+i = list(repos).index(repo)
+bpy.ops.extensions.repo_sync(repo_directory=repo.directory, repo_index=i)
+res = {"install": sorted(bpy.ops.extensions.package_install(repo_directory=repo.directory, repo_index=i,
+                                                            pkg_id="alive_blender", enable_on_install=True))}
+import alive_probe
+manifest = tomllib.loads((Path(repo.directory) / "alive_blender" / "blender_manifest.toml").read_text())
+res.update(tag=alive_probe.WHEEL_TAG, python="cp%d%d" % sys.version_info[:2],
+           range=[manifest["blender_version_min"], manifest["blender_version_max"]])
+print("RESULT" + json.dumps(res))
+"""
+
+
+@pytest.mark.timeout(600)
+def test_per_python_repository_gives_blender_the_zip_for_its_python(tmp_path):
+    """The CPU-torch layout: two zips per platform in one index; Blender installs the one for its Python."""
+    wheels = probe_wheels(tmp_path / "local-wheels")
+    repo = tmp_path / "repo"
+    res = build("--torch", "external", "--packages", "alive_probe", "--find-links", str(wheels), "--no-index",
+                "--wheels-dir", str(tmp_path / "wheel-cache"), "--platform", "linux-x64", "--layout", "per-python",
+                "--repo", str(repo), out=tmp_path / "dist")
+    assert res.returncode == 0, res.stderr
+    entries = json.loads((repo / "index.json").read_text())["data"]
+    assert sorted((e["python_versions"], e["blender_version_min"], e["blender_version_max"]) for e in entries) == [
+        (["3.11"], "4.2.0", "5.1.0"), (["3.13"], "5.1.0", "5.3.0")]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(BLENDER_USER_RESOURCES=str(tmp_path / "user"))
+    proc = subprocess.run([sys.executable, "-c", PICK, str(repo / "index.json")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=500)
+    assert "RESULT" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    r = json.loads(proc.stdout.split("RESULT", 1)[1].splitlines()[0])
+    assert r["install"] == ["FINISHED"] and r["tag"].startswith(r["python"] + "-")
+    assert r["range"] == (["4.2.0", "5.1.0"] if r["python"] == "cp311" else ["5.1.0", "5.3.0"])
