@@ -262,3 +262,18 @@ def settle_mesh_layers() -> None:
         for uv in mesh.uv_layers:
             for name in ("pin", "vertex_selection", "edge_selection"):
                 getattr(uv, name)[:1]
+
+
+def set_modifier_input(mod, identifier: str, value) -> None:
+    """Set a geometry-nodes modifier input (5.2: ``mod.properties.inputs[identifier]``;
+    before: an ID property on the modifier, ``mod[identifier]``)."""
+    inputs = getattr(getattr(mod, "properties", None), "inputs", None)
+    if inputs is not None:
+        inputs[identifier] = value
+    else:
+        mod[identifier] = value
+
+
+def get_modifier_input(mod, identifier: str):
+    inputs = getattr(getattr(mod, "properties", None), "inputs", None)
+    return inputs[identifier] if inputs is not None else mod[identifier]

@@ -368,11 +368,11 @@ def bake_points(scene, coll, name: str, rgb: np.ndarray, depth: np.ndarray, alph
     mod = obj.modifiers.new("Alive Points", "NODES")
     mod.node_group = _points_node_group(name)
     mat = _point_material(name)
-    mod[modifier_input(mod, "Radius")] = float(radius)
-    mod[modifier_input(mod, "Material")] = mat
-    mod[modifier_input(mod, "Start")] = int(frames[0])
-    mod[modifier_input(mod, "Hold")] = int(hold)
-    mod[modifier_input(mod, "Frame Table")] = _frame_table(coll, name, counts)
+    compat.set_modifier_input(mod, modifier_input(mod, "Radius"), float(radius))
+    compat.set_modifier_input(mod, modifier_input(mod, "Material"), mat)
+    compat.set_modifier_input(mod, modifier_input(mod, "Start"), int(frames[0]))
+    compat.set_modifier_input(mod, modifier_input(mod, "Hold"), int(hold))
+    compat.set_modifier_input(mod, modifier_input(mod, "Frame Table"), _frame_table(coll, name, counts))
     obj.data.materials.append(mat)
     if timings is not None:
         timings.update(unproject_s=t1 - t0, attributes_s=t2 - t1, points=int(len(pos)))
