@@ -127,7 +127,8 @@ def test_rollout_settings_carry_per_step_curves(addon):
     s.keyframe_insert("temperature", frame=11)
     s.temperature = 3.0
     s.keyframe_insert("temperature", frame=14)
-    for fc in scene.animation_data.action.layers[0].strips[0].channelbags[0].fcurves:
+    from alive_blender.blender import compat
+    for fc in compat.action_fcurves(scene.animation_data):
         for kp in fc.keyframe_points:
             kp.interpolation = "LINEAR"
     r = rollout_settings(scene)

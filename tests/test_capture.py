@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli, run_script
+from alive_blender.blender import compat
 
 SCENE_SIZE = 20.0
 CUBE_CENTRE = np.array([1.0, 2.0, 1.0])
@@ -66,9 +67,16 @@ def build_known_scene(bpy, fit="AUTO", shift=(0.0, 0.0), aspect=(1.0, 1.0), size
 
 
 def _fcurves(obj):
-    from bpy_extras.anim_utils import action_get_channelbag_for_slot
-    ad = obj.animation_data
-    return action_get_channelbag_for_slot(ad.action, ad.action_slot).fcurves
+    from alive_blender.blender import compat
+    return compat.action_fcurves(obj.animation_data)
+
+
+def _compositor(scene):
+    """5.x: the compositor node group; 4.x: the scene's own tree, its nodes and their mute state."""
+    if hasattr(scene, "compositing_node_group"):
+        return scene.compositing_node_group.name if scene.compositing_node_group else None
+    tree = scene.node_tree   # (ticking Use Nodes makes Blender's default tree; unticked it does nothing)
+    return [scene.use_nodes, sorted((n.name, n.mute) for n in tree.nodes) if tree and scene.use_nodes else None]
 
 
 def distance_to_geometry(p: np.ndarray) -> np.ndarray:
@@ -120,7 +128,7 @@ def settings_snapshot(bpy, scene) -> dict:
             "display_settings": plain(scene.display_settings), "scene": plain(scene),
             "layers": [plain(vl) for vl in scene.view_layers],
             "camera": scene.camera.name if scene.camera else None,
-            "compositor": scene.compositing_node_group.name if scene.compositing_node_group else None}
+            "compositor": _compositor(scene)}
     snap["data"] = {k: sorted(i.name for i in getattr(bpy.data, k))
                     for k in ("node_groups", "scenes", "objects", "movieclips", "cameras")}
     return snap
@@ -222,11 +230,13 @@ def test_settings_identical_before_and_after_also_after_an_error_or_cancel(fresh
     # a user's own choices that capture must not disturb
     r = scene.render
     r.filepath, r.image_settings.file_format = "//renders/shot_", "JPEG"
-    r.engine, scene.cycles.samples, scene.cycles.use_denoising = "BLENDER_EEVEE", 77, True
+    r.engine, scene.cycles.samples, scene.cycles.use_denoising = compat.engine_id("EEVEE"), 77, True
     r.use_border, r.dither_intensity = True, 0.5
     scene.view_settings.view_transform = "AgX"
-    user_tree = bpy.data.node_groups.new("UserComp", "CompositorNodeTree")
-    scene.compositing_node_group = user_tree
+    if hasattr(scene, "compositing_node_group"):
+        scene.compositing_node_group = bpy.data.node_groups.new("UserComp", "CompositorNodeTree")
+    else:   # 4.x: the scene's own tree (Render Layers -> Composite), which capture must leave as it was
+        scene.use_nodes = True
     scene.frame_set(2, subframe=0.25)
     before = settings_snapshot(bpy, scene)
 
@@ -266,7 +276,7 @@ def test_stepwise_capture_closes_cleanly_between_frames(fresh_bpy, tmp_path):
     from alive_blender.blender.capture.render import CaptureSettings, capture_steps
     bpy = fresh_bpy
     scene = build_known_scene(bpy, frames=3)
-    scene.render.engine = "BLENDER_EEVEE"
+    scene.render.engine = compat.engine_id("EEVEE")
     before = settings_snapshot(bpy, scene)
     steps = capture_steps(scene, tmp_path, CaptureSettings(samples=1, width=8, height=6, engine="CYCLES"))
     assert next(steps) == pytest.approx(1 / 3)
@@ -412,8 +422,9 @@ def test_exr_plates_are_read_through_blender(fresh_bpy, tmp_path):
         px[0, :, 2] = 1.0                     # Blender's row 0 is the bottom row
         px[..., 3] = 1.0
         img.pixels.foreach_set(px.ravel())
-        img.filepath_raw, img.file_format = str(tmp_path / f"plate_{f:04d}.exr"), "OPEN_EXR"
-        img.save()
+        # save_render writes the linear values on every version (4.x's Image.save encodes sRGB into the EXR)
+        bpy.context.scene.render.image_settings.file_format = "OPEN_EXR"
+        img.save_render(str(tmp_path / f"plate_{f:04d}.exr"), scene=bpy.context.scene)
         bpy.data.images.remove(img)
     res = capture_image_sequence(str(tmp_path / "plate_*.exr"), tmp_path / "wd")
     assert res["samples"] == 2 and len(bpy.data.images) == 0

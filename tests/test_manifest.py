@@ -27,7 +27,22 @@ def test_manifest_fields():
     m = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
     assert m["schema_version"] == "1.0.0" and m["id"] == "alive_blender"
     assert m["blender_version_min"] == "4.2.0"
-    assert "files" in m["permissions"] and m["license"] and m["platforms"]
+    # the first version not tested (scripts/test_matrix.sh runs 4.2, 4.5 and 5.2; CI 5.0)
+    assert m["blender_version_max"] == "5.3.0"
+    assert set(m["permissions"]) == {"files", "network"} and m["license"] and m["platforms"]
+
+
+def test_build_generations_cover_the_manifest_range():
+    """The per-Python zips together span exactly what the manifest claims, without gaps."""
+    import importlib.util
+    import tomllib
+    spec = importlib.util.spec_from_file_location("build_extension", ROOT / "scripts" / "build_extension.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    m = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
+    spans = [mod.GENERATIONS[py] for py in mod.PYTHONS]
+    assert spans[0][0] == m["blender_version_min"] and spans[-1][1] == m["blender_version_max"]
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
 
 
 def test_broken_manifest_is_rejected(tmp_path):

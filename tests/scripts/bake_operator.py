@@ -8,3 +8,4 @@ assert 'UNDO' in op.bl_options
 r = bpy.ops.alive.bake_options(name='ui', workdir=sys.argv[2], texture_mode='ATLAS', hold=3)
 coll = bpy.data.collections['Alive ui']
 print('RESULT' + json.dumps({'ret': list(r), 'objects': sorted(o.name for o in coll.objects)}))
+alive_blender.unregister()   # as Blender does on quit (4.2's bpy module crashes at exit otherwise)

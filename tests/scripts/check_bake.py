@@ -12,16 +12,12 @@ pts_obj = args.get('points_object')
 for f in args.get('point_frames', []):
     scene.frame_set(f)
     obj = scene.objects[pts_obj]
-    geo = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).evaluated_geometry()
-    pc = geo.pointcloud
-    n = len(pc.points) if pc is not None else 0
-    pos = np.zeros(n * 3, np.float32)
-    col = np.zeros(n * 4, np.float32)
-    rad = np.zeros(n, np.float32)
-    if n:
-        pc.attributes['position'].data.foreach_get('vector', pos)
-        pc.attributes['alive_rgb'].data.foreach_get('color', col)
-        pc.attributes['radius'].data.foreach_get('value', rad)
+    from alive_blender.blender import compat   # 4.x has no evaluated_geometry()
+    attrs = compat.evaluated_point_attributes(obj, ('alive_rgb', 'radius'))
+    pos = attrs['position']
+    n = len(pos) // 3
+    col = attrs.get('alive_rgb', np.zeros(n * 4, np.float32))
+    rad = attrs.get('radius', np.zeros(n, np.float32))
     out['points'][f] = {'count': n, 'pos': pos.reshape(-1, 3).tolist(), 'rgb': col.reshape(-1, 4)[:, :3].tolist(),
                         'radius': float(rad.mean()) if n else 0.0}
 if args.get('render_frames'):

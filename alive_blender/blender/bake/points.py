@@ -37,6 +37,7 @@ from ...core.pointcloud import point_colors, point_mask, srgb_to_linear, unproje
 from .tags import BAKE_DATA, TAG, bake_counts, tag, tagged  # noqa: F401  (TAG, bake_counts: re-exported)
 from .texture import bake_texture, check_atlas_size, restore_replaced
 from .trajectory import bake_trajectory
+from .. import compat
 
 FRAME_ATTR = "alive_frame"
 COLOR_ATTR = "alive_rgb"
@@ -104,8 +105,11 @@ def _points_node_group(name: str):
     gin, gout = n.new("NodeGroupInput"), n.new("NodeGroupOutput")
 
     def math(op, a, b=None, int_math=False):
-        node = n.new("FunctionNodeIntegerMath" if int_math else "ShaderNodeMath")
-        node.operation = op
+        if int_math:
+            node = compat.add_int_math(n, op)
+        else:
+            node = n.new("ShaderNodeMath")
+            node.operation = op
         link(a, node.inputs[0])
         if b is not None:
             link(b, node.inputs[1])
@@ -226,6 +230,9 @@ def bake_points(scene, coll, name: str, rgb: np.ndarray, depth: np.ndarray, alph
     ``frames`` are the scene frames the generated frames start on; the modifier's
     Start is frames[0] and Hold is ``hold``."""
     import time
+    if pointcloud_object and not compat.can_convert_to_pointcloud():
+        raise AliveError(f"Point Cloud objects need Blender 4.3 or later (this is {bpy.app.version_string})",
+                         "bake without the point-cloud option (the mesh form renders the same)")
     t0 = time.perf_counter()
     N = depth.shape[0]
     pos, fi, keep = unproject_frames(depth, alpha, K, world_from_camera)
@@ -243,11 +250,11 @@ def bake_points(scene, coll, name: str, rgb: np.ndarray, depth: np.ndarray, alph
     mod = obj.modifiers.new("Alive Points", "NODES")
     mod.node_group = _points_node_group(name)
     mat = _point_material(name)
-    mod[modifier_input(mod, "Radius")] = float(radius)
-    mod[modifier_input(mod, "Material")] = mat
-    mod[modifier_input(mod, "Start")] = int(frames[0])
-    mod[modifier_input(mod, "Hold")] = int(hold)
-    mod[modifier_input(mod, "Frame Table")] = _frame_table(coll, name, counts)
+    compat.set_modifier_input(mod, modifier_input(mod, "Radius"), float(radius))
+    compat.set_modifier_input(mod, modifier_input(mod, "Material"), mat)
+    compat.set_modifier_input(mod, modifier_input(mod, "Start"), int(frames[0]))
+    compat.set_modifier_input(mod, modifier_input(mod, "Hold"), int(hold))
+    compat.set_modifier_input(mod, modifier_input(mod, "Frame Table"), _frame_table(coll, name, counts))
     obj.data.materials.append(mat)
     if timings is not None:
         timings.update(unproject_s=t1 - t0, attributes_s=t2 - t1, points=int(len(pos)))

@@ -74,13 +74,12 @@ def _sequence_image(name: str, rgb: np.ndarray, blend_dir: Path, pngs: Optional[
 def _keys_constant(idblock, name: str) -> None:
     """Constant interpolation on every key of ``idblock``'s action (frames switch,
     never blend) and tag the action as this bake's."""
-    from bpy_extras import anim_utils
+    from .. import compat
     ad = idblock.animation_data
     if not ad or not ad.action:
         return
     tag(ad.action, name)
-    bag = anim_utils.action_get_channelbag_for_slot(ad.action, ad.action_slot)
-    for fc in (bag.fcurves if bag is not None else []):
+    for fc in compat.action_fcurves(ad):
         for kp in fc.keyframe_points:
             kp.interpolation = "CONSTANT"
 

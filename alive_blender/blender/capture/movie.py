@@ -22,6 +22,7 @@ from ...core.errors import AliveError
 from ...core.workdir.footage import (BLENDER_SUFFIXES, IMAGE_SUFFIXES, FootageSettings, capture_frames, capture_images,
                             list_images, read_frame, select, target_size)
 from ...core.run.protocol import Reporter
+from .. import compat
 
 
 class _MovieScene:
@@ -34,7 +35,7 @@ class _MovieScene:
         self.tmp = Path(tempfile.mkdtemp(prefix="alive-footage-"))
         try:
             se = self.scene.sequence_editor_create()
-            strip = se.strips.new_movie("movie", str(path), channel=1, frame_start=1)
+            strip = compat.sequencer_strips(se).new_movie("movie", str(path), channel=1, frame_start=1)
             elem = strip.elements[0] if len(strip.elements) else None
             if strip.fps <= 0 or elem is None or elem.orig_width <= 0:
                 raise AliveError(f"cannot read the movie '{path}'",

@@ -37,6 +37,7 @@ from ...core.workdir.exr import read_plain_exr
 from ...core.errors import AliveError
 from ...core.run.protocol import Reporter
 from ...core.settings import CaptureSettings  # noqa: F401  (the schema's; re-exported)
+from .. import compat
 
 ENGINES = {"CYCLES": "CYCLES", "WORKBENCH": "BLENDER_WORKBENCH", "BLENDER_WORKBENCH": "BLENDER_WORKBENCH",
            "EEVEE": "BLENDER_EEVEE", "BLENDER_EEVEE": "BLENDER_EEVEE", "SCENE": ""}
@@ -187,33 +188,31 @@ def render_overrides(scene):
         scene.frame_set(frame, subframe=subframe)
 
 
-def _output_tree(scene, folder: Path):
+def _output_tree(scene, stack: contextlib.ExitStack):
     """A compositor tree: Render Layers -> File Output (PNG sRGB 'rgb', EXR 'depth')."""
-    ng = bpy.data.node_groups.new(".alive_capture_output", "CompositorNodeTree")
+    ng = stack.enter_context(compat.capture_compositor(scene))
     rl = ng.nodes.new("CompositorNodeRLayers")
     if rl.scene != scene:
         rl.scene = scene
     rl.layer = scene.view_layers[0].name
-    out = ng.nodes.new("CompositorNodeOutputFile")
-    out.file_output_items.new("RGBA", "rgb")
-    out.file_output_items.new("FLOAT", "depth")
+    out = compat.new_file_output(ng)
+    compat.file_output_add(out, "rgb", "RGBA")
+    compat.file_output_add(out, "depth", "FLOAT")
     fmt = out.format
-    fmt.media_type, fmt.file_format, fmt.color_mode, fmt.color_depth, fmt.compression = "IMAGE", "PNG", "RGB", "8", 0
+    compat.set_file_format(fmt, "PNG")
+    fmt.color_mode, fmt.color_depth, fmt.compression = "RGB", "8", 0
     fmt.color_management = "OVERRIDE"
     fmt.display_settings.display_device = "sRGB"
     vs = fmt.view_settings
     vs.view_transform, vs.look, vs.exposure, vs.gamma, vs.use_curve_mapping = VIEW_TRANSFORM, "None", 0.0, 1.0, False
-    depth = out.file_output_items["depth"]
-    depth.override_node_format = True
-    dfmt = depth.format
-    dfmt.media_type, dfmt.file_format, dfmt.color_depth, dfmt.exr_codec = "IMAGE", "OPEN_EXR", "32", "NONE"
-    dfmt.color_mode = "BW"
+    dfmt = compat.file_output_format(out, "depth")
+    compat.set_file_format(dfmt, "OPEN_EXR")
+    dfmt.color_depth, dfmt.exr_codec = "32", "NONE"
+    compat.set_color_mode(dfmt, "BW", "RGB")
     if "Depth" not in rl.outputs:
         raise AliveError("the render layer has no Depth output", "enable the Z pass of the first view layer")
     ng.links.new(rl.outputs["Image"], out.inputs["rgb"])
     ng.links.new(rl.outputs["Depth"], out.inputs["depth"])
-    out.directory = str(folder) + os.sep
-    scene.compositing_node_group = ng
     return out
 
 
@@ -237,7 +236,7 @@ def _apply_overrides(scene, cam_obj, engine: str, width: int, height: int, setti
         if settings.denoise is not None:
             scene.cycles.use_denoising = bool(settings.denoise)
         scene.cycles.device = "CPU"
-    elif r.engine == "BLENDER_EEVEE" and settings.samples > 0:
+    elif compat.is_eevee(r.engine) and settings.samples > 0:
         scene.eevee.taa_render_samples = settings.samples
 
 
@@ -248,7 +247,7 @@ def _render_identity(scene, settings: CaptureSettings, width: int, height: int) 
            "pixel_aspect": [r.pixel_aspect_x, r.pixel_aspect_y], "view_transform": VIEW_TRANSFORM}
     if r.engine == "CYCLES":
         out.update(samples=scene.cycles.samples, denoise=scene.cycles.use_denoising)
-    elif r.engine == "BLENDER_EEVEE":
+    elif compat.is_eevee(r.engine):
         out.update(samples=scene.eevee.taa_render_samples)
     return out
 
@@ -267,7 +266,8 @@ def _store_render(store: CaptureStore, index: int, key: str, record: dict, png: 
     store.add(index, key, record, rgb, depth, alpha, png=png)
 
 
-ENGINE_LABELS = {"CYCLES": "Cycles", "BLENDER_EEVEE": "EEVEE", "BLENDER_WORKBENCH": "Workbench"}
+ENGINE_LABELS = {"CYCLES": "Cycles", "BLENDER_EEVEE": "EEVEE", "BLENDER_EEVEE_NEXT": "EEVEE",
+                 "BLENDER_WORKBENCH": "Workbench"}
 
 
 def _announce_engine(scene, settings: CaptureSettings, engine: str, cam_obj, n: int, width: int, height: int,
@@ -276,13 +276,13 @@ def _announce_engine(scene, settings: CaptureSettings, engine: str, cam_obj, n: 
     own = scene.render.engine
     used = engine or own
     label = ENGINE_LABELS.get(used, used)
-    if used in ("CYCLES", "BLENDER_EEVEE"):
+    if used == "CYCLES" or compat.is_eevee(used):
         label += f", {settings.samples} samples" if settings.samples else ", the scene's samples"
     note = ""
     if used != own:
         note = f"; the scene's own engine is {ENGINE_LABELS.get(own, own)}: --engine SCENE renders with it"
     reporter.status(f"capture: {n} samples from '{cam_obj.name}' at {width}x{height} with {label}{note}")
-    if used == "BLENDER_EEVEE":
+    if compat.is_eevee(used):
         reporter.warning("EEVEE renders very slowly without a GPU (six 32x24 frames took 75 s on a CPU here, "
                          "Cycles 0.1 s): --engine CYCLES is the fast path")
 
@@ -306,6 +306,7 @@ def check_inputs(scene, settings: CaptureSettings):
     engine = ENGINES.get((settings.engine or "SCENE").upper())
     if engine is None:
         raise AliveError(f"unknown render engine '{settings.engine}'", "use CYCLES, WORKBENCH, EEVEE or SCENE")
+    engine = compat.engine_id(engine)
     if settings.samples < 0:
         raise AliveError(f"samples must be 0 or more, got {settings.samples}", "use --samples 1 or more")
     return cam_obj, samples, engine, resolution(scene, settings)
@@ -346,13 +347,13 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
         # Samples are stored on this thread. A writer thread overlapping the next render was
         # faster but crashed bpy 5.0.1 now and then: Blender touches Python state while a
         # render runs with the GIL released, so no other Python thread may run meanwhile.
-        with CaptureStore(workdir) as store, render_overrides(scene):
+        with CaptureStore(workdir) as store, render_overrides(scene), contextlib.ExitStack() as stack:
             with this_scene():
                 _apply_overrides(scene, cam_obj, engine, width, height, settings)
                 identity = _render_identity(scene, settings, width, height)
                 scene.frame_set(samples[0][0], subframe=samples[0][1])
                 state = SceneState(scene)   # before the output tree exists: it is not part of the scene
-                out_node = _output_tree(scene, tmp_render)
+                out_node = _output_tree(scene, stack)
                 depsgraph = bpy.context.evaluated_depsgraph_get()
             scene_key = content_key(identity, state.static)
             _say_why_everything_renders(store, scene_key, force, len(samples), reporter)
@@ -375,7 +376,7 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                     was_stored = not force and store.reuse(i, key, record)
                     if not was_stored:
                         stem = f"s{i:06d}_"
-                        out_node.file_name = stem
+                        compat.file_output_target(out_node, tmp_render, stem, ("rgb", "depth"))
                         try:
                             bpy.ops.render.render(write_still=False)
                         except RuntimeError as err:
@@ -385,7 +386,8 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                     reporter.progress((i + 1) / len(samples), f"{label} (unchanged)")
                     yield (i + 1) / len(samples)
                     continue
-                _store_render(store, i, key, record, tmp_render / f"{stem}rgb.png", tmp_render / f"{stem}depth.exr",
+                _store_render(store, i, key, record, compat.file_output_written(tmp_render, stem, "rgb", ".png"),
+                              compat.file_output_written(tmp_render, stem, "depth", ".exr"),
                               params.clip_end, label)
                 if first_render is None:   # how long the rest takes, at most, once one frame is known
                     first_render = time.perf_counter() - t0

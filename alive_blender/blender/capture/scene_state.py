@@ -32,6 +32,8 @@ import os
 import bpy
 import numpy as np
 
+from .. import compat
+
 MAX_DEPTH = 6
 MAX_ITEMS = 4096
 
@@ -64,7 +66,8 @@ _SOCKET_KEEP = {"identifier", "default_value", "enabled"}
 # scene properties that say where/when the user looks, not what renders
 _SCENE_SKIP = {"frame_current", "frame_float", "frame_subframe", "frame_current_final", "cursor", "tool_settings",
                "sequence_editor", "keying_sets", "keying_sets_all", "timeline_markers", "alive", "collection",
-               "objects", "camera", "depsgraph", "compositing_node_group", "grease_pencil_settings",
+               "objects", "camera", "depsgraph", "compositing_node_group", "node_tree", "use_nodes",
+               "grease_pencil_settings",
                "safe_areas", "transform_orientation_slots", "unit_settings", "use_preview_range",
                "frame_preview_start", "frame_preview_end", "show_subframe", "frame_start", "frame_end",
                "frame_step", "background_set", "render", "view_layers", "is_nla_tweakmode", "rigidbody_world"}
@@ -223,6 +226,7 @@ def _ids():
 
 def static_digest(scene, log=None) -> str:
     """Everything a render reads that does not change from frame to frame."""
+    compat.settle_mesh_layers()
     h = _Hasher(log)
     seen: set = set()
     animated = set()
@@ -255,15 +259,7 @@ def _animated(idb):
     if ad is None:
         return []
     paths = []
-    action = ad.action
-    if action is not None:
-        try:
-            from bpy_extras.anim_utils import action_get_channelbag_for_slot
-            bag = action_get_channelbag_for_slot(action, ad.action_slot)
-            curves = bag.fcurves if bag is not None else []
-        except (ImportError, AttributeError):
-            curves = getattr(action, "fcurves", [])
-        paths += [(fc.data_path, fc.array_index) for fc in curves]
+    paths += [(fc.data_path, fc.array_index) for fc in compat.action_fcurves(ad)]
     paths += [(fc.data_path, fc.array_index) for fc in ad.drivers]
     for track in ad.nla_tracks:
         h = _Hasher()

@@ -74,6 +74,18 @@ class AlivePreferences(bpy.types.AddonPreferences):
         col = layout.column(heading="Workers")
         col.prop(self, "device")
         col.prop(self, "python_path")
+        if not self.python_path and not bundled_torch():
+            box = col.box()
+            for i, line in enumerate(_wrap(EXTERNAL_HINT, 70)):
+                box.label(text=line, icon="INFO" if i == 0 else "BLANK1")
+        col.operator("alive.check_worker_python", icon="CONSOLE")
+        result = _LAST_CHECK.get(self.python_path)
+        if result is not None:
+            ok, lines = check_summary(result)
+            box = col.box()
+            box.alert = not ok
+            for i, line in enumerate(lines):
+                box.label(text=line, icon=("CHECKMARK" if ok else "ERROR") if i == 0 else "BLANK1")
         col.prop(self, "keep_worker_logs")
         col = layout.column(heading="Work Folders")
         col.prop(self, "workdir_location", text="Location")
@@ -156,4 +168,98 @@ def keep_logs(prefs=None) -> bool:
     return bool(prefs.keep_worker_logs) if prefs is not None else False
 
 
-CLASSES = (AlivePreferences,)
+EXTERNAL_HINT = ("This build bundles no torch: make a Python environment with torch and the add-on's "
+                 "requirements (see the README: python -m venv alive-env, then pip install torch open_clip_torch "
+                 "safetensors scipy pillow) and choose its python as Worker Python, then press Check")
+# what the worker needs; run with the worker's interpreter and environment
+CHECK_PROBE = r"""
+import importlib, json, sys
+out = {"python": sys.version.split()[0], "executable": sys.executable}
+def attempt(key, fn):
+    try:
+        out[key] = fn()
+    except Exception as err:
+        out[key + "_error"] = (type(err).__name__ + ": " + str(err)).splitlines()[0][:200]
+def torch_info():
+    import torch
+    out["device"] = ("cuda" if torch.cuda.is_available() else
+                     "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu")
+    if out["device"] == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return torch.__version__
+attempt("torch", torch_info)
+attempt("open_clip", lambda: importlib.import_module("open_clip").__version__)
+attempt("worker", lambda: importlib.import_module(sys.argv[1] + ".core.run.worker").__file__)
+print("ALIVE_CHECK" + json.dumps(out))
+"""
+_LAST_CHECK: dict[str, dict] = {}
+
+
+def bundled_torch() -> bool:
+    """Does Blender's own Python have torch (the CPU-torch build, or a dev checkout)?"""
+    import importlib.util
+    return importlib.util.find_spec("torch") is not None
+
+
+def check_worker_python(python: str = "", timeout: float = 120.0) -> dict:
+    """Run the interpreter workers will use (``python``, else the preferences' choice, else
+    Blender's) with the workers' environment; report its version, torch, device, open_clip
+    and whether it imports this add-on's worker. Never raises: failures are in the result."""
+    import subprocess
+    from . import jobs
+    exe = bpy.path.abspath(python) if python else jobs.worker_python()
+    out = {"executable": exe}
+    if not Path(exe).is_file():
+        out["error"] = f"no such file: {exe}"
+        return out
+    try:
+        res = subprocess.run([exe, "-c", CHECK_PROBE, jobs.PACKAGE_NAME], env=jobs.worker_env(exe),
+                             cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        out["error"] = f"could not run it: {err}"
+        return out
+    if "ALIVE_CHECK" not in res.stdout:
+        out["error"] = "it did not run the check: " + (res.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        return out
+    import json
+    out.update(json.loads(res.stdout.split("ALIVE_CHECK", 1)[1].splitlines()[0]))
+    return out
+
+
+def check_summary(result: dict) -> tuple[bool, list[str]]:
+    """(usable, lines to show) for a check_worker_python result."""
+    if "error" in result:
+        return False, [f"Worker Python: {result['error']}"]
+    lines = [f"Python {result['python']}: {result['executable']}"]
+    ok = True
+    for key, what in (("torch", "torch"), ("open_clip", "open_clip"), ("worker", "Alive worker")):
+        if key in result:
+            lines.append(f"{what}: " + (f"{result[key]}, device {result['device']}" + (f" ({result['gpu']})" if
+                                        "gpu" in result else "") if key == "torch" else
+                                        "imports" if key == "worker" else result[key]))
+        else:
+            ok = False
+            lines.append(f"{what} missing: {result.get(key + '_error', 'not importable')}")
+    return ok, lines
+
+
+class ALIVE_OT_check_worker_python(bpy.types.Operator):
+    """Run the Worker Python (or Blender's own) and check it can train: torch, its version and
+    device, open_clip, and this add-on's worker"""
+    bl_idname = "alive.check_worker_python"
+    bl_label = "Check Worker Python"
+    bl_options = {"INTERNAL"}
+
+    def execute(self, context):
+        prefs = get_prefs()
+        path = prefs.python_path if prefs is not None else ""
+        result = check_worker_python(path)
+        _LAST_CHECK[path] = result
+        ok, lines = check_summary(result)
+        self.report({"INFO"} if ok else {"ERROR"}, "; ".join(lines))
+        for area in (context.screen.areas if context.screen else []):
+            area.tag_redraw()
+        return {"FINISHED"} if ok else {"CANCELLED"}
+
+
+CLASSES = (AlivePreferences, ALIVE_OT_check_worker_python)

@@ -100,14 +100,8 @@ def control_value(scene, name: str, frame: float) -> float:
 
 
 def _control_fcurve(scene, name: str):
-    ad = scene.animation_data
-    if ad is None or ad.action is None:
-        return None
-    from bpy_extras import anim_utils
-    bag = anim_utils.action_get_channelbag_for_slot(ad.action, ad.action_slot)
-    if bag is None:
-        return None
-    return bag.fcurves.find(f"alive.{name}")
+    from .. import compat
+    return compat.find_fcurve(scene.animation_data, f"alive.{name}")
 
 
 def sample_control_curves(scene, start: int, n: int) -> dict[str, np.ndarray]:

@@ -121,16 +121,22 @@ class OpenClipEncoder:
                 raise AliveError(f"CLIP weights file not found: '{pretrained}'",
                                  "give an existing .pt/.bin/.safetensors file, or a pretrained tag")
             pretrained = str(Path(pretrained).expanduser())
-        elif pretrained and not spec.allow_download:
-            # a tag means a hub download; say so instead of hanging on a dead network
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            if not _tag_is_cached(open_clip, spec.model, pretrained):
+        kwargs = {}
+        if pretrained and not _looks_like_path(pretrained) and not spec.allow_download:
+            # a tag means a download (and open_clip asks the hub even when the file is cached):
+            # offline, load the cached file itself, so no request is made at all
+            cached = _cached_weights(open_clip, spec.model, pretrained)
+            if cached is None:
                 raise AliveError(
                     f"CLIP weights '{spec.model}/{pretrained}' are not on this machine and downloads are off",
                     "allow online access, or download the weights elsewhere and give their file path "
                     "as the pretrained setting")
+            cfg = open_clip.get_pretrained_cfg(spec.model, pretrained)
+            kwargs = {"image_mean": cfg.get("mean"), "image_std": cfg.get("std"),
+                      "force_quick_gelu": bool(cfg.get("quick_gelu", False))}
+            pretrained = cached
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(spec.model, pretrained=pretrained)
+            model, _, preprocess = open_clip.create_model_and_transforms(spec.model, pretrained=pretrained, **kwargs)
         except AliveError:
             raise
         except Exception as err:
@@ -192,34 +198,34 @@ def _looks_like_path(s: str) -> bool:
     return os.sep in s or "/" in s or s.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt"))
 
 
-def _tag_is_cached(open_clip, model: str, tag: str) -> bool:
-    """Are the weights for ``tag`` already on disk? Looks in the caches only:
-    no network call (huggingface_hub reads HF_HUB_OFFLINE once, at import)."""
+def _cached_weights(open_clip, model: str, tag: str):
+    """The file the weights for ``tag`` were downloaded to before, or None.
+    Looks in the caches only: no network call."""
     try:
         cfg = open_clip.get_pretrained_cfg(model, tag)
     except Exception:
-        return False
+        return None
     if not cfg:
-        return False
+        return None
     hub = cfg.get("hf_hub", "")
     if hub:
         try:
             from huggingface_hub import try_to_load_from_cache
         except ImportError:
-            return False
+            return None
         parts = hub.strip("/").split("/")
         repo_id, sub = "/".join(parts[:2]), "/".join(parts[2:])
         for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
             filename = f"{sub}/{name}" if sub else name
             hit = try_to_load_from_cache(repo_id=repo_id, filename=filename)
             if isinstance(hit, str) and os.path.isfile(hit):
-                return True
-        return False
+                return hit
+        return None
     url = cfg.get("url", "")
     if url:
-        cache = os.path.expanduser("~/.cache/clip")
-        return os.path.isfile(os.path.join(cache, os.path.basename(url)))
-    return False
+        path = os.path.join(os.path.expanduser("~/.cache/clip"), os.path.basename(url))
+        return path if os.path.isfile(path) else None
+    return None
 
 
 def _as_float_images(images) -> np.ndarray:

@@ -31,11 +31,15 @@ KILL_AFTER = 0.75         # seconds a cancelled worker gets before it is killed 
 EXIT_CANCELLED = 3
 
 
-def worker_env() -> dict:
+def worker_env(python: Optional[str] = None) -> dict:
     # the worker imports this same package, and sees the same site-packages (extension wheels);
-    # it leaves one core to Blender's UI unless the user chose a thread count
+    # an external Python (another version, perhaps) gets only the package: it brings its own packages
+    # (not resolved: a venv's python is a link to the base interpreter, with other packages).
+    # It leaves one core to Blender's UI unless the user chose a thread count.
+    external = python is not None and os.path.abspath(python) != os.path.abspath(sys.executable)
     threads = 0 if "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 2) - 1)
-    return child_env([PACKAGE_PARENT] + [p for p in sys.path if p and os.path.isdir(p)], threads)
+    return child_env([PACKAGE_PARENT] + ([] if external else [p for p in sys.path if p and os.path.isdir(p)]),
+                     threads)
 
 
 class WorkerProcess:
@@ -75,7 +79,7 @@ class WorkerProcess:
             self._proc = subprocess.Popen(
                 [self.python, "-m", f"{PACKAGE_NAME}.core.run.worker", json.dumps(self.job)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                env=worker_env(), bufsize=1)
+                env=worker_env(self.python), bufsize=1)
         except OSError as err:
             raise AliveError(f"could not start the worker with '{self.python}': {err}",
                              "check the Worker Python path in the add-on preferences") from None
