@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Optional
 
 
+from ..core.device import check_frames_fit, pick_device
+from ..core.rollout import RolloutConfig, check_config
 from ..core.run import stages
 from ..core.workdir.artifacts import ensure_writable_dir
+from ..core.workdir.lock import workdir_lock
 from ..core.models.encoder import EncoderSpec
 from ..core.run.protocol import Reporter
 from .bake.points import BakeSettings
@@ -33,7 +36,10 @@ class RunSettings:
 def validate(scene, workdir, settings: RunSettings) -> None:
     """Everything that can be checked before the first render, so bad input
     fails fast and leaves nothing behind."""
-    check_inputs(scene, settings.capture)   # camera, range, engine, size
+    _, samples, _, (width, height) = check_inputs(scene, settings.capture)   # camera, range, engine, size
+    check_frames_fit(len(samples), width, height, f"a capture at {width}x{height}")
+    pick_device(settings.device)               # an absent GPU fails here, not after rendering
+    check_config(RolloutConfig.from_dict(settings.rollout))   # NaN/Inf or out-of-range controls
     if settings.encoder.kind == "open_clip":
         from ..core.models.encoder import make_encoder
         make_encoder(settings.encoder, "cpu")  # a missing weights file fails here, not after rendering
@@ -72,7 +78,8 @@ def run_all(scene, workdir, settings: RunSettings, reporter: Optional[Reporter] 
 
     result: dict = {}
     try:
-        return _run_stages(scene, workdir, settings, rep, blend_dir, force, timings, lap, result)
+        with workdir_lock(workdir):  # one writer per work directory
+            return _run_stages(scene, workdir, settings, rep, blend_dir, force, timings, lap, result)
     except _Until:
         rep.status(f"stopped after {until} (--until)")
         return {**result, "until": until, "timings": dict(timings)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import AliveError
+from ..core.workdir.lock import workdir_lock
 from .common import parse_frames, parse_size
 
 
@@ -42,7 +43,7 @@ def add_parser(sub) -> None:
 
 def execute(args, reporter) -> dict:
     start, end = parse_frames(args.frames)
-    w, h = parse_size(args.resolution)
+    w, h = parse_size(args.resolution, "--resolution")
     out = Path(args.out).expanduser().absolute()
     if args.movie or args.images:
         if args.scene:
@@ -56,11 +57,11 @@ def execute(args, reporter) -> dict:
         from ..core.workdir.footage import FootageSettings
         fs = FootageSettings(frame_start=start, frame_end=end, step=args.step, width=w, height=h,
                              percent=args.percent)
-        if args.images:
-            from ..blender.capture.movie import capture_image_sequence
-            return capture_image_sequence(args.images, out, fs, reporter)
-        from ..blender.capture.movie import capture_movie
-        return capture_movie(args.movie, out, fs, reporter)
+        from ..blender.capture.movie import capture_image_sequence, capture_movie
+        with workdir_lock(out):
+            if args.images:
+                return capture_image_sequence(args.images, out, fs, reporter)
+            return capture_movie(args.movie, out, fs, reporter)
     if not args.scene:
         raise AliveError("nothing to capture", "give SCENE.blend, --movie FILE or --images DIR_OR_GLOB")
     import bpy
@@ -72,4 +73,5 @@ def execute(args, reporter) -> dict:
                                engine=args.engine, samples=args.samples, denoise=args.denoise)
     open_blend(args.scene)
     check_inputs(bpy.context.scene, settings)   # bad input fails before the work directory is made
-    return capture(bpy.context.scene, out, settings, reporter, force=args.force)
+    with workdir_lock(out):
+        return capture(bpy.context.scene, out, settings, reporter, force=args.force)

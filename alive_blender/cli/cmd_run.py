@@ -63,7 +63,7 @@ def settings_from_args(args):
     from ..blender.capture.render import CaptureSettings
     from ..blender.pipeline import RunSettings
     start, end = parse_frames(args.frames)
-    w, h = parse_size(args.resolution) if args.resolution else (64, 48)
+    w, h = parse_size(args.resolution, "--resolution") if args.resolution else (64, 48)
     return RunSettings(
         capture=CaptureSettings(camera=args.camera, frame_start=start, frame_end=end, width=w, height=h,
                                 engine=args.engine, samples=args.samples),
@@ -79,11 +79,13 @@ def settings_from_args(args):
 def run_scene(scene, workdir: Path, save: Path, settings, reporter, force: tuple = (), until: str = "") -> dict:
     from ..blender.pipeline import run_all
     from ..blender.scenefile import check_save_target, save_blend
+    from ..core.workdir.lock import workdir_lock
     save = check_save_target(save)
-    result = run_all(scene, workdir, settings, reporter, blend_dir=save.parent, force=force, until=until)
-    if until:
-        return result
-    result["blend"] = str(save_blend(save))
+    with workdir_lock(workdir):  # held through the save too: never two writers
+        result = run_all(scene, workdir, settings, reporter, blend_dir=save.parent, force=force, until=until)
+        if until:
+            return result
+        result["blend"] = str(save_blend(save))
     reporter.status(f"saved {result['blend']}")
     return result
 

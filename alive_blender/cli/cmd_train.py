@@ -56,6 +56,8 @@ def execute(args, reporter) -> dict:
     behavior = {"seed": args.seed}
     if args.behavior_epochs is not None:
         behavior["epochs"] = args.behavior_epochs
-    enc = stages.encode(wd.root, spec, args.device, reporter=reporter)
-    result = stages.train(wd.root, gen, behavior, args.device, force=args.force, reporter=reporter)
+    from ..core.workdir.lock import workdir_lock
+    with workdir_lock(wd.root):
+        enc = stages.encode(wd.root, spec, args.device, reporter=reporter)
+        result = stages.train(wd.root, gen, behavior, args.device, force=args.force, reporter=reporter)
     return {"workdir": str(wd.root), "encoder": enc["label"], **result}

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 from .errors import AliveError
+
+# what one pixel of one frame costs while training on it or decoding it: RGB
+# uint8 + depth + alpha as stored, then float32 copies as tensors
+BYTES_PER_PIXEL = 32
 
 
 def pick_device(name: str = "auto") -> str:
@@ -15,9 +22,14 @@ def pick_device(name: str = "auto") -> str:
         if mps is not None and mps.is_available():
             return "mps"
         return "cpu"
+    if name.startswith("cuda") and not re.fullmatch(r"cuda(:\d+)?", name):
+        raise AliveError(f"unknown device '{name}'", "use auto, cuda, cuda:N, mps or cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise AliveError("device 'cuda' asked for but torch sees no CUDA GPU",
+        raise AliveError(f"device '{name}' asked for but torch sees no CUDA GPU",
                          "use --device auto or cpu, or run the worker with a CUDA build of torch")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise AliveError(f"device '{name}' asked for but torch sees {torch.cuda.device_count()} CUDA GPU(s)",
+                         f"use cuda:0..cuda:{torch.cuda.device_count() - 1}, auto or cpu")
     if name == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
@@ -35,3 +47,38 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2 ** 32))
     torch.manual_seed(seed)
+
+
+def available_memory() -> int:
+    """Bytes of RAM this process could still get (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: do not refuse
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2 ** 30:.1f} GiB" if n >= 2 ** 30 else f"{n / 2 ** 20:.0f} MiB"
+
+
+def check_fits_in_memory(needed: int, what: str, hint: str) -> None:
+    """Refuse work whose arrays would not fit in RAM before it starts (a farm
+    job that dies of OOM an hour in costs the night), saying how much it needs."""
+    have = available_memory()
+    if needed > have:
+        raise AliveError(f"{what} would need about {_gib(needed)} of memory, {_gib(have)} is available", hint)
+
+
+def check_frames_fit(frames: int, width: int, height: int, what: str) -> None:
+    """Refuse ``frames`` frames of ``width`` x ``height`` that would not fit in
+    memory (training holds them all), with the memory they would need."""
+    check_fits_in_memory(int(frames) * int(width) * int(height) * BYTES_PER_PIXEL,
+                         f"{what} ({frames} frame{'s' if frames != 1 else ''})",
+                         "use fewer frames or a smaller resolution")

@@ -31,6 +31,7 @@ that a later stage would trust.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -51,6 +52,10 @@ STATE_FILE = "alive.json"
 def ensure_writable_dir(path: os.PathLike | str, what: str = "output folder") -> Path:
     """Create ``path`` if needed and prove we can write there, or raise AliveError."""
     path = Path(path).expanduser().absolute()
+    if path.is_dir() and not path.stat().st_mode & 0o222:
+        # root may write anywhere; a folder someone marked read-only is still not ours to fill
+        raise AliveError(f"cannot write to the {what} '{path}': it is read-only",
+                         "choose a folder you can write to, or make it writable (chmod u+w)")
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".alive-probe-", dir=path)
@@ -60,6 +65,21 @@ def ensure_writable_dir(path: os.PathLike | str, what: str = "output folder") ->
         raise AliveError(f"cannot write to the {what} '{path}': {err.strerror or err}",
                          "choose a folder you can write to") from None
     return path
+
+
+# errors that mean "the disk (or this process's file-size limit) is full"
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def disk_full_error(err: OSError, path: os.PathLike | str) -> AliveError:
+    path = Path(path)
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2 ** 20:.0f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    reason = "file size limit reached" if err.errno == errno.EFBIG else "disk full"
+    return AliveError(f"cannot write '{path}': {reason} ({free}; earlier artifacts are kept)",
+                      "free some disk space (or raise the limit) and run again: finished stages are not redone")
 
 
 @contextlib.contextmanager
@@ -78,11 +98,13 @@ def atomic_path(final: os.PathLike | str, suffix: str = "") -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)
-    except BaseException:
+    except BaseException as err:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+        if isinstance(err, OSError) and err.errno in DISK_FULL:
+            raise disk_full_error(err, final) from None
         raise
 
 
