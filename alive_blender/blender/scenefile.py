@@ -86,11 +86,21 @@ def save_blend(out) -> Path:
             raise RuntimeError("Blender wrote nothing")
         os.replace(tmp, out)
     except RuntimeError as err:
-        free = shutil.disk_usage(out.parent).free
-        raise AliveError(f"cannot save '{out}': {str(err).strip().splitlines()[-1] if str(err).strip() else err} "
-                         f"({free / 2 ** 20:.0f} MiB free there; an earlier file of that name is untouched)",
+        raise AliveError(f"cannot save '{out}': Blender's write failed ({_room_left(out.parent)}; an earlier file "
+                         f"of that name is untouched; Blender said: {str(err).strip().splitlines()[-1]})",
                          "free some disk space or save somewhere else") from None
     finally:
         if tmp.exists():
             tmp.unlink()
     return out
+
+
+def _room_left(folder: Path) -> str:
+    """Free space there, and this process's file-size limit if it has one (a
+    failed write rarely says which of the two ran out)."""
+    import resource
+    text = f"{shutil.disk_usage(folder).free / 2 ** 20:.0f} MiB free there"
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY:
+        text += f", file-size limit {limit / 2 ** 20:.1f} MiB"
+    return text

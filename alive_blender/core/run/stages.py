@@ -281,7 +281,7 @@ def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0
     from ..workdir.images import write_png
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
-    emb = check_embeddings(embeddings, _model_dim(wd), "embeddings")
+    emb = check_embeddings(embeddings, _model_dim(wd), "embeddings file")
     if emb.ndim == 3:
         emb = emb.reshape(-1, emb.shape[-1])
     if emb.ndim != 2 or len(emb) == 0:

@@ -35,6 +35,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -221,3 +222,33 @@ class WorkDir:
         state = self.state()
         if state["stages"].pop(stage, None) is not None:
             write_json(self.root / STATE_FILE, state)
+
+
+# atomic_path's temporary names (.NAME.tmp-PID-XXXXXX, .NAME.old-PID) and the .blend
+# save's (.STEM.tmp-PID.blend): the PID says whose they are
+_TEMP_NAME = re.compile(r"^\..+\.(?:tmp|old)-(\d+)(?:[-.].*)?$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != 0
+
+
+def remove_dead_temps(root: os.PathLike | str) -> list[Path]:
+    """Remove the temporary files and folders of processes that are gone (a
+    run killed with -9 never reaches its cleanup). Their final names were
+    never written, so nothing a stage trusts goes with them."""
+    root = Path(root)
+    found = [p for p in root.rglob(".*") if (m := _TEMP_NAME.match(p.name)) and not _pid_alive(int(m.group(1)))]
+    removed = []
+    for p in sorted(found, key=lambda p: len(p.parts)):
+        if any(parent in removed for parent in p.parents):
+            continue
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed

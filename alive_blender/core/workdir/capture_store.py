@@ -10,6 +10,7 @@ came from); a sample whose key is already in the previous capture is reused
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from pathlib import Path
@@ -121,8 +122,9 @@ class CaptureStore:
         arrays = {"rgb": np.ascontiguousarray(rgb, np.uint8), "alpha": np.asarray(alpha, np.float32)}
         if depth is not None:
             arrays["depth"] = np.asarray(depth, np.float32)
-        with open(self.staged / "samples" / f"{name}.npz", "wb") as f:
-            np.savez(f, **arrays)
+        buffer = io.BytesIO()  # a full disk then fails in one plain write, with its errno
+        np.savez(buffer, **arrays)
+        (self.staged / "samples" / f"{name}.npz").write_bytes(buffer.getbuffer())
         if png is not None:
             shutil.move(str(png), self.staged / "images" / f"{name}.png")
         else:

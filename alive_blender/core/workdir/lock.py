@@ -130,6 +130,8 @@ def workdir_lock(root: os.PathLike | str, wait: Optional[float] = None, poll: fl
         _remove_if_only_lock(root, created)
         raise
     _held[root] = 1
+    from .artifacts import remove_dead_temps
+    remove_dead_temps(root)  # what a killed writer left behind, now that no other writer can be at work
     ok = False
     try:
         yield root / LOCK_FILE
