@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     except Exception as err:
         if isinstance(err, OSError) and err.errno in DISK_FULL:
             # a write outside atomic_path hit a full disk: the environment, not a bug
-            full = disk_full_error(err, err.filename or "?")
+            full = disk_full_error(err, err.filename or os.getcwd())
             print(f"alive: error: {full}", file=sys.stderr)
             failure = {"error": full.message, "hint": full.hint, "exit_code": full.exit_code}
         else:

@@ -73,7 +73,7 @@ DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def disk_full_error(err: OSError, path: os.PathLike | str) -> AliveError:
-    path = Path(path)
+    path = Path(path).absolute()
     try:
         free = f"{shutil.disk_usage(path.parent).free / 2 ** 20:.0f} MiB free"
     except OSError:

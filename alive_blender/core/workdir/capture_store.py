@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from .artifacts import CAPTURE, WorkDir, atomic_path, content_key, ensure_writable_dir
+from .artifacts import CAPTURE, DISK_FULL, WorkDir, disk_full_error, atomic_path, content_key, ensure_writable_dir
 from .dataset import META, sample_name
 from ..errors import AliveError
 
@@ -124,7 +124,11 @@ class CaptureStore:
             arrays["depth"] = np.asarray(depth, np.float32)
         buffer = io.BytesIO()  # a full disk then fails in one plain write, with its errno
         np.savez(buffer, **arrays)
-        (self.staged / "samples" / f"{name}.npz").write_bytes(buffer.getbuffer())
+        path = self.staged / "samples" / f"{name}.npz"
+        try:
+            path.write_bytes(buffer.getbuffer())
+        except OSError as err:
+            raise (disk_full_error(err, path) if err.errno in DISK_FULL else err) from None
         if png is not None:
             shutil.move(str(png), self.staged / "images" / f"{name}.png")
         else:
