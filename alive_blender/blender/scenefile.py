@@ -78,6 +78,10 @@ def save_blend(out) -> Path:
             img.filepath = bpy.path.relpath(absolute)            # remapped by the save below
         else:
             img.filepath = "//" + os.path.relpath(absolute, out.parent).replace(os.sep, "/")
+    for img in [i for i in bpy.data.images if i.type == "RENDER_RESULT"]:
+        # the capture's renders leave an empty 'Render Result' image (no saved content); without
+        # this the saved file would depend on whether this session rendered or reused the capture
+        bpy.data.images.remove(img)
     tmp = out.parent / f".{out.stem}.tmp-{os.getpid()}.blend"
     try:
         # copy=True: the session keeps its own file name (not the temporary one)
