@@ -357,7 +357,7 @@ for _ in range(200_000):            # 200 MB of plain lines
 sys.stdout.write('y' * 50_000_000)    # and one 50 MB line without an end
 sys.stdout.flush()
 sys.stderr.write('e' * 20_000_000 + '\\n')
-print('ALIVE {"type":"error","message":"flooded","code":1}', flush=True)
+print('\\nALIVE {"type":"error","message":"flooded the pipe, then failed","code":1}', flush=True)
 """
 
 
@@ -402,10 +402,10 @@ def bench_workers(base, rows, details):
                         "log_lines_kept": len(job.log)})
         print(f"  {name}: ended={ended} in {time.monotonic() - t0:.1f}s, report: {job.error}", file=sys.stderr)
     rows.append({"fault": "hung worker / flooding worker (panel's Job)", "tried": len(results),
-                 "crashes": sum(not r[1] for r in results), "half_written": 0, "differed": 0,
-                 "note": "; ".join(f"{n}: ended with a report in {s:.1f}s, slowest poll {p * 1000:.0f} ms, "
-                                   f"+{m:.0f} MB peak RSS, {k} log lines kept"
-                                   for n, e, _, s, p, m, k in results)})
+                 "crashes": sum(not (r[1] and r[2]) for r in results), "half_written": 0, "differed": 0,
+                 "note": "; ".join(f"{n}: {'ended' if e else 'STILL RUNNING'} in {s:.1f}s, report '{r}', slowest "
+                                   f"poll {p * 1000:.0f} ms, +{m:.0f} MB peak RSS, {k} log lines kept"
+                                   for n, e, r, s, p, m, k in results)})
 
 
 def table(rows) -> str:
