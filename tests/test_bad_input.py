@@ -232,7 +232,8 @@ def test_rollout_of_another_size_or_with_nan_is_refused(trained, tiny_blend, tmp
     ("--anchor", "2", ["anchor must be within 0.0..1.0"]),
 ])
 def test_non_finite_controls_refused_before_rendering(tiny_blend, tmp_path, flag, value, words):
-    res = run_cli("run", tiny_blend, "--out", tmp_path / "w", *TINY_RUN, f"{flag}={value}", "--save", tmp_path / "o.blend")
+    res = run_cli("run", tiny_blend, "--out", tmp_path / "w", *TINY_RUN, f"{flag}={value}",
+                  "--save", tmp_path / "o.blend")
     assert_refused(res, words, absent=[tmp_path / "w", tmp_path / "o.blend"])
 
 
