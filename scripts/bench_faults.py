@@ -2,6 +2,8 @@
 """Faults, measured: what a farm does to `alive run`, and whether anything is lost.
 
     python scripts/bench_faults.py [--kills 21] [--seed 0] [--json PATH] [--keep DIR]
+                                   [--only kills,disk,concurrent,workers] [--stages rollout,save]
+                                   [--rollout-frames N]
 
 On a tiny scene (tests/conftest.py's save_tiny_scene with its TINY_RUN
 settings: 6 frames at 24x16, 60 generator steps; a run takes seconds):
@@ -72,8 +74,11 @@ def env() -> dict:
     return dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
 
 
+RUN_FLAGS = list(TINY_RUN)
+
+
 def run_argv(scene: Path, work: Path) -> list[str]:
-    return [sys.executable, "-m", "alive_blender", "run", str(scene), "--out", str(work), *TINY_RUN]
+    return [sys.executable, "-m", "alive_blender", "run", str(scene), "--out", str(work), *RUN_FLAGS]
 
 
 def start(argv, limit: int = 0) -> subprocess.Popen:
@@ -260,13 +265,13 @@ def kill_during(scene: Path, work: Path, stage: str, delay: float) -> tuple[str,
     return last, time.monotonic() - t0
 
 
-def bench_kills(scene, base, ref, lengths, n, rng, rows, details):
+def bench_kills(scene, base, ref, lengths, n, rng, rows, details, aim=STAGES):
     crashes = half = differed = 0
     where: dict = {}
     temp_left = 0
     i = killed = 0
     while killed < n and i < 2 * n:
-        stage = STAGES[i % len(STAGES)]
+        stage = aim[i % len(aim)]
         work = base / f"kill{i:02d}"
         # within the stage as the reference timed it (a loaded machine shifts it: where the
         # run really died is read from its output)
@@ -295,7 +300,8 @@ def bench_kills(scene, base, ref, lengths, n, rng, rows, details):
               f"{', DIFFERS ' + str(diff) if diff else ''}{', HALF ' + str(bad) if bad else ''}", file=sys.stderr)
         if not diff and not bad:
             shutil.rmtree(work, ignore_errors=True)
-    rows.append({"fault": "kill -9 during run, then run again", "tried": killed, "crashes": crashes,
+    rows.append({"fault": "kill -9 during run, then run again" + (f" (aimed at {', '.join(aim)})"
+                 if list(aim) != STAGES else ""), "tried": killed, "crashes": crashes,
                  "half_written": half, "differed": differed,
                  "note": "died in " + ", ".join(f"{k} {v}" for k, v in sorted(where.items())) +
                          f"; {temp_left} temp files left by kills, swept by the next run"})
@@ -437,7 +443,12 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default="", help="also write the rows and every trial's details here")
     ap.add_argument("--keep", default="", help="work in this folder and keep it (default: a temporary one)")
     ap.add_argument("--only", default="", help="comma list of kills,disk,concurrent,workers")
+    ap.add_argument("--stages", default=",".join(STAGES), help="the stages kills aim at (comma list)")
+    ap.add_argument("--rollout-frames", type=int, default=0,
+                    help="a longer rollout than TINY_RUN's 5 frames (its stages are then long enough to hit)")
     args = ap.parse_args(argv)
+    if args.rollout_frames:
+        RUN_FLAGS[RUN_FLAGS.index("--rollout-frames") + 1] = str(args.rollout_frames)
     only = set(args.only.split(",")) if args.only else {"kills", "disk", "concurrent", "workers"}
     base = Path(args.keep or tempfile.mkdtemp(prefix="alive-faults-")).absolute()
     base.mkdir(parents=True, exist_ok=True)
@@ -451,7 +462,7 @@ def main(argv=None) -> int:
           file=sys.stderr)
     rows, details = [], []
     if "kills" in only:
-        bench_kills(scene, base, ref, lengths, args.kills, rng, rows, details)
+        bench_kills(scene, base, ref, lengths, args.kills, rng, rows, details, aim=args.stages.split(","))
     if "disk" in only:
         bench_full_disk(scene, base, ref_work, ref, rows, details)
     if "concurrent" in only:
