@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from ..core.device import check_frames_fit, pick_device
+from ..core.rollout import check_config
+from ..core.workdir.lock import workdir_lock
 from ..core.run.protocol import Reporter
 from ..core.run.table import STAGES, job
 from ..core.run.worker import run_stage
@@ -25,7 +28,10 @@ def validate(scene, workdir, settings: RunSettings) -> None:
     """Everything that can be checked before the first render, so bad input
     fails fast and leaves nothing behind."""
     settings.check()
-    check_inputs(scene, settings.capture)   # camera, range, engine, size
+    _, samples, _, (width, height) = check_inputs(scene, settings.capture)   # camera, range, engine, size
+    check_frames_fit(len(samples), width, height, f"a capture at {width}x{height}")
+    pick_device(settings.device)               # an absent GPU fails here, not after rendering
+    check_config(settings.rollout)             # NaN/Inf or out-of-range controls
     if settings.encoder.kind == "open_clip":
         from ..core.models.encoder import make_encoder  # torch + open_clip: loaded only when a CLIP model is asked for
         make_encoder(settings.encoder, "cpu")  # a missing weights file fails here, not after rendering
@@ -44,25 +50,26 @@ def run_all(scene, workdir, settings: RunSettings, reporter: Optional[Reporter] 
     timings = {} if timings is None else timings
     validate(scene, workdir, settings)
     result: dict = {}
-    for stage in STAGES:
-        t = time.monotonic()
-        rep.begin(stage.name)
-        forced = stage.name in force
-        if stage.name == "capture":
-            res = capture(scene, workdir, settings.capture, rep, force=forced)
-            res["skipped"] = bool(res.get("up_to_date"))
-            if res["skipped"]:
-                rep.status(f"capture: up to date ({res['samples']} samples)")
-        elif stage.name == "bake":
-            res = bake_from_workdir(scene, workdir, settings.bake, blend_dir=blend_dir, device=settings.device,
-                                    reporter=rep, decoded_dir=Path(result["decode"]["dir"]))
-        else:
-            res = run_stage(job(stage.name, workdir, settings, force=forced), rep)
-        result[stage.name] = res["preview"] if stage.name == "preview" else res
-        timings[stage.name] = round(time.monotonic() - t, 3)
-        if until == stage.name:
-            rep.status(f"stopped after {until} (--until)")
-            return {**result, "until": until, "timings": dict(timings)}
+    with workdir_lock(workdir):  # one writer per work directory
+        for stage in STAGES:
+            t = time.monotonic()
+            rep.begin(stage.name)
+            forced = stage.name in force
+            if stage.name == "capture":
+                res = capture(scene, workdir, settings.capture, rep, force=forced)
+                res["skipped"] = bool(res.get("up_to_date"))
+                if res["skipped"]:
+                    rep.status(f"capture: up to date ({res['samples']} samples)")
+            elif stage.name == "bake":
+                res = bake_from_workdir(scene, workdir, settings.bake, blend_dir=blend_dir, device=settings.device,
+                                        reporter=rep, decoded_dir=Path(result["decode"]["dir"]))
+            else:
+                res = run_stage(job(stage.name, workdir, settings, force=forced), rep)
+            result[stage.name] = res["preview"] if stage.name == "preview" else res
+            timings[stage.name] = round(time.monotonic() - t, 3)
+            if until == stage.name:
+                rep.status(f"stopped after {until} (--until)")
+                return {**result, "until": until, "timings": dict(timings)}
     result["timings"] = dict(timings)
     rep.status("done")
     return result

@@ -23,6 +23,7 @@ import traceback
 
 from ..core.errors import EXIT_INTERNAL, EXIT_OK, AliveError, Cancelled
 from ..core.run.protocol import Reporter, TerminalSink
+from ..core.workdir.artifacts import DISK_FULL, disk_full_error
 
 # command modules, in the order --help lists them
 COMMANDS = ["run", "batch", "info", "demo", "capture", "encode", "train", "rollout", "decode", "evaluate", "bake"]
@@ -135,9 +136,16 @@ def main(argv=None) -> int:
         print(f"alive: error: {err}", file=sys.stderr)
         failure = {"error": err.message, "hint": err.hint, "exit_code": err.exit_code}
     except Exception as err:
-        traceback.print_exc(file=sys.stderr)
-        print(f"alive: error: internal error: {type(err).__name__}: {err} (please report this)", file=sys.stderr)
-        failure = {"error": f"internal error: {type(err).__name__}: {err}", "exit_code": EXIT_INTERNAL}
+        if isinstance(err, OSError) and err.errno in DISK_FULL:
+            # a write outside atomic_path hit a full disk: the environment, not a bug
+            full = disk_full_error(err, err.filename or os.getcwd())
+            print(f"alive: error: {full}", file=sys.stderr)
+            failure = {"error": full.message, "hint": full.hint, "exit_code": full.exit_code}
+        else:
+            traceback.print_exc(file=sys.stderr)
+            print(f"alive: error: internal error: {type(err).__name__}: {err} (please report this)",
+                  file=sys.stderr)
+            failure = {"error": f"internal error: {type(err).__name__}: {err}", "exit_code": EXIT_INTERNAL}
     else:
         failure = None
     finally:

@@ -74,10 +74,12 @@ def execute(args, reporter) -> dict:
     if not (workdir / "capture" / "meta.json").exists():
         raise AliveError(f"'{workdir}' is not a work directory with a capture", "give the WORKDIR that run made")
     save = check_save_target(args.save)
+    from ..core.workdir.lock import workdir_lock
     open_blend(args.scene)
-    result = bake_from_workdir(bpy.context.scene, workdir, settings, rollout_file=args.rollout or None,
-                               variation=args.variation, blend_dir=save.parent, device=args.device,
-                               reporter=reporter)
-    result["blend"] = str(save_blend(save))
+    with workdir_lock(workdir):  # the decode goes into WORKDIR/bakes
+        result = bake_from_workdir(bpy.context.scene, workdir, settings, rollout_file=args.rollout or None,
+                                   variation=args.variation, blend_dir=save.parent, device=args.device,
+                                   reporter=reporter)
+        result["blend"] = str(save_blend(save))
     reporter.status(f"saved {result['blend']}")
     return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import AliveError
+from ..core.workdir.lock import workdir_lock
 from .common import parse_frames, parse_size
 from .run_args import add_capture_args, settings_from_args
 
@@ -45,7 +46,8 @@ def execute(args, reporter) -> dict:
     settings = settings_from_args(args).capture
     open_blend(args.scene)
     check_inputs(bpy.context.scene, settings)   # bad input fails before the work directory is made
-    return capture(bpy.context.scene, out, settings, reporter, force=args.force)
+    with workdir_lock(out):
+        return capture(bpy.context.scene, out, settings, reporter, force=args.force)
 
 
 def _footage(args, out: Path, reporter) -> dict:
@@ -60,8 +62,8 @@ def _footage(args, out: Path, reporter) -> dict:
     w, h = parse_size(args.resolution)   # default: the footage's own size
     fs = FootageSettings(frame_start=start, frame_end=end, step=args.step or 1, width=w, height=h,
                          percent=args.percent or 0)
-    if args.images:
-        from ..blender.capture.movie import capture_image_sequence
-        return capture_image_sequence(args.images, out, fs, reporter)
-    from ..blender.capture.movie import capture_movie
-    return capture_movie(args.movie, out, fs, reporter)
+    from ..blender.capture.movie import capture_image_sequence, capture_movie
+    with workdir_lock(out):
+        if args.images:
+            return capture_image_sequence(args.images, out, fs, reporter)
+        return capture_movie(args.movie, out, fs, reporter)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import parse_size
+from .common import check_frames_fit, parse_size
 
 
 def add_parser(sub) -> None:
@@ -25,7 +25,9 @@ def add_parser(sub) -> None:
 def execute(args, reporter) -> dict:
     from ..core.run import stages
     from ..core.workdir.artifacts import load_npy
-    w, h = parse_size(args.size)
+    w, h = parse_size(args.size, "--size")
     emb = load_npy(Path(args.embeddings).expanduser(), "embeddings file")
+    if w and h and emb.ndim >= 2:  # decoded in chunks of 32 frames
+        check_frames_fit(min(32, len(emb.reshape(-1, emb.shape[-1]))), w, h, f"--size {w}x{h}")
     return stages.decode_to_dir(Path(args.workdir).expanduser().absolute(), emb, Path(args.out).expanduser(),
                                 w, h, args.device, reporter)

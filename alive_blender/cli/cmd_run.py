@@ -36,11 +36,13 @@ def forced_stages(args) -> tuple:
 def run_scene(scene, workdir: Path, save: Path, settings, reporter, force: tuple = (), until: str = "") -> dict:
     from ..blender.pipeline import run_all
     from ..blender.scenefile import check_save_target, save_blend
+    from ..core.workdir.lock import workdir_lock
     save = check_save_target(save)
-    result = run_all(scene, workdir, settings, reporter, blend_dir=save.parent, force=force, until=until)
-    if until:
-        return result
-    result["blend"] = str(save_blend(save))
+    with workdir_lock(workdir):  # held through the save too: never two writers
+        result = run_all(scene, workdir, settings, reporter, blend_dir=save.parent, force=force, until=until)
+        if until:
+            return result
+        result["blend"] = str(save_blend(save))
     reporter.status(f"saved {result['blend']}")
     return result
 

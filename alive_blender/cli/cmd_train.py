@@ -25,11 +25,13 @@ def execute(args, reporter) -> dict:
     from ..core.run.table import job
     from ..core.run.worker import run_stage
     from ..core.workdir.artifacts import CAPTURE, WorkDir
+    from ..core.workdir.lock import workdir_lock
     settings = settings_from_args(args)
     wd = WorkDir(Path(args.workdir).expanduser().absolute())
     if not (wd / CAPTURE / "meta.json").exists():
         raise AliveError(f"no capture in '{wd.root}'",
                          "capture frames first: `python -m alive_blender run SCENE.blend --out WORKDIR`")
-    enc = run_stage(job("encode", wd.root, settings), reporter)
-    result = run_stage(job("train", wd.root, settings, force=args.force), reporter)
+    with workdir_lock(wd.root):
+        enc = run_stage(job("encode", wd.root, settings), reporter)
+        result = run_stage(job("train", wd.root, settings, force=args.force), reporter)
     return {"workdir": str(wd.root), "encoder": enc["label"], **result}

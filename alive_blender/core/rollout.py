@@ -83,19 +83,48 @@ def curve(value: Curve, steps: int, name: str, lo: float = 0.0, hi: Optional[flo
     return arr
 
 
-def _check(obs: np.ndarray, cfg: RolloutConfig):
+def check_config(cfg: RolloutConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the settings alone can get wrong (counts, mode, NaN/Inf or
+    out-of-range controls), so a pipeline refuses them before its first
+    render; returns the (temperature, anchor, strength) curves."""
     if cfg.steps < 1 or cfg.count < 1:
         raise AliveError("rollout needs at least one step and one variation", "raise --steps / --count")
     if cfg.mode not in MODES:
         raise AliveError(f"unknown rollout mode '{cfg.mode}'", f"use one of {', '.join(MODES)}")
+    temps = curve(cfg.temperature, cfg.steps, "temperature")
+    anchors = curve(cfg.anchor, cfg.steps, "anchor", 0.0, 1.0)
+    strengths = curve(cfg.steer_strength, cfg.steps, "steering strength", 0.0, 1.0)
+    return temps, anchors, strengths
+
+
+def check_embeddings(arr, dim: int, what: str = "rollout") -> np.ndarray:
+    """A rollout (K, N, D) or embeddings (N, D) from a file, checked against the
+    model's embedding size before anything is decoded: right shape, right D,
+    every value finite. Returns it as float32."""
+    arr = np.asarray(arr)
+    if arr.ndim not in (2, 3) or arr.size == 0:
+        raise AliveError(f"the {what} has shape {arr.shape}; expected (N, D) or (K, N, D) embeddings",
+                         "give a .npy written by alive rollout or alive encode")
+    if arr.shape[-1] != dim:
+        raise AliveError(f"the {what} has embeddings of size {arr.shape[-1]}, the model's are {dim}",
+                         "use a rollout made with this work directory's model (and encoder)")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise AliveError(f"the {what} holds {arr.dtype} values, not floats", "give float32 embeddings")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise AliveError(f"the {what} contains {int(bad.sum())} NaN or infinite values (first at index {where})",
+                         "re-run the rollout; if it happens again, retrain the model")
+    return arr.astype(np.float32, copy=False)
+
+
+def _check(obs: np.ndarray, cfg: RolloutConfig):
+    temps, anchors, strengths = check_config(cfg)
     start_idx, start = resolve_start(obs, cfg.start)
     target = start
     if cfg.loop and cfg.loop_target is not None:
         t = _frame_index(obs, cfg.loop_target, "loop target")
         target = obs[t]
-    temps = curve(cfg.temperature, cfg.steps, "temperature")
-    anchors = curve(cfg.anchor, cfg.steps, "anchor", 0.0, 1.0)
-    strengths = curve(cfg.steer_strength, cfg.steps, "steering strength", 0.0, 1.0)
     return start_idx, start, target, temps, anchors, strengths
 
 
@@ -161,6 +190,9 @@ def rollout(behavior, observed: np.ndarray, cfg: RolloutConfig, reporter=None,
         for t in range(1, cfg.steps + 1):
             if strengths[t] > 0:
                 out[:, t] = slerp(out[:, t], np.broadcast_to(d, out[:, t].shape), float(strengths[t]))
+    if not np.isfinite(out).all():  # a diverged model: never hand NaN on to decode and bake
+        raise AliveError("the behavior model produced NaN or infinite embeddings",
+                         "retrain it (alive run --force train) or lower the temperature")
     return out
 
 

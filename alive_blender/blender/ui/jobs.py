@@ -54,8 +54,9 @@ def worker_python() -> str:
 class Job(WorkerProcess):
     """A worker process with the interpreter the add-on preferences name."""
 
-    def __init__(self, job: dict, python: Optional[str] = None, on_message: Optional[Callable[[dict], None]] = None):
-        super().__init__(job, python or worker_python(), on_message)
+    def __init__(self, job: dict, python: Optional[str] = None, on_message: Optional[Callable[[dict], None]] = None,
+                 **kwargs):
+        super().__init__(job, python or worker_python(), on_message, **kwargs)
 
 
 def report(level: str, message: str) -> None:

@@ -15,6 +15,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..rollout import check_embeddings
 from ..workdir.artifacts import (CAPTURE, EMBED, MODEL, ROLLOUT, WorkDir, content_key, load_npy, read_json,
                         save_npy, write_json)
 from ..errors import AliveError
@@ -271,6 +272,11 @@ def decode_size(workdir, density: float = 1.0) -> tuple[int, int]:
     return max(1, round(info["width"] * density)), max(1, round(info["height"] * density))
 
 
+def _model_dim(wd: WorkDir) -> int:
+    """The trained model's embedding size (from its manifest), to check inputs against."""
+    return int(read_json(wd / MODEL / "manifest.json", "model manifest (train the models first)")["dim"])
+
+
 def _frame_names(n: int) -> list[str]:
     digits = max(5, len(str(n)))
     return [f"frame_{i + 1:0{digits}d}.png" for i in range(n)]
@@ -331,7 +337,7 @@ def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0
     from ..device import pick_device
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
-    emb = np.asarray(embeddings, np.float32)
+    emb = check_embeddings(embeddings, _model_dim(wd), "embeddings file")
     if emb.ndim == 3:
         emb = emb.reshape(-1, emb.shape[-1])
     if emb.ndim != 2 or len(emb) == 0:
@@ -381,6 +387,7 @@ def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int 
             rep.status("decode: up to date")
             return dict(done, dir=str(wd / "decoded"))  # the work directory may have moved since
     traj = load_npy(Path(rollout_file) if rollout_file else wd / ROLLOUT / "rollout.npy", "rollout")
+    traj = check_embeddings(traj, _model_dim(wd), "rollout")
     if traj.ndim == 2:
         traj = traj[None]
     if not 0 <= variation < len(traj):

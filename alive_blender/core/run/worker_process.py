@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -28,6 +29,9 @@ PACKAGE_PARENT = str(Path(__file__).resolve().parents[3])
 PACKAGE_NAME = Path(__file__).resolve().parents[2].name
 
 KILL_AFTER = 0.75         # seconds a cancelled worker gets before it is killed (gone within 1 s)
+STALL_TIMEOUT = 900.0     # seconds without a line from the worker before it counts as hung and is stopped
+LOG_LINES = 5000          # lines of worker output kept (a flooding worker cannot fill memory)
+MAX_LINE = 65536          # characters read as one line at most (a line without an end is read in pieces)
 EXIT_CANCELLED = 3
 
 
@@ -45,12 +49,15 @@ def worker_env(python: Optional[str] = None) -> dict:
 class WorkerProcess:
     """One worker process running one stage (or a chain of stages)."""
 
-    def __init__(self, job: dict, python: Optional[str] = None, on_message: Optional[Callable[[dict], None]] = None):
+    def __init__(self, job: dict, python: Optional[str] = None, on_message: Optional[Callable[[dict], None]] = None,
+                 stall_timeout: float = STALL_TIMEOUT):
         self.job = job
+        self.stall_timeout = stall_timeout
+        self._last_output = time.monotonic()
         self.python = python or sys.executable
         self.on_message = on_message
         self.messages: "queue.Queue[dict]" = queue.Queue()
-        self.log: list[str] = []
+        self.log: "deque[str]" = deque(maxlen=LOG_LINES)
         self.fraction = 0.0                # within the current stage
         self.stages = [j.get("stage", "") for j in job.get("jobs", [])] if job.get("stage") == "chain" \
             else [job.get("stage", "")]
@@ -68,7 +75,7 @@ class WorkerProcess:
         self._kill_at: Optional[float] = None
         self._proc: Optional[subprocess.Popen] = None
         self._readers: list[threading.Thread] = []
-        self._stderr_lines: list[str] = []
+        self._stderr_lines: "deque[str]" = deque(maxlen=LOG_LINES)
 
     @property
     def pid(self) -> Optional[int]:
@@ -90,11 +97,12 @@ class WorkerProcess:
         return self
 
     def _read(self, stream, is_err: bool):
-        for line in stream:
+        for line in iter(lambda: stream.readline(MAX_LINE), ""):
+            self._last_output = time.monotonic()
             if is_err:
-                self._stderr_lines.append(line.rstrip())
+                self._stderr_lines.append(line.rstrip()[:2000])
                 continue
-            self.log.append(line.rstrip())  # everything, protocol lines included, for "Keep Worker Logs"
+            self.log.append(line.rstrip()[:2000])  # everything, protocol lines included, for "Keep Worker Logs"
             msg = decode(line)
             if msg is not None:
                 self.messages.put(msg)
@@ -119,17 +127,26 @@ class WorkerProcess:
                 and self._proc.poll() is None:
             self._proc.kill()
             self.killed = True
+        if self.returncode is None and self.stall_timeout and not self.killed and self._proc.poll() is None \
+                and time.monotonic() - self._last_output > self.stall_timeout:
+            self._proc.kill()  # hung: no line for stall_timeout seconds; its writes are atomic
+            self.killed = True
+            self.error = (f"worker hung: no output for {self.stall_timeout:.0f} s during "
+                          f"{self.status or self.stages[self.stage_index]}; stopped it")
+            self.error_code = 1
         if self.returncode is None and self._proc.poll() is not None:
             for t in self._readers:
                 t.join(timeout=2.0)
             self._drain()
             self.returncode = self._proc.returncode
             self._close_pipes()
+            if self.returncode == 0 and self.result is None and self.error is None:
+                self.error, self.error_code = "worker ended without reporting a result", 1
             if self.returncode != 0 and self.error is None:
                 if self.cancelled:
                     self.error, self.error_code = "cancelled", EXIT_CANCELLED
                 else:
-                    tail = "; ".join(self._stderr_lines[-3:]) or "no output"
+                    tail = "; ".join(list(self._stderr_lines)[-3:])[-500:] or "no output"
                     self.error = f"worker stopped unexpectedly (exit code {self.returncode}): {tail}"
                     self.error_code = 1
         return self.returncode is None
@@ -200,4 +217,4 @@ class WorkerProcess:
 
     def write_log(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(["# stdout"] + self.log + ["# stderr"] + self._stderr_lines) + "\n")
+        path.write_text("\n".join(["# stdout", *self.log, "# stderr", *self._stderr_lines]) + "\n")

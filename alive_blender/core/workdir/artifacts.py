@@ -31,9 +31,11 @@ that a later stage would trust.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -51,6 +53,10 @@ STATE_FILE = "alive.json"
 def ensure_writable_dir(path: os.PathLike | str, what: str = "output folder") -> Path:
     """Create ``path`` if needed and prove we can write there, or raise AliveError."""
     path = Path(path).expanduser().absolute()
+    if path.is_dir() and not path.stat().st_mode & 0o222:
+        # root may write anywhere; a folder someone marked read-only is still not ours to fill
+        raise AliveError(f"cannot write to the {what} '{path}': it is read-only",
+                         "choose a folder you can write to, or make it writable (chmod u+w)")
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".alive-probe-", dir=path)
@@ -60,6 +66,21 @@ def ensure_writable_dir(path: os.PathLike | str, what: str = "output folder") ->
         raise AliveError(f"cannot write to the {what} '{path}': {err.strerror or err}",
                          "choose a folder you can write to") from None
     return path
+
+
+# errors that mean "the disk (or this process's file-size limit) is full"
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def disk_full_error(err: OSError, path: os.PathLike | str) -> AliveError:
+    path = Path(path).absolute()
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2 ** 20:.0f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    reason = "file size limit reached" if err.errno == errno.EFBIG else "disk full"
+    return AliveError(f"cannot write '{path}': {reason} ({free}; earlier artifacts are kept)",
+                      "free some disk space (or raise the limit) and run again: finished stages are not redone")
 
 
 @contextlib.contextmanager
@@ -78,11 +99,13 @@ def atomic_path(final: os.PathLike | str, suffix: str = "") -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)
-    except BaseException:
+    except BaseException as err:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+        if isinstance(err, OSError) and err.errno in DISK_FULL:
+            raise disk_full_error(err, final) from None
         raise
 
 
@@ -199,3 +222,33 @@ class WorkDir:
         state = self.state()
         if state["stages"].pop(stage, None) is not None:
             write_json(self.root / STATE_FILE, state)
+
+
+# atomic_path's temporary names (.NAME.tmp-PID-XXXXXX, .NAME.old-PID) and the .blend
+# save's (.STEM.tmp-PID.blend): the PID says whose they are
+_TEMP_NAME = re.compile(r"^\..+\.(?:tmp|old)-(\d+)(?:[-.].*)?$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != 0
+
+
+def remove_dead_temps(root: os.PathLike | str) -> list[Path]:
+    """Remove the temporary files and folders of processes that are gone (a
+    run killed with -9 never reaches its cleanup). Their final names were
+    never written, so nothing a stage trusts goes with them."""
+    root = Path(root)
+    found = [p for p in root.rglob(".*") if (m := _TEMP_NAME.match(p.name)) and not _pid_alive(int(m.group(1)))]
+    removed = []
+    for p in sorted(found, key=lambda p: len(p.parts)):
+        if any(parent in removed for parent in p.parents):
+            continue
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed

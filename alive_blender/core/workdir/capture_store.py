@@ -10,6 +10,7 @@ came from); a sample whose key is already in the previous capture is reused
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from .artifacts import CAPTURE, WorkDir, atomic_path, content_key, ensure_writable_dir
+from .artifacts import CAPTURE, DISK_FULL, WorkDir, disk_full_error, atomic_path, content_key, ensure_writable_dir
 from .dataset import META, sample_name
 from ..errors import AliveError
 
@@ -121,8 +122,13 @@ class CaptureStore:
         arrays = {"rgb": np.ascontiguousarray(rgb, np.uint8), "alpha": np.asarray(alpha, np.float32)}
         if depth is not None:
             arrays["depth"] = np.asarray(depth, np.float32)
-        with open(self.staged / "samples" / f"{name}.npz", "wb") as f:
-            np.savez(f, **arrays)
+        buffer = io.BytesIO()  # a full disk then fails in one plain write, with its errno
+        np.savez(buffer, **arrays)
+        path = self.staged / "samples" / f"{name}.npz"
+        try:
+            path.write_bytes(buffer.getbuffer())
+        except OSError as err:
+            raise (disk_full_error(err, path) if err.errno in DISK_FULL else err) from None
         if png is not None:
             shutil.move(str(png), self.staged / "images" / f"{name}.png")
         else:

@@ -9,6 +9,7 @@ loading checks it, so a tampered or mismatched file is refused with a reason.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,13 @@ def versions() -> dict:
 
 def save_model(path: Path, state_dict: dict, header: dict) -> None:
     """Write ``path`` (.safetensors) with ``header`` stored beside it as JSON."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    # serialised in memory, written by Python: a full disk is then an OSError with its errno
+    # (safetensors' and torch's own writers report it as an unrelated error)
+    blob = save(tensors, metadata={"alive_header": json.dumps(header)})
     with atomic_path(path, ".safetensors") as tmp:
-        save_file(tensors, str(tmp), metadata={"alive_header": json.dumps(header)})
+        tmp.write_bytes(blob)
     write_json(path.with_suffix(".json"), header)
 
 
@@ -119,8 +123,10 @@ def check_compatible(manifest: dict, model_dir: Path, encoder_identity: str | No
 
 def save_training_state(path: Path, state: dict) -> None:
     import torch
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     with atomic_path(path, ".pt") as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def load_training_state(path: Path) -> dict | None:
