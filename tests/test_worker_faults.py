@@ -49,7 +49,8 @@ def test_hung_worker_is_stopped_with_a_report(tmp_path):
 
 
 def test_flooding_worker_keeps_memory_bounded_and_reports(tmp_path):
-    from alive_blender.blender.ui.jobs import LOG_LINES, Job
+    from alive_blender.blender.ui.jobs import Job
+    from alive_blender.core.run.worker_process import LOG_LINES
     code = ("import sys\nfor _ in range(50_000):\n    sys.stdout.write('x' * 511 + '\\n')\n"
             "sys.stdout.write('y' * 5_000_000)\nsys.stderr.write('e' * 3_000_000 + '\\n')\n"
             "print('\\nALIVE {\"type\":\"error\",\"message\":\"gave up\",\"code\":2}', flush=True)\n"

@@ -81,7 +81,7 @@ def flat_from_args(args) -> dict:
         given["frame_start"], given["frame_end"] = parse_frames(frames)
     resolution = getattr(args, "resolution", None)
     if resolution:
-        given["width"], given["height"] = parse_size(resolution)
+        given["width"], given["height"] = parse_size(resolution, "--resolution")
     elif given.get("percent"):
         given["width"] = given["height"] = 0
     return given

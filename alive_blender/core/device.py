@@ -50,6 +50,69 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-import contextlib
-import os
-import re
+def available_memory() -> int:
+    """Bytes of RAM this process could still get (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: do not refuse
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2 ** 30:.1f} GiB" if n >= 2 ** 30 else f"{n / 2 ** 20:.0f} MiB"
+
+
+def check_fits_in_memory(needed: int, what: str, hint: str) -> None:
+    """Refuse work whose arrays would not fit in RAM before it starts (a farm
+    job that dies of OOM an hour in costs the night), saying how much it needs."""
+    have = available_memory()
+    if needed > have:
+        raise AliveError(f"{what} would need about {_gib(needed)} of memory, {_gib(have)} is available", hint)
+
+
+def check_frames_fit(frames: int, width: int, height: int, what: str) -> None:
+    """Refuse ``frames`` frames of ``width`` x ``height`` that would not fit in
+    memory (training holds them all), with the memory they would need."""
+    check_fits_in_memory(int(frames) * int(width) * int(height) * BYTES_PER_PIXEL,
+                         f"{what} ({frames} frame{'s' if frames != 1 else ''})",
+                         "use fewer frames or a smaller resolution")
+
+
+def cpu_threads(requested: int = 0) -> int:
+    """Threads for CPU work. Oversubscribed cores make torch's threads spin
+    against each other (10-100x slower on a busy 2-core machine), so auto
+    uses only the cores the load average leaves free."""
+    if requested > 0:
+        return int(requested)
+    explicit = os.environ.get("OMP_NUM_THREADS", "")
+    if explicit.isdigit() and int(explicit) > 0:   # the user's (or a batch runner's) explicit choice
+        return int(explicit)
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except OSError:
+        busy = 0
+    return max(1, min(n, n - busy))
+
+
+@contextlib.contextmanager
+def torch_threads(n: int, device: str):
+    """torch's CPU thread count set to ``n`` for a block (on CPU only), then restored.
+    The one place the thread count changes (children: core/run/children.thread_env)."""
+    if not str(device).startswith("cpu"):
+        yield
+        return
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
