@@ -67,11 +67,11 @@ def encode(workdir, spec, device: str = "auto", force: bool = False, reporter: O
 
 def train(workdir, generator: dict | None = None, behavior: dict | None = None, device: str = "auto",
           force: bool = False, reporter: Optional[Reporter] = None) -> dict:
-    from ..models.behavior import BehaviorConfig, train_behavior
+    from ..models.behavior import WALK_ARCHS, BehaviorConfig, train_behavior
     from ..workdir.checkpoint import write_manifest
     from ..workdir.dataset import load_capture
     from ..device import pick_device
-    from ..models.generator import GeneratorConfig, psnr, train_generator
+    from ..models.generator import LAYER_ARCHS, GeneratorConfig, psnr, train_generator
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
     gcfg = GeneratorConfig.from_dict(generator or {})
@@ -96,8 +96,12 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     # real subframes, when captured, are trained on as they are; otherwise
     # slerped in-between embeddings against blended frames stand in for them
     has_subframes = not bool(np.all(cap.is_real_frame))
-    gen = train_generator(emb, cap.rgb, cap.depth, cap.alpha, gcfg, rep, dev, state_path,
-                          interpolate=False if has_subframes else None)
+    if gcfg.arch in LAYER_ARCHS:
+        from ..models.layers import train_layers
+        gen = train_layers(emb, cap, gcfg, rep)   # built from the capture's pixels: nothing to fit
+    else:
+        gen = train_generator(emb, cap.rgb, cap.depth, cap.alpha, gcfg, rep, dev, state_path,
+                              interpolate=False if has_subframes else None)
     t_gen = time.monotonic() - t0
     H, W = cap.rgb.shape[1:3]
     dec = gen.decode(emb, W, H)
@@ -107,7 +111,11 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
 
     rep.status(f"train: behavior '{bcfg.arch}'")
     t0 = time.monotonic()
-    beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
+    if bcfg.arch in WALK_ARCHS:
+        from ..models.object_walk import train_object_walk
+        beh = train_object_walk(emb, cap, behavior or {}, rep)
+    else:
+        beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
     t_beh = time.monotonic() - t0
 
     gen.save(model_dir / "generator.safetensors")
@@ -200,6 +208,7 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
     (K, N+1, D) embeddings; a prompt becomes a steering direction through the
     encoder's text tower."""
     from ..device import pick_device
+    from ..models.behavior import WALK_ARCHS
     from ..rollout import RolloutConfig, rollout as run_rollout
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
@@ -227,17 +236,60 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
     what = f"'{beh.cfg.arch}'" if beh is not None else "video-texture walk"
     rep.status(f"rollout: {what} {cfg.count} x {cfg.steps} steps (seed {cfg.seed})")
     t0 = time.monotonic()
-    traj = run_rollout(beh, emb, cfg, rep, steer_direction=direction)
+    states = None
+    if beh is not None and beh.cfg.arch in WALK_ARCHS:
+        from ..models.object_walk import rollout_states
+        states = rollout_states(beh, emb, cfg, rep)
+        traj = _encode_states(wd, states, dev, rep, direction, cfg)
+    else:
+        traj = run_rollout(beh, emb, cfg, rep, steer_direction=direction)
     secs = time.monotonic() - t0
     out = Path(out) if out else wd / ROLLOUT / "rollout.npy"
     save_npy(out, traj)
+    states_file = _states_file(out)
+    if states is not None:
+        save_npy(states_file, states.astype(np.int32))
+    elif states_file.exists():
+        states_file.unlink()   # an earlier walk's states do not belong to this rollout
     info = {"settings": cfg.to_dict(), "behavior": beh.cfg.arch if beh is not None else None,
             "shape": list(traj.shape), "seconds": round(secs, 3),
             "steps_per_second": round(cfg.count * cfg.steps / max(secs, 1e-9), 1), "file": str(out)}
+    if states is not None:
+        info["states"] = str(states_file)
+        info["objects"] = list(beh.objects)
     write_json(out.with_suffix(".json"), info)
     if key:
         wd.mark_done("rollout", key)
     return info
+
+
+def _states_file(rollout_file: Path) -> Path:
+    """Per-object states beside a rollout: R.npy -> R.states.npy."""
+    return Path(rollout_file).with_suffix(".states.npy")
+
+
+def _encode_states(wd: WorkDir, states: np.ndarray, device: str, rep: Reporter, direction, cfg) -> np.ndarray:
+    """The scene-level embedding of every composed frame (work directory's encoder), so
+    metrics, steering and the bake's trajectory read a walk like any rollout."""
+    from ..models.steering import workdir_encoder
+    from ..sphere import normalize, slerp
+    from ..rollout import curve
+    gen, _, _ = load_models(wd.root, device, reporter=rep)
+    encoder = workdir_encoder(wd.root, device)
+    K, N, _ = states.shape
+    out = np.empty((K, N, gen.dim), np.float32)
+    for k in range(K):
+        for i0 in range(0, N, 16):
+            rep.check_cancel()
+            frames = gen.compose(states[k, i0:i0 + 16])["rgb"]
+            out[k, i0:i0 + 16] = encoder.encode_images((frames * 255 + 0.5).astype(np.uint8))
+    out = normalize(out)
+    strengths = curve(cfg.steer_strength, cfg.steps, "steering strength", 0.0, 1.0)
+    if direction is not None and strengths.max() > 0:
+        d = normalize(np.asarray(direction, np.float32).reshape(-1))
+        for t in range(1, cfg.steps + 1):
+            out[:, t] = slerp(out[:, t], np.broadcast_to(d, out[:, t].shape), float(strengths[t]))
+    return out
 
 
 def evaluate(workdir, rollout_file: Path) -> dict:
@@ -348,8 +400,18 @@ def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int 
     train_info = read_json(wd / MODEL / "train.json")
     width = width or train_info["width"]
     height = height or train_info["height"]
-    rep.status(f"decode: {traj.shape[1]} frames at {width}x{height}")
-    res = decode(wd.root, traj[variation], width, height, device)
+    states_file = _states_file(Path(rollout_file) if rollout_file else wd / ROLLOUT / "rollout.npy")
+    if states_file.exists():
+        from ..device import pick_device
+        gen, _, _ = load_models(wd.root, pick_device(device), reporter=rep)
+        if not hasattr(gen, "compose"):
+            raise AliveError(f"the rollout has per-object states ({states_file.name}) but the generator "
+                             "cannot compose them", "train with --generator object-layers, or roll out again")
+        rep.status(f"decode: {traj.shape[1]} frames at {width}x{height}, composed from object layers")
+        res = gen.compose(load_npy(states_file, "rollout states")[variation], width, height)
+    else:
+        rep.status(f"decode: {traj.shape[1]} frames at {width}x{height}")
+        res = decode(wd.root, traj[variation], width, height, device)
     out_dir = Path(out_dir) if out_dir else wd / "decoded"
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
