@@ -62,17 +62,12 @@ def moving_objects(capture) -> list[int]:
 
 def _median_where(values: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel median of values (N, H, W[, C]) over samples where keep (N, H, W); and the count."""
+    import warnings
     v = values.astype(np.float32).copy()
-    drop = ~keep
-    if v.ndim == 4:
-        v[drop] = np.nan
-    else:
-        v[drop] = np.nan
-    with np.errstate(all="ignore"):
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(v, axis=0)
+    v[~keep] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN pixels: filled by the caller
+        med = np.nanmedian(v, axis=0)
     return med, keep.sum(0)
 
 
@@ -162,7 +157,8 @@ class ObjectLayers:
 
     def compose(self, states: np.ndarray, width: int = 0, height: int = 0) -> dict:
         """Frames for states (F, M) of source-sample indices (M = states_width):
-        rgb (F, H, W, 3) in [0, 1], depth (F, H, W) (inf = background), alpha (F, H, W)."""
+        rgb (F, H, W, 3) in [0, 1], depth (F, H, W) (inf = background), alpha (F, H, W),
+        ids (F, H, W): which moving object each pixel shows (0 = the background)."""
         a = self.a
         states = np.asarray(states, np.int64)
         if states.ndim == 1:
@@ -176,6 +172,7 @@ class ObjectLayers:
         F = len(states)
         rgb = np.empty((F, H, W, 3), np.float32)
         depth = np.empty((F, H, W), np.float32)
+        shown = np.zeros((F, H, W), np.int32)
         for f, state in enumerate(states):
             if not self.objects:
                 rgb[f] = a["rgb"][state[0]] / 255.0
@@ -192,10 +189,11 @@ class ObjectLayers:
                 front = (a["ids"][src] == oid) & (d < z)
                 img[front] = a["rgb"][src][front]
                 z[front] = d[front]
+                shown[f][front] = oid
             rgb[f] = np.clip(img / 255.0, 0.0, 1.0)
             depth[f] = z
         alpha = np.isfinite(depth).astype(np.float32)
-        return _resized({"rgb": rgb, "depth": depth, "alpha": alpha}, width or W, height or H)
+        return _resized({"rgb": rgb, "depth": depth, "alpha": alpha, "ids": shown}, width or W, height or H)
 
     def nearest_samples(self, embeddings: np.ndarray) -> np.ndarray:
         """The captured sample nearest to each embedding (cosine)."""
@@ -262,7 +260,7 @@ def _resized(frames: dict, width: int, height: int) -> dict:
     xs = np.minimum(((np.arange(width) + 0.5) * W / width).astype(int), W - 1)
     depth = frames["depth"][:, ys][:, :, xs]   # nearest: no depth between an object and the background
     return {"rgb": rgb.permute(0, 2, 3, 1).clamp(0, 1).numpy(), "depth": depth,
-            "alpha": np.isfinite(depth).astype(np.float32)}
+            "alpha": np.isfinite(depth).astype(np.float32), "ids": frames["ids"][:, ys][:, :, xs]}
 
 
 def train_layers(embeddings: np.ndarray, capture, cfg, reporter=None) -> ObjectLayers:
