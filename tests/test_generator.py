@@ -19,7 +19,7 @@ def shot():
     return blob_shot(12)
 
 
-TINY = dict(channels=16, grid_min=8, stages=2, latent=32, pcs=8, static_channels=4, head_hidden=16,
+TINY = dict(arch="grid-siren", channels=16, grid_min=8, stages=2, latent=32, pcs=8, static_channels=4, head_hidden=16,
             frames_per_batch=4, threads=1, hidden=32, layers=2, pixels_per_frame=128)
 
 
@@ -27,8 +27,9 @@ def cfg(**kw):
     return GeneratorConfig(**{**TINY, **kw})
 
 
-def test_default_is_a_grid_siren_and_original_stays_available():
-    assert DEFAULT_ARCH == "grid-siren"
+def test_default_is_object_layers_and_the_sirens_stay_available():
+    assert DEFAULT_ARCH == "object-layers"
+    assert "grid-siren" in ARCHITECTURES
     assert "original-siren" in ARCHITECTURES and "film-siren" in ARCHITECTURES
 
 

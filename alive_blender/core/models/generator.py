@@ -371,6 +371,9 @@ def _build(cfg: GeneratorConfig, dim: int):
         def forward(self, emb, xy, native: bool = False, size=None):
             return self.render(self.features(emb), xy, native, size)
 
+    if cfg.arch in LAYER_ARCHS:
+        raise AliveError(f"'{cfg.arch}' is built from a capture (models/layers.py), not trained from embeddings",
+                         "train it with the train stage, or pick a coordinate network (grid-siren)")
     if cfg.arch == "original-siren":
         return OriginalSiren()
     if cfg.arch == "film-siren":
