@@ -176,7 +176,7 @@ np.save(sys.argv[2], pos.reshape(-1, 3)[fr == int(sys.argv[3])])
         assert np.median(d) < 0.03 * size, (name, np.median(d), size)   # and in the right place
 
 
-def test_whole_frame_layers_decode_captured_frames_only():
+def test_whole_frame_layers_decode_captured_frames_only(tmp_path):
     """Without ids (footage) an embedding decodes as the nearest captured frame, never a blend."""
     from alive_blender.core.models.generator import GeneratorConfig
     from alive_blender.core.models.layers import ObjectLayers
@@ -192,3 +192,9 @@ def test_whole_frame_layers_decode_captured_frames_only():
     out = layers.decode(np.stack([emb[2], between]), rgb.shape[2], rgb.shape[1])
     assert np.array_equal((out["rgb"][0] * 255 + 0.5).astype(np.uint8), rgb8[2])
     assert any(np.array_equal((out["rgb"][1] * 255 + 0.5).astype(np.uint8), rgb8[i]) for i in (3, 4))
+    # saved and loaded through the generator's loader: the same frames
+    from alive_blender.core.models.generator import Generator
+    layers.save(tmp_path / "g.safetensors")
+    back = Generator.load(tmp_path / "g.safetensors", expect_dim=emb.shape[1], expect_arch="object-layers")
+    again = back.decode(np.stack([emb[2], between]), rgb.shape[2], rgb.shape[1])
+    assert all(np.array_equal(out[k], again[k]) for k in ("rgb", "depth", "alpha"))
