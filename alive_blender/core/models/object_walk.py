@@ -7,7 +7,13 @@ step the object usually goes on to its next captured frame; at random moments
 which this object has (nearly) the same pose and velocity as the frame it was
 about to show. Its own motion stays continuous, while its relation to the
 other objects changes: the frames show combinations of poses the capture
-never had. At the end of the capture an object must jump: to a frame whose
+never had. When a step would show an arrangement the capture has (every
+object in the pose one captured frame shows), the walk prefers, with chance
+``novelty``, to show one object from an equivalent frame, or to let it hold
+or skip one frame, so that the arrangement is a new one. Now and then
+(``tempo_rate`` x temperature per step) an object holds a frame or skips one
+anyway: the objects drift out of step with one another, so rollouts from one
+start differ (a one-frame pause or skip is the price in continuity). At the end of the capture an object must jump: to a frame whose
 pose and velocity continue its motion best (as in a video texture, Schoedl et
 al. 2000, chosen with probability ~ exp(-cost / (T x step))).
 
@@ -40,6 +46,10 @@ class ObjectWalkConfig:
     seed: int = 0
     jump_rate: float = 0.5          # chance per step (x temperature) to jump to an equivalent frame
     pose_tolerance: float = 0.5     # equivalent: pose + velocity within this many median steps
+    tempo_rate: float = 0.1         # chance per step (x temperature) that an object holds a frame or skips
+                                    # one: the objects drift out of step with one another
+    novelty: float = 1.0            # chance per step to prefer, among an object's possible next frames
+                                    # (twins, hold, skip), an arrangement no captured frame shows
 
     @classmethod
     def from_dict(cls, d: dict) -> "ObjectWalkConfig":
@@ -66,6 +76,14 @@ class ObjectWalk:
 
     def _prepare(self) -> None:
         M, F, _ = self.poses.shape
+        # pose class of each object per frame (the first frame with that pose): two frames whose
+        # classes agree for every object show the same arrangement
+        self.pose_class = np.empty((M, F), np.int64)
+        for m in range(M):
+            for i in range(F):
+                same = np.flatnonzero(np.abs(self.poses[m] - self.poses[m, i]).max(1) <= 1e-4)
+                self.pose_class[m, i] = same[0]
+        self.captured = {tuple(self.pose_class[:, i]) for i in range(F)}
         self.velocity = np.zeros_like(self.poses)
         if F > 1:
             self.velocity[:, :-1] = self.poses[:, 1:] - self.poses[:, :-1]
@@ -105,6 +123,7 @@ class ObjectWalk:
             cur = np.full(M, start)
             for t in range(1, steps + 1):
                 T = max(float(temps[t]), 1e-6)
+                choices = []   # per object: the frames it may show next without breaking its motion
                 for m in range(M):
                     i = int(cur[m])
                     c = costs[m][i]
@@ -112,16 +131,38 @@ class ObjectWalk:
                     if nxt < F:
                         twins = np.flatnonzero(c <= tol)
                         twins = twins[twins != nxt]
-                        if len(twins) and rng.random() < min(1.0, self.cfg.jump_rate * T):
+                        tempo = [i] + ([i + 2] if i + 2 < F else [])   # hold this frame, or skip one
+                        if rng.random() < min(1.0, self.cfg.tempo_rate * T):
+                            nxt = int(rng.choice(tempo))
+                        elif len(twins) and rng.random() < min(1.0, self.cfg.jump_rate * T):
                             nxt = int(rng.choice(twins))
+                        choices.append(np.concatenate([[i + 1], twins, tempo]))
                     else:
                         logits = -c / T
                         logits[i] = -np.inf      # the end of the capture has no successor: move on
                         p = np.exp(logits - logits.max())
                         nxt = int(rng.choice(F, p=p / p.sum()))
+                        choices.append(np.flatnonzero(c <= max(tol, c[nxt])))
                     cur[m] = nxt
+                if M > 1 and self._arrangement(cur) in self.captured and rng.random() < self.cfg.novelty:
+                    cur = self._new_arrangement(cur, choices, rng)
                 out[k, t] = cur
         return out
+
+    def _arrangement(self, frames) -> tuple:
+        return tuple(int(self.pose_class[m, f]) for m, f in enumerate(frames))
+
+    def _new_arrangement(self, cur: np.ndarray, choices: list, rng) -> np.ndarray:
+        """Swap one object (in random order) to an equivalent frame that makes an arrangement no
+        captured frame shows; unchanged when there is none."""
+        for m in rng.permutation(len(cur)):
+            options = [f for f in rng.permutation(choices[m]) if f != cur[m]]
+            for f in options:
+                trial = cur.copy()
+                trial[m] = f
+                if self._arrangement(trial) not in self.captured:
+                    return trial
+        return cur
 
     # -- saving
 
