@@ -176,6 +176,21 @@ np.save(sys.argv[2], pos.reshape(-1, 3)[fr == int(sys.argv[3])])
         assert np.median(d) < 0.03 * size, (name, np.median(d), size)   # and in the right place
 
 
+@pytest.mark.timeout(300)
+def test_decode_command_composes_a_walks_states(combination_run):
+    from PIL import Image
+    root, _, work, _ = combination_run
+    res = run_cli("decode", work, "--embeddings", work / "rollout" / "rollout.npy", "--out", root / "dec")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "object states (composed)" in res.stderr   # R.states.npy beside R.npy is picked up
+    first = np.asarray(Image.open(root / "dec" / "frame_00005.png").convert("RGB"))
+    assert np.array_equal(first, np.load(work / "decoded" / "rgb.npy")[4])
+    np.save(root / "two.npy", np.load(work / "rollout" / "rollout.npy")[0, :2])
+    np.save(root / "wrong.npy", np.zeros((3, 2), np.int32))
+    res = run_cli("decode", work, "--embeddings", root / "two.npy", "--states", root / "wrong.npy", "--out", root / "d2")
+    assert res.returncode == 2 and "3 states for 2 embeddings" in res.stderr and not (root / "d2").exists()
+
+
 def test_whole_frame_layers_decode_captured_frames_only(tmp_path):
     """Without ids (footage) an embedding decodes as the nearest captured frame, never a blend."""
     from alive_blender.core.models.generator import GeneratorConfig

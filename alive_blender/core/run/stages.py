@@ -315,7 +315,8 @@ def _frame_names(n: int) -> list[str]:
 
 
 def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0, height: int = 0,
-                  device: str = "auto", reporter: Optional[Reporter] = None, chunk: int = 32) -> dict:
+                  device: str = "auto", reporter: Optional[Reporter] = None, chunk: int = 32,
+                  states: Optional[np.ndarray] = None) -> dict:
     """Decode embeddings (N, D) or (K, N, D) to ``out_dir``: one RGB PNG per
     embedding (names sort in order), and in ``out_dir/depth`` a 16-bit PNG per
     embedding (millimetres of scene units, 0 = background) plus depth.npy
@@ -343,11 +344,21 @@ def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0
             raise AliveError(f"'{out_dir}' holds other files ({', '.join(sorted(foreign)[:3])}...)",
                              "decode into a new or empty folder (an earlier decode there is replaced)")
     gen, _, _ = load_models(wd.root, pick_device(device))
+    if states is not None:   # an object walk's states: composed, the embeddings only say how many
+        states = np.asarray(states)
+        states = states.reshape(-1, states.shape[-1]) if states.ndim >= 2 else states[:, None]
+        if len(states) != len(emb):
+            raise AliveError(f"{len(states)} states for {len(emb)} embeddings",
+                             "give the states file the same rollout wrote (R.states.npy beside R.npy)")
+        if not hasattr(gen, "compose"):
+            raise AliveError("states were given but the generator cannot compose them",
+                             "train with --generator object-layers, or decode without --states")
     if not width or not height:
         info = read_json(wd / MODEL / "train.json")
         width, height = width or info["width"], height or info["height"]
     names = _frame_names(len(emb))
-    rep.status(f"decode: {len(emb)} embeddings at {width}x{height}")
+    rep.status(f"decode: {len(emb)} {'object states (composed)' if states is not None else 'embeddings'} "
+               f"at {width}x{height}")
     with atomic_path(out_dir) as tmp:
         (tmp / "depth").mkdir(parents=True)
         # written straight to disk: memory stays bounded however many frames
@@ -355,7 +366,8 @@ def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0
                                               shape=(len(emb), height, width))
         for i0 in range(0, len(emb), chunk):
             rep.check_cancel()
-            res = gen.decode(emb[i0:i0 + chunk], width, height)
+            res = gen.compose(states[i0:i0 + chunk], width, height) if states is not None \
+                else gen.decode(emb[i0:i0 + chunk], width, height)
             bg = res["alpha"] < 0.5
             depth = np.where(bg, np.inf, res["depth"]).astype(np.float32)
             depth_all[i0:i0 + len(depth)] = depth
