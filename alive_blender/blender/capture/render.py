@@ -225,6 +225,7 @@ def _touched(scene):
            (r, "use_border"), (r, "use_compositing"), (r, "use_sequencer"), (r, "use_multiview"),
            (r, "dither_intensity"), (scene, "compositing_node_group"), (scene, "camera"),
            (scene.cycles, "samples"), (scene.cycles, "use_denoising"), (scene.cycles, "device"),
+           (scene.cycles, "max_bounces"),
            (scene.eevee, "taa_render_samples")]
     out += [(o, "pass_index") for o in id_objects(scene)]
     out += [(vl, "use_pass_object_index") for vl in scene.view_layers]
@@ -351,9 +352,11 @@ def _render_ids(scene, out_node, stem: str, label: str) -> None:
     """The Object Index pass for an engine that does not write it: one Cycles sample of
     the same (sub)frame, through the same output tree; only its ``ids`` file is kept."""
     r = scene.render
-    engine, samples, denoise = r.engine, scene.cycles.samples, scene.cycles.use_denoising
+    cy = scene.cycles
+    engine, samples, denoise, bounces = r.engine, cy.samples, cy.use_denoising, cy.max_bounces
     r.engine = "CYCLES"
-    scene.cycles.samples, scene.cycles.use_denoising, scene.cycles.device = 1, False, "CPU"
+    # ids need no light: one sample, no bounces
+    cy.samples, cy.use_denoising, cy.device, cy.max_bounces = 1, False, "CPU", 0
     _link_ids(out_node)   # the socket exists only while the engine writes the pass
     out_node.file_name = stem
     try:
@@ -363,7 +366,7 @@ def _render_ids(scene, out_node, stem: str, label: str) -> None:
                          "check that the scene renders in Cycles") from None
     finally:
         r.engine = engine
-        scene.cycles.samples, scene.cycles.use_denoising = samples, denoise
+        cy.samples, cy.use_denoising, cy.max_bounces = samples, denoise, bounces
 
 
 def _store_render(store: CaptureStore, index: int, key: str, record: dict, png: Path, exr: Path,
