@@ -206,6 +206,7 @@ def test_whole_frame_layers_decode_captured_frames_only(tmp_path):
     between = emb[3] + emb[4]
     out = layers.decode(np.stack([emb[2], between]), rgb.shape[2], rgb.shape[1])
     assert np.array_equal((out["rgb"][0] * 255 + 0.5).astype(np.uint8), rgb8[2])
+    assert out["alpha"].min() == 1.0          # footage keeps its own coverage (no depth to derive it from)
     assert any(np.array_equal((out["rgb"][1] * 255 + 0.5).astype(np.uint8), rgb8[i]) for i in (3, 4))
     # saved and loaded through the generator's loader: the same frames
     from alive_blender.core.models.generator import Generator

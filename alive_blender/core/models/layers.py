@@ -139,6 +139,7 @@ class ObjectLayers:
                 shade[i] = np.where(differs[..., None], ratio, 1.0)
             reps = np.stack([_pose_representatives(capture.object_matrices(o), (ids == o).sum((1, 2)))
                              for o in objects], 1).astype(np.int32)
+            shade = shade.astype(np.float16).astype(np.float32)   # as saved: a loaded model composes the same
             arrays.update(ids=ids, plate=plate.astype(np.float32), plate_depth=plate_depth, shade=shade,
                           owner=owner, representative=reps)
         model = cls(cfg, embeddings.shape[1], arrays, objects, names)
@@ -173,11 +174,12 @@ class ObjectLayers:
         rgb = np.empty((F, H, W, 3), np.float32)
         depth = np.empty((F, H, W), np.float32)
         shown = np.zeros((F, H, W), np.int32)
+        if not self.objects:   # whole frames: the captured frame as it is (footage keeps its own alpha)
+            src = states[:, 0]
+            frames = {"rgb": a["rgb"][src] / np.float32(255.0), "depth": a["depth"][src].copy(),
+                      "alpha": a["alpha"][src].astype(np.float32), "ids": shown}
+            return _resized(frames, width or W, height or H)
         for f, state in enumerate(states):
-            if not self.objects:
-                rgb[f] = a["rgb"][state[0]] / 255.0
-                depth[f] = a["depth"][state[0]]
-                continue
             img = a["plate"].copy()
             z = a["plate_depth"].copy()
             srcs = [int(a["representative"][s, m]) for m, s in enumerate(state)]
@@ -229,6 +231,8 @@ class ObjectLayers:
             v = np.ascontiguousarray(v)
             if v.dtype == np.float32 and k in ("depth", "plate_depth"):
                 v = np.where(np.isfinite(v), v, -1.0).astype(np.float32)   # safetensors keeps inf, but be plain
+            if k == "shade":
+                v = v.astype(np.float16)   # ratios near 1: half precision is plenty, and half the file
             state[k] = torch.from_numpy(v)
         save_model(Path(path), state, self.header())
 
@@ -239,7 +243,7 @@ class ObjectLayers:
             arr = v.cpu().numpy()
             if k in ("depth", "plate_depth"):
                 arr = np.where(arr < 0, np.inf, arr).astype(np.float32)
-            arrays[k] = arr
+            arrays[k] = arr.astype(np.float32) if k == "shade" else arr
         need = {"rgb", "depth", "alpha", "embeddings"} | (
             {"ids", "plate", "plate_depth", "shade", "owner", "representative"} if header.get("objects") else set())
         if not need <= set(arrays):
@@ -258,9 +262,9 @@ def _resized(frames: dict, width: int, height: int) -> dict:
                                           antialias=width < W)
     ys = np.minimum(((np.arange(height) + 0.5) * H / height).astype(int), H - 1)
     xs = np.minimum(((np.arange(width) + 0.5) * W / width).astype(int), W - 1)
-    depth = frames["depth"][:, ys][:, :, xs]   # nearest: no depth between an object and the background
-    return {"rgb": rgb.permute(0, 2, 3, 1).clamp(0, 1).numpy(), "depth": depth,
-            "alpha": np.isfinite(depth).astype(np.float32), "ids": frames["ids"][:, ys][:, :, xs]}
+    near = lambda x: x[:, ys][:, :, xs]   # noqa: E731  nearest: no depth between an object and the background
+    return {"rgb": rgb.permute(0, 2, 3, 1).clamp(0, 1).numpy(), "depth": near(frames["depth"]),
+            "alpha": near(frames["alpha"]), "ids": near(frames["ids"])}
 
 
 def train_layers(embeddings: np.ndarray, capture, cfg, reporter=None) -> ObjectLayers:
