@@ -49,7 +49,10 @@ def as_float_frames(frames) -> np.ndarray:
         raise ValueError(f"frames must be (N, H, W, 3), got {a.shape}")
     if a.dtype == np.uint8:
         return a.astype(np.float32) / 255.0
-    return np.clip(a.astype(np.float32), 0.0, 1.0)
+    a = a.astype(np.float32)
+    if a.size and float(a.max()) > 1.0 + 1e-3:
+        raise ValueError("float frames must be in [0, 1] (8-bit frames: pass them as uint8)")
+    return np.clip(a, 0.0, 1.0)
 
 
 def psnr_from_mse(mse) -> np.ndarray:
