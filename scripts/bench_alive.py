@@ -154,6 +154,9 @@ def rollout_and_decode(wd: Path, tag: str, args, size: str, log: Path, extra=())
     emb = np.load(ro)[:, 1:].reshape(-1, np.load(ro).shape[-1])
     flat = wd / f"bench_{tag}_invented.npy"
     np.save(flat, emb.astype(np.float32))
+    states = ro.with_suffix(".states.npy")   # an object walk's per-object states: decode composes them
+    if states.exists():
+        np.save(flat.with_suffix(".states.npy"), np.load(states)[:, 1:])
     out = wd / f"decoded_{tag}"
     _, t_dec = cli(["decode", wd, "--embeddings", flat, "--out", out, "--size", size], args.threads, log)
     rgb, depth = read_decoded(out)
@@ -239,9 +242,13 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
     budget = ["--generator-steps", defaults["generator_steps"], "--behavior-epochs", defaults["behavior_epochs"]]
 
     def grid_siren_row():
+        # with an embedding-space behavior (object-walk states need object layers to decode)
+        behavior = ["--behavior", "mdn-window"] if "--behavior" in train_flags() else []
+
         def train(wd):
-            return cli(["train", wd, "--generator", "grid-siren", *budget], args.threads, log)[1]
-        return trained_row("grid-siren", train, note="grid-siren + behavior default, run's step budget")
+            return cli(["train", wd, "--generator", "grid-siren", *behavior, *budget], args.threads, log)[1]
+        return trained_row("grid-siren", train, note=f"grid-siren + {'mdn-window' if behavior else 'behavior default'}"
+                                                     ", run's step budget")
 
     def original_row():
         flags = train_flags()
