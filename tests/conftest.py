@@ -109,8 +109,9 @@ def tiny_workdir(tiny_blend, tmp_path_factory):
 
 
 # settings that keep a full CLI run to seconds
+# (the trained models, not the default object layers: these runs test training, resuming and cancelling)
 TINY_RUN = ["--frames", "1-6", "--resolution", "24x16", "--rollout-frames", "5", "--generator-steps", "60",
-            "--behavior-epochs", "5", "--samples", "2"]
+            "--behavior-epochs", "5", "--samples", "2", "--generator", "grid-siren", "--behavior", "mdn-window"]
 
 
 def blob_shot(n: int = 10, h: int = 12, w: int = 16, dim: int = 32):

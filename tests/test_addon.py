@@ -48,6 +48,7 @@ def tiny_scene(bpy, workdir, frames=4):
     s = scene.alive
     s.width, s.height, s.samples = 16, 12, 1
     s.generator_steps, s.generator_width, s.behavior_epochs, s.rollout_frames = 20, 16, 3, 3
+    s.generator, s.behavior = "grid-siren", "mdn-window"   # trained models: the tests watch their steps
     s.workdir = str(workdir)
     return scene
 
@@ -190,7 +191,7 @@ def test_every_stage_operator_and_its_report(addon, tmp_path, capfd):
         assert bpy.ops.alive.train() == {"FINISHED"}
         out = capfd.readouterr()
         from alive_blender.core.models import behavior, generator
-        assert f"Info: Alive: trained '{generator.DEFAULT_ARCH}' + '{behavior.DEFAULT_ARCH}' (PSNR" in out.out
+        assert "Info: Alive: trained 'grid-siren' + 'mdn-window' (PSNR" in out.out
         assert "Warning: encoder in use is deterministic" in out.out  # the worker's warning, as a report
         assert "generator step 20" in out.err  # the worker's progress lines on the terminal
         assert (wd / "model" / "manifest.json").exists() and scene.alive.train_psnr > 0

@@ -47,8 +47,8 @@ def models(shot):
             for arch in ("mdn-window", "mdn-gru")}
 
 
-def test_default_is_a_stochastic_model_and_original_vae_stays():
-    assert DEFAULT_ARCH in ("mdn-window", "mdn-gru")
+def test_default_is_the_object_walk_and_the_models_stay():
+    assert DEFAULT_ARCH == "object-walk" and "mdn-window" in ARCHITECTURES
     assert "original-vae" in ARCHITECTURES and "mdn-gru" in ARCHITECTURES
 
 

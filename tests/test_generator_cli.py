@@ -31,8 +31,8 @@ def make_capture(workdir, n=8, w=16, h=12):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     wd = make_capture(tmp_path_factory.mktemp("gencli") / "work")
-    res = run_cli("--json", "train", wd, "--generator-steps", "40", "--behavior-epochs", "2", "--device", "cpu",
-                  "--seed", "1")
+    res = run_cli("--json", "train", wd, "--generator", "grid-siren", "--generator-steps", "40",
+                  "--behavior-epochs", "2", "--device", "cpu", "--seed", "1")
     assert res.returncode == 0, res.stderr
     return wd, json.loads(res.stdout)
 

@@ -34,7 +34,7 @@ def test_generator_training_reduces_error(tiny_shot, arch):
 
 def test_generator_save_load_roundtrip_and_errors(tiny_shot, tmp_path):
     emb, rgb, depth = tiny_shot
-    gen = train_generator(emb, rgb, depth, None, GeneratorConfig(steps=20, **SMALL))
+    gen = train_generator(emb, rgb, depth, None, GeneratorConfig(arch="grid-siren", steps=20, **SMALL))
     gen.save(tmp_path / "g.safetensors")
     back = Generator.load(tmp_path / "g.safetensors")
     a, b = gen.decode(emb[:3], 20, 10), back.decode(emb[:3], 20, 10)
@@ -50,7 +50,7 @@ def test_generator_save_load_roundtrip_and_errors(tiny_shot, tmp_path):
 
 def test_generator_training_is_deterministic_on_cpu(tiny_shot):
     emb, rgb, depth = tiny_shot
-    cfg = GeneratorConfig(steps=15, seed=3, **SMALL)
+    cfg = GeneratorConfig(arch="grid-siren", steps=15, seed=3, **SMALL)
     a = train_generator(emb, rgb, depth, None, cfg).decode(emb[:2], 8, 6)["rgb"]
     b = train_generator(emb, rgb, depth, None, cfg).decode(emb[:2], 8, 6)["rgb"]
     assert np.array_equal(a, b)
@@ -58,7 +58,7 @@ def test_generator_training_is_deterministic_on_cpu(tiny_shot):
 
 def test_behavior_and_rollout_are_reproducible(tiny_shot, tmp_path):
     emb = tiny_shot[0]
-    beh = train_behavior(emb, BehaviorConfig(epochs=5))
+    beh = train_behavior(emb, BehaviorConfig(arch="mdn-window", epochs=5))
     cfg = RolloutConfig(steps=12, count=3, seed=7)
     a, b = rollout(beh, emb, cfg), rollout(beh, emb, cfg)
     assert a.shape == (3, 13, emb.shape[1])

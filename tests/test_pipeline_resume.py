@@ -94,8 +94,8 @@ def worker(job, **popen):
 def test_interrupted_training_resumes_to_the_same_result(done_run, tmp_path):
     work, _ = done_run
     # small network so the test is quick; enough steps that SIGTERM lands mid-run
-    gen = {"steps": 150, "hidden": 32, "seed": 3, "checkpoint_every": 40}
-    beh = {"epochs": 4, "seed": 3}
+    gen = {"arch": "grid-siren", "steps": 150, "hidden": 32, "seed": 3, "checkpoint_every": 40}
+    beh = {"arch": "mdn-window", "epochs": 4, "seed": 3}
     job = lambda wd: {"stage": "train", "workdir": str(wd), "generator": gen, "behavior": beh, "device": "cpu"}
 
     straight = tmp_path / "straight"

@@ -1,9 +1,12 @@
 """The embedded default: a small demo scene built in code.
 
 A static camera looks at a checkered floor with three animated, lit,
-textured objects (a spinning cube, a bouncing sphere, an orbiting torus)
-over 48 frames. Small and deterministic, so the whole alive loop runs on a
-laptop CPU in minutes.
+textured objects, each on its own cyclic motion: a cube spinning and bobbing
+(every 16 frames), a sphere bouncing (every 12) and a drum orbiting (every
+24). Over 48 frames each object repeats itself while the three together show
+only 48 of their many combinations: what the add-on invents are the others
+(new arrangements of things it has seen). Small and deterministic, so the
+whole alive loop runs on a laptop CPU in minutes.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from __future__ import annotations
 import math
 
 import bpy
+
+
+CUBE_PERIOD, SPHERE_PERIOD, DRUM_PERIOD = 16, 12, 24   # frames
 
 
 def _material(name, color, texture=None, scale=4.0):
@@ -86,9 +92,6 @@ def build_demo_scene(frames: int = 48, width: int = 128, height: int = 96, name:
     bm.free()
     cube_mesh.materials.append(_material("Cube", (0.9, 0.25, 0.1, 1.0), "noise", 6.0))
     cube = add(bpy.data.objects.new("Cube", cube_mesh))
-    cube.location = (-1.6, 0.4, 0.6)
-    _keys(cube, "rotation_euler", [(1, 0.0), (frames, math.pi)], index=2)
-    _keys(cube, "location", [(1, 0.6), (frames // 2, 1.4), (frames, 0.6)], index=2)
 
     # bouncing sphere
     bm = bmesh.new()
@@ -100,12 +103,8 @@ def build_demo_scene(frames: int = 48, width: int = 128, height: int = 96, name:
         p.use_smooth = True
     sph_mesh.materials.append(_material("Sphere", (0.15, 0.55, 0.95, 1.0), "checker", 5.0))
     sphere = add(bpy.data.objects.new("Sphere", sph_mesh))
-    sphere.location = (1.4, -0.2, 0.6)
-    bounce = [(1 + i * (frames - 1) // 4, 0.6 if i % 2 == 0 else 2.0) for i in range(5)]
-    _keys(sphere, "location", bounce, index=2)
-    _keys(sphere, "location", [(1, 1.8), (frames, 0.6)], index=0)
 
-    # orbiting torus
+    # orbiting drum
     bm = bmesh.new()
     bmesh.ops.create_cone(bm, cap_ends=True, segments=16, radius1=0.5, radius2=0.5, depth=0.5)
     cyl_mesh = bpy.data.meshes.new("Drum")
@@ -113,10 +112,17 @@ def build_demo_scene(frames: int = 48, width: int = 128, height: int = 96, name:
     bm.free()
     cyl_mesh.materials.append(_material("Drum", (0.3, 0.85, 0.3, 1.0)))
     drum = add(bpy.data.objects.new("Drum", cyl_mesh))
-    steps = 6
-    for i in range(steps + 1):
-        a = 2 * math.pi * i / steps
-        f = 1 + (frames - 1) * i // steps
+
+    # one key per frame from closed-form cyclic motions: exact repeats at whole frames
+    for f in range(1, frames + 1):
+        t = f - 1
+        cube.location = (-1.6, 0.4, 0.6 + 0.4 * (1 - math.cos(2 * math.pi * t / CUBE_PERIOD)))
+        cube.rotation_euler = (0.0, 0.0, 2 * math.pi * t / CUBE_PERIOD)
+        cube.keyframe_insert("location", frame=f)
+        cube.keyframe_insert("rotation_euler", frame=f)
+        sphere.location = (1.4, -0.2, 0.6 + 1.4 * abs(math.sin(math.pi * t / SPHERE_PERIOD)))
+        sphere.keyframe_insert("location", frame=f)
+        a = 2 * math.pi * t / DRUM_PERIOD
         drum.location = (0.3 + 2.0 * math.cos(a), 1.6 + 1.0 * math.sin(a), 0.25)
         drum.keyframe_insert("location", frame=f)
 

@@ -17,6 +17,10 @@ def add_parser(sub) -> None:
     p.add_argument("workdir", help="trained work directory")
     p.add_argument("--embeddings", required=True, help=".npy file of embeddings")
     p.add_argument("--out", required=True, help="output folder (created; an earlier decode there is replaced)")
+    p.add_argument("--states", default="",
+                   help="per-object states of an object-walk rollout (int (N, M) or (K, N, M), the rows of "
+                        "EMB.npy in order): compose them with the object layers instead of decoding the "
+                        "embeddings (default: EMB.states.npy when it exists beside EMB.npy)")
     p.add_argument("--size", default="", help="WxH (default: the training resolution); any size works")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.set_defaults(func=execute)
@@ -26,8 +30,11 @@ def execute(args, reporter) -> dict:
     from ..core.run import stages
     from ..core.workdir.artifacts import load_npy
     w, h = parse_size(args.size, "--size")
-    emb = load_npy(Path(args.embeddings).expanduser(), "embeddings file")
+    emb_file = Path(args.embeddings).expanduser()
+    emb = load_npy(emb_file, "embeddings file")
     if w and h and emb.ndim >= 2:  # decoded in chunks of 32 frames
         check_frames_fit(min(32, len(emb.reshape(-1, emb.shape[-1]))), w, h, f"--size {w}x{h}")
+    states_file = Path(args.states).expanduser() if args.states else emb_file.with_suffix(".states.npy")
+    states = load_npy(states_file, "states file") if args.states or states_file.exists() else None
     return stages.decode_to_dir(Path(args.workdir).expanduser().absolute(), emb, Path(args.out).expanduser(),
-                                w, h, args.device, reporter)
+                                w, h, args.device, reporter, states=states)

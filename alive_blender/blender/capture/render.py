@@ -9,6 +9,13 @@ refuses non-square pixels. The background is masked from depth
 (Cycles/Workbench write 1e10, EEVEE about clip_end) and the camera's
 intrinsics and pose are read at that exact (sub)frame.
 
+Object ids: every renderable object gets a temporary ``pass_index`` (1..M, by
+name; restored afterwards) and each sample stores the Object Index pass as an
+id image (uint16, 0 = nothing with an id) plus every such object's world
+matrix, so later stages know what is where. Cycles writes the pass with the
+frame; Workbench and EEVEE do not write it at all, so for them a second,
+one-sample Cycles render of the same (sub)frame writes only the ids.
+
 Every sample carries a content key over the render settings and the scene's
 state at that (sub)frame (see scene_state.py); samples whose key is in the
 previous capture are reused, not rendered. Every setting the capture changes
@@ -148,6 +155,15 @@ def camera_params(scene, cam_obj, width: int, height: int) -> CameraParams:
                         pixel_aspect_y=r.pixel_aspect_y, clip_start=c.clip_start, clip_end=c.clip_end)
 
 
+ID_TYPES = {"MESH", "CURVE", "CURVES", "SURFACE", "META", "FONT", "POINTCLOUD", "VOLUME", "GREASEPENCIL"}
+
+
+def id_objects(scene) -> list:
+    """The objects that get an id in the Object Index pass, in id order (1..M, by name)."""
+    objs = [o for o in scene.objects if o.type in ID_TYPES]
+    return sorted(objs, key=lambda o: o.name_full)[:65535]
+
+
 def _touched(scene):
     """Every setting capture changes, as (owner, attribute)."""
     r = scene.render
@@ -155,7 +171,10 @@ def _touched(scene):
            (r, "use_border"), (r, "use_compositing"), (r, "use_sequencer"), (r, "use_multiview"),
            (r, "dither_intensity"), (scene, "compositing_node_group"), (scene, "camera"),
            (scene.cycles, "samples"), (scene.cycles, "use_denoising"), (scene.cycles, "device"),
+           (scene.cycles, "max_bounces"),
            (scene.eevee, "taa_render_samples")]
+    out += [(o, "pass_index") for o in id_objects(scene)]
+    out += [(vl, "use_pass_object_index") for vl in scene.view_layers]
     return out + [(vl, "use_pass_z") for vl in scene.view_layers] + [(vl, "use") for vl in scene.view_layers]
 
 
@@ -198,6 +217,7 @@ def _output_tree(scene, stack: contextlib.ExitStack):
     out = compat.new_file_output(ng)
     compat.file_output_add(out, "rgb", "RGBA")
     compat.file_output_add(out, "depth", "FLOAT")
+    compat.file_output_add(out, "ids", "FLOAT")
     fmt = out.format
     compat.set_file_format(fmt, "PNG")
     fmt.color_mode, fmt.color_depth, fmt.compression = "RGB", "8", 0
@@ -205,15 +225,26 @@ def _output_tree(scene, stack: contextlib.ExitStack):
     fmt.display_settings.display_device = "sRGB"
     vs = fmt.view_settings
     vs.view_transform, vs.look, vs.exposure, vs.gamma, vs.use_curve_mapping = VIEW_TRANSFORM, "None", 0.0, 1.0, False
-    dfmt = compat.file_output_format(out, "depth")
-    compat.set_file_format(dfmt, "OPEN_EXR")
-    dfmt.color_depth, dfmt.exr_codec = "32", "NONE"
-    compat.set_color_mode(dfmt, "BW", "RGB")
+    for name in ("depth", "ids"):
+        dfmt = compat.file_output_format(out, name)
+        compat.set_file_format(dfmt, "OPEN_EXR")
+        dfmt.color_depth, dfmt.exr_codec = "32", "NONE"
+        compat.set_color_mode(dfmt, "BW", "RGB")
     if "Depth" not in rl.outputs:
         raise AliveError("the render layer has no Depth output", "enable the Z pass of the first view layer")
     ng.links.new(rl.outputs["Image"], out.inputs["rgb"])
     ng.links.new(rl.outputs["Depth"], out.inputs["depth"])
+    _link_ids(out)
     return out
+
+
+def _link_ids(out_node) -> None:
+    """Render Layers' Object Index -> the File Output's ``ids`` (again, when it got dropped)."""
+    ng = out_node.id_data
+    rl = next(n for n in ng.nodes if n.bl_idname == "CompositorNodeRLayers")
+    sock = rl.outputs.get("Object Index")
+    if sock is not None and not out_node.inputs["ids"].is_linked:
+        ng.links.new(sock, out_node.inputs["ids"])
 
 
 def _apply_overrides(scene, cam_obj, engine: str, width: int, height: int, settings: CaptureSettings) -> None:
@@ -229,7 +260,11 @@ def _apply_overrides(scene, cam_obj, engine: str, width: int, height: int, setti
     r.dither_intensity = 0.0      # exact 8-bit sRGB, no noise
     for i, vl in enumerate(scene.view_layers):
         vl.use_pass_z = True
+        vl.use_pass_object_index = i == 0
         vl.use = i == 0           # the first view layer is the one captured
+    for index, obj in enumerate(id_objects(scene), 1):
+        if obj.pass_index != index:
+            obj.pass_index = index
     if r.engine == "CYCLES":
         if settings.samples > 0:
             scene.cycles.samples = settings.samples
@@ -244,7 +279,8 @@ def _render_identity(scene, settings: CaptureSettings, width: int, height: int) 
     """What, beyond the scene state, decides a render's pixels."""
     r = scene.render
     out = {"format": FORMAT, "engine": r.engine, "width": width, "height": height,
-           "pixel_aspect": [r.pixel_aspect_x, r.pixel_aspect_y], "view_transform": VIEW_TRANSFORM}
+           "pixel_aspect": [r.pixel_aspect_x, r.pixel_aspect_y], "view_transform": VIEW_TRANSFORM,
+           "ids": [o.name_full for o in id_objects(scene)]}
     if r.engine == "CYCLES":
         out.update(samples=scene.cycles.samples, denoise=scene.cycles.use_denoising)
     elif compat.is_eevee(r.engine):
@@ -252,18 +288,45 @@ def _render_identity(scene, settings: CaptureSettings, width: int, height: int) 
     return out
 
 
+def _render_ids(scene, out_node, folder: Path, stem: str, label: str) -> None:
+    """The Object Index pass for an engine that does not write it: one Cycles sample of
+    the same (sub)frame, through the same output tree; only its ``ids`` file is kept."""
+    r = scene.render
+    cy = scene.cycles
+    engine, samples, denoise, bounces = r.engine, cy.samples, cy.use_denoising, cy.max_bounces
+    r.engine = "CYCLES"
+    # ids need no light: one sample, no bounces
+    cy.samples, cy.use_denoising, cy.device, cy.max_bounces = 1, False, "CPU", 0
+    _link_ids(out_node)   # the socket exists only while the engine writes the pass
+    compat.file_output_target(out_node, folder, stem, ("rgb", "depth", "ids"))
+    try:
+        bpy.ops.render.render(write_still=False)
+    except RuntimeError as err:
+        raise AliveError(f"rendering the object ids of {label} failed: {str(err).strip().splitlines()[-1]}",
+                         "check that the scene renders in Cycles") from None
+    finally:
+        r.engine = engine
+        cy.samples, cy.use_denoising, cy.max_bounces = samples, denoise, bounces
+
+
 def _store_render(store: CaptureStore, index: int, key: str, record: dict, png: Path, exr: Path,
-                  clip_end: float, label: str) -> None:
+                  clip_end: float, label: str, ids_exr: Optional[Path] = None) -> None:
     """Turn one render's files into a sample."""
     if not (png.is_file() and exr.is_file()):
         raise AliveError(f"rendering {label} wrote no output", "check disk space and the render engine")
     rgb = read_png_rgb(png)
     z = read_exr_channel(exr)
     exr.unlink()
+    ids = None
+    if ids_exr is not None:
+        if not ids_exr.is_file():
+            raise AliveError(f"rendering {label} wrote no object ids", "check disk space and the render engine")
+        ids = np.clip(np.rint(read_exr_channel(ids_exr)), 0, 65535).astype(np.uint16)
+        ids_exr.unlink()
     background = (z >= 0.99 * clip_end) | (z >= 1e9) | ~np.isfinite(z)
     depth = np.where(background, np.inf, z).astype(np.float32)
     alpha = (~background).astype(np.float32)
-    store.add(index, key, record, rgb, depth, alpha, png=png)
+    store.add(index, key, record, rgb, depth, alpha, png=png, ids=ids)
 
 
 ENGINE_LABELS = {"CYCLES": "Cycles", "BLENDER_EEVEE": "EEVEE", "BLENDER_EEVEE_NEXT": "EEVEE",
@@ -355,6 +418,8 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                 state = SceneState(scene)   # before the output tree exists: it is not part of the scene
                 out_node = _output_tree(scene, stack)
                 depsgraph = bpy.context.evaluated_depsgraph_get()
+                with_ids = id_objects(scene)
+                ids_own_render = scene.render.engine != "CYCLES"
             scene_key = content_key(identity, state.static)
             _say_why_everything_renders(store, scene_key, force, len(samples), reporter)
             for i, (frame, sub, real) in enumerate(samples):
@@ -369,26 +434,34 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                     world_from_camera = strip_scale(np.array(cam_eval.matrix_world))
                     record = {"frame": frame, "subframe": sub, "time": frame + sub, "real_frame": real,
                               "K": K.tolist(), "world_from_camera": world_from_camera.tolist(),
-                              "camera": params.to_dict()}
+                              "camera": params.to_dict(),
+                              "objects": {str(k): np.asarray(o.evaluated_get(depsgraph).matrix_world).tolist()
+                                          for k, o in enumerate(with_ids, 1)}}
                     key = content_key(identity, state.static, cam_obj.name, frame, sub,
                                       state.dynamic_digest(depsgraph), record["K"], record["world_from_camera"])
                     label = f"frame {frame}{'+%.3g' % sub if sub else ''}{'' if real else ' (in-between)'}"
                     was_stored = not force and store.reuse(i, key, record)
                     if not was_stored:
                         stem = f"s{i:06d}_"
-                        compat.file_output_target(out_node, tmp_render, stem, ("rgb", "depth"))
+                        compat.file_output_target(out_node, tmp_render, stem, ("rgb", "depth", "ids"))
                         try:
                             bpy.ops.render.render(write_still=False)
                         except RuntimeError as err:
                             raise AliveError(f"rendering {label} failed: {str(err).strip().splitlines()[-1]}",
                                              "check that the scene renders in Blender with this engine") from None
+                        if ids_own_render:
+                            compat.file_output_written(tmp_render, stem, "ids", ".exr").unlink(missing_ok=True)
+                            _render_ids(scene, out_node, tmp_render, f"i{i:06d}_", label)
                 if was_stored:
                     reporter.progress((i + 1) / len(samples), f"{label} (unchanged)")
                     yield (i + 1) / len(samples)
                     continue
+                ids_file = compat.file_output_written(tmp_render, f"i{i:06d}_" if ids_own_render else stem, "ids", ".exr")
+                for extra in (("rgb", ".png"), ("depth", ".exr")):   # the id render's own colour and depth are not kept
+                    compat.file_output_written(tmp_render, f"i{i:06d}_", *extra).unlink(missing_ok=True)
                 _store_render(store, i, key, record, compat.file_output_written(tmp_render, stem, "rgb", ".png"),
                               compat.file_output_written(tmp_render, stem, "depth", ".exr"),
-                              params.clip_end, label)
+                              params.clip_end, label, ids_exr=ids_file)
                 if first_render is None:   # how long the rest takes, at most, once one frame is known
                     first_render = time.perf_counter() - t0
                     left = len(samples) - i - 1
@@ -401,6 +474,7 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                     "blender_version": bpy.app.version_string, "engine": identity["engine"],
                     "view_transform": COLOUR, "width": width, "height": height, "has_depth": True,
                     "depth": "planar distance along the view axis, +inf = background",
+                    "has_ids": True, "object_ids": {str(k): o.name_full for k, o in enumerate(with_ids, 1)},
                     "settings": settings.to_dict(), "fps": scene.render.fps / scene.render.fps_base,
                     "scene_key": scene_key}
             meta = store.commit(meta)

@@ -92,7 +92,7 @@ class ALIVE_PT_train(_AliveSubPanel, bpy.types.Panel):
         col.prop(s, "generator")
         col.prop(s, "generator_steps")
         row = col.row()
-        row.active = s.generator != "grid-siren"   # grid-siren sizes itself
+        row.active = s.generator in ("film-siren", "original-siren")   # the others size themselves
         row.prop(s, "generator_width")
         col.prop(s, "generator_seconds")
         col.prop(s, "behavior")

@@ -46,12 +46,15 @@ from ..device import torch_threads
 from ..errors import AliveError
 from ..sphere import densify, normalize
 
-ARCHITECTURES = ("mdn-window", "mdn-gru", "original-vae")
+ARCHITECTURES = ("object-walk", "mdn-window", "mdn-gru", "original-vae")
 # Default chosen by scripts/bench_behavior.py (render + footage, 16 x 1000 steps): mdn-window and
 # mdn-gru both meet every target at T=1; mdn-gru covers/diversifies a little more, mdn-window stays
 # on the scene better when the temperature is raised (realism at T=2: 0.93/0.90 vs 0.71/0.85)
 # and rolls out faster, and temperature is an artist's control.
-DEFAULT_ARCH = "mdn-window"
+# object-walk (core/models/object_walk.py) walks each captured object along its own observed motion and
+# pairs with the object-layers generator (new arrangements of real pixels; scripts/bench_alive.py)
+DEFAULT_ARCH = "object-walk"
+WALK_ARCHS = ("object-walk",)   # walks over the capture, trained by object_walk.train_object_walk
 # the models that learn in the shot's standardized space
 STOCHASTIC_ARCHS = ("mdn-window", "mdn-gru")
 
@@ -200,6 +203,9 @@ class Behavior:
             raise AliveError(f"behavior model expects embeddings of size {header['dim']}, got {expect_dim}",
                              "train again with this encoder")
         cfg = BehaviorConfig.from_dict(header.get("config", {}))
+        if cfg.arch in WALK_ARCHS:
+            from .object_walk import ObjectWalk
+            return ObjectWalk.from_state(state, header, device)
         if cfg.arch not in ARCHITECTURES:
             raise AliveError(f"behavior checkpoint '{path}' has unknown architecture '{cfg.arch}'",
                              "train again with this version")
@@ -222,6 +228,9 @@ def train_behavior(embeddings: np.ndarray, cfg: BehaviorConfig, reporter=None,
     emb = np.asarray(embeddings, np.float32)
     if emb.ndim != 2 or len(emb) < 2:
         raise AliveError("the behavior model needs at least 2 frames", "capture a longer frame range")
+    if cfg.arch in WALK_ARCHS:
+        raise AliveError(f"'{cfg.arch}' is made from a capture, not from embeddings alone",
+                         "train it with the train stage (object_walk.train_object_walk)")
     if cfg.arch not in ARCHITECTURES:
         raise AliveError(f"unknown behavior architecture '{cfg.arch}'", f"choose one of {', '.join(ARCHITECTURES)}")
     seed_everything(cfg.seed)

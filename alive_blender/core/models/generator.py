@@ -44,8 +44,11 @@ from ..config import Config
 from ..device import cpu_threads, torch_threads  # noqa: F401  (cpu_threads: re-exported for the benchmarks)
 from ..errors import AliveError
 
-ARCHITECTURES = ("grid-siren", "film-siren", "original-siren")
-DEFAULT_ARCH = "grid-siren"
+ARCHITECTURES = ("object-layers", "grid-siren", "film-siren", "original-siren")
+# object-layers (core/models/layers.py) composes captured pixels per object: invented frames are
+# sharp and real (scripts/bench_alive.py); the SIRENs decode embeddings and blend between frames
+DEFAULT_ARCH = "object-layers"
+LAYER_ARCHS = ("object-layers",)   # not coordinate networks: built from the capture, see layers.py
 FORMAT = 2
 
 
@@ -101,6 +104,9 @@ def _torch():
 
 
 def _build(cfg: GeneratorConfig, dim: int):
+    if cfg.arch in LAYER_ARCHS:
+        raise AliveError(f"'{cfg.arch}' is built from a capture (models/layers.py), not trained from embeddings",
+                         "train it with the train stage, or pick a coordinate network (grid-siren)")
     # torch (in generator_nets) loads only when a generator is made: start-up time of the CLI and the add-on
     from .generator_nets import build
     if cfg.arch not in ARCHITECTURES:
@@ -201,6 +207,9 @@ class Generator:
         if expect_dim is not None and int(header["dim"]) != int(expect_dim):
             raise AliveError(f"generator expects embeddings of size {header['dim']}, the encoder gives {expect_dim}",
                              "train again with this encoder, or use the encoder the model was trained with")
+        if cfg.arch in LAYER_ARCHS:
+            from .layers import ObjectLayers
+            return ObjectLayers.from_state(cfg, state, header, device)
         gen = cls(cfg, header["dim"], header.get("depth_scale", 1.0), device)
         try:
             gen.net.load_state_dict(state)

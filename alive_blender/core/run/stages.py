@@ -68,11 +68,11 @@ def encode(workdir, spec, device: str = "auto", force: bool = False, reporter: O
 
 def train(workdir, generator: dict | None = None, behavior: dict | None = None, device: str = "auto",
           force: bool = False, reporter: Optional[Reporter] = None) -> dict:
-    from ..models.behavior import BehaviorConfig, train_behavior
+    from ..models.behavior import WALK_ARCHS, BehaviorConfig, train_behavior
     from ..workdir.checkpoint import write_manifest
     from ..workdir.dataset import load_capture
     from ..device import pick_device
-    from ..models.generator import GeneratorConfig, psnr, train_generator
+    from ..models.generator import LAYER_ARCHS, GeneratorConfig, psnr, train_generator
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
     gcfg = GeneratorConfig.from_dict(generator or {})
@@ -97,8 +97,12 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     # real subframes, when captured, are trained on as they are; otherwise
     # slerped in-between embeddings against blended frames stand in for them
     has_subframes = not bool(np.all(cap.is_real_frame))
-    gen = train_generator(emb, cap.rgb, cap.depth, cap.alpha, gcfg, rep, dev, state_path,
-                          interpolate=False if has_subframes else None)
+    if gcfg.arch in LAYER_ARCHS:
+        from ..models.layers import train_layers
+        gen = train_layers(emb, cap, gcfg, rep)   # built from the capture's pixels: nothing to fit
+    else:
+        gen = train_generator(emb, cap.rgb, cap.depth, cap.alpha, gcfg, rep, dev, state_path,
+                              interpolate=False if has_subframes else None)
     t_gen = time.monotonic() - t0
     H, W = cap.rgb.shape[1:3]
     dec = gen.decode(emb, W, H)
@@ -108,7 +112,11 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
 
     rep.status(f"train: behavior '{bcfg.arch}'")
     t0 = time.monotonic()
-    beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
+    if bcfg.arch in WALK_ARCHS:
+        from ..models.object_walk import train_object_walk
+        beh = train_object_walk(emb, cap, behavior or {}, rep)
+    else:
+        beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
     t_beh = time.monotonic() - t0
 
     gen.save(model_dir / "generator.safetensors")
@@ -201,6 +209,7 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
     (K, N+1, D) embeddings; a prompt becomes a steering direction through the
     encoder's text tower."""
     from ..device import pick_device
+    from ..models.behavior import WALK_ARCHS
     from ..rollout import RolloutConfig, rollout as run_rollout, start_frame
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
@@ -228,17 +237,60 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
     what = f"'{beh.cfg.arch}'" if beh is not None else "video-texture walk"
     rep.status(f"rollout: {what} {cfg.count} x {cfg.steps} steps (seed {cfg.seed})")
     t0 = time.monotonic()
-    traj = run_rollout(beh, emb, cfg, rep, steer_direction=direction)
+    states = None
+    if beh is not None and beh.cfg.arch in WALK_ARCHS:
+        from ..models.object_walk import rollout_states
+        states = rollout_states(beh, emb, cfg, rep)
+        traj = _encode_states(wd, states, dev, rep, direction, cfg)
+    else:
+        traj = run_rollout(beh, emb, cfg, rep, steer_direction=direction)
     secs = time.monotonic() - t0
     out = Path(out) if out else wd / ROLLOUT / "rollout.npy"
     save_npy(out, traj)
+    states_file = _states_file(out)
+    if states is not None:
+        save_npy(states_file, states.astype(np.int32))
+    elif states_file.exists():
+        states_file.unlink()   # an earlier walk's states do not belong to this rollout
     info = {"settings": cfg.to_dict(), "behavior": beh.cfg.arch if beh is not None else None,
             "start_frame": start_frame(emb, cfg.start), "shape": list(traj.shape), "seconds": round(secs, 3),
             "steps_per_second": round(cfg.count * cfg.steps / max(secs, 1e-9), 1), "file": str(out)}
+    if states is not None:
+        info["states"] = str(states_file)
+        info["objects"] = list(beh.objects)
     write_json(out.with_suffix(".json"), info)
     if key:
         wd.mark_done("rollout", key)
     return info
+
+
+def _states_file(rollout_file: Path) -> Path:
+    """Per-object states beside a rollout: R.npy -> R.states.npy."""
+    return Path(rollout_file).with_suffix(".states.npy")
+
+
+def _encode_states(wd: WorkDir, states: np.ndarray, device: str, rep: Reporter, direction, cfg) -> np.ndarray:
+    """The scene-level embedding of every composed frame (work directory's encoder), so
+    metrics, steering and the bake's trajectory read a walk like any rollout."""
+    from ..models.steering import workdir_encoder
+    from ..sphere import normalize, slerp
+    from ..rollout import curve
+    gen = load_generator(wd.root, device, reporter=rep)
+    encoder = workdir_encoder(wd.root, device)
+    K, N, _ = states.shape
+    out = np.empty((K, N, gen.dim), np.float32)
+    for k in range(K):
+        for i0 in range(0, N, 16):
+            rep.check_cancel()
+            frames = gen.compose(states[k, i0:i0 + 16])["rgb"]
+            out[k, i0:i0 + 16] = encoder.encode_images((frames * 255 + 0.5).astype(np.uint8))
+    out = normalize(out)
+    strengths = curve(cfg.steer_strength, cfg.steps, "steering strength", 0.0, 1.0)
+    if direction is not None and strengths.max() > 0:
+        d = normalize(np.asarray(direction, np.float32).reshape(-1))
+        for t in range(1, cfg.steps + 1):
+            out[:, t] = slerp(out[:, t], np.broadcast_to(d, out[:, t].shape), float(strengths[t]))
+    return out
 
 
 def evaluate(workdir, rollout_file: Path) -> dict:
@@ -283,14 +335,17 @@ def _frame_names(n: int) -> list[str]:
 
 
 def _write_decoded(gen, emb: np.ndarray, out_dir: Path, width: int, height: int, rep: Reporter,
-                   chunk: int = 32, arrays: bool = True, depth_pngs: bool = False) -> list[str]:
+                   chunk: int = 32, arrays: bool = True, depth_pngs: bool = False,
+                   states: Optional[np.ndarray] = None) -> list[str]:
     """The one decode writer: ``emb`` (N, D) decoded ``chunk`` frames at a
     time into ``out_dir`` (complete or not at all), so memory stays bounded
     however long the sequence. Always one RGB PNG per frame (names sort in
     order) and ``depth/depth.npy`` or ``depth.npy`` (float32, scene units, inf
     = background); ``arrays``: also rgb.npy (uint8), depth.npy and alpha.npy
     (float32) for the bake; ``depth_pngs``: also a 16-bit PNG per frame in
-    ``depth/`` (millimetres, 0 = background)."""
+    ``depth/`` (millimetres, 0 = background). ``states`` (N, M): an object
+    walk's per-object states, composed by the generator instead of decoding
+    ``emb``."""
     from ..workdir.artifacts import atomic_path
     from ..workdir.images import write_png
     n = len(emb)
@@ -306,7 +361,8 @@ def _write_decoded(gen, emb: np.ndarray, out_dir: Path, width: int, height: int,
         out["depth"] = np.lib.format.open_memmap(depth_dir / "depth.npy", "w+", np.float32, (n, height, width))
         for i0 in range(0, n, chunk):
             rep.check_cancel()
-            res = gen.decode(emb[i0:i0 + chunk], width, height)
+            res = gen.compose(states[i0:i0 + chunk], width, height) if states is not None \
+                else gen.decode(emb[i0:i0 + chunk], width, height)
             rgb8 = (np.clip(res["rgb"], 0, 1) * 255 + 0.5).astype(np.uint8)
             bg = res["alpha"] < 0.5
             depth = res["depth"].astype(np.float32) if arrays else np.where(bg, np.inf, res["depth"]).astype(
@@ -329,7 +385,8 @@ def _write_decoded(gen, emb: np.ndarray, out_dir: Path, width: int, height: int,
 
 
 def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0, height: int = 0,
-                  device: str = "auto", reporter: Optional[Reporter] = None, chunk: int = 32) -> dict:
+                  device: str = "auto", reporter: Optional[Reporter] = None, chunk: int = 32,
+                  states: Optional[np.ndarray] = None) -> dict:
     """Decode embeddings (N, D) or (K, N, D) to ``out_dir``: one RGB PNG per
     embedding, and in ``out_dir/depth`` a 16-bit PNG per embedding
     (millimetres of scene units, 0 = background) plus depth.npy (float32,
@@ -353,11 +410,22 @@ def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0
             raise AliveError(f"'{out_dir}' holds other files ({', '.join(sorted(foreign)[:3])}...)",
                              "decode into a new or empty folder (an earlier decode there is replaced)")
     gen = load_generator(wd.root, pick_device(device), rep)
+    if states is not None:   # an object walk's states: composed, the embeddings only say how many
+        states = np.asarray(states)
+        states = states.reshape(-1, states.shape[-1]) if states.ndim >= 2 else states[:, None]
+        if len(states) != len(emb):
+            raise AliveError(f"{len(states)} states for {len(emb)} embeddings",
+                             "give the states file the same rollout wrote (R.states.npy beside R.npy)")
+        if not hasattr(gen, "compose"):
+            raise AliveError("states were given but the generator cannot compose them",
+                             "train with --generator object-layers, or decode without --states")
     if not width or not height:
         w0, h0 = decode_size(wd.root)
         width, height = width or w0, height or h0
-    rep.status(f"decode: {len(emb)} embeddings at {width}x{height}")
-    names = _write_decoded(gen, emb, out_dir, width, height, rep, chunk, arrays=False, depth_pngs=True)
+    rep.status(f"decode: {len(emb)} {'object states (composed)' if states is not None else 'embeddings'} "
+               f"at {width}x{height}")
+    names = _write_decoded(gen, emb, out_dir, width, height, rep, chunk, arrays=False, depth_pngs=True,
+                           states=states)
     return {"frames": int(len(emb)), "width": int(width), "height": int(height), "dir": str(out_dir),
             "first": names[0], "last": names[-1]}
 
@@ -392,10 +460,19 @@ def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int 
         traj = traj[None]
     if not 0 <= variation < len(traj):
         raise AliveError(f"rollout has {len(traj)} variations; {variation} does not exist", "pick a smaller index")
-    rep.status(f"decode: {traj.shape[1]} frames at {width}x{height}")
     gen = load_generator(wd.root, pick_device(device), rep)
+    states = None
+    states_file = _states_file(Path(rollout_file) if rollout_file else wd / ROLLOUT / "rollout.npy")
+    if states_file.exists():
+        if not hasattr(gen, "compose"):
+            raise AliveError(f"the rollout has per-object states ({states_file.name}) but the generator "
+                             "cannot compose them", "train with --generator object-layers, or roll out again")
+        states = load_npy(states_file, "rollout states")[variation]
+        rep.status(f"decode: {traj.shape[1]} frames at {width}x{height}, composed from object layers")
+    else:
+        rep.status(f"decode: {traj.shape[1]} frames at {width}x{height}")
     out_dir = Path(out_dir) if out_dir else wd / "decoded"
-    _write_decoded(gen, np.asarray(traj[variation], np.float32), out_dir, width, height, rep)
+    _write_decoded(gen, np.asarray(traj[variation], np.float32), out_dir, width, height, rep, states=states)
     result = {"frames": int(traj.shape[1]), "width": width, "height": height, "dir": str(out_dir)}
     if key:
         wd.mark_done("decode", key, result=result)

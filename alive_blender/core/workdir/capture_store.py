@@ -22,7 +22,7 @@ from .artifacts import CAPTURE, DISK_FULL, WorkDir, disk_full_error, atomic_path
 from .dataset import META, sample_name
 from ..errors import AliveError
 
-FORMAT = 2   # bump when the way samples are made changes: old caches then re-render
+FORMAT = 3   # bump when the way samples are made changes: old caches then re-render (3: object ids)
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
@@ -115,13 +115,16 @@ class CaptureStore:
         return True
 
     def add(self, index: int, key: str, record: dict, rgb: np.ndarray, depth: Optional[np.ndarray],
-            alpha: np.ndarray, png: Optional[Path] = None) -> None:
+            alpha: np.ndarray, png: Optional[Path] = None, ids: Optional[np.ndarray] = None) -> None:
         """Store a newly made sample as sample ``index`` (0-based). ``png``: an existing
-        PNG of exactly ``rgb`` to move into place (saves re-encoding what the renderer wrote)."""
+        PNG of exactly ``rgb`` to move into place (saves re-encoding what the renderer wrote).
+        ``ids``: the object-id image (uint16, 0 = no object), when the capture knows its objects."""
         name = sample_name(index + 1)
         arrays = {"rgb": np.ascontiguousarray(rgb, np.uint8), "alpha": np.asarray(alpha, np.float32)}
         if depth is not None:
             arrays["depth"] = np.asarray(depth, np.float32)
+        if ids is not None:
+            arrays["ids"] = np.asarray(ids, np.uint16)
         buffer = io.BytesIO()  # a full disk then fails in one plain write, with its errno
         np.savez(buffer, **arrays)
         path = self.staged / "samples" / f"{name}.npz"

@@ -5,17 +5,20 @@ with RGB, planar depth (or none, for footage), an alpha/coverage mask and the
 camera that saw it. ``meta.json`` describes the whole set::
 
     {
-      "format": 2, "source": "render" | "footage",
+      "format": 3, "source": "render" | "footage",
       "scene": ..., "blender_version": ..., "engine": ..., "view_transform": ...,
       "width": W, "height": H, "has_depth": bool, "key": <content key>,
       "camera_known": bool (false for footage), "fps": ...,
+      "has_ids": bool, "object_ids": {"1": object name, ...}   (renders: what each id is),
       "samples": [ {"file": "000001.npz", "frame": 1, "subframe": 0.0, "real_frame": true,
-                    "K": 3x3, "world_from_camera": 4x4, "camera": {...}, "key": ...}, ... ]
+                    "K": 3x3, "world_from_camera": 4x4, "camera": {...},
+                    "objects": {"1": 4x4 world matrix, ...}, "key": ...}, ... ]
     }
 
 Samples are stored as ``samples/NNNNNN.npz`` (rgb uint8 HxWx3 sRGB, depth
-float32 HxW with +inf for background, alpha float32 HxW) plus a PNG of the RGB
-in ``images/`` for people and for image encoders.
+float32 HxW with +inf for background, alpha float32 HxW, and for renders ids
+uint16 HxW: the object id of each pixel, 0 = none) plus a PNG of the RGB in
+``images/`` for people and for image encoders.
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ META = "meta.json"
 class _SampleRecords:
     """What the per-sample records of meta.json say (``self.samples``)."""
     samples: list
+
+    def object_matrices(self, object_id: int) -> np.ndarray:
+        """(N, 4, 4) world matrices of one object over the samples."""
+        return np.array([s["objects"][str(object_id)] for s in self.samples], np.float64)
 
     @property
     def frames(self) -> np.ndarray:
@@ -59,6 +66,7 @@ class Capture(_SampleRecords):
     alpha: np.ndarray                   # (N, H, W) float32
     meta: dict
     samples: list = field(default_factory=list)
+    ids: Optional[np.ndarray] = None    # (N, H, W) uint16 object ids, 0 = none; None when not captured
 
 
 @dataclass
@@ -117,7 +125,7 @@ def load_capture(workdir: Path) -> Capture:
     samples = meta.get("samples", [])
     if not samples:
         raise AliveError(f"the capture in '{capture_dir}' holds no frames", "run capture again")
-    rgbs, depths, alphas = [], [], []
+    rgbs, depths, alphas, ids = [], [], [], []
     for s in samples:
         path = capture_dir / "samples" / s["file"]
         try:
@@ -125,9 +133,11 @@ def load_capture(workdir: Path) -> Capture:
                 rgbs.append(z["rgb"])
                 alphas.append(z["alpha"])
                 depths.append(z["depth"] if "depth" in z.files else None)
+                ids.append(z["ids"] if "ids" in z.files else None)
         except FileNotFoundError:
             raise AliveError(f"capture sample missing: '{path}'", "run capture again") from None
         except (ValueError, OSError, KeyError, EOFError) as err:
             raise AliveError(f"corrupt capture sample '{path}': {err}", "run capture again") from None
     depth = None if any(d is None for d in depths) else np.stack(depths)
-    return Capture(np.stack(rgbs), depth, np.stack(alphas), meta, samples)
+    id_images = None if any(i is None for i in ids) or not all("objects" in s for s in samples) else np.stack(ids)
+    return Capture(np.stack(rgbs), depth, np.stack(alphas), meta, samples, id_images)

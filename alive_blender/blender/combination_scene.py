@@ -1,0 +1,177 @@
+"""A combination scene built in code: objects on independent cyclic paths.
+
+Two objects move on their own loops with coprime periods P1 and P2, so the
+first P1 * P2 frames show every combination of their phases exactly once and
+frame P1 * P2 + 1 starts over. A short capture (the first N frames) sees only
+some combinations; the rest are arrangements the capture never had, which is
+what `scripts/bench_alive.py` asks a trained model to invent.
+
+* "Orbiter": a cube that circles the stage and turns once per loop (P1
+  frames; every phase looks different).
+* "Swinger": a sphere that swings left and right, x = cos(2 pi t / P2). Its
+  path is symmetric (phases t and P2 - t put it at the same place), so only
+  P2 // 2 + 1 of its phases look different: several frames share one
+  configuration, and the benchmark groups them by their renders. With
+  ``swing=False`` it circles instead (all P2 phases differ).
+
+A checkered floor, a backdrop wall, a sun with shadows and a world light;
+materials set for Cycles/EEVEE (node base colour) and Workbench (the
+viewport colour, with studio light and shadows), so the shot reads as a
+render in either engine. Every frame of the full cycle is keyframed (no
+modifiers, no drivers): the capture's keys see the exact state per frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import bpy
+
+DEFAULT_PERIODS = (12, 17)
+
+
+def cycle_length(periods=DEFAULT_PERIODS) -> int:
+    p1, p2 = periods
+    if math.gcd(p1, p2) != 1:
+        raise ValueError(f"periods must be coprime, got {p1} and {p2}")
+    return p1 * p2
+
+
+def configuration_of(frame: int, periods=DEFAULT_PERIODS, swing: bool = True) -> tuple[int, int]:
+    """The scene-state identity of a frame (1-based): (orbiter phase, swinger position index)."""
+    p1, p2 = periods
+    t = frame - 1
+    b = t % p2
+    return t % p1, (min(b, p2 - b) if swing else b)
+
+
+def configuration_count(periods=DEFAULT_PERIODS, swing: bool = True) -> int:
+    p1, p2 = periods
+    return p1 * ((p2 // 2 + 1) if swing else p2)
+
+
+def _material(name, color, checker=None):
+    mat = bpy.data.materials.new(name)
+    mat.diffuse_color = color  # Workbench's colour (shading color_type MATERIAL)
+    mat.use_nodes = True
+    nt = mat.node_tree
+    bsdf = nt.nodes.get("Principled BSDF")
+    bsdf.inputs["Roughness"].default_value = 0.45
+    if checker is not None:
+        second, scale = checker
+        tex = nt.nodes.new("ShaderNodeTexChecker")
+        tex.inputs["Color1"].default_value = color
+        tex.inputs["Color2"].default_value = second
+        tex.inputs["Scale"].default_value = scale
+        nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+    else:
+        bsdf.inputs["Base Color"].default_value = color
+    return mat
+
+
+def _quad(name, corners, material):
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(corners, [], [[0, 1, 2, 3]])
+    uv = mesh.uv_layers.new(name="UVMap")
+    for loop, co in zip(uv.data, [(0, 0), (1, 0), (1, 1), (0, 1)]):
+        loop.uv = co
+    mesh.materials.append(material)
+    return bpy.data.objects.new(name, mesh)
+
+
+def _keyframe_every_frame(obj, frames: int, pose) -> None:
+    """Key location and rotation at every frame 1..frames; ``pose(t)`` -> (location, z rotation)."""
+    for f in range(1, frames + 1):
+        loc, rot_z = pose(f - 1)
+        obj.location = loc
+        obj.rotation_euler = (0.0, 0.0, rot_z)
+        obj.keyframe_insert("location", frame=f)
+        obj.keyframe_insert("rotation_euler", frame=f)
+
+
+def build_combination_scene(periods=DEFAULT_PERIODS, width: int = 64, height: int = 48, swing: bool = True,
+                            name: str = "AliveCombination"):
+    """Create (and make current) a new scene whose frame range is one full cycle
+    (1 .. P1 * P2); returns it."""
+    import bmesh
+
+    p1, p2 = periods
+    frames = cycle_length(periods)
+    scene = bpy.data.scenes.new(name)
+    if bpy.context.window is not None:
+        bpy.context.window.scene = scene
+    scene.frame_start, scene.frame_end = 1, frames
+    scene.render.resolution_x, scene.render.resolution_y = width, height
+    scene.render.fps = 24
+    world = bpy.data.worlds.new(f"{name} World")
+    world.use_nodes = True
+    world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.55, 0.62, 0.75, 1.0)
+    world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.5
+    scene.world = world
+    shading = scene.display.shading  # what a Workbench render uses
+    shading.light = "STUDIO"
+    shading.color_type = "MATERIAL"
+    shading.show_shadows = True
+    shading.show_cavity = False
+    coll = scene.collection
+
+    floor = _quad("Floor", [(-12, -8, 0), (12, -8, 0), (12, 3.2, 0), (-12, 3.2, 0)],
+                  _material("Floor", (0.78, 0.76, 0.72, 1.0), ((0.35, 0.35, 0.38, 1.0), 20.0)))
+    coll.objects.link(floor)
+    wall = _quad("Backdrop", [(-12, 3.2, 0), (12, 3.2, 0), (12, 3.2, 8), (-12, 3.2, 8)],
+                 _material("Backdrop", (0.82, 0.7, 0.55, 1.0)))
+    coll.objects.link(wall)
+
+    # the orbiter: a turning cube on a circle, one turn per P1 frames
+    bm = bmesh.new()
+    bmesh.ops.create_cube(bm, size=1.1)
+    cube_mesh = bpy.data.meshes.new("Orbiter")
+    bm.to_mesh(cube_mesh)
+    bm.free()
+    cube_mesh.materials.append(_material("Orbiter", (0.85, 0.22, 0.1, 1.0), ((0.95, 0.75, 0.2, 1.0), 3.0)))
+    cube = bpy.data.objects.new("Orbiter", cube_mesh)
+    coll.objects.link(cube)
+
+    def orbit(t):
+        a = 2.0 * math.pi * (t % p1) / p1
+        return (-0.9 + 1.3 * math.cos(a), 1.3 + 1.0 * math.sin(a), 0.55), a
+
+    _keyframe_every_frame(cube, frames, orbit)
+
+    # the swinger: a sphere swinging left-right (or circling), period P2
+    bm = bmesh.new()
+    bmesh.ops.create_uvsphere(bm, u_segments=24, v_segments=12, radius=0.6)
+    sph_mesh = bpy.data.meshes.new("Swinger")
+    bm.to_mesh(sph_mesh)
+    bm.free()
+    for poly in sph_mesh.polygons:
+        poly.use_smooth = True
+    sph_mesh.materials.append(_material("Swinger", (0.1, 0.45, 0.9, 1.0)))
+    sphere = bpy.data.objects.new("Swinger", sph_mesh)
+    coll.objects.link(sphere)
+
+    def swinger(t):
+        a = 2.0 * math.pi * (t % p2) / p2
+        if swing:
+            return (0.3 + 1.9 * math.cos(a), -1.3, 0.6), 0.0
+        return (0.8 + 1.2 * math.cos(a), -0.8 + 0.5 * math.sin(a), 0.6), 0.0
+
+    _keyframe_every_frame(sphere, frames, swinger)
+
+    sun_data = bpy.data.lights.new("Sun", "SUN")
+    sun_data.energy = 3.5
+    sun_data.angle = math.radians(3.0)
+    sun = bpy.data.objects.new("Sun", sun_data)
+    sun.rotation_euler = (math.radians(35), math.radians(-25), math.radians(20))
+    coll.objects.link(sun)
+
+    cam_data = bpy.data.cameras.new("Camera")
+    cam_data.lens = 30.0
+    cam = bpy.data.objects.new("Camera", cam_data)
+    cam.location = (0.3, -5.6, 3.0)
+    from mathutils import Vector
+    cam.rotation_euler = (Vector((-0.1, 0.5, 0.5)) - cam.location).to_track_quat("-Z", "Y").to_euler()
+    coll.objects.link(cam)
+    scene.camera = cam
+    scene.frame_set(1)
+    return scene

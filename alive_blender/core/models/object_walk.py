@@ -1,0 +1,217 @@
+"""The per-object behavior (``object-walk``): each object follows its own observed motion.
+
+For every moving object (see ``layers.moving_objects``) the walk keeps a
+source sample: the captured frame whose pose of *this* object is shown. Each
+step the object usually goes on to its next captured frame; at random moments
+(``jump_rate`` x temperature per step) it jumps to another captured frame in
+which this object has (nearly) the same pose and velocity as the frame it was
+about to show. Its own motion stays continuous, while its relation to the
+other objects changes: the frames show combinations of poses the capture
+never had. When a step would show an arrangement the capture has (every
+object in the pose one captured frame shows), the walk prefers, with chance
+``novelty``, to show one object from an equivalent frame, or to let it hold
+or skip one frame, so that the arrangement is a new one. Now and then
+(``tempo_rate`` x temperature per step) an object holds a frame or skips one
+anyway: the objects drift out of step with one another, so rollouts from one
+start differ (a one-frame pause or skip is the price in continuity). At the end of the capture an object must jump: to a frame whose
+pose and velocity continue its motion best (as in a video texture, Schoedl et
+al. 2000, chosen with probability ~ exp(-cost / (T x step))).
+
+Poses are the objects' world matrices as captured (the top 3x4, translation
+and rotation/scale entries), so "same pose" is exact for a cyclic animation
+and needs no image comparison. Without object ids the whole frame is the one
+"object" and its pose is the frame's embedding: a video-texture walk over the
+captured frames.
+
+The rollout writes, besides the (K, N+1, D) embeddings every other stage
+reads (each composed frame encoded with the work directory's encoder), the
+states (K, N+1, M): the source sample of each object per frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AliveError
+
+ARCH = "object-walk"
+
+
+@dataclass
+class ObjectWalkConfig:
+    arch: str = ARCH
+    seed: int = 0
+    jump_rate: float = 0.5          # chance per step (x temperature) to jump to an equivalent frame
+    pose_tolerance: float = 0.5     # equivalent: pose + velocity within this many median steps
+    tempo_rate: float = 0.1         # chance per step (x temperature) that an object holds a frame or skips
+                                    # one: the objects drift out of step with one another
+    novelty: float = 1.0            # chance per step to prefer, among an object's possible next frames
+                                    # (twins, hold, skip), an arrangement no captured frame shows
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ObjectWalkConfig":
+        return cls(**{k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ObjectWalk:
+    """Per-object poses over the captured frames and the walk over them."""
+
+    stochastic = False
+
+    def __init__(self, cfg: ObjectWalkConfig, dim: int, poses: np.ndarray, frames: np.ndarray,
+                 objects: list[int], device: str = "cpu"):
+        self.cfg = cfg
+        self.dim = int(dim)
+        self.poses = np.asarray(poses, np.float64)     # (M, F, P): pose features per object and real frame
+        self.frames = np.asarray(frames, np.int64)     # (F,) capture sample index of each real frame
+        self.objects = list(objects)
+        self.device = device
+        self._prepare()
+
+    def _prepare(self) -> None:
+        M, F, _ = self.poses.shape
+        # pose class of each object per frame (the first frame with that pose): two frames whose
+        # classes agree for every object show the same arrangement
+        self.pose_class = np.empty((M, F), np.int64)
+        for m in range(M):
+            for i in range(F):
+                same = np.flatnonzero(np.abs(self.poses[m] - self.poses[m, i]).max(1) <= 1e-4)
+                self.pose_class[m, i] = same[0]
+        self.captured = {tuple(self.pose_class[:, i]) for i in range(F)}
+        self.velocity = np.zeros_like(self.poses)
+        if F > 1:
+            self.velocity[:, :-1] = self.poses[:, 1:] - self.poses[:, :-1]
+            self.velocity[:, -1] = self.velocity[:, -2]
+        steps = np.linalg.norm(self.velocity[:, :-1], axis=-1) if F > 1 else np.zeros((M, 1))
+        self.step = np.array([max(float(np.median(s[s > 1e-9])) if (s > 1e-9).any() else 1e-6, 1e-6)
+                              for s in steps])
+
+    def header(self) -> dict:
+        return {"kind": "behavior", "config": self.cfg.to_dict(), "dim": self.dim, "format": 1,
+                "objects": self.objects}
+
+    # -- the walk
+
+    def _costs(self, m: int, i: int) -> np.ndarray:
+        """Cost of showing frame j next for object m, now at frame i: distance of j's pose and
+        velocity to those of i's successor (or to i's extrapolation at the end), in median steps."""
+        P, V = self.poses[m], self.velocity[m]
+        F = len(P)
+        if i + 1 < F:
+            want_p, want_v = P[i + 1], V[i + 1]
+        else:
+            want_p, want_v = P[i] + V[i], V[i]
+        return (np.linalg.norm(P - want_p, axis=1) + np.linalg.norm(V - want_v, axis=1)) / self.step[m]
+
+    def walk(self, start: int, steps: int, count: int, seed: int, temperature) -> np.ndarray:
+        """(count, steps + 1, M) frame indices (into the real frames) per object."""
+        from ..rollout import curve
+        temps = curve(temperature, steps, "temperature")
+        M, F, _ = self.poses.shape
+        rng = np.random.default_rng(seed)
+        out = np.empty((count, steps + 1, M), np.int64)
+        out[:, 0] = start
+        costs = [[self._costs(m, i) for i in range(F)] for m in range(M)]
+        tol = self.cfg.pose_tolerance
+        for k in range(count):
+            cur = np.full(M, start)
+            for t in range(1, steps + 1):
+                T = max(float(temps[t]), 1e-6)
+                choices = []   # per object: the frames it may show next without breaking its motion
+                for m in range(M):
+                    i = int(cur[m])
+                    c = costs[m][i]
+                    nxt = i + 1
+                    if nxt < F:
+                        twins = np.flatnonzero(c <= tol)
+                        twins = twins[twins != nxt]
+                        tempo = [i] + ([i + 2] if i + 2 < F else [])   # hold this frame, or skip one
+                        if rng.random() < min(1.0, self.cfg.tempo_rate * T):
+                            nxt = int(rng.choice(tempo))
+                        elif len(twins) and rng.random() < min(1.0, self.cfg.jump_rate * T):
+                            nxt = int(rng.choice(twins))
+                        choices.append(np.concatenate([[i + 1], twins, tempo]))
+                    else:
+                        logits = -c / T
+                        logits[i] = -np.inf      # the end of the capture has no successor: move on
+                        p = np.exp(logits - logits.max())
+                        nxt = int(rng.choice(F, p=p / p.sum()))
+                        choices.append(np.flatnonzero(c <= max(tol, c[nxt])))
+                    cur[m] = nxt
+                if M > 1 and self._arrangement(cur) in self.captured and rng.random() < self.cfg.novelty:
+                    cur = self._new_arrangement(cur, choices, rng)
+                out[k, t] = cur
+        return out
+
+    def _arrangement(self, frames) -> tuple:
+        return tuple(int(self.pose_class[m, f]) for m, f in enumerate(frames))
+
+    def _new_arrangement(self, cur: np.ndarray, choices: list, rng) -> np.ndarray:
+        """Swap one object (in random order) to an equivalent frame that makes an arrangement no
+        captured frame shows; unchanged when there is none."""
+        for m in rng.permutation(len(cur)):
+            options = [f for f in rng.permutation(choices[m]) if f != cur[m]]
+            for f in options:
+                trial = cur.copy()
+                trial[m] = f
+                if self._arrangement(trial) not in self.captured:
+                    return trial
+        return cur
+
+    # -- saving
+
+    def save(self, path: Path) -> None:
+        import torch
+        from ..workdir.checkpoint import save_model
+        save_model(Path(path), {"poses": torch.from_numpy(self.poses), "frames": torch.from_numpy(self.frames)},
+                   self.header())
+
+    @classmethod
+    def from_state(cls, state: dict, header: dict, device: str = "cpu") -> "ObjectWalk":
+        if "poses" not in state or "frames" not in state:
+            raise AliveError("object-walk checkpoint lacks its poses", "train again")
+        return cls(ObjectWalkConfig.from_dict(header.get("config", {})), header["dim"],
+                   state["poses"].numpy(), state["frames"].numpy(), [int(o) for o in header.get("objects", [])],
+                   device)
+
+
+def train_object_walk(embeddings: np.ndarray, capture, settings: dict, reporter=None) -> ObjectWalk:
+    """Collect each moving object's pose per real frame (or the frame's embedding without ids)."""
+    from .layers import moving_objects
+    cfg = ObjectWalkConfig.from_dict({**(settings or {}), "arch": ARCH})
+    real = np.flatnonzero(np.asarray(capture.is_real_frame))
+    if len(real) < 2:
+        raise AliveError("the behavior model needs at least 2 frames", "capture a longer frame range")
+    objects = moving_objects(capture)
+    if objects:
+        poses = np.stack([capture.object_matrices(o)[real][:, :3, :4].reshape(len(real), -1) for o in objects])
+    else:
+        poses = np.asarray(embeddings, np.float64)[real][None]
+    walk = ObjectWalk(cfg, embeddings.shape[1], poses, real, objects)
+    if reporter is not None:
+        what = (f"{len(objects)} objects, each on its own captured motion" if objects
+                else "whole frames (video-texture walk: no object ids)")
+        reporter.status(f"train: behavior 'object-walk': {what}, {len(real)} frames")
+    return walk
+
+
+def rollout_states(walk: ObjectWalk, observed: np.ndarray, cfg, reporter=None) -> np.ndarray:
+    """States (count, steps + 1, M) as capture sample indices, for a RolloutConfig ``cfg``."""
+    from ..rollout import resolve_start
+    frames = walk.frames
+    start_idx, start = resolve_start(np.asarray(observed, np.float32), cfg.start)
+    if start_idx is None:   # an embedding: the nearest real frame
+        obs = np.asarray(observed, np.float32)[frames]
+        start_idx = int(frames[np.argmax(obs @ start)])
+    start_frame = int(np.argmin(np.abs(frames - start_idx)))
+    if reporter is not None and (cfg.prompt or cfg.loop or np.max(np.asarray(cfg.anchor, float)) > 0):
+        reporter.warning("object-walk ignores anchor, loop and steering (its frames are captured poses); "
+                         "use another behavior for them")
+    idx = walk.walk(start_frame, cfg.steps, cfg.count, cfg.seed, cfg.temperature)
+    return frames[idx]
