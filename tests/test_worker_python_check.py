@@ -46,7 +46,7 @@ def test_check_of_a_python_without_torch_says_what_is_missing(addon, tmp_path):
     assert "torch_error" in result and any(line.startswith("torch missing") for line in lines)
     assert "open_clip_error" in result
     # it still found this add-on's code: only the packages are missing
-    assert result["worker"].endswith("worker.py") or "worker_error" in result
+    assert result.get("worker", "").endswith("worker.py") or "worker_error" in result
 
     missing = check_worker_python(str(tmp_path / "no-such-python"))
     assert check_summary(missing) == (False, [f"Worker Python: no such file: {tmp_path / 'no-such-python'}"])

@@ -116,3 +116,11 @@ def torch_threads(n: int, device: str):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def single_thread(device: str):
+    """One torch thread on CPU while the small stochastic models run: their
+    ops are tiny, so intra-op threads only add synchronisation, and on a busy
+    machine that cost explodes (measured on the shared 2-core box: 16x1000
+    rollout steps 38 s with 2 threads, 1.4 s with 1)."""
+    return torch_threads(1, device)

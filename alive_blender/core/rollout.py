@@ -30,6 +30,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .config import Config
+from .device import single_thread
 from .errors import AliveError
 from .sphere import normalize, slerp
 
@@ -177,7 +178,6 @@ def rollout(behavior, observed: np.ndarray, cfg: RolloutConfig, reporter=None,
         out = video_texture_walk(obs, cfg.steps, cfg.count, cfg.seed, start_frame(obs, cfg.start), temps)
         out[:, 0] = start
     elif getattr(behavior, "stochastic", False):
-        from .models.behavior import single_thread
         with single_thread(behavior.device):
             out = _model_walk(behavior, obs, cfg, start_idx, start, target, temps, anchors, reporter)
     else:

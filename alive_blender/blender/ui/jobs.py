@@ -20,7 +20,6 @@ is freed when its process ends.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -30,25 +29,10 @@ from ...core.run.protocol import TerminalSink
 from ...core.run.worker_process import (EXIT_CANCELLED, KILL_AFTER, PACKAGE_NAME, PACKAGE_PARENT,  # noqa: F401
                                         WorkerProcess, worker_env)
 from ...core.run.train_preview import PREVIEW_FILE
-from .preferences import get_prefs
+from .preferences import get_prefs, worker_python  # noqa: F401  (worker_python: re-exported)
 from .previews import load_preview
 
 POLL_INTERVAL = 0.25      # timer interval while a job runs
-
-
-def worker_python() -> str:
-    """The interpreter for workers: preferences' external Python, else this one.
-
-    Inside Blender ``sys.executable`` is Blender's bundled Python; in the bpy
-    module it is the venv's python."""
-    try:
-        prefs = get_prefs()
-        if prefs is not None and prefs.python_path:
-            import bpy
-            return bpy.path.abspath(prefs.python_path)
-    except (ImportError, AttributeError):
-        pass
-    return sys.executable
 
 
 class Job(WorkerProcess):

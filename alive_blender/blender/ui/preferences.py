@@ -7,6 +7,7 @@ the operators say so instead of failing after minutes of rendering."""
 from __future__ import annotations
 
 import tempfile
+import sys
 from pathlib import Path
 
 import bpy
@@ -201,19 +202,34 @@ def bundled_torch() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+def worker_python() -> str:
+    """The interpreter for workers: preferences' external Python, else this one.
+
+    Inside Blender ``sys.executable`` is Blender's bundled Python; in the bpy
+    module it is the venv's python."""
+    try:
+        prefs = get_prefs()
+        if prefs is not None and prefs.python_path:
+            import bpy
+            return bpy.path.abspath(prefs.python_path)
+    except (ImportError, AttributeError):
+        pass
+    return sys.executable
+
+
 def check_worker_python(python: str = "", timeout: float = 120.0) -> dict:
     """Run the interpreter workers will use (``python``, else the preferences' choice, else
     Blender's) with the workers' environment; report its version, torch, device, open_clip
     and whether it imports this add-on's worker. Never raises: failures are in the result."""
     import subprocess
-    from . import jobs
-    exe = bpy.path.abspath(python) if python else jobs.worker_python()
+    from ...core.run.worker_process import PACKAGE_NAME, worker_env
+    exe = bpy.path.abspath(python) if python else worker_python()
     out = {"executable": exe}
     if not Path(exe).is_file():
         out["error"] = f"no such file: {exe}"
         return out
     try:
-        res = subprocess.run([exe, "-c", CHECK_PROBE, jobs.PACKAGE_NAME], env=jobs.worker_env(exe),
+        res = subprocess.run([exe, "-c", CHECK_PROBE, PACKAGE_NAME], env=worker_env(exe),
                              cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as err:
         out["error"] = f"could not run it: {err}"

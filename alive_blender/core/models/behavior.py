@@ -42,7 +42,7 @@ from typing import Optional
 import numpy as np
 
 from ..config import Config
-from ..device import torch_threads
+from ..device import single_thread, torch_threads  # noqa: F401
 from ..errors import AliveError
 from ..sphere import densify, normalize
 
@@ -202,10 +202,10 @@ class Behavior:
         if expect_dim is not None and int(header["dim"]) != int(expect_dim):
             raise AliveError(f"behavior model expects embeddings of size {header['dim']}, got {expect_dim}",
                              "train again with this encoder")
-        cfg = BehaviorConfig.from_dict(header.get("config", {}))
-        if cfg.arch in WALK_ARCHS:
+        if header.get("config", {}).get("arch") in WALK_ARCHS:   # a walk has its own config
             from .object_walk import ObjectWalk
             return ObjectWalk.from_state(state, header, device)
+        cfg = BehaviorConfig.from_dict(header.get("config", {}))
         if cfg.arch not in ARCHITECTURES:
             raise AliveError(f"behavior checkpoint '{path}' has unknown architecture '{cfg.arch}'",
                              "train again with this version")
@@ -238,14 +238,6 @@ def train_behavior(embeddings: np.ndarray, cfg: BehaviorConfig, reporter=None,
         with single_thread(device):
             return _train_stochastic(emb, cfg, reporter, device)
     return _train_vae(emb, cfg, reporter, device)
-
-
-def single_thread(device: str):
-    """One torch thread on CPU while the small stochastic models run: their
-    ops are tiny, so intra-op threads only add synchronisation, and on a busy
-    machine that cost explodes (measured on the shared 2-core box: 16x1000
-    rollout steps 38 s with 2 threads, 1.4 s with 1)."""
-    return torch_threads(1, device)
 
 
 def _train_stochastic(emb: np.ndarray, cfg: BehaviorConfig, reporter, device: str) -> Behavior:

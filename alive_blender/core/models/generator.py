@@ -43,6 +43,7 @@ import numpy as np
 from ..config import Config
 from ..device import cpu_threads, torch_threads  # noqa: F401  (cpu_threads: re-exported for the benchmarks)
 from ..errors import AliveError
+from .layers import FORMAT as LAYERS_FORMAT, ObjectLayers
 
 ARCHITECTURES = ("object-layers", "grid-siren", "film-siren", "original-siren")
 # object-layers (core/models/layers.py) composes captured pixels per object: invented frames are
@@ -50,6 +51,7 @@ ARCHITECTURES = ("object-layers", "grid-siren", "film-siren", "original-siren")
 DEFAULT_ARCH = "object-layers"
 LAYER_ARCHS = ("object-layers",)   # not coordinate networks: built from the capture, see layers.py
 FORMAT = 2
+assert LAYERS_FORMAT == FORMAT, "object layers are saved as generator files of this format"
 
 
 @dataclass
@@ -208,7 +210,6 @@ class Generator:
             raise AliveError(f"generator expects embeddings of size {header['dim']}, the encoder gives {expect_dim}",
                              "train again with this encoder, or use the encoder the model was trained with")
         if cfg.arch in LAYER_ARCHS:
-            from .layers import ObjectLayers
             return ObjectLayers.from_state(cfg, state, header, device)
         gen = cls(cfg, header["dim"], header.get("depth_scale", 1.0), device)
         try:

@@ -37,6 +37,7 @@ import numpy as np
 from ..errors import AliveError
 
 ARCH = "object-layers"
+FORMAT = 2   # the generator file format: generator.py, which loads these files too, checks it is its own
 SHADE_THRESHOLD = 0.04   # plate ratio below/above 1 by more than this counts as an object's shading
 POSE_TOLERANCE = 1e-4    # world matrices closer than this (max abs entry) are the same pose
 
@@ -219,7 +220,6 @@ class ObjectLayers:
     # -- saving
 
     def header(self) -> dict:
-        from .generator import FORMAT
         return {"kind": "generator", "config": self.cfg.to_dict(), "dim": self.dim, "format": FORMAT,
                 "objects": self.objects, "object_names": self.names, "depth_scale": 1.0}
 
