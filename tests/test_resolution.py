@@ -174,3 +174,42 @@ def test_worker_stops_training_within_a_long_step(tmp_path):
     print(f"training at 256x192 stopped {took:.2f} s after the cancel request")
     assert rc == 3
     assert took < 20.0
+
+
+def test_points_at_a_density_stream_from_memory_mapped_arrays_compactly(fresh_bpy, tmp_path, monkeypatch):
+    """Point density 0.25 = the pixel nearest each 2x2 block's centre; decoded arrays
+    memory-mapped and unprojected a frame at a time; colours as sRGB bytes."""
+    from alive_blender.blender.bake import points
+    from alive_blender.core.camera import unproject
+    from test_bake import camera_scene, synthetic_frames
+    scene, cam, K, pose = camera_scene(fresh_bpy, width=32, height=24)
+    frames = synthetic_frames(n=5, width=32, height=24)
+    for k, v in frames.items():
+        np.save(tmp_path / f"{k}.npy", v)
+    mapped = {k: np.load(tmp_path / f"{k}.npy", mmap_mode="r") for k in frames}
+    monkeypatch.setattr(points, "BAKE_CHUNK_PIXELS", 32 * 24)     # one frame per chunk
+    settings = points.BakeSettings(name="dense", start=1, texture=False, card=False, point_density=0.25)
+    result = points.bake(scene, mapped, K, pose, settings, blend_dir=tmp_path)
+    assert result["point_stride"] == 2
+    mesh = scene.objects[result["points_object"]].data
+    attr = mesh.attributes[points.COLOR_ATTR]
+    assert attr.data_type == "BYTE_COLOR" and points.FRAME_ATTR not in mesh.attributes
+    pos = np.zeros(len(mesh.vertices) * 3, np.float32)
+    mesh.attributes["position"].data.foreach_get("vector", pos)
+    srgb = np.zeros(len(mesh.vertices) * 4, np.float32)
+    attr.data.foreach_get("color_srgb", srgb)
+    pos, srgb = pos.reshape(-1, 3), srgb.reshape(-1, 4)
+    o = 0
+    for i in range(5):
+        d, a = frames["depth"][i], frames["alpha"][i]
+        keep = ((a > 0.5) & np.isfinite(d) & (d > 0))[1::2, 1::2]
+        with np.errstate(invalid="ignore"):
+            world = unproject(np.where(np.isfinite(d), d, 1.0), K, pose).reshape(24, 32, 3)[1::2, 1::2]
+        n = int(keep.sum())
+        assert result["points_per_frame"][i] == n > 0
+        np.testing.assert_allclose(pos[o:o + n], world[keep], atol=1e-4)
+        np.testing.assert_allclose(srgb[o:o + n, :3] * 255, frames["rgb"][i][1::2, 1::2][keep], atol=1e-3)
+        o += n
+    assert o == len(pos)
+    with pytest.raises(Exception, match="point density"):
+        points.BakeSettings(point_density=1.5).check()

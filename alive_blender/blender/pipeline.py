@@ -28,6 +28,7 @@ class RunSettings:
     rollout: dict = field(default_factory=dict)
     bake: BakeSettings = field(default_factory=BakeSettings)
     device: str = "auto"
+    working_size: tuple = (0, 0)   # train at this (W, H), the capture reduced; (0, 0) = the capture's size
 
 
 def validate(scene, workdir, settings: RunSettings) -> None:
@@ -91,17 +92,15 @@ def _run_stages(scene, workdir, settings, rep, blend_dir, force, timings, lap, r
                                      force="encode" in force)
     lap("encode")
     result["train"] = stages.train(workdir, settings.generator, settings.behavior, settings.device, reporter=rep,
-                                   force="train" in force)
+                                   force="train" in force, working_size=_working(settings))
     lap("train")
     result["rollout"] = stages.rollout(workdir, settings.rollout, device=settings.device, reporter=rep,
                                        force="rollout" in force)
     lap("rollout")
-    width = height = 0  # 0: the training size; a point density asks for another decode size
-    if settings.bake.density != 1.0:
-        from .bake.from_workdir import decode_size
-        width, height = decode_size(workdir, settings.bake.density)
+    width, height = _decode_size(workdir, settings.bake)
     result["decode"] = stages.decode_rollout(workdir, width=width, height=height, device=settings.device,
-                                             reporter=rep, force="decode" in force)
+                                             reporter=rep, force="decode" in force,
+                                             allow_upscale=settings.bake.allow_upscale)
     lap("decode")
     result["bake"] = bake_from_workdir(scene, workdir, settings.bake, blend_dir=blend_dir, device=settings.device,
                                        reporter=rep, decoded_dir=Path(result["decode"]["dir"]))
@@ -111,6 +110,18 @@ def _run_stages(scene, workdir, settings, rep, blend_dir, force, timings, lap, r
     result["timings"] = dict(timings)
     rep.status("done")
     return result
+
+
+def _working(settings: RunSettings):
+    return tuple(settings.working_size) if settings.working_size and all(settings.working_size) else None
+
+
+def _decode_size(workdir, bake: BakeSettings) -> tuple[int, int]:
+    """(0, 0): the working size; an output size or a density asks for another."""
+    if (bake.width and bake.height) or bake.density != 1.0:
+        from .bake.from_workdir import decode_size
+        return decode_size(workdir, bake.density, bake.width, bake.height)
+    return 0, 0
 
 
 # -- the same stages as worker jobs (the add-on runs them in a worker process)
@@ -130,9 +141,12 @@ def worker_job(workdir, settings: RunSettings, which: str) -> dict:
     by_stage = {
         "encode": {"stage": "encode", "workdir": w, "spec": settings.encoder.to_dict(), "device": dev},
         "train": {"stage": "train", "workdir": w, "generator": settings.generator,
-                  "behavior": settings.behavior, "device": dev, "train_preview": True},
+                  "behavior": settings.behavior, "device": dev, "train_preview": True,
+                  "working_size": _working(settings)},
         "rollout": {"stage": "rollout", "workdir": w, "settings": settings.rollout, "device": dev},
-        "decode_rollout": {"stage": "decode_rollout", "workdir": w, "device": dev},
+        "decode_rollout": {"stage": "decode_rollout", "workdir": w, "device": dev,
+                           "width": int(settings.bake.width), "height": int(settings.bake.height),
+                           "allow_upscale": bool(settings.bake.allow_upscale)},
         "preview": {"stage": "preview", "workdir": w},
     }
     return {"stage": "chain", "jobs": [by_stage[s] for s in WORKER_STAGES[which]]}

@@ -38,7 +38,15 @@ def forced_stages(args) -> tuple:
 def add_run_args(p) -> None:
     p.add_argument("--camera", default="", help="camera object name (default: the scene's active camera)")
     p.add_argument("--frames", default="", help="frame range A-B (default: the scene's)")
-    p.add_argument("--resolution", default="", help="training resolution WxH (default: 64x48)")
+    p.add_argument("--resolution", default="", help="training (working) resolution WxH (default: 64x48; with "
+                                                   "--output-size, the output size reduced to 128 pixels wide)")
+    p.add_argument("--output-size", default="", metavar="WxH",
+                   help="render the capture and decode the invented frames at this size (e.g. 1280x720), while "
+                        "training at --resolution; default: the training resolution")
+    p.add_argument("--allow-upscale", action="store_true",
+                   help="allow decoding above the capture's size (reported as upscaled); otherwise refused")
+    p.add_argument("--point-density", type=float, default=1.0,
+                   help="points per decoded pixel, at most 1 (0.25: one point per 2x2 pixels)")
     p.add_argument("--engine", default="CYCLES", help="CYCLES, WORKBENCH, EEVEE or SCENE")
     p.add_argument("--samples", type=int, default=8, help="render samples (Cycles)")
     p.add_argument("--rollout-frames", type=int, default=48, help="frames to invent and bake")
@@ -63,17 +71,32 @@ def settings_from_args(args):
     from ..blender.capture.render import CaptureSettings
     from ..blender.pipeline import RunSettings
     start, end = parse_frames(args.frames)
-    w, h = parse_size(args.resolution) if args.resolution else (64, 48)
-    return RunSettings(
-        capture=CaptureSettings(camera=args.camera, frame_start=start, frame_end=end, width=w, height=h,
+    out_w, out_h = parse_size(getattr(args, "output_size", ""))
+    w, h = parse_size(args.resolution) if args.resolution else \
+        working_for(out_w, out_h) if out_w else (64, 48)
+    cap_w, cap_h = (out_w, out_h) if out_w else (w, h)   # the capture is rendered at the output size
+    settings = RunSettings(
+        capture=CaptureSettings(camera=args.camera, frame_start=start, frame_end=end, width=cap_w, height=cap_h,
                                 engine=args.engine, samples=args.samples),
+        working_size=(w, h) if out_w else (0, 0),
         encoder=encoder_spec(args),
         generator={"steps": args.generator_steps, "seconds": args.generator_seconds, "seed": args.seed},
         behavior={"epochs": args.behavior_epochs, "seed": args.seed},
         rollout={"steps": max(1, args.rollout_frames - 1), "count": 1, "seed": args.seed,
                  "temperature": args.temperature, "anchor": args.anchor},
-        bake=BakeSettings(name=args.name),
+        bake=BakeSettings(name=args.name, width=out_w, height=out_h,
+                          allow_upscale=bool(getattr(args, "allow_upscale", False)),
+                          point_density=float(getattr(args, "point_density", 1.0))),
         device=args.device)
+    settings.bake.check()   # bad bake flags fail before anything renders
+    return settings
+
+
+def working_for(width: int, height: int, wide: int = 128) -> tuple[int, int]:
+    """The default working size for an output size: ``wide`` pixels wide, same aspect."""
+    if width <= wide:
+        return width, height
+    return wide, max(1, round(height * wide / width))
 
 
 def run_scene(scene, workdir: Path, save: Path, settings, reporter, force: tuple = (), until: str = "") -> dict:

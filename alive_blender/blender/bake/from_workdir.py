@@ -15,14 +15,16 @@ import bpy
 from ...core.run import stages
 from ...core.workdir.artifacts import EMBED, MODEL, ROLLOUT, WorkDir, load_npy, read_json
 from ...core.camera import scale_intrinsics
-from ...core.workdir.dataset import load_capture
+from ...core.workdir.dataset import open_capture
 from ...core.errors import AliveError
 from ...core.run.protocol import Reporter
 from .points import BakeSettings, bake, camera_poses, target_object
 
 
-def decode_size(workdir, density: float) -> tuple[int, int]:
-    """Decode width/height for a point density relative to the training size."""
+def decode_size(workdir, density: float, width: int = 0, height: int = 0) -> tuple[int, int]:
+    """Decode width/height: the output size if given, else ``density`` times the working (training) size."""
+    if width > 0 and height > 0:
+        return int(width), int(height)
     info = read_json(WorkDir(workdir) / MODEL / "train.json", "training results (train the models first)")
     return max(1, round(info["width"] * density)), max(1, round(info["height"] * density))
 
@@ -38,9 +40,20 @@ def rollout_start_index(rollout_file: Path, n_samples: int) -> int:
 
 
 def load_decoded(decoded_dir: Path, has_depth: bool) -> dict:
-    decoded = {k: load_npy(Path(decoded_dir) / f"{k}.npy", f"decoded {k}") for k in ("rgb", "depth", "alpha")}
+    """The decoded arrays memory-mapped (a bake reads them a chunk at a time), and
+    the frame PNGs decode wrote, which a sequence texture links instead of re-encoding."""
+    decoded = {}
+    for k in ("rgb", "depth", "alpha"):
+        path = Path(decoded_dir) / f"{k}.npy"
+        try:
+            decoded[k] = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            decoded[k] = load_npy(path, f"decoded {k}")   # its clear error for a missing or bad file
     if not has_depth:
         decoded["depth"] = None  # footage: the generator's depth output learned nothing
+    pngs = [Path(decoded_dir) / f"frame_{i + 1:05d}.png" for i in range(len(decoded["rgb"]))]
+    if all(p.is_file() for p in pngs):
+        decoded["png_files"] = pngs
     return decoded
 
 
@@ -52,20 +65,22 @@ def bake_from_workdir(scene, workdir, settings: BakeSettings, rollout_file=None,
     settings.check()
     target_object(scene, settings)  # a wrong name fails before the decode, not after
     wd = WorkDir(workdir)
-    cap = load_capture(wd.root)
+    cap = open_capture(wd.root)   # metadata and cameras; no frames are read
     rollout_file = Path(rollout_file) if rollout_file else wd / ROLLOUT / "rollout.npy"
     if not rollout_file.exists():
         raise AliveError(f"rollout file not found: '{rollout_file}'", "give the .npy that rollout wrote")
     if decoded_dir is None:
-        width, height = decode_size(wd.root, settings.density)
+        width, height = decode_size(wd.root, settings.density, settings.width, settings.height)
         decoded_dir = wd / "bakes" / bpy.path.clean_name(settings.name) / "decoded"
-        stages.decode_rollout(wd.root, rollout_file, variation, width, height, out_dir=decoded_dir,
-                              device=device, reporter=rep)
-    has_depth = bool(cap.meta.get("has_depth", cap.depth is not None)) and cap.depth is not None
+        decode = stages.decode_rollout(wd.root, rollout_file, variation, width, height, out_dir=decoded_dir,
+                                       device=device, reporter=rep, allow_upscale=settings.allow_upscale)
+    else:
+        decode = {}
+    has_depth = bool(cap.meta.get("has_depth", cap.has_depth)) and cap.has_depth
     decoded = load_decoded(decoded_dir, has_depth)
     N, H, W = decoded["rgb"].shape[:3]
     ref = rollout_start_index(rollout_file, len(cap.samples))
-    K = scale_intrinsics(cap.K(ref), W / cap.rgb.shape[2], H / cap.rgb.shape[1])
+    K = scale_intrinsics(cap.K(ref), W / cap.width, H / cap.height)
     if settings.camera_pose == "per-frame":
         cam_name = cap.meta.get("camera", "")
         cam = scene.objects.get(cam_name) if cam_name else None
@@ -83,4 +98,6 @@ def bake_from_workdir(scene, workdir, settings: BakeSettings, rollout_file=None,
         trajectory = (emb[np.asarray(cap.is_real_frame)], load_npy(rollout_file, "rollout"))
     result = bake(scene, decoded, K, poses, settings, blend_dir=blend_dir, reporter=rep, trajectory=trajectory)
     result["decoded_dir"] = str(decoded_dir)
+    if decode.get("upscaled"):
+        result["upscaled"] = True
     return result

@@ -2,10 +2,13 @@
 
 * Point cloud: every decoded frame's depth unprojected through the capture
   camera into world space (one pose for all frames, or one per frame), masked
-  by decoded alpha; all frames in one mesh with an INT point attribute
-  ``alive_frame`` (the index of the generated frame) and a FLOAT_COLOR
-  attribute ``alive_rgb`` (not ``color``: Cycles' Attribute node reads nothing
-  from that name), stored frame after frame. A geometry-nodes group turns
+  by decoded alpha, at a point density of up to one point per decoded pixel
+  (``point_density``: the fraction of pixels, taken on a regular stride); all
+  frames in one mesh, stored frame after frame and compactly: float32
+  positions and a BYTE_COLOR attribute ``alive_rgb`` (sRGB bytes, 4 bytes a
+  point; not ``color``: Cycles' Attribute node reads nothing from that name).
+  Frames are unprojected a chunk at a time, so decoded arrays may be
+  memory-mapped and are never read whole. A geometry-nodes group turns
   Scene Time into a generated frame index with the modifier's Start and Hold
   inputs, looks up that frame's offset and count in a small hidden table
   object, makes exactly those points (radius on the modifier) by sampling
@@ -57,6 +60,10 @@ class BakeSettings:
     target_object: str = ""          # the texture as a material on this object (its UV map)
     hold: int = 1                    # scene frames each generated frame stays ("on twos" = 2)
     density: float = 1.0             # decode size relative to training; used by callers that decode
+    width: int = 0                   # output (decode) size; 0 = from density x the working size
+    height: int = 0
+    allow_upscale: bool = False      # decode above the capture's size (reported); otherwise refused
+    point_density: float = 1.0       # fraction of decoded pixels that become points (1 = one per pixel)
     pointcloud_object: bool = False  # convert the points mesh into a Point Cloud object
     camera_pose: str = "start"       # "start": one pose for all frames; "per-frame": the scene camera's
     trajectory: bool = False         # embedding trajectory curves (needs embeddings)
@@ -75,6 +82,11 @@ class BakeSettings:
             raise AliveError(f"hold must be at least 1 scene frame, got {self.hold}", "use --hold 1 or more")
         if not self.density > 0:
             raise AliveError(f"point density must be positive, got {self.density}", "use e.g. --density 0.5 or 2")
+        if not 0 < self.point_density <= 1:
+            raise AliveError(f"point density must be in (0, 1] (points per decoded pixel), got {self.point_density}",
+                             "use e.g. --point-density 0.25 (one point per 2x2 pixels) or 1")
+        if (self.width > 0) != (self.height > 0) or self.width < 0 or self.height < 0:
+            raise AliveError(f"bad output size {self.width}x{self.height}", "give both, e.g. --output-size 1280x720")
         if self.camera_pose not in ("start", "per-frame"):
             raise AliveError(f"unknown camera pose mode '{self.camera_pose}'", "use 'start' or 'per-frame'")
 
@@ -145,24 +157,34 @@ def point_mask(depth: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return (alpha > 0.5) & np.isfinite(depth) & (depth > 0)
 
 
-def unproject_frames(depth: np.ndarray, alpha: np.ndarray, K: np.ndarray, world_from_camera: np.ndarray):
+def point_stride(point_density: float) -> int:
+    """Pixel stride (in x and y) that gives about ``point_density`` points per pixel."""
+    return max(1, int(round(1.0 / np.sqrt(max(float(point_density), 1e-6)))))
+
+
+def unproject_frames(depth: np.ndarray, alpha: np.ndarray, K: np.ndarray, world_from_camera: np.ndarray,
+                     stride: int = 1):
     """All frames at once, no Python loop over points.
 
     depth, alpha: (N, H, W); K: 3x3 for that grid; world_from_camera: (4, 4)
     for every frame or (N, 4, 4) one per frame. Returns (positions float32
     (M, 3) frame after frame in row-major pixel order, frame index int32 (M,),
-    keep mask (N, H, W)).
+    keep mask (N, H', W')). ``stride`` > 1: only every stride-th pixel in x and y
+    (the one nearest each block's centre), H' x W' of them.
 
     Planar depth makes a point ``t + (R @ ray) * z``: the world-space ray of
     each pixel is computed once per pose, then each coordinate is one gather
     through the mask and one multiply-add (1-D gathers are far cheaper than
     gathering (M, 3) rows)."""
+    s = max(1, int(stride))
+    if s > 1:
+        depth, alpha = depth[:, s // 2::s, s // 2::s], alpha[:, s // 2::s, s // 2::s]
     N, H, W = depth.shape
     keep = point_mask(depth, alpha)
     counts = keep.reshape(N, -1).sum(1)
     fi = np.repeat(np.arange(N, dtype=np.int32), counts)
-    u = (np.arange(W) + 0.5 - K[0, 2]) / K[0, 0]
-    v = (np.arange(H) + 0.5 - K[1, 2]) / K[1, 1]
+    u = (np.arange(W) * s + s // 2 + 0.5 - K[0, 2]) / K[0, 0]
+    v = (np.arange(H) * s + s // 2 + 0.5 - K[1, 2]) / K[1, 1]
     # Blender camera axes: x right, y up (OpenCV's y flipped), looking down -z
     rays = np.empty((H, W, 3), np.float64)
     rays[..., 0], rays[..., 1], rays[..., 2] = u[None, :], -v[:, None], -1.0
@@ -186,13 +208,64 @@ def unproject_frames(depth: np.ndarray, alpha: np.ndarray, K: np.ndarray, world_
     return pos, fi, keep
 
 
-def point_colors(rgb: np.ndarray, keep: np.ndarray) -> np.ndarray:
+def point_colors(rgb: np.ndarray, keep: np.ndarray, stride: int = 1) -> np.ndarray:
     """Linear RGBA float32 (M, 4) of the kept pixels, channel by channel."""
+    s = max(1, int(stride))
+    if s > 1:
+        rgb = rgb[:, s // 2::s, s // 2::s]
     out = np.empty((int(keep.sum()), 4), np.float32)
     out[:, 3] = 1.0
     for c in range(3):
         out[:, c] = srgb_to_linear(rgb[..., c][keep])
     return out
+
+
+def point_bytes(rgb: np.ndarray, keep: np.ndarray, stride: int = 1) -> np.ndarray:
+    """sRGB RGBA uint8 (M, 4) of the kept pixels (what a BYTE_COLOR attribute stores)."""
+    s = max(1, int(stride))
+    if s > 1:
+        rgb = rgb[:, s // 2::s, s // 2::s]
+    out = np.empty((int(keep.sum()), 4), np.uint8)
+    out[:, 3] = 255
+    rgb8 = rgb if rgb.dtype == np.uint8 else None
+    for c in range(3):
+        ch = rgb[..., c][keep]
+        out[:, c] = ch if rgb8 is not None else (np.clip(ch, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return out
+
+
+# pixels unprojected per chunk while baking (decoded arrays are read a chunk at a time)
+BAKE_CHUNK_PIXELS = 1 << 23
+
+
+def unproject_streamed(depth, alpha, rgb, K, world_from_camera, stride: int = 1, reporter=None):
+    """``unproject_frames`` + ``point_bytes`` a chunk of frames at a time, into
+    arrays sized by a first counting pass: positions (M, 3) float32, sRGB
+    bytes (M, 4), points per frame (N,). Only the output arrays and one chunk
+    of (possibly memory-mapped) inputs are in memory at once."""
+    N, H, W = depth.shape
+    s = max(1, int(stride))
+    chunk = max(1, BAKE_CHUNK_PIXELS // (H * W))
+    poses = np.asarray(world_from_camera, np.float64)
+    counts = np.zeros(N, np.int64)
+    for i0 in range(0, N, chunk):
+        keep = point_mask(np.asarray(depth[i0:i0 + chunk, s // 2::s, s // 2::s]),
+                          np.asarray(alpha[i0:i0 + chunk, s // 2::s, s // 2::s]))
+        counts[i0:i0 + len(keep)] = keep.reshape(len(keep), -1).sum(1)
+    total = int(counts.sum())
+    pos = np.empty((total, 3), np.float32)
+    cols = np.empty((total, 4), np.uint8)
+    o = 0
+    for i0 in range(0, N, chunk):
+        if reporter is not None:
+            reporter.check_cancel()
+        i1 = min(N, i0 + chunk)
+        p, _, keep = unproject_frames(np.asarray(depth[i0:i1]), np.asarray(alpha[i0:i1]), K,
+                                      poses if poses.ndim == 2 else poses[i0:i1], s)
+        pos[o:o + len(p)] = p
+        cols[o:o + len(p)] = point_bytes(np.asarray(rgb[i0:i1]), keep, s)
+        o += len(p)
+    return pos, cols, counts
 
 
 def _points_node_group(name: str):
@@ -308,14 +381,23 @@ def _point_material(name: str):
     return mat
 
 
-def write_point_mesh(mesh, pos: np.ndarray, frame_index: np.ndarray, colors: np.ndarray) -> None:
-    """Bulk attribute writes: contiguous numpy arrays straight into foreach_set."""
+def write_point_mesh(mesh, pos: np.ndarray, frame_index: Optional[np.ndarray], colors: np.ndarray) -> None:
+    """Bulk attribute writes: contiguous numpy arrays straight into foreach_set.
+    ``colors``: sRGB bytes (M, 4) uint8 -> a BYTE_COLOR attribute (compact), or
+    linear float (M, 4) -> FLOAT_COLOR. ``frame_index`` (optional, 4 bytes a
+    point): the ``alive_frame`` attribute; playback needs only the frame table."""
     mesh.vertices.add(len(pos))
     mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(pos, np.float32).ravel())
-    fa = mesh.attributes.new(FRAME_ATTR, "INT", "POINT")
-    fa.data.foreach_set("value", np.ascontiguousarray(frame_index, np.int32))
-    ca = mesh.attributes.new(COLOR_ATTR, "FLOAT_COLOR", "POINT")
-    ca.data.foreach_set("color", np.ascontiguousarray(colors, np.float32).ravel())
+    if frame_index is not None:
+        fa = mesh.attributes.new(FRAME_ATTR, "INT", "POINT")
+        fa.data.foreach_set("value", np.ascontiguousarray(frame_index, np.int32))
+    if colors.dtype == np.uint8:
+        ca = mesh.attributes.new(COLOR_ATTR, "BYTE_COLOR", "POINT")
+        # color_srgb takes the bytes as they are (no linear round trip): exact
+        ca.data.foreach_set("color_srgb", (colors.astype(np.float32) * np.float32(1.0 / 255.0)).ravel())
+    else:
+        ca = mesh.attributes.new(COLOR_ATTR, "FLOAT_COLOR", "POINT")
+        ca.data.foreach_set("color", np.ascontiguousarray(colors, np.float32).ravel())
     mesh.update()
 
 
@@ -338,26 +420,25 @@ def _to_pointcloud(scene, obj, name: str):
 
 def bake_points(scene, coll, name: str, rgb: np.ndarray, depth: np.ndarray, alpha: np.ndarray,
                 K: np.ndarray, world_from_camera: np.ndarray, frames: np.ndarray, radius: float,
-                hold: int = 1, pointcloud_object: bool = False, timings: Optional[dict] = None):
+                hold: int = 1, pointcloud_object: bool = False, timings: Optional[dict] = None,
+                stride: int = 1, reporter: Optional[Reporter] = None):
     """One object holding every frame's points; returns (object, points per frame).
 
     ``frames`` are the scene frames the generated frames start on; the modifier's
-    Start is frames[0] and Hold is ``hold``."""
+    Start is frames[0] and Hold is ``hold``. ``stride``: every stride-th pixel in
+    x and y becomes a point (see ``point_stride``)."""
     import time
     t0 = time.perf_counter()
-    N = depth.shape[0]
-    pos, fi, keep = unproject_frames(depth, alpha, K, world_from_camera)
-    cols = point_colors(rgb, keep)
-    cols[:, 3] = 1.0
+    pos, cols, counts = unproject_streamed(depth, alpha, rgb, K, world_from_camera, stride, reporter)
     t1 = time.perf_counter()
     mesh = tag(bpy.data.meshes.new(f"Alive Points {name}"), name)
-    write_point_mesh(mesh, pos, fi, cols)
+    write_point_mesh(mesh, pos, None, cols)
+    del cols
     t2 = time.perf_counter()
     obj = tag(bpy.data.objects.new(f"Alive Points {name}", mesh), name)
     coll.objects.link(obj)
     if pointcloud_object:
         _to_pointcloud(scene, obj, name)
-    counts = np.bincount(fi, minlength=N)
     mod = obj.modifiers.new("Alive Points", "NODES")
     mod.node_group = _points_node_group(name)
     mat = _point_material(name)
@@ -368,8 +449,21 @@ def bake_points(scene, coll, name: str, rgb: np.ndarray, depth: np.ndarray, alph
     mod[modifier_input(mod, "Frame Table")] = _frame_table(coll, name, counts)
     obj.data.materials.append(mat)
     if timings is not None:
-        timings.update(unproject_s=t1 - t0, attributes_s=t2 - t1, points=int(len(pos)))
+        timings.update(unproject_s=t1 - t0, attributes_s=t2 - t1, points=int(len(pos)),
+                       point_bytes=int(len(pos)) * 16)   # float32 xyz + 4 sRGB bytes
     return obj, counts
+
+
+def median_depth(depth: Optional[np.ndarray], alpha: np.ndarray, most_frames: int = 16) -> float:
+    """Median covered depth over at most ``most_frames`` evenly spaced frames (all
+    of a short bake; a long one is not read whole), 5.0 when nothing is covered."""
+    if depth is None:
+        return 5.0
+    n = len(depth)
+    idx = np.unique(np.linspace(0, n - 1, min(n, most_frames)).round().astype(int))
+    d, a = np.asarray(depth[idx]), np.asarray(alpha[idx])
+    fg = d[point_mask(d, a)]
+    return float(np.median(fg)) if len(fg) else 5.0
 
 
 def camera_poses(scene, cam_obj, scene_frames) -> np.ndarray:
@@ -439,14 +533,14 @@ def bake(scene, decoded: dict, K: np.ndarray, world_from_camera: np.ndarray, set
     remove_bake(settings.name)
     try:
         return _bake_into(scene, rgb, depth, alpha, K, poses, settings, frames, blend_dir, reporter, trajectory,
-                          target, t_start)
+                          target, t_start, decoded.get("png_files"))
     except BaseException:
         remove_bake(settings.name)  # no half-made bake left behind
         raise
 
 
 def _bake_into(scene, rgb, depth, alpha, K, poses, settings, frames, blend_dir, reporter, trajectory, target,
-               t_start):
+               t_start, png_files=None):
     import time
     N, H, W = rgb.shape[:3]
     hold = int(settings.hold)
@@ -455,18 +549,19 @@ def _bake_into(scene, rgb, depth, alpha, K, poses, settings, frames, blend_dir, 
     result = {"name": settings.name, "frames": [int(frames[0]), int(frames[-1]) + hold - 1], "hold": hold,
               "collection": coll.name, "size": [int(W), int(H)]}
     has_depth = depth is not None
-    fg = depth[point_mask(depth, alpha)] if has_depth else np.zeros(0, np.float32)
-    distance = settings.card_distance or (float(np.median(fg)) if len(fg) else 5.0)
+    distance = settings.card_distance or median_depth(depth, alpha)
     timings = {}
     if settings.points:
         if not has_depth:
             reporter.warning(f"this footage has no depth: the point cloud is a flat card of points "
                              f"{distance:g} units in front of the camera")
-            depth = np.full((N, H, W), distance, np.float32)
+            depth = np.broadcast_to(np.float32(distance), (N, H, W))   # no memory: a view
             result["points_flat"] = True
-        radius = settings.radius or (distance / K[0, 0] * 0.75)
+        stride = point_stride(settings.point_density)
+        radius = settings.radius or (distance / K[0, 0] * 0.75 * stride)
         obj, per_frame = bake_points(scene, coll, settings.name, rgb, depth, alpha, K, poses, frames, radius,
-                                     hold, settings.pointcloud_object, timings)
+                                     hold, settings.pointcloud_object, timings, stride, reporter)
+        result["point_stride"] = stride
         result["points_object"] = obj.name
         result["points_per_frame"] = per_frame.tolist()
         result["radius"] = float(radius)
@@ -474,7 +569,8 @@ def _bake_into(scene, rgb, depth, alpha, K, poses, settings, frames, blend_dir, 
     if settings.texture or settings.card or settings.world:
         from .texture import bake_texture
         t0 = time.perf_counter()
-        result.update(bake_texture(scene, coll, settings, rgb, frames, K, poses, distance, blend_dir, target))
+        result.update(bake_texture(scene, coll, settings, rgb, frames, K, poses, distance, blend_dir, target,
+                                   png_files=png_files))
         timings["texture_s"] = time.perf_counter() - t0
         reporter.progress(0.9, "texture baked")
     if settings.trajectory:

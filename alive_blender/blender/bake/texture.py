@@ -87,12 +87,30 @@ def _atlas_image(name: str, rgb: np.ndarray):
     return img, cols, rows
 
 
-def _sequence_image(name: str, rgb: np.ndarray, blend_dir: Path):
+def _link_or_write(src, dst: Path, frame) -> None:
+    """``dst`` as a hard link to the PNG decode already wrote (referenced, not
+    encoded twice), a copy across file systems, or written from ``frame``."""
+    import os
+    import shutil
+    if src is not None:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            try:
+                shutil.copyfile(src, dst)
+                return
+            except OSError:
+                pass
+    write_png(dst, np.asarray(frame))
+
+
+def _sequence_image(name: str, rgb: np.ndarray, blend_dir: Path, png_files=None):
     folder = Path(blend_dir) / f"alive_{bpy.path.clean_name(name)}"
     with atomic_path(folder) as tmp:  # a re-bake swaps the whole folder, never half of it
         tmp.mkdir(parents=True)
-        for i, frame in enumerate(rgb):
-            write_png(tmp / f"frame_{i + 1:05d}.png", frame)
+        for i in range(len(rgb)):   # frame by frame: rgb may be memory-mapped
+            _link_or_write(png_files[i] if png_files else None, tmp / f"frame_{i + 1:05d}.png", rgb[i])
     first = folder / "frame_00001.png"
     img = tag(bpy.data.images.load(str(first), check_existing=False), name)
     img.name = f"Alive Frames {name}"
@@ -119,14 +137,15 @@ def _keys_constant(idblock, name: str) -> None:
 class FrameSource:
     """The image and how to select generated frame i at scene frame frames[i]."""
 
-    def __init__(self, name: str, mode: str, rgb: np.ndarray, frames: np.ndarray, blend_dir: Path):
+    def __init__(self, name: str, mode: str, rgb: np.ndarray, frames: np.ndarray, blend_dir: Path,
+                 png_files=None):
         self.name, self.mode, self.frames = name, mode, np.asarray(frames)
         if mode == "atlas":
             self.image, self.cols, self.rows = _atlas_image(name, rgb)
             self.offsets = tile_offsets(len(rgb), self.cols, self.rows)
             self.folder = None
         else:
-            self.image, self.folder = _sequence_image(name, rgb, blend_dir)
+            self.image, self.folder = _sequence_image(name, rgb, blend_dir, png_files)
 
     def nodes(self, nt, coord_socket, x: float = 0.0):
         """Add the texture lookup to node tree ``nt``; returns the colour output socket.
@@ -276,11 +295,12 @@ def restore_replaced(name: str) -> None:
 
 
 def bake_texture(scene, coll, settings, rgb: np.ndarray, frames: np.ndarray, K: np.ndarray, poses: np.ndarray,
-                 distance: float, blend_dir: Path, target=None) -> dict:
-    """Bake the frames as a texture on the chosen targets; returns what it made."""
+                 distance: float, blend_dir: Path, target=None, png_files=None) -> dict:
+    """Bake the frames as a texture on the chosen targets; returns what it made.
+    ``png_files``: the frames as PNGs already on disk (a sequence links them)."""
     name = settings.name
     N, H, W = rgb.shape[:3]
-    source = FrameSource(name, settings.texture_mode, rgb, frames, blend_dir)
+    source = FrameSource(name, settings.texture_mode, rgb, frames, blend_dir, png_files)
     out = {"image": source.image.name, "texture_mode": settings.texture_mode}
     if source.folder is not None:
         out["image_folder"] = str(source.folder)
