@@ -213,3 +213,33 @@ def test_points_at_a_density_stream_from_memory_mapped_arrays_compactly(fresh_bp
     assert o == len(pos)
     with pytest.raises(Exception, match="point density"):
         points.BakeSettings(point_density=1.5).check()
+
+
+def test_estimate_grows_with_the_sizes():
+    from alive_blender.core.run.estimate import estimate
+    small = estimate(48, 48, (64, 48), (64, 48), 1.0)
+    full = estimate(48, 48, (1280, 720), (128, 72), 1.0)
+    ninth = estimate(48, 48, (1280, 720), (128, 72), 1 / 9)
+    assert full.points_per_frame == 1280 * 720 and ninth.points_per_frame == 427 * 240 > 100_000
+    assert small.total_s < ninth.total_s < full.total_s
+    assert full.render_s > 100 * small.render_s and "min" in full.summary()
+
+
+def test_panel_shows_output_size_point_density_and_their_cost(fresh_bpy):
+    from test_addon_panel import _disable, _enable, draw_all
+    _enable(fresh_bpy)
+    try:
+        s = fresh_bpy.context.scene.alive
+        s.output_width, s.output_height, s.point_density = 1280, 720, 0.25
+        drawn = draw_all(fresh_bpy.context)["ALIVE_PT_capture"]
+        props = {b["property"] for name, b in drawn if name == "prop"}
+        assert {"output_width", "output_height", "point_density"} <= props
+        labels = [b["text"] for name, b in drawn if name == "label"]
+        assert any(t.startswith("~") and "render" in t and "bake" in t for t in labels), labels
+        assert "230,400 points per frame" in labels
+        from alive_blender.blender.ui.operators import run_settings
+        rs = run_settings(fresh_bpy.context.scene)
+        assert (rs.capture.width, rs.capture.height, rs.working_size) == (1280, 720, (64, 48))
+        assert (rs.bake.width, rs.bake.height, rs.bake.point_density) == (1280, 720, 0.25)
+    finally:
+        _disable(fresh_bpy)

@@ -60,19 +60,28 @@ def generator_settings(s) -> dict:
     return cfg
 
 
+def output_size(s) -> tuple[int, int]:
+    """The panel's output size, (0, 0) when unset (output = training size)."""
+    return (s.output_width, s.output_height) if s.output_width and s.output_height else (0, 0)
+
+
 def run_settings(scene):
     from ..pipeline import RunSettings
     s = scene.alive
+    out_w, out_h = output_size(s)
     return RunSettings(
         capture=CaptureSettings(camera=s.camera.name if s.camera else "",
                                 frame_start=None if s.use_scene_range else s.frame_start,
                                 frame_end=None if s.use_scene_range else s.frame_end,
-                                width=s.width, height=s.height, engine=s.engine, samples=s.samples),
+                                width=out_w or s.width, height=out_h or s.height, engine=s.engine,
+                                samples=s.samples),
+        working_size=(s.width, s.height) if out_w else (0, 0),
         encoder=encoder_spec(),
         generator=generator_settings(s),
         behavior={"arch": s.behavior, "epochs": s.behavior_epochs, "seed": s.seed},
         rollout=rollout_settings(scene),
-        bake=BakeSettings(name=s.bake_name, start=scene.frame_start, points=s.bake_points, texture=s.bake_texture),
+        bake=BakeSettings(name=s.bake_name, start=scene.frame_start, points=s.bake_points, texture=s.bake_texture,
+                          width=out_w, height=out_h, point_density=s.point_density),
         device=device())
 
 
