@@ -243,3 +243,20 @@ def test_panel_shows_output_size_point_density_and_their_cost(fresh_bpy):
         assert (rs.bake.width, rs.bake.height, rs.bake.point_density) == (1280, 720, 0.25)
     finally:
         _disable(fresh_bpy)
+
+
+def test_run_renders_at_the_output_size_and_trains_at_the_working_size(tiny_blend, tmp_path):
+    from conftest import TINY_RUN, run_cli
+    wd = tmp_path / "wd"
+    res = run_cli("--json", "run", tiny_blend, "--out", wd, *TINY_RUN, "--output-size", "48x32",
+                  "--point-density", "0.25", env={"OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    result = json.loads(res.stdout)
+    meta = json.loads((wd / "capture" / "meta.json").read_text())
+    train = json.loads((wd / "model" / "train.json").read_text())
+    assert (meta["width"], meta["height"]) == (48, 32)
+    assert (train["width"], train["height"], train["capture_width"]) == (24, 16, 48)
+    assert result["bake"]["size"] == [48, 32] and result["bake"]["point_stride"] == 2
+    bad = run_cli("run", tiny_blend, "--out", tmp_path / "bad", *TINY_RUN, "--output-size", "16x12")
+    assert bad.returncode == 2 and "larger than the output size 16x12" in bad.stderr
+    assert not (tmp_path / "bad").exists()

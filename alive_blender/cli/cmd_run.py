@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.errors import AliveError
 from .common import add_encoder_args, encoder_spec, parse_frames, parse_size
 
 
@@ -75,6 +76,9 @@ def settings_from_args(args):
     w, h = parse_size(args.resolution) if args.resolution else \
         working_for(out_w, out_h) if out_w else (64, 48)
     cap_w, cap_h = (out_w, out_h) if out_w else (w, h)   # the capture is rendered at the output size
+    if out_w and (w > out_w or h > out_h):
+        raise AliveError(f"training resolution {w}x{h} is larger than the output size {out_w}x{out_h}",
+                         f"train at most at {out_w}x{out_h} (--resolution), or raise --output-size")
     settings = RunSettings(
         capture=CaptureSettings(camera=args.camera, frame_start=start, frame_end=end, width=cap_w, height=cap_h,
                                 engine=args.engine, samples=args.samples),
