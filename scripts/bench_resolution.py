@@ -273,6 +273,13 @@ def main(argv=None):
     ap.add_argument("--keep", default="", help="work in this folder and keep it (default: a temporary one)")
     args = ap.parse_args(argv)
     import torch
+    # load torch's native modules before any render: importing them (triton, via the optimizer) after
+    # Workbench/EEVEE started their EGL context crashed in the loader here (bpy 5.0.1, Mesa)
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)]).step()
+    try:
+        import triton.runtime.autotuner  # noqa: F401
+    except ImportError:
+        pass
     threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
     if threads:
         torch.set_num_threads(threads)
