@@ -79,7 +79,20 @@ def run_all(scene, workdir, settings: RunSettings, reporter: Optional[Reporter] 
         return {**result, "until": until, "timings": dict(timings)}
 
 
+def _preload_torch_native(engine: str) -> None:
+    """Import what torch's optimizer imports (torch._dynamo, which loads triton)
+    before a GL engine renders: loading triton after Workbench/EEVEE made their
+    EGL context segfaulted in the loader (bpy 5.0.1, Mesa, ``run --engine WORKBENCH``)."""
+    if engine.upper() == "CYCLES":
+        return
+    try:
+        import torch._dynamo  # noqa: F401
+    except Exception:   # a torch without dynamo has nothing to preload
+        pass
+
+
 def _run_stages(scene, workdir, settings, rep, blend_dir, force, timings, lap, result) -> dict:
+    _preload_torch_native(settings.capture.engine)
     # capture re-renders only samples whose content key changed (its key covers what a
     # render reads: objects, data, materials, lights, world, settings), and an unchanged
     # capture keeps its key, so the stages after it stay up to date too
