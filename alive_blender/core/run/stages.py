@@ -51,7 +51,8 @@ def encode(workdir, spec, device: str = "auto", force: bool = False, reporter: O
     cap = open_capture(wd.root)   # streamed: full-size captures are never all in memory
     embs = []
     n = len(cap)
-    batch = 16
+    # 16 frames, fewer when large (about a megapixel): cancel is checked between chunks
+    batch = max(1, min(16, DECODE_CHUNK_PIXELS // (cap.width * cap.height)))
     for i, rgb, _, _ in cap.chunks(batch):
         rep.check_cancel()
         embs.append(encoder.encode_images(rgb))
