@@ -145,7 +145,7 @@ def run_end_to_end(args, rows, out_dir: Path):
     info = {"sharpness_ratio": ratio, "blend_mb": (out_dir / "shot.blend").stat().st_size / 1e6,
             "frame_change_ms": change, "points_per_frame_median": int(np.median(per_frame)),
             "train_psnr": results["train"].get("train_psnr"), "generator": arch}
-    sheet = contact_sheet_full(captured, dec, args.sheet_columns)
+    sheet = contact_sheet_full(captured, dec, args.sheet_columns, args.sheet_crop)
     if args.sheet:
         from alive_blender.core.workdir.images import write_png
         write_png(Path(args.sheet), sheet)
@@ -153,11 +153,20 @@ def run_end_to_end(args, rows, out_dir: Path):
     return info
 
 
-def contact_sheet_full(captured, decoded, columns: int) -> np.ndarray:
-    """Captured frames over invented ones, at full size, ``columns`` of each."""
+def contact_sheet_full(captured, decoded, columns: int, crop=(0, 0)) -> np.ndarray:
+    """Captured frames over invented ones, at full size (pixels 1:1), ``columns`` of
+    each; ``crop`` (W, H): only that much of each frame's centre (keeps the PNG small)."""
+    def cut(f):
+        f = np.asarray(f)
+        if not crop[0]:
+            return f
+        H, W = f.shape[:2]
+        y0, x0 = max(0, (H - crop[1]) // 2), max(0, (W - crop[0]) // 2)
+        return f[y0:y0 + crop[1], x0:x0 + crop[0]]
+
     def row(frames):
         idx = np.linspace(0, len(frames) - 1, columns).round().astype(int)
-        tiles = [np.asarray(frames[i]) for i in idx]
+        tiles = [cut(frames[i]) for i in idx]
         pad = np.full((tiles[0].shape[0], 8, 3), 24, np.uint8)
         return np.concatenate(sum([[t, pad] for t in tiles], [])[:-1], axis=1)
     top, bottom = row(captured), row(decoded)
@@ -269,6 +278,8 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu", help="cpu; cuda adds the GPU rows")
     ap.add_argument("--sheet", default="", help="write the full-size contact sheet (PNG) here")
     ap.add_argument("--sheet-columns", type=int, default=3)
+    ap.add_argument("--sheet-crop", type=size, default=(480, 270),
+                    help="centre crop WxH of each frame in the sheet, pixels 1:1 (0x0: whole frames)")
     ap.add_argument("--json", default="", help="also write the results here")
     ap.add_argument("--keep", default="", help="work in this folder and keep it (default: a temporary one)")
     args = ap.parse_args(argv)
