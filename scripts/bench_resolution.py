@@ -279,7 +279,7 @@ def main(argv=None):
     ap.add_argument("--sheet", default="", help="write the full-size contact sheet (PNG) here")
     ap.add_argument("--sheet-columns", type=int, default=3)
     ap.add_argument("--sheet-crop", type=size, default=(480, 270),
-                    help="centre crop WxH of each frame in the sheet, pixels 1:1 (0x0: whole frames)")
+                    help="centre crop WxH of each frame in the sheet, pixels 1:1 (the full size: whole frames)")
     ap.add_argument("--json", default="", help="also write the results here")
     ap.add_argument("--keep", default="", help="work in this folder and keep it (default: a temporary one)")
     args = ap.parse_args(argv)
