@@ -154,15 +154,17 @@ def test_worker_stops_training_within_a_long_step(tmp_path):
     stages.encode(wd, {"kind": "deterministic", "dim": 32}, device="cpu")
     job = {"stage": "train", "workdir": str(wd), "device": "cpu", "behavior": {"epochs": 2},
            "generator": {"steps": 100000, "frames_per_batch": 8, "micro_batch_pixels": 256 * 192,
-                         "checkpoint_every": 0, "linear_base": False, "threads": 1}}
+                         "checkpoint_every": 1, "linear_base": False, "threads": 1, "latent": 16,
+                         "channels": 16, "static_channels": 0}}
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "alive_blender.core.run.worker", json.dumps(job)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        for line in proc.stdout:
-            if "train: generator" in line:
-                break
-        time.sleep(3.0)    # well inside the first steps
+        state = wd / "model" / "generator.train.pt"   # written after every step: training is under way
+        deadline = time.monotonic() + 200
+        while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)    # inside a later step
         t0 = time.monotonic()
         proc.stdin.write("cancel\n")
         proc.stdin.flush()
