@@ -269,10 +269,11 @@ def test_cli_bake_atlas_renders_after_workdir_is_deleted(tiny_blend, tiny_workdi
     out = tmp_path / "out" / "baked.blend"
     res = run_cli("--json", "bake", tiny_blend, work, "--rollout", work / "rollout" / "rollout.npy",
                   "--name", "v2", "--points", "--texture", "atlas", "--card", "--hold", "2", "--start", "10",
-                  "--density", "2", "--trajectory", "--save", out)
+                  "--density", "2", "--allow-upscale", "--trajectory", "--save", out)
     assert res.returncode == 0, res.stderr[-3000:]
     result = json.loads(res.stdout)
     assert result["frames"] == [10, 19] and result["size"] == [48, 32]  # density 2: twice the training size
+    assert result["upscaled"] is True                                    # above the 24x16 capture: asked for
     assert len(result["trajectory"]["objects"]) == 3                    # observed + 2 rollout variations
     decoded = {k: np.load(Path(result["decoded_dir"]) / f"{k}.npy") for k in ("rgb", "depth", "alpha")}
     shutil.rmtree(work)                                                  # nothing but the .blend is left

@@ -50,6 +50,7 @@ def run_all(scene, workdir, settings: RunSettings, reporter: Optional[Reporter] 
     timings = {} if timings is None else timings
     validate(scene, workdir, settings)
     result: dict = {}
+    _preload_torch_native(settings.capture.engine)
     with workdir_lock(workdir):  # one writer per work directory
         for stage in STAGES:
             t = time.monotonic()
@@ -73,3 +74,15 @@ def run_all(scene, workdir, settings: RunSettings, reporter: Optional[Reporter] 
     result["timings"] = dict(timings)
     rep.status("done")
     return result
+
+
+def _preload_torch_native(engine: str) -> None:
+    """Import what torch's optimizer imports (torch._dynamo, which loads triton)
+    before a GL engine renders: loading triton after Workbench/EEVEE made their
+    EGL context segfaulted in the loader (bpy 5.0.1, Mesa, ``run --engine WORKBENCH``)."""
+    if str(engine).upper() == "CYCLES":
+        return
+    try:
+        import torch._dynamo  # noqa: F401  (loaded before rendering on purpose: see above)
+    except Exception:   # a torch without dynamo has nothing to preload
+        pass

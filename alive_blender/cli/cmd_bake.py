@@ -34,6 +34,12 @@ def add_parser(sub) -> None:
                                                           "(default: the scene's start)")
     p.add_argument("--density", type=float, default=1.0, help="decode at this multiple of the training "
                                                             "resolution (more or fewer points per frame)")
+    p.add_argument("--output-size", default="", metavar="WxH",
+                   help="decode at this size (overrides --density); above the capture's size needs --allow-upscale")
+    p.add_argument("--allow-upscale", action="store_true",
+                   help="allow decoding above the capture's size (reported as upscaled); otherwise refused")
+    p.add_argument("--point-density", type=float, default=1.0,
+                   help="points per decoded pixel, at most 1 (0.25: one point per 2x2 pixels)")
     p.add_argument("--pointcloud-object", action="store_true", help="make the points a Point Cloud object "
                                                                     "instead of a mesh")
     p.add_argument("--camera-pose", choices=["start", "per-frame"], default="start",
@@ -48,6 +54,8 @@ def add_parser(sub) -> None:
 
 def settings_from_args(args):
     from ..blender.bake.points import BakeSettings
+    from .common import parse_size
+    out_w, out_h = parse_size(args.output_size, "--output-size")
     chosen = args.points or args.texture or args.card or args.world or args.object
     if not chosen:
         points, texture, card = True, True, True
@@ -59,7 +67,8 @@ def settings_from_args(args):
                      texture_mode=args.texture or "sequence", card=card, world=bool(args.world),
                      target_object=args.object, hold=args.hold, density=args.density,
                      pointcloud_object=bool(args.pointcloud_object), camera_pose=args.camera_pose,
-                     trajectory=bool(args.trajectory), radius=args.radius)
+                     trajectory=bool(args.trajectory), radius=args.radius, width=out_w, height=out_h,
+                     allow_upscale=bool(args.allow_upscale), point_density=args.point_density)
     s.check()
     return s
 

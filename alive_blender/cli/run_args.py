@@ -64,12 +64,25 @@ def add_rollout_args(p) -> None:
                         "original-vae used 0.1)" + _d("anchor"))
 
 
+def add_output_args(p) -> None:
+    """The output size and point density of what a run bakes (docs/resolution.md)."""
+    p.add_argument("--output-size", default=None, metavar="WxH",
+                   help="render the capture and decode the invented frames at this size (e.g. 1280x720), while "
+                        "training at --resolution (default there: the output reduced to 128 pixels wide); "
+                        "default: the training resolution")
+    p.add_argument("--allow-upscale", action="store_const", const=True, default=None,
+                   help="allow decoding above the capture's size (reported as upscaled); otherwise refused")
+    p.add_argument("--point-density", type=float, default=None,
+                   help="points per decoded pixel, at most 1 (0.25: one point per 2x2 pixels)" + _d("point_density"))
+
+
 def add_run_args(p) -> None:
     """Every setting of a whole run."""
     add_capture_args(p)
     add_train_args(p)
     add_rollout_args(p)
     p.add_argument("--name", default=None, help="bake name (its collection is 'Alive NAME')" + _d("name"))
+    add_output_args(p)
     p.add_argument("--save", default="", help="save the baked scene here (default: WORKDIR/alive.blend)")
 
 
@@ -79,6 +92,9 @@ def flat_from_args(args) -> dict:
     frames = getattr(args, "frames", None)
     if frames:
         given["frame_start"], given["frame_end"] = parse_frames(frames)
+    output_size = getattr(args, "output_size", None)
+    if output_size:
+        given["output_width"], given["output_height"] = parse_size(output_size, "--output-size")
     resolution = getattr(args, "resolution", None)
     if resolution:
         given["width"], given["height"] = parse_size(resolution, "--resolution")

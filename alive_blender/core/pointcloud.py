@@ -26,24 +26,34 @@ def point_mask(depth: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return (alpha > 0.5) & np.isfinite(depth) & (depth > 0)
 
 
-def unproject_frames(depth: np.ndarray, alpha: np.ndarray, K: np.ndarray, world_from_camera: np.ndarray):
+def point_stride(point_density: float) -> int:
+    """Pixel stride (in x and y) that gives about ``point_density`` points per pixel."""
+    return max(1, int(round(1.0 / np.sqrt(max(float(point_density), 1e-6)))))
+
+
+def unproject_frames(depth: np.ndarray, alpha: np.ndarray, K: np.ndarray, world_from_camera: np.ndarray,
+                     stride: int = 1):
     """All frames at once, no Python loop over points.
 
     depth, alpha: (N, H, W); K: 3x3 for that grid; world_from_camera: (4, 4)
     for every frame or (N, 4, 4) one per frame. Returns (positions float32
     (M, 3) frame after frame in row-major pixel order, frame index int32 (M,),
-    keep mask (N, H, W)).
+    keep mask (N, H', W')). ``stride`` > 1: only every stride-th pixel in x and y
+    (the one nearest each block's centre), H' x W' of them.
 
     Planar depth makes a point ``t + (R @ ray) * z``: the world-space ray of
     each pixel is computed once per pose, then each coordinate is one gather
     through the mask and one multiply-add (1-D gathers are far cheaper than
     gathering (M, 3) rows)."""
+    s = max(1, int(stride))
+    if s > 1:
+        depth, alpha = depth[:, s // 2::s, s // 2::s], alpha[:, s // 2::s, s // 2::s]
     N, H, W = depth.shape
     keep = point_mask(depth, alpha)
     counts = keep.reshape(N, -1).sum(1)
     fi = np.repeat(np.arange(N, dtype=np.int32), counts)
-    u = (np.arange(W) + 0.5 - K[0, 2]) / K[0, 0]
-    v = (np.arange(H) + 0.5 - K[1, 2]) / K[1, 1]
+    u = (np.arange(W) * s + s // 2 + 0.5 - K[0, 2]) / K[0, 0]
+    v = (np.arange(H) * s + s // 2 + 0.5 - K[1, 2]) / K[1, 1]
     # Blender camera axes: x right, y up (OpenCV's y flipped), looking down -z
     rays = np.empty((H, W, 3), np.float64)
     rays[..., 0], rays[..., 1], rays[..., 2] = u[None, :], -v[:, None], -1.0
@@ -67,13 +77,64 @@ def unproject_frames(depth: np.ndarray, alpha: np.ndarray, K: np.ndarray, world_
     return pos, fi, keep
 
 
-def point_colors(rgb: np.ndarray, keep: np.ndarray) -> np.ndarray:
+def point_colors(rgb: np.ndarray, keep: np.ndarray, stride: int = 1) -> np.ndarray:
     """Linear RGBA float32 (M, 4) of the kept pixels, channel by channel."""
+    s = max(1, int(stride))
+    if s > 1:
+        rgb = rgb[:, s // 2::s, s // 2::s]
     out = np.empty((int(keep.sum()), 4), np.float32)
     out[:, 3] = 1.0
     for c in range(3):
         out[:, c] = srgb_to_linear(rgb[..., c][keep])
     return out
+
+
+def point_bytes(rgb: np.ndarray, keep: np.ndarray, stride: int = 1) -> np.ndarray:
+    """sRGB RGBA uint8 (M, 4) of the kept pixels (what a BYTE_COLOR attribute stores)."""
+    s = max(1, int(stride))
+    if s > 1:
+        rgb = rgb[:, s // 2::s, s // 2::s]
+    out = np.empty((int(keep.sum()), 4), np.uint8)
+    out[:, 3] = 255
+    rgb8 = rgb if rgb.dtype == np.uint8 else None
+    for c in range(3):
+        ch = rgb[..., c][keep]
+        out[:, c] = ch if rgb8 is not None else (np.clip(ch, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return out
+
+
+# pixels unprojected per chunk while baking (decoded arrays are read a chunk at a time)
+BAKE_CHUNK_PIXELS = 1 << 23
+
+
+def unproject_streamed(depth, alpha, rgb, K, world_from_camera, stride: int = 1, reporter=None):
+    """``unproject_frames`` + ``point_bytes`` a chunk of frames at a time, into
+    arrays sized by a first counting pass: positions (M, 3) float32, sRGB
+    bytes (M, 4), points per frame (N,). Only the output arrays and one chunk
+    of (possibly memory-mapped) inputs are in memory at once."""
+    N, H, W = depth.shape
+    s = max(1, int(stride))
+    chunk = max(1, BAKE_CHUNK_PIXELS // (H * W))
+    poses = np.asarray(world_from_camera, np.float64)
+    counts = np.zeros(N, np.int64)
+    for i0 in range(0, N, chunk):
+        keep = point_mask(np.asarray(depth[i0:i0 + chunk, s // 2::s, s // 2::s]),
+                          np.asarray(alpha[i0:i0 + chunk, s // 2::s, s // 2::s]))
+        counts[i0:i0 + len(keep)] = keep.reshape(len(keep), -1).sum(1)
+    total = int(counts.sum())
+    pos = np.empty((total, 3), np.float32)
+    cols = np.empty((total, 4), np.uint8)
+    o = 0
+    for i0 in range(0, N, chunk):
+        if reporter is not None:
+            reporter.check_cancel()
+        i1 = min(N, i0 + chunk)
+        p, _, keep = unproject_frames(np.asarray(depth[i0:i1]), np.asarray(alpha[i0:i1]), K,
+                                      poses if poses.ndim == 2 else poses[i0:i1], s)
+        pos[o:o + len(p)] = p
+        cols[o:o + len(p)] = point_bytes(np.asarray(rgb[i0:i1]), keep, s)
+        o += len(p)
+    return pos, cols, counts
 
 
 def pca_3d(observed: np.ndarray, rollouts: np.ndarray, size: float = 1.0):

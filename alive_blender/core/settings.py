@@ -66,6 +66,10 @@ class BakeSettings(Config):
     target_object: str = ""          # the texture as a material on this object (its UV map)
     hold: int = 1                    # scene frames each generated frame stays ("on twos" = 2)
     density: float = 1.0             # decode size relative to training; used by callers that decode
+    width: int = 0                   # output (decode) size; 0 = from density x the working size
+    height: int = 0
+    allow_upscale: bool = False      # decode above the capture's size (reported); otherwise refused
+    point_density: float = 1.0       # fraction of decoded pixels that become points (1 = one per pixel)
     pointcloud_object: bool = False  # convert the points mesh into a Point Cloud object
     camera_pose: str = "start"       # "start": one pose for all frames; "per-frame": the scene camera's
     trajectory: bool = False         # embedding trajectory curves (needs embeddings)
@@ -82,6 +86,11 @@ class BakeSettings(Config):
             raise AliveError(f"hold must be at least 1 scene frame, got {self.hold}", "use --hold 1 or more")
         if not self.density > 0:
             raise AliveError(f"point density must be positive, got {self.density}", "use e.g. --density 0.5 or 2")
+        if not 0 < self.point_density <= 1:
+            raise AliveError(f"point density must be in (0, 1] (points per decoded pixel), got {self.point_density}",
+                             "use e.g. --point-density 0.25 (one point per 2x2 pixels) or 1")
+        if (self.width > 0) != (self.height > 0) or self.width < 0 or self.height < 0:
+            raise AliveError(f"bad output size {self.width}x{self.height}", "give both, e.g. --output-size 1280x720")
         if self.camera_pose not in CAMERA_POSES:
             raise AliveError(f"unknown camera pose mode '{self.camera_pose}'", "use 'start' or 'per-frame'")
 
@@ -96,7 +105,10 @@ class RunSettings:
     bake: BakeSettings = field(default_factory=BakeSettings)
     device: str = "auto"             # auto | cpu | cuda | mps
     seed: int = 0                    # one seed for training and rollout
+    working_width: int = 0           # train at this size, the capture reduced (0: the capture's size);
+    working_height: int = 0          # set when an output size (bake.width/height) renders the capture larger
 
+    TOP_LEVEL = ("device", "seed", "working_width", "working_height")
     SECTIONS = {"capture": CaptureSettings, "encoder": EncoderSpec, "generator": GeneratorConfig,
                 "behavior": BehaviorConfig, "rollout": RolloutConfig, "bake": BakeSettings}
 
@@ -114,7 +126,7 @@ class RunSettings:
             raise AliveError(f"unknown run setting(s): {', '.join(map(repr, unknown))}",
                              f"known: {', '.join(f.name for f in fields(cls))}")
         kw = {name: kind.from_dict(d[name]) for name, kind in cls.SECTIONS.items() if name in d}
-        return cls(**kw, **{k: d[k] for k in ("device", "seed") if k in d})
+        return cls(**kw, **{k: d[k] for k in cls.TOP_LEVEL if k in d})
 
     def check(self) -> None:
         """What can be checked without a scene or a work directory."""
@@ -136,7 +148,8 @@ class RunSettings:
         return {"capture": self.capture.to_dict(), "encoder": self.encoder.to_dict(),
                 "generator": self.generator.to_dict(), "behavior": self.behavior.to_dict(),
                 "rollout": self.rollout.to_dict(), "bake": self.bake.to_dict(),
-                "device": self.device, "seed": self.seed}
+                "device": self.device, "seed": self.seed,
+                "working_width": self.working_width, "working_height": self.working_height}
 
     @classmethod
     def from_flat(cls, flat: dict) -> "RunSettings":
@@ -160,7 +173,35 @@ class RunSettings:
                 nested[name] = value
             else:
                 nested.setdefault(section, {})[name] = value
-        return cls.from_dict(nested)
+        return cls.from_dict(nested).with_output_size(bool(flat.get("width") and flat.get("height")))
+
+    @property
+    def working_size(self) -> Optional[tuple]:
+        """(W, H) to train at, or None: the capture's own size."""
+        return (self.working_width, self.working_height) if self.working_width and self.working_height else None
+
+    def with_output_size(self, working_given: bool) -> "RunSettings":
+        """An output size (bake.width x bake.height) renders the capture at that size
+        and trains at a working size: the capture's width/height when they were given
+        (``working_given``), else the output reduced to 128 pixels wide."""
+        out_w, out_h = int(self.bake.width), int(self.bake.height)
+        if not (out_w and out_h):
+            return self
+        c = self.capture
+        w, h = (c.width, c.height) if working_given and c.width and c.height else working_for(out_w, out_h)
+        if w > out_w or h > out_h:
+            raise AliveError(f"training resolution {w}x{h} is larger than the output size {out_w}x{out_h}",
+                             f"train at most at {out_w}x{out_h} (--resolution), or raise --output-size")
+        self.capture = replace(c, width=out_w, height=out_h, percent=0)
+        self.working_width, self.working_height = w, h
+        return self
+
+
+def working_for(width: int, height: int, wide: int = 128) -> tuple[int, int]:
+    """The default working size for an output size: ``wide`` pixels wide, same aspect."""
+    if width <= wide:
+        return width, height
+    return wide, max(1, round(height * wide / width))
 
 
 # flat name (CLI flag with underscores, TOML key, scene property) -> (section, field)
@@ -177,7 +218,8 @@ FLAT: dict[str, tuple[Optional[str], str]] = {
     "negative_prompt": ("rollout", "negative_prompt"), "steer_strength": ("rollout", "steer_strength"),
     "loop": ("rollout", "loop"),
     "name": ("bake", "name"), "bake_points": ("bake", "points"), "bake_texture": ("bake", "texture"),
-    "density": ("bake", "density"),
+    "density": ("bake", "density"), "output_width": ("bake", "width"), "output_height": ("bake", "height"),
+    "allow_upscale": ("bake", "allow_upscale"), "point_density": ("bake", "point_density"),
     "device": (None, "device"), "seed": (None, "seed"),
 }
 

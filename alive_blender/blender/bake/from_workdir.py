@@ -22,6 +22,13 @@ from ...core.run.protocol import Reporter
 from .points import BakeSettings, bake, camera_poses, target_object
 
 
+def decode_size(workdir, density: float, width: int = 0, height: int = 0) -> tuple[int, int]:
+    """Decode width/height: the output size if given, else ``density`` times the working (training) size."""
+    if width > 0 and height > 0:
+        return int(width), int(height)
+    return stages.decode_size(workdir, density)
+
+
 def rollout_start_index(rollout_file: Path, workdir) -> int:
     """The captured sample a rollout started from (its camera is the one the
     frames are seen through), as the rollout stage resolved and stored it; a
@@ -35,7 +42,15 @@ def rollout_start_index(rollout_file: Path, workdir) -> int:
 
 
 def load_decoded(decoded_dir: Path, has_depth: bool) -> dict:
-    decoded = {k: load_npy(Path(decoded_dir) / f"{k}.npy", f"decoded {k}") for k in ("rgb", "depth", "alpha")}
+    """The decoded arrays memory-mapped (a bake reads them a chunk at a time), and
+    the frame PNGs decode wrote, which a sequence texture links instead of re-encoding."""
+    decoded = {}
+    for k in ("rgb", "depth", "alpha"):
+        path = Path(decoded_dir) / f"{k}.npy"
+        try:
+            decoded[k] = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            decoded[k] = load_npy(path, f"decoded {k}")   # its clear error for a missing or bad file
     if not has_depth:
         decoded["depth"] = None  # footage: the generator's depth output learned nothing
     decoded["png_dir"] = Path(decoded_dir)  # the decode's PNGs: the bake links them, no second encode
@@ -55,9 +70,10 @@ def bake_from_workdir(scene, workdir, settings: BakeSettings, rollout_file=None,
     if not rollout_file.exists():
         raise AliveError(f"rollout file not found: '{rollout_file}'", "give the .npy that rollout wrote")
     if decoded_dir is None:
+        width, height = decode_size(wd.root, settings.density, settings.width, settings.height)
         decoded_dir = wd / "bakes" / bpy.path.clean_name(settings.name) / "decoded"
-        stages.decode_rollout(wd.root, rollout_file, variation, out_dir=decoded_dir, density=settings.density,
-                              device=device, reporter=rep)
+        stages.decode_rollout(wd.root, rollout_file, variation, width, height, out_dir=decoded_dir,
+                              device=device, reporter=rep, allow_upscale=settings.allow_upscale)
     decoded = load_decoded(decoded_dir, cap.has_depth)
     N, H, W = decoded["rgb"].shape[:3]
     ref = rollout_start_index(rollout_file, wd.root)
@@ -79,4 +95,6 @@ def bake_from_workdir(scene, workdir, settings: BakeSettings, rollout_file=None,
         trajectory = (emb[np.asarray(cap.is_real_frame)], load_npy(rollout_file, "rollout"))
     result = bake(scene, decoded, K, poses, settings, blend_dir=blend_dir, reporter=rep, trajectory=trajectory)
     result["decoded_dir"] = str(decoded_dir)
+    if decode.get("upscaled"):
+        result["upscaled"] = True
     return result

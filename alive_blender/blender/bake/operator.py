@@ -14,6 +14,7 @@ from ...core.errors import AliveError
 from ...core.run.protocol import Reporter
 from ...core.settings import BakeSettings
 from ..ui.preferences import resolve_workdir
+from ..ui.settings import output_size
 from .from_workdir import bake_from_workdir
 
 
@@ -50,6 +51,11 @@ class ALIVE_OT_bake_options(bpy.types.Operator):
     start: IntProperty(name="Start", default=1, description="Scene frame of the first baked frame")
     density: FloatProperty(name="Density", default=1.0, min=0.05, soft_max=4.0,
                            description="Decode at this multiple of the training resolution")
+    point_density: FloatProperty(name="Point Density", default=1.0, min=0.01, max=1.0, subtype="FACTOR",
+                                 description="Points per decoded pixel (1: one per pixel, 0.25: one per 2x2)")
+    allow_upscale: BoolProperty(name="Allow Upscale", default=False,
+                                description="Decode above the capture's size (reported as upscaled); "
+                                            "otherwise refused")
     pointcloud_object: BoolProperty(name="Point Cloud Object", default=False,
                                     description="Make the points a Point Cloud object instead of a mesh")
     camera_pose: EnumProperty(name="Camera Pose", default="start", description="Which camera pose unprojects",
@@ -59,13 +65,17 @@ class ALIVE_OT_bake_options(bpy.types.Operator):
 
     def settings(self, context):
         texture = self.texture_mode != "NONE"
+        alive = getattr(context.scene, "alive", None)
+        out_w, out_h = output_size(alive) if alive is not None else (0, 0)   # the panel's output size
         return BakeSettings(name=self.name, start=None if self.use_scene_start else self.start,
                             points=self.points, texture=texture,
                             texture_mode="atlas" if self.texture_mode == "ATLAS" else "sequence",
                             card=texture and self.card, world=texture and self.world,
                             target_object=self.target_object if texture else "", hold=self.hold,
                             density=self.density, pointcloud_object=self.pointcloud_object,
-                            camera_pose=self.camera_pose, trajectory=self.trajectory)
+                            camera_pose=self.camera_pose, trajectory=self.trajectory,
+                            width=out_w, height=out_h, point_density=self.point_density,
+                            allow_upscale=self.allow_upscale)
 
     def execute(self, context):
         try:
@@ -73,7 +83,8 @@ class ALIVE_OT_bake_options(bpy.types.Operator):
             settings = self.settings(context)
             # the run's own decoded frames serve when nothing asks for another decode
             decoded = workdir / "decoded"
-            reuse = not self.rollout and self.density == 1.0 and (decoded / "rgb.npy").exists()
+            reuse = not self.rollout and self.density == 1.0 and (decoded / "rgb.npy").exists() \
+                and (not settings.width or _decoded_size(decoded) == (settings.width, settings.height))
             blend_dir = Path(bpy.path.abspath("//")) if bpy.data.filepath else workdir
             result = bake_from_workdir(context.scene, workdir, settings, rollout_file=self.rollout or None,
                                        blend_dir=blend_dir, device="cpu", reporter=Reporter(),
@@ -87,6 +98,13 @@ class ALIVE_OT_bake_options(bpy.types.Operator):
 
     def invoke(self, context, event):
         return context.window_manager.invoke_props_dialog(self)
+
+
+def _decoded_size(decoded_dir: Path) -> tuple[int, int]:
+    """(W, H) of the frames in a decoded folder, read from the .npy header only."""
+    import numpy as np
+    shape = np.load(decoded_dir / "rgb.npy", mmap_mode="r").shape
+    return int(shape[2]), int(shape[1])
 
 
 CLASSES = (ALIVE_OT_bake_options,)

@@ -2,10 +2,13 @@
 
 * Point cloud: every decoded frame's depth unprojected through the capture
   camera into world space (one pose for all frames, or one per frame), masked
-  by decoded alpha; all frames in one mesh with an INT point attribute
-  ``alive_frame`` (the index of the generated frame) and a FLOAT_COLOR
-  attribute ``alive_rgb`` (not ``color``: Cycles' Attribute node reads nothing
-  from that name), stored frame after frame. A geometry-nodes group turns
+  by decoded alpha, at a point density of up to one point per decoded pixel
+  (``point_density``: the fraction of pixels, taken on a regular stride); all
+  frames in one mesh, stored frame after frame and compactly: float32
+  positions and a BYTE_COLOR attribute ``alive_rgb`` (sRGB bytes, 4 bytes a
+  point; not ``color``: Cycles' Attribute node reads nothing from that name).
+  Frames are unprojected a chunk at a time, so decoded arrays may be
+  memory-mapped and are never read whole. A geometry-nodes group turns
   Scene Time into a generated frame index with the modifier's Start and Hold
   inputs, looks up that frame's offset and count in a small hidden table
   object, makes exactly those points (radius on the modifier) by sampling
@@ -33,7 +36,8 @@ import numpy as np
 from ...core.errors import AliveError
 from ...core.run.protocol import Reporter
 from ...core.settings import BakeSettings, TEXTURE_MODES  # noqa: F401  (the schema's; re-exported)
-from ...core.pointcloud import point_colors, point_mask, srgb_to_linear, unproject_frames  # noqa: F401
+from ...core.pointcloud import (point_colors, point_mask, point_stride, srgb_to_linear,  # noqa: F401
+                                unproject_frames, unproject_streamed)
 from .tags import BAKE_DATA, TAG, bake_counts, tag, tagged  # noqa: F401  (TAG, bake_counts: re-exported)
 from .texture import bake_texture, check_atlas_size, restore_replaced
 from .trajectory import bake_trajectory
@@ -194,14 +198,23 @@ def _point_material(name: str):
     return mat
 
 
-def write_point_mesh(mesh, pos: np.ndarray, frame_index: np.ndarray, colors: np.ndarray) -> None:
-    """Bulk attribute writes: contiguous numpy arrays straight into foreach_set."""
+def write_point_mesh(mesh, pos: np.ndarray, frame_index: Optional[np.ndarray], colors: np.ndarray) -> None:
+    """Bulk attribute writes: contiguous numpy arrays straight into foreach_set.
+    ``colors``: sRGB bytes (M, 4) uint8 -> a BYTE_COLOR attribute (compact), or
+    linear float (M, 4) -> FLOAT_COLOR. ``frame_index`` (optional, 4 bytes a
+    point): the ``alive_frame`` attribute; playback needs only the frame table."""
     mesh.vertices.add(len(pos))
     mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(pos, np.float32).ravel())
-    fa = mesh.attributes.new(FRAME_ATTR, "INT", "POINT")
-    fa.data.foreach_set("value", np.ascontiguousarray(frame_index, np.int32))
-    ca = mesh.attributes.new(COLOR_ATTR, "FLOAT_COLOR", "POINT")
-    ca.data.foreach_set("color", np.ascontiguousarray(colors, np.float32).ravel())
+    if frame_index is not None:
+        fa = mesh.attributes.new(FRAME_ATTR, "INT", "POINT")
+        fa.data.foreach_set("value", np.ascontiguousarray(frame_index, np.int32))
+    if colors.dtype == np.uint8:
+        ca = mesh.attributes.new(COLOR_ATTR, "BYTE_COLOR", "POINT")
+        # color_srgb takes the bytes as they are (no linear round trip): exact
+        ca.data.foreach_set("color_srgb", (colors.astype(np.float32) * np.float32(1.0 / 255.0)).ravel())
+    else:
+        ca = mesh.attributes.new(COLOR_ATTR, "FLOAT_COLOR", "POINT")
+        ca.data.foreach_set("color", np.ascontiguousarray(colors, np.float32).ravel())
     mesh.update()
 
 
@@ -224,29 +237,28 @@ def _to_pointcloud(scene, obj, name: str):
 
 def bake_points(scene, coll, name: str, rgb: np.ndarray, depth: np.ndarray, alpha: np.ndarray,
                 K: np.ndarray, world_from_camera: np.ndarray, frames: np.ndarray, radius: float,
-                hold: int = 1, pointcloud_object: bool = False, timings: Optional[dict] = None):
+                hold: int = 1, pointcloud_object: bool = False, timings: Optional[dict] = None,
+                stride: int = 1, reporter: Optional[Reporter] = None):
     """One object holding every frame's points; returns (object, points per frame).
 
     ``frames`` are the scene frames the generated frames start on; the modifier's
-    Start is frames[0] and Hold is ``hold``."""
+    Start is frames[0] and Hold is ``hold``. ``stride``: every stride-th pixel in
+    x and y becomes a point (see ``point_stride``)."""
     import time
     if pointcloud_object and not compat.can_convert_to_pointcloud():
         raise AliveError(f"Point Cloud objects need Blender 4.3 or later (this is {bpy.app.version_string})",
                          "bake without the point-cloud option (the mesh form renders the same)")
     t0 = time.perf_counter()
-    N = depth.shape[0]
-    pos, fi, keep = unproject_frames(depth, alpha, K, world_from_camera)
-    cols = point_colors(rgb, keep)
-    cols[:, 3] = 1.0
+    pos, cols, counts = unproject_streamed(depth, alpha, rgb, K, world_from_camera, stride, reporter)
     t1 = time.perf_counter()
     mesh = tag(bpy.data.meshes.new(f"Alive Points {name}"), name)
-    write_point_mesh(mesh, pos, fi, cols)
+    write_point_mesh(mesh, pos, None, cols)
+    del cols
     t2 = time.perf_counter()
     obj = tag(bpy.data.objects.new(f"Alive Points {name}", mesh), name)
     coll.objects.link(obj)
     if pointcloud_object:
         _to_pointcloud(scene, obj, name)
-    counts = np.bincount(fi, minlength=N)
     mod = obj.modifiers.new("Alive Points", "NODES")
     mod.node_group = _points_node_group(name)
     mat = _point_material(name)
@@ -257,8 +269,21 @@ def bake_points(scene, coll, name: str, rgb: np.ndarray, depth: np.ndarray, alph
     compat.set_modifier_input(mod, modifier_input(mod, "Frame Table"), _frame_table(coll, name, counts))
     obj.data.materials.append(mat)
     if timings is not None:
-        timings.update(unproject_s=t1 - t0, attributes_s=t2 - t1, points=int(len(pos)))
+        timings.update(unproject_s=t1 - t0, attributes_s=t2 - t1, points=int(len(pos)),
+                       point_bytes=int(len(pos)) * 16)   # float32 xyz + 4 sRGB bytes
     return obj, counts
+
+
+def median_depth(depth: Optional[np.ndarray], alpha: np.ndarray, most_frames: int = 16) -> float:
+    """Median covered depth over at most ``most_frames`` evenly spaced frames (all
+    of a short bake; a long one is not read whole), 5.0 when nothing is covered."""
+    if depth is None:
+        return 5.0
+    n = len(depth)
+    idx = np.unique(np.linspace(0, n - 1, min(n, most_frames)).round().astype(int))
+    d, a = np.asarray(depth[idx]), np.asarray(alpha[idx])
+    fg = d[point_mask(d, a)]
+    return float(np.median(fg)) if len(fg) else 5.0
 
 
 def camera_poses(scene, cam_obj, scene_frames) -> np.ndarray:
@@ -343,18 +368,19 @@ def _bake_into(scene, rgb, depth, alpha, K, poses, settings, frames, blend_dir, 
     result = {"name": settings.name, "frames": [int(frames[0]), int(frames[-1]) + hold - 1], "hold": hold,
               "collection": coll.name, "size": [int(W), int(H)]}
     has_depth = depth is not None
-    fg = depth[point_mask(depth, alpha)] if has_depth else np.zeros(0, np.float32)
-    distance = settings.card_distance or (float(np.median(fg)) if len(fg) else 5.0)
+    distance = settings.card_distance or median_depth(depth, alpha)
     timings = {}
     if settings.points:
         if not has_depth:
             reporter.warning(f"this footage has no depth: the point cloud is a flat card of points "
                              f"{distance:g} units in front of the camera")
-            depth = np.full((N, H, W), distance, np.float32)
+            depth = np.broadcast_to(np.float32(distance), (N, H, W))   # no memory: a view
             result["points_flat"] = True
-        radius = settings.radius or (distance / K[0, 0] * 0.75)
+        stride = point_stride(settings.point_density)
+        radius = settings.radius or (distance / K[0, 0] * 0.75 * stride)
         obj, per_frame = bake_points(scene, coll, settings.name, rgb, depth, alpha, K, poses, frames, radius,
-                                     hold, settings.pointcloud_object, timings)
+                                     hold, settings.pointcloud_object, timings, stride, reporter)
+        result["point_stride"] = stride
         result["points_object"] = obj.name
         result["points_per_frame"] = per_frame.tolist()
         result["radius"] = float(radius)

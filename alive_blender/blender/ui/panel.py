@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import bpy
 
+from ...core.run.estimate import estimate
 from .jobs import RUNNER
+from .settings import output_size
 
 
 class _AlivePanel:
@@ -56,6 +58,21 @@ class ALIVE_PT_main(_AlivePanel, bpy.types.Panel):
             layout.label(text=where if len(where) <= 60 else "..." + where[-57:], icon="FILE_FOLDER")
 
 
+def draw_cost(layout, scene) -> None:
+    """What the chosen sizes will cost: a rough estimate from the sizes (core.run.estimate)."""
+    s = scene.alive
+    out_w, out_h = output_size(s)
+    work = (s.width, s.height)
+    frames = (scene.frame_end - scene.frame_start + 1) if s.use_scene_range else (s.frame_end - s.frame_start + 1)
+    est = estimate(max(1, frames), s.rollout_frames, (out_w, out_h) if out_w else work, work, s.point_density,
+                   s.generator_steps, s.bake_points)
+    col = layout.column(align=True)
+    col.scale_y = 0.8
+    col.label(text=est.summary(), icon="TIME")
+    if s.bake_points:
+        col.label(text=f"{est.points_per_frame:,} points per frame")
+
+
 class ALIVE_PT_capture(_AliveSubPanel, bpy.types.Panel):
     bl_idname = "ALIVE_PT_capture"
     bl_label = "Capture"
@@ -74,6 +91,11 @@ class ALIVE_PT_capture(_AliveSubPanel, bpy.types.Panel):
         sub = col.column(align=True)
         sub.prop(s, "width")
         sub.prop(s, "height")
+        sub = col.column(align=True)
+        sub.prop(s, "output_width")
+        sub.prop(s, "output_height")
+        col.prop(s, "point_density")
+        draw_cost(col, context.scene)
         col.prop(s, "engine")
         if s.engine == "CYCLES":
             col.prop(s, "samples")

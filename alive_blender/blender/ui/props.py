@@ -32,8 +32,17 @@ class AliveSettings(bpy.types.PropertyGroup):
     frame_start: IntProperty(name="Start", default=1, description="First frame to capture")
     frame_end: IntProperty(name="End", default=48, description="Last frame to capture")
     width: IntProperty(name="Width", default=DEFAULTS["width"], min=8, max=4096,
-                       description="Training resolution width in pixels (renders are made at this size)")
+                       description="Training (working) resolution width in pixels; renders are made at this "
+                                   "size unless an output size is set")
     height: IntProperty(name="Height", default=DEFAULTS["height"], min=8, max=4096, description="Training resolution height in pixels")
+    output_width: IntProperty(name="Output Width", default=DEFAULTS["output_width"], min=0, max=8192,
+                              description="Render the capture and decode the invented frames at this size (e.g. "
+                                          "1280); training stays at the resolution above. 0: the training size")
+    output_height: IntProperty(name="Output Height", default=DEFAULTS["output_height"], min=0, max=8192,
+                               description="Output height in pixels (e.g. 720); 0: the training size")
+    point_density: FloatProperty(name="Point Density", default=DEFAULTS["point_density"], min=0.01, max=1.0,
+                                 subtype="FACTOR", description="Points per output pixel in the baked point cloud "
+                                                               "(1: one per pixel, 0.25: one per 2x2 pixels)")
     engine: EnumProperty(name="Engine", default=DEFAULTS["engine"], description="Render engine used for capture",
                          items=[("CYCLES", "Cycles", "Path traced; exact depth"),
                                 ("WORKBENCH", "Workbench", "Fast solid shading"),

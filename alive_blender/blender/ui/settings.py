@@ -22,6 +22,11 @@ def rollout_controls(scene) -> dict:
     return out
 
 
+def output_size(s) -> tuple[int, int]:
+    """The panel's output size, (0, 0) when unset (output = training size)."""
+    return (s.output_width, s.output_height) if s.output_width and s.output_height else (0, 0)
+
+
 def flat_settings(scene) -> dict:
     """The scene's properties under their flat names (core/settings.FLAT)."""
     s = scene.alive
@@ -34,6 +39,7 @@ def flat_settings(scene) -> dict:
         "behavior": s.behavior, "behavior_epochs": s.behavior_epochs, "seed": s.seed,
         "rollout_frames": s.rollout_frames, "loop": s.loop, "prompt": s.prompt, "negative_prompt": s.negative_prompt,
         "name": s.bake_name, "bake_points": s.bake_points, "bake_texture": s.bake_texture,
+        "point_density": s.point_density,
         **rollout_controls(scene),
     }
     # width is the SIREN layer width of film-siren / original-siren; grid-siren sizes itself from the resolution
@@ -47,11 +53,15 @@ def bake_settings(scene) -> BakeSettings:
     work folder's generator, so it needs no encoder (a CLIP model that cannot
     load offline must not stop it)."""
     s = scene.alive
-    return BakeSettings(name=s.bake_name, start=scene.frame_start, points=s.bake_points, texture=s.bake_texture)
+    out_w, out_h = output_size(s)
+    return BakeSettings(name=s.bake_name, start=scene.frame_start, points=s.bake_points, texture=s.bake_texture,
+                        width=out_w, height=out_h, point_density=s.point_density)
 
 
 def run_settings(scene) -> RunSettings:
-    settings = RunSettings.from_flat({**flat_settings(scene), "device": device()})
+    out_w, out_h = output_size(scene.alive)
+    settings = RunSettings.from_flat({**flat_settings(scene), "device": device(), "output_width": out_w or None,
+                                      "output_height": out_h or None})
     settings.encoder = encoder_spec()
     settings.bake = bake_settings(scene)
     return settings

@@ -97,6 +97,8 @@ class GeneratorConfig(Config):
     interp_fraction: float = 0.25     # share of a batch made of slerped in-between pairs (no subframes)
     supersample: int = 1              # >1: each pixel is the mean of ss x ss sub-pixel samples (sharper upsampling)
     threads: int = 0                  # CPU threads for torch; 0 = auto (cores not busy with other work)
+    micro_batch_pixels: int = 1 << 20  # pixel evaluations per forward/backward pass: a larger step is split
+                                       # (gradients accumulated) and cancel is checked between the parts
 
 
 
@@ -385,6 +387,51 @@ def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.
         warm = min(1.0, frac / 0.03)
         return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
 
+    def forward(e, xy):
+        """(F, P, 5) raw outputs and (F, P, 3) RGB per pixel (sub-pixel samples averaged)."""
+        out = gen.net(e, xy, native=True) if native_train else \
+            gen.net(e, xy, size=(W * ss, H * ss)) if grid_arch else gen.net(e, xy)
+        if ss > 1:
+            out = out.view(out.shape[0], P, ss * ss, 5)
+            pred_rgb = (out[..., :3] if rgb_linear else torch.sigmoid(out[..., :3])).mean(2)
+            return out.mean(2), pred_rgb
+        return out, (out[..., :3] if rgb_linear else torch.sigmoid(out[..., :3]))
+
+    def accumulate_step(e, xy, tgt, per_pass):
+        """One step's gradients over frames in parts of ``per_pass``: the same loss as
+        one pass (each part's terms scaled by its share), in bounded memory, with
+        cancel checked between parts. Returns (loss, rgb loss) as floats."""
+        opt.zero_grad(set_to_none=True)
+        F_ = len(e)
+        n_pix = F_ * tgt.shape[1]
+        dm_total = tgt[..., 4].sum().clamp_min(1)
+        total = total_rgb = 0.0
+        for f0 in range(0, F_, per_pass):
+            if f0:
+                reporter.check_cancel()
+            sl = slice(f0, f0 + per_pass)
+            out, pred_rgb = forward(e[sl], xy)
+            t = tgt[sl]
+            part_rgb = torch.sum((pred_rgb - t[..., :3]) ** 2) / (n_pix * 3)
+            part = part_rgb
+            if has_depth:
+                part = part + cfg.depth_weight * torch.sum(t[..., 4] * (out[..., 3] - t[..., 3]) ** 2) / dm_total
+            part = part + cfg.alpha_weight * torch.nn.functional.binary_cross_entropy_with_logits(
+                out[..., 4], t[..., 5], reduction="sum") / n_pix
+            part.backward()
+            total += part.item()
+            total_rgb += part_rgb.item()
+        return total, total_rgb
+
+    def report(frac, rgb_loss):
+        if step % 25 == 0 or step == cfg.steps:
+            batch_psnr = 10 * math.log10(1.0 / max(rgb_loss, 1e-10))
+            reporter.progress(frac, f"generator step {step} loss {loss_ema:.5f} psnr {batch_psnr:.1f} dB")
+            reporter.metric("generator_loss", loss_ema, step)
+            reporter.metric("generator_batch_psnr", batch_psnr, step)
+        if state_path is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            save_state()
+
     t0 = t_start
     gen.net.train()
     loss_ema = None
@@ -402,6 +449,16 @@ def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.
             for group in opt.param_groups:
                 group["lr"] = lr * group.get("scale", 1.0) * sched(frac)
             e, xy, tgt = batch()
+            per_pass = max(1, int(cfg.micro_batch_pixels) // max(1, len(xy)))
+            if per_pass < len(e):
+                # a large step: frames in parts, gradients accumulated, cancel checked between parts
+                loss, loss_rgb = accumulate_step(e, xy, tgt, per_pass)
+                opt.step()
+                step += 1
+                lv = loss
+                loss_ema = lv if loss_ema is None else 0.9 * loss_ema + 0.1 * lv
+                report(frac, loss_rgb)
+                continue
             out = gen.net(e, xy, native=True) if native_train else \
                 gen.net(e, xy, size=(W * ss, H * ss)) if grid_arch else gen.net(e, xy)
             if ss > 1:  # a pixel is the mean over its area: sub-pixel samples are free to be sharper
@@ -423,13 +480,7 @@ def train_generator(embeddings: np.ndarray, rgb: np.ndarray, depth: Optional[np.
             step += 1
             lv = loss.item()
             loss_ema = lv if loss_ema is None else 0.9 * loss_ema + 0.1 * lv
-            if step % 25 == 0 or step == cfg.steps:
-                batch_psnr = 10 * math.log10(1.0 / max(loss_rgb.item(), 1e-10))
-                reporter.progress(frac, f"generator step {step} loss {loss_ema:.5f} psnr {batch_psnr:.1f} dB")
-                reporter.metric("generator_loss", loss_ema, step)
-                reporter.metric("generator_batch_psnr", batch_psnr, step)
-            if state_path is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                save_state()
+            report(frac, loss_rgb.item())
     finally:
         threads.__exit__(None, None, None)
         save_state()

@@ -32,7 +32,7 @@ def capture_key(wd: WorkDir) -> str:
 
 
 def encode(workdir, spec, device: str = "auto", force: bool = False, reporter: Optional[Reporter] = None) -> dict:
-    from ..workdir.dataset import load_capture
+    from ..workdir.dataset import open_capture
     from ..device import pick_device
     from ..models.encoder import EncoderSpec, make_encoder
     rep = _reporter(reporter)
@@ -49,13 +49,14 @@ def encode(workdir, spec, device: str = "auto", force: bool = False, reporter: O
     rep.status(f"encode: {encoder.label}")
     if not encoder.semantic:
         rep.warning(f"encoder in use is {encoder.label}")
-    cap = load_capture(wd.root)
+    cap = open_capture(wd.root)   # streamed: full-size captures are never all in memory
     embs = []
-    n = len(cap.rgb)
-    batch = 16
-    for i in range(0, n, batch):
+    n = len(cap)
+    # 16 frames, fewer when large (about a megapixel): cancel is checked between chunks
+    batch = max(1, min(16, DECODE_CHUNK_PIXELS // (cap.width * cap.height)))
+    for i, rgb, _, _ in cap.chunks(batch):
         rep.check_cancel()
-        embs.append(encoder.encode_images(cap.rgb[i:i + batch]))
+        embs.append(encoder.encode_images(rgb))
         rep.progress(min(n, i + batch) / n, f"encoded {min(n, i + batch)}/{n} frames")
     emb = np.concatenate(embs).astype(np.float32)
     info = {"label": encoder.label, "semantic": bool(encoder.semantic), "dim": int(emb.shape[1]),
@@ -67,10 +68,16 @@ def encode(workdir, spec, device: str = "auto", force: bool = False, reporter: O
 
 
 def train(workdir, generator: dict | None = None, behavior: dict | None = None, device: str = "auto",
-          force: bool = False, reporter: Optional[Reporter] = None) -> dict:
+          force: bool = False, reporter: Optional[Reporter] = None, working_size=None) -> dict:
+    """Train generator and behavior. ``working_size`` (W, H): learn at this size,
+    the capture reduced by area averaging (training stays cheap however large
+    the capture: the output size is chosen when decoding); None or 0 = the
+    capture's own size. Larger than the capture is refused. Object layers are
+    built from the capture at its own size (they are its pixels: nothing is
+    learned, and full-size output needs full-size layers)."""
     from ..models.behavior import WALK_ARCHS, BehaviorConfig, train_behavior
     from ..workdir.checkpoint import write_manifest
-    from ..workdir.dataset import load_capture
+    from ..workdir.dataset import open_capture
     from ..device import pick_device
     from ..models.generator import LAYER_ARCHS, GeneratorConfig, psnr, train_generator
     rep = _reporter(reporter)
@@ -80,7 +87,10 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     embed_key = wd.stage_key("encode")
     if embed_key is None:
         raise AliveError(f"no embeddings in '{wd.root}'", "run encode first")
-    key = content_key("train", embed_key, gcfg.to_dict(), bcfg.to_dict())
+    reader = open_capture(wd.root)
+    work_w, work_h = reader.check_size(working_size)
+    key = content_key("train", embed_key, gcfg.to_dict(), bcfg.to_dict(),
+                      *([] if (work_w, work_h) == reader.size else [[work_w, work_h]]))
     model_dir = wd / MODEL
     if not force and wd.stage_key("train") == key and (model_dir / "manifest.json").exists():
         rep.status("train: up to date")
@@ -88,7 +98,8 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     dev = pick_device(device)
     emb = load_npy(wd / EMBED / "embeddings.npy", "embeddings")
     encoder_info = read_json(wd / EMBED / "encoder.json")
-    cap = load_capture(wd.root)
+    # object layers are the capture's own pixels: kept at its full size, decoded at any size up to it
+    cap = reader.load(None if gcfg.arch in LAYER_ARCHS else (work_w, work_h))
     model_dir.mkdir(parents=True, exist_ok=True)
     state_path = _resumable_state(model_dir, key, force, rep)
 
@@ -124,7 +135,8 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     result = {"generator": gcfg.arch, "behavior": bcfg.arch, "generator_steps": gen.steps_done,
               "generator_seconds": round(t_gen, 2), "behavior_seconds": round(t_beh, 2),
               "train_psnr": round(train_psnr, 2), "device": dev, "encoder": encoder_info["label"],
-              "width": int(W), "height": int(H)}
+              "width": int(W), "height": int(H), "capture_width": int(reader.width),
+              "capture_height": int(reader.height)}
     write_json(model_dir / "train.json", result)
     write_manifest(model_dir, ["generator.safetensors", "behavior.safetensors"],
                    {"encoder": encoder_info["identity"], "encoder_label": encoder_info["label"],
@@ -435,18 +447,56 @@ def _write_png16(path: Path, img: np.ndarray) -> None:
     Image.fromarray(np.ascontiguousarray(img, np.uint16)).save(path, format="PNG")
 
 
+def capture_size(wd: WorkDir) -> tuple[int, int]:
+    """The captured frames' (W, H): the most an output can show without upscaling."""
+    meta = read_json(wd / CAPTURE / "meta.json", "capture metadata (run capture first)")
+    return int(meta["width"]), int(meta["height"])
+
+
+def output_size(workdir, width: int = 0, height: int = 0, allow_upscale: bool = False,
+                reporter: Optional[Reporter] = None) -> tuple[int, int, bool]:
+    """The (W, H) to decode at and whether that upscales: 0 = the working
+    (training) size. A size above the capture's is refused, since no captured
+    pixel backs it, unless ``allow_upscale``: then it is decoded, reported
+    with a warning and flagged in the result (never silently)."""
+    wd = WorkDir(workdir)
+    info = read_json(wd / MODEL / "train.json", "training results (train the models first)")
+    width, height = int(width or info["width"]), int(height or info["height"])
+    if width < 1 or height < 1:
+        raise AliveError(f"cannot decode at {width}x{height}", "give a positive width and height")
+    cw, ch = capture_size(wd)
+    upscaled = width > cw or height > ch
+    if upscaled:
+        if not allow_upscale:
+            raise AliveError(f"output size {width}x{height} is larger than the {cw}x{ch} capture",
+                             f"capture at {width}x{height} (e.g. --resolution {width}x{height}), decode at "
+                             f"most {cw}x{ch}, or pass --allow-upscale to upscale on purpose")
+        _reporter(reporter).warning(f"decoding at {width}x{height}, above the {cw}x{ch} capture: upscaled "
+                                    f"(--allow-upscale)")
+    return width, height, upscaled
+
+
+# pixels decoded (and held) per chunk: ~1 frame at 1280x720; cancel is checked between chunks
+DECODE_CHUNK_PIXELS = 1 << 20
+
+
 def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int = 0,
                    width: int = 0, height: int = 0, out_dir: Optional[Path] = None, density: float = 1.0,
-                   device: str = "auto", reporter: Optional[Reporter] = None, force: bool = False) -> dict:
+                   device: str = "auto", reporter: Optional[Reporter] = None, force: bool = False,
+                   allow_upscale: bool = False) -> dict:
     """Decode one rollout variation to ``out_dir`` (default WORKDIR/decoded):
     rgb.npy uint8 (N,H,W,3), depth.npy, alpha.npy float32, plus one PNG per
-    frame (what the bake links as its image sequence). The size is
-    width x height, or the training size times ``density``."""
+    frame (what the bake links as its image sequence). ``width``/``height``:
+    the output size (0 = the working size times ``density``); above the
+    capture's see ``output_size``. Streamed: frames are decoded and written a
+    chunk at a time (memory stays bounded at any size, cancel is checked
+    between chunks); the folder appears whole or not at all."""
     from ..device import pick_device
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
-    if not width or not height:
+    if (not width or not height) and density != 1.0:
         width, height = decode_size(wd.root, density)
+    width, height, upscaled = output_size(wd.root, width, height, allow_upscale, rep)
     key = None
     if rollout_file is None and out_dir is None and wd.stage_key("rollout"):
         key = content_key("decode", wd.stage_key("rollout"), _model_fingerprint(wd), variation, width, height)
@@ -472,25 +522,47 @@ def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int 
     else:
         rep.status(f"decode: {traj.shape[1]} frames at {width}x{height}")
     out_dir = Path(out_dir) if out_dir else wd / "decoded"
-    _write_decoded(gen, np.asarray(traj[variation], np.float32), out_dir, width, height, rep, states=states)
+    chunk = max(1, DECODE_CHUNK_PIXELS // (width * height))
+    _write_decoded(gen, np.asarray(traj[variation], np.float32), out_dir, width, height, rep, chunk=chunk,
+                   states=states)
     result = {"frames": int(traj.shape[1]), "width": width, "height": height, "dir": str(out_dir)}
+    if upscaled:
+        result["upscaled"] = True
     if key:
         wd.mark_done("decode", key, result=result)
     return result
 
 
-def preview(workdir, decoded_dir: Optional[Path] = None, out: Optional[Path] = None) -> Path:
-    """Contact sheet: captured frames (top) over rolled-out decoded frames."""
-    from ..workdir.dataset import load_capture
+PREVIEW_TILE_WIDTH = 320   # contact-sheet tiles of larger frames are reduced to this width
+
+
+def preview(workdir, decoded_dir: Optional[Path] = None, out: Optional[Path] = None, columns: int = 8) -> Path:
+    """Contact sheet: captured frames (top) over rolled-out decoded frames.
+    Reads only the frames it shows (the decoded arrays memory-mapped), with
+    tiles at most PREVIEW_TILE_WIDTH wide."""
+    from ..workdir.dataset import open_capture
     from ..workdir.images import contact_sheet, resize, write_png
     wd = WorkDir(workdir)
-    cap = load_capture(wd.root)
-    dec = np.load(Path(decoded_dir or wd / "decoded") / "rgb.npy")
-    H, W = cap.rgb.shape[1:3]
-    if dec.shape[1:3] != (H, W):
-        dec = np.stack([resize(f, W, H) for f in dec])
-    sheet = contact_sheet([("captured", cap.rgb[cap.is_real_frame]), ("rolled out", dec[:len(dec) // 2]),
-                           ("rolled out", dec[len(dec) // 2:])])
+    cap = open_capture(wd.root)
+    dec = np.load(Path(decoded_dir or wd / "decoded") / "rgb.npy", mmap_mode="r")
+    W, H = cap.size
+    if W > PREVIEW_TILE_WIDTH:
+        W, H = PREVIEW_TILE_WIDTH, max(1, round(cap.height * PREVIEW_TILE_WIDTH / cap.width))
+
+    def picked(n):
+        return np.linspace(0, n - 1, min(columns, n)).round().astype(int)
+
+    def tiles(frames):
+        return np.stack([f if f.shape[:2] == (H, W) else resize(f, W, H) for f in frames])
+
+    real = np.nonzero(cap.is_real_frame)[0]
+    captured = tiles([cap.read(int(i))[0] for i in real[picked(len(real))]])
+    half = len(dec) // 2
+    rows = [("captured", captured)]
+    for lo, hi in ((0, half), (half, len(dec))):
+        if hi > lo:
+            rows.append(("rolled out", tiles([np.asarray(dec[lo + i]) for i in picked(hi - lo)])))
+    sheet = contact_sheet(rows, columns)
     out = Path(out) if out else wd / "preview.png"
     write_png(out, sheet)
     return out

@@ -62,9 +62,12 @@ def job(name: str, workdir, settings, force: bool = False) -> dict:
     by_stage = {
         "encode": lambda: {"workdir": w, "spec": settings.encoder.to_dict(), "device": dev, "force": force},
         "train": lambda: {"workdir": w, "generator": settings.generator.to_dict(),
-                          "behavior": settings.behavior.to_dict(), "device": dev, "force": force},
+                          "behavior": settings.behavior.to_dict(), "device": dev, "force": force,
+                          "working_size": settings.working_size},
         "rollout": lambda: {"workdir": w, "settings": settings.rollout.to_dict(), "device": dev, "force": force},
-        "decode": lambda: {"workdir": w, "density": settings.bake.density, "device": dev, "force": force},
+        "decode": lambda: {"workdir": w, "density": settings.bake.density, "width": settings.bake.width,
+                           "height": settings.bake.height, "allow_upscale": settings.bake.allow_upscale,
+                           "device": dev, "force": force},
         "preview": lambda: {"workdir": w},
     }
     if stage(name).where != "worker":

@@ -26,7 +26,7 @@ def write_train_preview(workdir: Path, device: str = "cpu") -> Path | None:
     """Decode the last captured frame with the latest training checkpoint.
     Returns the PNG written, or None when there is no checkpoint yet."""
     from ..workdir.checkpoint import load_training_state
-    from ..workdir.dataset import load_capture
+    from ..workdir.dataset import open_capture
     from ..models.generator import Generator, GeneratorConfig
     from ..workdir.images import write_png
     workdir = Path(workdir)
@@ -34,10 +34,12 @@ def write_train_preview(workdir: Path, device: str = "cpu") -> Path | None:
     if state is None:
         return None
     emb = np.load(workdir / EMBED / "embeddings.npy")
-    cap = load_capture(workdir)
-    target = cap.rgb[-1]
+    cfg = GeneratorConfig.from_dict(state["config"])
+    cap = open_capture(workdir)   # one frame, at the working size the generator trains at
+    size = (cfg.out_width, cfg.out_height) if cfg.out_width > 0 and cfg.out_height > 0 else None
+    target = cap.read(len(cap) - 1, size if size and size[0] <= cap.width and size[1] <= cap.height else None)[0]
     H, W = target.shape[:2]
-    gen = Generator(GeneratorConfig.from_dict(state["config"]), int(state["dim"]), 1.0, device)
+    gen = Generator(cfg, int(state["dim"]), 1.0, device)
     if hasattr(gen.net, "set_stats"):
         gen.net.set_stats(emb)
     gen.net.load_state_dict(state["net"])
