@@ -41,7 +41,9 @@ def make_capture(workdir, n=12, w=32, h=24):
 def trained(workdir, working_size=None, steps=20):
     from alive_blender.core.run import stages
     stages.encode(workdir, {"kind": "deterministic", "dim": 32}, device="cpu")
-    stages.train(workdir, {"steps": steps, "seed": 0}, {"epochs": 3}, device="cpu", working_size=working_size)
+    # a learned generator trains at the working size (object layers keep the capture's own pixels)
+    stages.train(workdir, {"arch": "grid-siren", "steps": steps, "seed": 0}, {"arch": "mdn-window", "epochs": 3},
+                 device="cpu", working_size=working_size)
     stages.rollout(workdir, {"steps": 5, "count": 1, "seed": 0}, device="cpu")
     return workdir
 
@@ -125,8 +127,8 @@ def test_a_large_step_in_parts_learns_the_same_as_one_pass(tmp_path):
     from alive_blender.core.models.generator import GeneratorConfig, train_generator
     from conftest import blob_shot
     emb, rgb, depth = blob_shot(n=8, h=12, w=16)
-    one = train_generator(emb, rgb, depth, None, GeneratorConfig(steps=8, seed=0), device="cpu")
-    parts = train_generator(emb, rgb, depth, None, GeneratorConfig(steps=8, seed=0, micro_batch_pixels=16 * 12 * 2),
+    one = train_generator(emb, rgb, depth, None, GeneratorConfig(arch="grid-siren", steps=8, seed=0), device="cpu")
+    parts = train_generator(emb, rgb, depth, None, GeneratorConfig(arch="grid-siren", steps=8, seed=0, micro_batch_pixels=16 * 12 * 2),
                             device="cpu")
     a, b = one.decode(emb, 16, 12), parts.decode(emb, 16, 12)
     assert abs(one.loss - parts.loss) < 1e-4 * max(1.0, one.loss)
@@ -152,8 +154,8 @@ def test_worker_stops_training_within_a_long_step(tmp_path):
     from alive_blender.core.run import stages
     wd = make_capture(tmp_path / "wd", n=8, w=256, h=192)
     stages.encode(wd, {"kind": "deterministic", "dim": 32}, device="cpu")
-    job = {"stage": "train", "workdir": str(wd), "device": "cpu", "behavior": {"epochs": 2},
-           "generator": {"steps": 100000, "frames_per_batch": 8, "micro_batch_pixels": 256 * 192,
+    job = {"stage": "train", "workdir": str(wd), "device": "cpu", "behavior": {"arch": "mdn-window", "epochs": 2},
+           "generator": {"arch": "grid-siren", "steps": 100000, "frames_per_batch": 8, "micro_batch_pixels": 256 * 192,
                          "checkpoint_every": 1, "linear_base": False, "threads": 1, "latent": 16,
                          "channels": 16, "static_channels": 0}}
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
@@ -189,7 +191,8 @@ def test_points_at_a_density_stream_from_memory_mapped_arrays_compactly(fresh_bp
     for k, v in frames.items():
         np.save(tmp_path / f"{k}.npy", v)
     mapped = {k: np.load(tmp_path / f"{k}.npy", mmap_mode="r") for k in frames}
-    monkeypatch.setattr(points, "BAKE_CHUNK_PIXELS", 32 * 24)     # one frame per chunk
+    from alive_blender.core import pointcloud
+    monkeypatch.setattr(pointcloud, "BAKE_CHUNK_PIXELS", 32 * 24)     # one frame per chunk
     settings = points.BakeSettings(name="dense", start=1, texture=False, card=False, point_density=0.25)
     result = points.bake(scene, mapped, K, pose, settings, blend_dir=tmp_path)
     assert result["point_stride"] == 2

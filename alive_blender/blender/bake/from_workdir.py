@@ -72,8 +72,10 @@ def bake_from_workdir(scene, workdir, settings: BakeSettings, rollout_file=None,
     if decoded_dir is None:
         width, height = decode_size(wd.root, settings.density, settings.width, settings.height)
         decoded_dir = wd / "bakes" / bpy.path.clean_name(settings.name) / "decoded"
-        stages.decode_rollout(wd.root, rollout_file, variation, width, height, out_dir=decoded_dir,
-                              device=device, reporter=rep, allow_upscale=settings.allow_upscale)
+        decode = stages.decode_rollout(wd.root, rollout_file, variation, width, height, out_dir=decoded_dir,
+                                       device=device, reporter=rep, allow_upscale=settings.allow_upscale)
+    else:
+        decode = {}
     decoded = load_decoded(decoded_dir, cap.has_depth)
     N, H, W = decoded["rgb"].shape[:3]
     ref = rollout_start_index(rollout_file, wd.root)
