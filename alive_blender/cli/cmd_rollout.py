@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import AliveError
+from ..core.settings import FLAT_DEFAULTS
 
 
 def add_parser(sub) -> None:
@@ -12,7 +13,9 @@ def add_parser(sub) -> None:
                        description="Run the trained behavior model of WORKDIR as a feedback loop; writes "
                                    "K x (N+1) x D embeddings (index 0 is the start) to --out.")
     p.add_argument("workdir", help="work directory with model/behavior.safetensors and embed/")
-    p.add_argument("--steps", type=int, default=48, help="steps per variation")
+    p.add_argument("--steps", type=int, default=FLAT_DEFAULTS["rollout_frames"] - 1,
+                   help="steps per variation (default: run's, %(default)s: with the start, "
+                        f"{FLAT_DEFAULTS['rollout_frames']} frames)")
     p.add_argument("--count", type=int, default=1, help="number of variations")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--start", default="", help="frame index (0-based) or an .npy file with one embedding "
