@@ -188,7 +188,8 @@ def test_decode_command_composes_a_walks_states(combination_run):
     assert np.array_equal(first, np.load(work / "decoded" / "rgb.npy")[4])
     np.save(root / "two.npy", np.load(work / "rollout" / "rollout.npy")[0, :2])
     np.save(root / "wrong.npy", np.zeros((3, 2), np.int32))
-    res = run_cli("decode", work, "--embeddings", root / "two.npy", "--states", root / "wrong.npy", "--out", root / "d2")
+    res = run_cli("decode", work, "--embeddings", root / "two.npy", "--states", root / "wrong.npy",
+                  "--out", root / "d2")
     assert res.returncode == 2 and "3 states for 2 embeddings" in res.stderr and not (root / "d2").exists()
 
 

@@ -30,8 +30,6 @@ the nearest captured frame (no blends: a video-texture walk, not new pixels).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
-
 import numpy as np
 
 from ..errors import AliveError
@@ -269,7 +267,3 @@ def _resized(frames: dict, width: int, height: int) -> dict:
 
 def train_layers(embeddings: np.ndarray, capture, cfg, reporter=None) -> ObjectLayers:
     return ObjectLayers.build(cfg, np.asarray(embeddings, np.float32), capture, reporter)
-
-
-def load_layers(cfg, state: dict, header: dict, device: str = "cpu") -> Optional[ObjectLayers]:
-    return ObjectLayers.from_state(cfg, state, header, device)

@@ -3,19 +3,20 @@
 For every moving object (see ``layers.moving_objects``) the walk keeps a
 source sample: the captured frame whose pose of *this* object is shown. Each
 step the object usually goes on to its next captured frame; at random moments
-(``jump_rate`` x temperature per step) it jumps to another captured frame in
-which this object has (nearly) the same pose and velocity as the frame it was
-about to show. Its own motion stays continuous, while its relation to the
-other objects changes: the frames show combinations of poses the capture
-never had. When a step would show an arrangement the capture has (every
-object in the pose one captured frame shows), the walk prefers, with chance
-``novelty``, to show one object from an equivalent frame, or to let it hold
-or skip one frame, so that the arrangement is a new one. Now and then
-(``tempo_rate`` x temperature per step) an object holds a frame or skips one
-anyway: the objects drift out of step with one another, so rollouts from one
-start differ (a one-frame pause or skip is the price in continuity). At the end of the capture an object must jump: to a frame whose
-pose and velocity continue its motion best (as in a video texture, Schoedl et
-al. 2000, chosen with probability ~ exp(-cost / (T x step))).
+(``jump_rate`` x temperature per step) it jumps to a *twin*: another captured
+frame in which this object has (nearly) the same pose and velocity as the
+frame it was about to show, so the jump cannot be seen in its motion. Twins
+alone never change what is shown, though: each object keeps playing its
+animation in step with the others. What makes new arrangements is tempo: now
+and then (``tempo_rate`` x temperature per step) an object holds a frame or
+skips one, so the objects drift out of step with one another and rollouts
+from one start differ (a one-frame pause or skip is the price in continuity).
+When a step would show an arrangement the capture has (every object in the
+pose one captured frame shows), the walk prefers, with chance ``novelty``, to
+show one object from a twin, a hold or a skip that makes a new one. At the
+end of the capture an object must jump: to a frame whose pose and velocity
+continue its motion best (as in a video texture, Schoedl et al. 2000, chosen
+with probability ~ exp(-cost / (T x step))).
 
 Poses are the objects' world matrices as captured (the top 3x4, translation
 and rotation/scale entries), so "same pose" is exact for a cyclic animation
