@@ -1,19 +1,20 @@
 """Rough time estimates from the sizes, for the panel ("what will this cost").
 
 Per-unit costs measured by scripts/bench_resolution.py on the project's
-reference machine (2 CPU cores, loaded by other work, so on the slow side);
-good to a factor of about two, which is what a user choosing a size needs.
+reference machine (2 CPU cores, heavily loaded by other work, so on the slow
+side, by up to ~4x); what a user choosing a size needs is the order of magnitude.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# seconds per unit on 2 CPU cores
-RENDER_S_PER_MEGAPIXEL = 4.0        # Cycles, 8 samples, the demo scene's kind of shot
-DECODE_S_PER_MEGAPIXEL = 0.6        # default generator, full-size frames, PNG + arrays written
-BAKE_S_PER_MILLION_POINTS = 1.0     # unproject + attribute writes (+ the sequence linked, not encoded)
-TRAIN_S_PER_STEP_PER_KILOPIXEL = 0.01
+# seconds per unit on 2 CPU cores, from bench_resolution.py runs at load average 9-15 (docs/resolution.md)
+RENDER_S_PER_MEGAPIXEL = 7.0        # Workbench 7 s/MP there; Cycles at 4 samples ~4x that
+DECODE_S_PER_MEGAPIXEL = 17.0       # grid-siren at 1280x720: 15.5 s a frame (arrays + PNG written)
+BAKE_S_PER_MILLION_POINTS = 0.4     # unproject + attribute writes (the sequence is linked, not encoded)
+TRAIN_S_PER_STEP_PER_KILOPIXEL = 0.01  # grid-siren, 8 frames a step: from the quick demo (64x48, 500 steps,
+                                       # ~20 s on idle cores); the loaded 128x72 bench took 4.8 s a step
 TRAIN_FIXED_S = 10.0                # behavior model, setup
 
 
