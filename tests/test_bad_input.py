@@ -139,7 +139,7 @@ def test_capture_too_big_for_memory_is_refused_before_rendering(tiny_blend, tmp_
     the memory they need, before the first render (the work directory is never made)."""
     from alive_blender.core.device import BYTES_PER_PIXEL, available_memory
     side = 8192
-    frames = available_memory() // (side * side * BYTES_PER_PIXEL) + 2
+    frames = 2 * available_memory() // (side * side * BYTES_PER_PIXEL) + 2   # twice what there is: no doubt
     res = run_cli("run", tiny_blend, "--out", tmp_path / "w", "--frames", f"1-{frames}",
                   "--resolution", f"{side}x{side}", "--save", tmp_path / "o.blend")
     assert_refused(res, [f"{frames} frames", HUGE, "GiB of memory", "available"],
@@ -159,7 +159,7 @@ def test_malformed_decode_size(tmp_path, value, words):
 
 def test_decode_size_too_big_for_memory(trained, tmp_path):
     from alive_blender.core.device import BYTES_PER_PIXEL, available_memory
-    side = int((available_memory() / BYTES_PER_PIXEL / 5) ** 0.5) + 64   # 5 frames do not fit
+    side = int((2 * available_memory() / BYTES_PER_PIXEL / 5) ** 0.5)   # 5 frames need twice what there is
     assert side <= 65536
     res = run_cli("decode", trained, "--embeddings", trained / "rollout" / "rollout.npy", "--out", tmp_path / "d",
                   "--size", f"{side}x{side}")
