@@ -199,7 +199,8 @@ def evaluated_point_attributes(obj, names: tuple[str, ...]) -> dict:
     depsgraph = bpy.context.evaluated_depsgraph_get()
     ev = obj.evaluated_get(depsgraph)
     if hasattr(ev, "evaluated_geometry"):
-        return _read_attributes(ev.evaluated_geometry().pointcloud, names, np)
+        geometry = ev.evaluated_geometry()   # held: its point cloud lives as long as it does
+        return _read_attributes(geometry.pointcloud, names, np)
     if obj.type == "POINTCLOUD":
         return _read_attributes(ev.data, names, np)
     mod = next(m for m in obj.modifiers if m.type == "NODES" and m.node_group is not None)
