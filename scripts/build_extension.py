@@ -53,7 +53,7 @@ PLATFORMS = {
     "macos-x64": ["macosx_10_9_x86_64", "macosx_10_13_x86_64", "macosx_10_15_x86_64", "macosx_11_0_x86_64"],
 }
 # Blender's Python generations -> the Blender versions that run them [min, max)
-# (blender_version_max is exclusive; 5.3 is the first version not tested: scripts/test_matrix.sh)
+# (blender_version_max is exclusive); each zip's range is also cut at the manifest's blender_version_max
 GENERATIONS = {"3.11": ("4.2.0", "5.1.0"), "3.13": ("5.1.0", "5.3.0")}
 PYTHONS = tuple(GENERATIONS)
 MAX_ZIP_BYTES = 300 * 1000 * 1000   # what the public extensions platform accepts
@@ -248,9 +248,25 @@ def build_zips(platforms: list[str], wheel_names: list[str], wheels_dir: Path, v
     return zips
 
 
+def manifest_max() -> str:
+    import tomllib
+    return tomllib.loads((ROOT / "blender_manifest.toml").read_text())["blender_version_max"]
+
+
+def _version(v: str) -> tuple:
+    return tuple(int(x) for x in v.split("."))
+
+
+def capped(span: tuple[str, str], blender_max: str) -> tuple[str, str]:
+    """A generation's Blender range cut at the manifest's blender_version_max."""
+    return span[0], min(span[1], blender_max, key=_version)
+
+
 def build(platforms: list[str], torch: str, no_wheels: bool, out: Path, wheels_dir: Path,
           blender_ext: Path, pythons=PYTHONS, layout: str = "auto", find_links: str = "",
-          no_index: bool = False, torch_index: str = TORCH_CPU_INDEX, packages=()) -> list[Path]:
+          no_index: bool = False, torch_index: str = TORCH_CPU_INDEX, packages=(),
+          blender_max: str = "") -> list[Path]:
+    blender_max = blender_max or manifest_max()
     if layout == "auto":
         layout = "per-python" if torch == "cpu" and not no_wheels else "joint"
     wheels: dict[str, list[str]] = {py: [] for py in pythons}
@@ -269,11 +285,16 @@ def build(platforms: list[str], torch: str, no_wheels: bool, out: Path, wheels_d
         missing = missing_wheels(names, platforms, pythons)
         if missing:
             raise SystemExit("build_extension: no wheel for " + "; ".join(missing))
-        span = (GENERATIONS[pythons[0]][0], GENERATIONS[pythons[-1]][1])
+        span = capped((GENERATIONS[pythons[0]][0], GENERATIONS[pythons[-1]][1]), blender_max)
         return build_zips(platforms, names, wheels_dir, span, out, blender_ext)
     zips = []
     for py in pythons:
-        zips += build_zips(platforms, wheels[py], wheels_dir, GENERATIONS[py], out, blender_ext,
+        span = capped(GENERATIONS[py], blender_max)
+        if _version(span[0]) >= _version(span[1]):
+            print(f"build_extension: no Python {py} zip: its Blenders ({GENERATIONS[py][0]} on) are past "
+                  f"blender_version_max {blender_max}", file=sys.stderr)
+            continue
+        zips += build_zips(platforms, wheels[py], wheels_dir, span, out, blender_ext,
                            suffix=f"-py{py.replace('.', '')}")
     return zips
 
@@ -312,6 +333,9 @@ def main(argv=None) -> int:
     p.add_argument("--packages", nargs="+", default=[],
                    help="bundle exactly these packages instead of the --torch set (and their dependencies)")
     p.add_argument("--repo", default="", help="also copy the zips here and write a static repository index")
+    p.add_argument("--blender-max", default="",
+                   help="blender_version_max of the zips (default: the manifest's; each Python generation's "
+                        "range is cut there)")
     p.add_argument("--blender-ext", default="", help="path of Blender's blender_ext.py (default: from bpy)")
     args = p.parse_args(argv)
     platforms = args.platform or [this_platform()]
@@ -325,7 +349,8 @@ def main(argv=None) -> int:
     pythons = tuple(py for py in PYTHONS if py in args.python) if args.python else PYTHONS
     blender_ext = blender_ext_path(args.blender_ext)
     zips = build(platforms, args.torch, args.no_wheels, Path(args.out).absolute(), Path(args.wheels_dir).absolute(),
-                 blender_ext, pythons, args.layout, args.find_links, args.no_index, args.torch_index, args.packages)
+                 blender_ext, pythons, args.layout, args.find_links, args.no_index, args.torch_index, args.packages,
+                 args.blender_max)
     for z in zips:
         size = z.stat().st_size
         over = f"  OVER the extensions platform's {MAX_ZIP_BYTES / 1e6:.0f} MB limit" if size > MAX_ZIP_BYTES else ""

@@ -27,8 +27,8 @@ def test_manifest_fields():
     m = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
     assert m["schema_version"] == "1.0.0" and m["id"] == "alive_blender"
     assert m["blender_version_min"] == "4.2.0"
-    # the first version not tested (scripts/test_matrix.sh runs 4.2, 4.5 and 5.2; CI 5.0)
-    assert m["blender_version_max"] == "5.3.0"
+    # the first version not known to work (scripts/test_matrix.sh: 4.2 and 4.5 pass, 5.2 hangs in the bake)
+    assert m["blender_version_max"] == "5.1.0"
     assert set(m["permissions"]) == {"files", "network"} and m["license"] and m["platforms"]
 
 
@@ -41,8 +41,9 @@ def test_build_generations_cover_the_manifest_range():
     spec.loader.exec_module(mod)
     m = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
     spans = [mod.GENERATIONS[py] for py in mod.PYTHONS]
-    assert spans[0][0] == m["blender_version_min"] and spans[-1][1] == m["blender_version_max"]
-    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert spans[0][0] == m["blender_version_min"] and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    # the manifest's maximum falls on a generation boundary: no zip claims a part of a generation
+    assert m["blender_version_max"] in {s[1] for s in spans}
 
 
 def test_broken_manifest_is_rejected(tmp_path):
