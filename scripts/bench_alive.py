@@ -455,6 +455,13 @@ def main(argv=None) -> int:
                 shot["shot"]["frames"] = args.frames
                 shots.append(shot)
                 print(table([shot], []), file=sys.stderr)
+                if len(shots) == 1 and args.contact_sheet:
+                    try:
+                        contact_sheet(shot, Path(args.contact_sheet))
+                    except Exception as err:  # a picture must not cost the measurements
+                        print(f"bench: contact sheet failed: {err!r}", file=sys.stderr)
+                if args.json:  # partial results survive a stopped bench
+                    Path(args.json).write_text(json.dumps(public({"shots": shots, "partial": True}), indent=2))
         if "footage" in rows:
             for size in sizes:
                 footage.append(bench_footage(size, args, work, defaults, log))
@@ -475,8 +482,6 @@ def main(argv=None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(public({"shots": shots, "footage": footage,
                                                           "conditions": conditions}), indent=2))
-        if args.contact_sheet and shots:
-            contact_sheet(shots[0], Path(args.contact_sheet))
     finally:
         if tmp is not None:
             tmp.cleanup()
