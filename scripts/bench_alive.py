@@ -87,8 +87,9 @@ def cli(args, threads: int, log: Path) -> tuple[dict, float]:
     with open(log, "a") as f:
         f.write(f"$ alive {' '.join(map(str, args))}\n{err}\n")
     if proc.returncode != 0:
-        lines = [l for l in err.strip().splitlines() if l.startswith("alive:")] or err.strip().splitlines() or ["?"]
-        raise CommandFailed(f"`alive {args[0]}` failed ({proc.returncode}): {lines[-1]}")
+        lines = [l for l in err.strip().splitlines() if l.startswith("alive: error")] or err.strip().splitlines() or ["?"]
+        what = "crashed (signal)" if proc.returncode < 0 or proc.returncode > 128 else "failed"
+        raise CommandFailed(f"`alive {args[0]}` {what} ({proc.returncode}): {lines[-1][:200]}")
     return (json.loads(out) if out.strip() else {}), wall
 
 
@@ -204,12 +205,18 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
             out_rows.append({"row": name, "error": str(err)})
 
     dflt = shot / "default"
+    budget = ["--generator-steps", defaults["generator_steps"], "--behavior-epochs", defaults["behavior_epochs"]]
 
     def default_row():
         shutil.rmtree(dflt, ignore_errors=True)
-        res, t_run = cli(["run", blend, "--out", dflt, "--frames", f"1-{args.frames}", *common, "--until", "train"],
+        # capture with run's own settings, then train in a fresh process with run's budget: `run` that
+        # trains in the process that rendered with Workbench dies with a segfault (exit 139, bpy 5.0.1)
+        res, t_run = cli(["run", blend, "--out", dflt, "--frames", f"1-{args.frames}", *common, "--until", "capture"],
                          args.threads, log)
         tm = res.get("timings", {})
+        res, t_train = cli(["train", dflt, *budget], args.threads, log)
+        res = {"train": res}
+        t_run += t_train
         cap = load_capture(dflt)
         # the shot's capture must be the truth's frames 1..N, pixel for pixel
         info["capture_vs_truth_min_psnr"] = float(np.min([fm.psnr_from_mse(np.mean(
@@ -235,8 +242,6 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
         timing = {"train_s": round(t_train, 1), "rollout_s": round(dec["rollout_s"], 1),
                   "decode_s": round(dec["decode_s"], 1)}
         return score_row(name, dec["rgb"], dec["depth"], cfgs, tau_db, timing, note)
-
-    budget = ["--generator-steps", defaults["generator_steps"], "--behavior-epochs", defaults["behavior_epochs"]]
 
     def grid_siren_row():
         def train(wd):
