@@ -203,11 +203,23 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
             out_rows.append(fn())
         except CommandFailed as err:
             out_rows.append({"row": name, "error": str(err)})
+        print(f"[{engine} {size}] {json.dumps(public(out_rows[-1]))}", file=sys.stderr)
 
     dflt = shot / "default"
     budget = ["--generator-steps", defaults["generator_steps"], "--behavior-epochs", defaults["behavior_epochs"]]
 
+    def reusable(wd: Path) -> bool:
+        return args.reuse and (wd / "model" / "manifest.json").exists() and (wd / "capture" / "meta.json").exists()
+
     def default_row():
+        if reusable(dflt):  # --reuse: a model trained by an earlier (possibly stopped) bench run
+            dec = rollout_and_decode(dflt, "default", args, size, log)
+            settings = json.loads((dflt / "model" / "manifest.json").read_text())
+            return score_row("default", dec["rgb"], dec["depth"], cfgs, tau_db,
+                             {"rollout_s": round(dec["rollout_s"], 1), "decode_s": round(dec["decode_s"], 1)},
+                             f"run defaults, model reused (no train timing); "
+                             f"{settings.get('generator', {}).get('arch', '?')} + "
+                             f"{settings.get('behavior', {}).get('arch', '?')}")
         shutil.rmtree(dflt, ignore_errors=True)
         # capture with run's own settings, then train in a fresh process with run's budget: `run` that
         # trains in the process that rendered with Workbench dies with a segfault (exit 139, bpy 5.0.1)
@@ -232,18 +244,27 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
 
     def trained_row(name, train_cmd, rollout_extra=(), note=""):
         wd = shot / name
-        shutil.rmtree(wd, ignore_errors=True)
-        wd.mkdir(parents=True)
-        if not (dflt / "capture" / "meta.json").exists():
-            raise CommandFailed("needs the default row's capture (run the 'default' row too)")
-        shutil.copytree(dflt / "capture", wd / "capture")
-        t_train = train_cmd(wd)
+        if reusable(wd):
+            t_train, note = None, note + "; model reused (no train timing)"
+        else:
+            shutil.rmtree(wd, ignore_errors=True)
+            wd.mkdir(parents=True)
+            if not (dflt / "capture" / "meta.json").exists():
+                raise CommandFailed("needs the default row's capture (run the 'default' row too)")
+            shutil.copytree(dflt / "capture", wd / "capture")
+            t_train = train_cmd(wd)
         dec = rollout_and_decode(wd, name, args, size, log, rollout_extra)
-        timing = {"train_s": round(t_train, 1), "rollout_s": round(dec["rollout_s"], 1),
+        timing = {"train_s": None if t_train is None else round(t_train, 1), "rollout_s": round(dec["rollout_s"], 1),
                   "decode_s": round(dec["decode_s"], 1)}
         return score_row(name, dec["rgb"], dec["depth"], cfgs, tau_db, timing, note)
 
     def grid_siren_row():
+        done = next((r for r in out_rows if r["row"] == "default" and "error" not in r), None)
+        if done is not None and "grid-siren + mdn-window" in done["note"]:
+            # run's defaults are grid-siren + the default behavior at run's budget: the same row, not trained twice
+            return {**done, "row": "grid-siren", "note": "same settings as the default row (its scores)",
+                    **{k: None for k in ("capture_s", "train_s", "rollout_s", "decode_s", "total_s")}}
+
         def train(wd):
             return cli(["train", wd, "--generator", "grid-siren", *budget], args.threads, log)[1]
         return trained_row("grid-siren", train, note="grid-siren + behavior default, run's step budget")
@@ -278,12 +299,13 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
         return score_row("ceiling", cfgs.rgb[unseen], cfgs.depth[unseen], cfgs, tau_db,
                          note="real renders of the never-captured configurations")
 
-    attempt("default", default_row)
-    attempt("grid-siren", grid_siren_row)
-    attempt("original", original_row)
-    attempt("video-texture", video_texture_row)
+    # cheap rows first, so a stopped run has them
     attempt("crossfade", crossfade_row)
     attempt("ceiling", ceiling_row)
+    attempt("default", default_row)
+    attempt("video-texture", video_texture_row)
+    attempt("grid-siren", grid_siren_row)
+    attempt("original", original_row)
     return {"shot": info, "rows": out_rows, "_truth": truth, "_cfgs": cfgs}
 
 
@@ -427,6 +449,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch and Blender (default 2)")
     p.add_argument("--keep", default="", metavar="DIR", help="work in DIR and keep it (the ground-truth "
                                                               "captures are then reused by later runs)")
+    p.add_argument("--reuse", action="store_true", help="with --keep: use the models an earlier run left in DIR "
+                                                            "(no train timing) instead of training again")
     p.add_argument("--json", default="", metavar="OUT", help="also write the results as JSON")
     p.add_argument("--contact-sheet", default="", metavar="PNG",
                    help="captured / invented / nearest real configuration, for the first engine and size")
