@@ -449,6 +449,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch and Blender (default 2)")
     p.add_argument("--keep", default="", metavar="DIR", help="work in DIR and keep it (the ground-truth "
                                                               "captures are then reused by later runs)")
+    p.add_argument("--generator-steps", type=int, default=0,
+                   help="generator steps of every trained row (default 0: run's default, read from its parser)")
+    p.add_argument("--behavior-epochs", type=int, default=0, help="behavior epochs (default 0: run's default)")
     p.add_argument("--reuse", action="store_true", help="with --keep: use the models an earlier run left in DIR "
                                                             "(no train timing) instead of training again")
     p.add_argument("--json", default="", metavar="OUT", help="also write the results as JSON")
@@ -463,6 +466,10 @@ def main(argv=None) -> int:
     sizes = [s.strip() for s in args.size.split(",") if s.strip()]
     engines = [e.strip().upper() for e in args.engine.split(",") if e.strip()]
     defaults = run_defaults()
+    if args.generator_steps:  # a smaller budget than run's (a loaded machine); the table says so
+        defaults["generator_steps"] = args.generator_steps
+    if args.behavior_epochs:
+        defaults["behavior_epochs"] = args.behavior_epochs
     load_before = os.getloadavg()[0]
     t_start = time.monotonic()
     tmp = None
@@ -497,8 +504,8 @@ def main(argv=None) -> int:
         conditions = {"threads": args.threads, "cpus_visible": os.cpu_count(), "loadavg_before": round(load_before, 2),
                       "loadavg_after": round(os.getloadavg()[0], 2), "frames": args.frames,
                       "periods": list(args.periods), "swing": not args.circle, "count": args.count,
-                      "steps": args.steps, "run_defaults": {k: defaults[k] for k in
-                                                           ("generator_steps", "behavior_epochs", "samples")},
+                      "steps": args.steps, "budget": {k: defaults[k] for k in ("generator_steps", "behavior_epochs", "samples")},
+                      "budget_is_run_default": not (args.generator_steps or args.behavior_epochs),
                       "seconds": round(time.monotonic() - t_start, 1)}
         print(table(shots, footage))
         for sh in shots:
