@@ -403,7 +403,7 @@ def contact_sheet(shot: dict, path: Path, per_row: int = 8, scale: int = 0) -> N
     shown = np.linspace(0, args_frames(shot) - 1, per_row).astype(int)
     strip(truth.rgb[shown], "captured", [f"frame {i + 1}" for i in shown])
     for r in shot["rows"]:
-        if "_scores" not in r or r["row"] == "ceiling":
+        if "_scores" not in r or r["row"] == "ceiling" or r.get("note", "").startswith("same settings"):
             continue
         s, rgb = r["_scores"], r["_rgb"]
         pick = np.linspace(0, len(rgb) - 1, per_row).astype(int)
