@@ -87,8 +87,9 @@ def cli(args, threads: int, log: Path) -> tuple[dict, float]:
     with open(log, "a") as f:
         f.write(f"$ alive {' '.join(map(str, args))}\n{err}\n")
     if proc.returncode != 0:
-        lines = [l for l in err.strip().splitlines() if l.startswith("alive:")] or err.strip().splitlines() or ["?"]
-        raise CommandFailed(f"`alive {args[0]}` failed ({proc.returncode}): {lines[-1]}")
+        lines = [l for l in err.strip().splitlines() if l.startswith("alive: error")] or err.strip().splitlines() or ["?"]
+        what = "crashed (signal)" if proc.returncode < 0 or proc.returncode > 128 else "failed"
+        raise CommandFailed(f"`alive {args[0]}` {what} ({proc.returncode}): {lines[-1][:200]}")
     return (json.loads(out) if out.strip() else {}), wall
 
 
@@ -205,14 +206,32 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
             out_rows.append(fn())
         except CommandFailed as err:
             out_rows.append({"row": name, "error": str(err)})
+        print(f"[{engine} {size}] {json.dumps(public(out_rows[-1]))}", file=sys.stderr)
 
     dflt = shot / "default"
+    budget = ["--generator-steps", defaults["generator_steps"], "--behavior-epochs", defaults["behavior_epochs"]]
+
+    def reusable(wd: Path) -> bool:
+        return args.reuse and (wd / "model" / "manifest.json").exists() and (wd / "capture" / "meta.json").exists()
 
     def default_row():
+        if reusable(dflt):  # --reuse: a model trained by an earlier (possibly stopped) bench run
+            dec = rollout_and_decode(dflt, "default", args, size, log)
+            settings = json.loads((dflt / "model" / "manifest.json").read_text())
+            return score_row("default", dec["rgb"], dec["depth"], cfgs, tau_db,
+                             {"rollout_s": round(dec["rollout_s"], 1), "decode_s": round(dec["decode_s"], 1)},
+                             f"run defaults, model reused (no train timing); "
+                             f"{settings.get('generator', {}).get('arch', '?')} + "
+                             f"{settings.get('behavior', {}).get('arch', '?')}")
         shutil.rmtree(dflt, ignore_errors=True)
-        res, t_run = cli(["run", blend, "--out", dflt, "--frames", f"1-{args.frames}", *common, "--until", "train"],
+        # capture with run's own settings, then train in a fresh process with run's budget: `run` that
+        # trains in the process that rendered with Workbench dies with a segfault (exit 139, bpy 5.0.1)
+        res, t_run = cli(["run", blend, "--out", dflt, "--frames", f"1-{args.frames}", *common, "--until", "capture"],
                          args.threads, log)
         tm = res.get("timings", {})
+        res, t_train = cli(["train", dflt, *budget], args.threads, log)
+        res = {"train": res}
+        t_run += t_train
         cap = load_capture(dflt)
         # the shot's capture must be the truth's frames 1..N, pixel for pixel
         info["capture_vs_truth_min_psnr"] = float(np.min([fm.psnr_from_mse(np.mean(
@@ -228,20 +247,26 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
 
     def trained_row(name, train_cmd, rollout_extra=(), note=""):
         wd = shot / name
-        shutil.rmtree(wd, ignore_errors=True)
-        wd.mkdir(parents=True)
-        if not (dflt / "capture" / "meta.json").exists():
-            raise CommandFailed("needs the default row's capture (run the 'default' row too)")
-        shutil.copytree(dflt / "capture", wd / "capture")
-        t_train = train_cmd(wd)
+        if reusable(wd):
+            t_train, note = None, note + "; model reused (no train timing)"
+        else:
+            shutil.rmtree(wd, ignore_errors=True)
+            wd.mkdir(parents=True)
+            if not (dflt / "capture" / "meta.json").exists():
+                raise CommandFailed("needs the default row's capture (run the 'default' row too)")
+            shutil.copytree(dflt / "capture", wd / "capture")
+            t_train = train_cmd(wd)
         dec = rollout_and_decode(wd, name, args, size, log, rollout_extra)
-        timing = {"train_s": round(t_train, 1), "rollout_s": round(dec["rollout_s"], 1),
+        timing = {"train_s": None if t_train is None else round(t_train, 1), "rollout_s": round(dec["rollout_s"], 1),
                   "decode_s": round(dec["decode_s"], 1)}
         return score_row(name, dec["rgb"], dec["depth"], cfgs, tau_db, timing, note)
 
-    budget = ["--generator-steps", defaults["generator_steps"], "--behavior-epochs", defaults["behavior_epochs"]]
-
     def grid_siren_row():
+        done = next((r for r in out_rows if r["row"] == "default" and "error" not in r), None)
+        if done is not None and "grid-siren + mdn-window" in done["note"]:
+            # run's defaults are grid-siren + the default behavior at run's budget: the same row, not trained twice
+            return {**done, "row": "grid-siren", "note": "same settings as the default row (its scores)",
+                    **{k: None for k in ("capture_s", "train_s", "rollout_s", "decode_s", "total_s")}}
         # with an embedding-space behavior (object-walk states need object layers to decode)
         behavior = ["--behavior", "mdn-window"] if "--behavior" in train_flags() else []
 
@@ -280,12 +305,13 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
         return score_row("ceiling", cfgs.rgb[unseen], cfgs.depth[unseen], cfgs, tau_db,
                          note="real renders of the never-captured configurations")
 
-    attempt("default", default_row)
-    attempt("grid-siren", grid_siren_row)
-    attempt("original", original_row)
-    attempt("video-texture", video_texture_row)
+    # cheap rows first, so a stopped run has them
     attempt("crossfade", crossfade_row)
     attempt("ceiling", ceiling_row)
+    attempt("default", default_row)
+    attempt("video-texture", video_texture_row)
+    attempt("grid-siren", grid_siren_row)
+    attempt("original", original_row)
     return {"shot": info, "rows": out_rows, "_truth": truth, "_cfgs": cfgs}
 
 
@@ -383,7 +409,7 @@ def contact_sheet(shot: dict, path: Path, per_row: int = 8, scale: int = 0) -> N
     shown = np.linspace(0, args_frames(shot) - 1, per_row).astype(int)
     strip(truth.rgb[shown], "captured", [f"frame {i + 1}" for i in shown])
     for r in shot["rows"]:
-        if "_scores" not in r or r["row"] == "ceiling":
+        if "_scores" not in r or r["row"] == "ceiling" or r.get("note", "").startswith("same settings"):
             continue
         s, rgb = r["_scores"], r["_rgb"]
         pick = np.linspace(0, len(rgb) - 1, per_row).astype(int)
@@ -429,6 +455,11 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch and Blender (default 2)")
     p.add_argument("--keep", default="", metavar="DIR", help="work in DIR and keep it (the ground-truth "
                                                               "captures are then reused by later runs)")
+    p.add_argument("--generator-steps", type=int, default=0,
+                   help="generator steps of every trained row (default 0: run's default, read from its parser)")
+    p.add_argument("--behavior-epochs", type=int, default=0, help="behavior epochs (default 0: run's default)")
+    p.add_argument("--reuse", action="store_true", help="with --keep: use the models an earlier run left in DIR "
+                                                            "(no train timing) instead of training again")
     p.add_argument("--json", default="", metavar="OUT", help="also write the results as JSON")
     p.add_argument("--contact-sheet", default="", metavar="PNG",
                    help="captured / invented / nearest real configuration, for the first engine and size")
@@ -441,6 +472,10 @@ def main(argv=None) -> int:
     sizes = [s.strip() for s in args.size.split(",") if s.strip()]
     engines = [e.strip().upper() for e in args.engine.split(",") if e.strip()]
     defaults = run_defaults()
+    if args.generator_steps:  # a smaller budget than run's (a loaded machine); the table says so
+        defaults["generator_steps"] = args.generator_steps
+    if args.behavior_epochs:
+        defaults["behavior_epochs"] = args.behavior_epochs
     load_before = os.getloadavg()[0]
     t_start = time.monotonic()
     tmp = None
@@ -462,14 +497,21 @@ def main(argv=None) -> int:
                 shot["shot"]["frames"] = args.frames
                 shots.append(shot)
                 print(table([shot], []), file=sys.stderr)
+                if len(shots) == 1 and args.contact_sheet:
+                    try:
+                        contact_sheet(shot, Path(args.contact_sheet))
+                    except Exception as err:  # a picture must not cost the measurements
+                        print(f"bench: contact sheet failed: {err!r}", file=sys.stderr)
+                if args.json:  # partial results survive a stopped bench
+                    Path(args.json).write_text(json.dumps(public({"shots": shots, "partial": True}), indent=2))
         if "footage" in rows:
             for size in sizes:
                 footage.append(bench_footage(size, args, work, defaults, log))
         conditions = {"threads": args.threads, "cpus_visible": os.cpu_count(), "loadavg_before": round(load_before, 2),
                       "loadavg_after": round(os.getloadavg()[0], 2), "frames": args.frames,
                       "periods": list(args.periods), "swing": not args.circle, "count": args.count,
-                      "steps": args.steps, "run_defaults": {k: defaults[k] for k in
-                                                           ("generator_steps", "behavior_epochs", "samples")},
+                      "steps": args.steps, "budget": {k: defaults[k] for k in ("generator_steps", "behavior_epochs", "samples")},
+                      "budget_is_run_default": not (args.generator_steps or args.behavior_epochs),
                       "seconds": round(time.monotonic() - t_start, 1)}
         print(table(shots, footage))
         for sh in shots:
@@ -482,8 +524,6 @@ def main(argv=None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(public({"shots": shots, "footage": footage,
                                                           "conditions": conditions}), indent=2))
-        if args.contact_sheet and shots:
-            contact_sheet(shots[0], Path(args.contact_sheet))
     finally:
         if tmp is not None:
             tmp.cleanup()

@@ -74,7 +74,7 @@ def test_bad_inputs_fail_clearly(trained, tmp_path):
     assert res.returncode == 2 and "no images found" in res.stderr
     np.save(tmp_path / "wrong.npy", np.zeros((2, 7), np.float32))
     res = run_cli("decode", wd, "--embeddings", tmp_path / "wrong.npy", "--out", tmp_path / "d")
-    assert res.returncode == 2 and "do not fit" in res.stderr and not (tmp_path / "d").exists()
+    assert res.returncode == 2 and "embeddings of size 7" in res.stderr and not (tmp_path / "d").exists()
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "notes.txt").write_text("mine")
