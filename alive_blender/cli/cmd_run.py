@@ -46,9 +46,10 @@ def add_run_args(p) -> None:
     p.add_argument("--generator", default=generator.DEFAULT_ARCH, choices=generator.ARCHITECTURES,
                    help=f"generator architecture (default: {generator.DEFAULT_ARCH}: captured objects composed "
                         "in new arrangements; without object ids, e.g. footage, the nearest captured frame)")
-    p.add_argument("--behavior", default=behavior.DEFAULT_ARCH, choices=behavior.ARCHITECTURES,
-                   help=f"behavior architecture (default: {behavior.DEFAULT_ARCH}: each object walks its own "
-                        "captured motion; without object ids a video-texture walk over whole frames)")
+    p.add_argument("--behavior", default=None, choices=behavior.ARCHITECTURES,
+                   help=f"behavior architecture (default: {behavior.DEFAULT_ARCH} with object-layers: each object "
+                        "walks its own captured motion, without object ids a video-texture walk over whole "
+                        f"frames; {behavior.EMBEDDING_DEFAULT} with the other generators)")
     p.add_argument("--generator-steps", type=int, default=500, help="generator training steps (at most)")
     p.add_argument("--generator-seconds", type=float, default=0.0,
                    help="wall-clock budget for generator training; whichever of steps/seconds ends first (0: none). "
@@ -77,7 +78,8 @@ def settings_from_args(args):
         encoder=encoder_spec(args),
         generator={"arch": args.generator, "steps": args.generator_steps, "seconds": args.generator_seconds,
                    "seed": args.seed},
-        behavior={"arch": args.behavior, "epochs": args.behavior_epochs, "seed": args.seed},
+        behavior={"epochs": args.behavior_epochs, "seed": args.seed,
+                  **({"arch": args.behavior} if args.behavior else {})},
         rollout={"steps": max(1, args.rollout_frames - 1), "count": 1, "seed": args.seed,
                  "temperature": args.temperature, "anchor": args.anchor},
         bake=BakeSettings(name=args.name),

@@ -21,8 +21,9 @@ def add_parser(sub) -> None:
                    help="wall-clock budget for the generator in seconds (0: none); training stops at whichever "
                         "of steps and seconds comes first")
     from ..core.models import behavior
-    p.add_argument("--behavior", default=behavior.DEFAULT_ARCH, choices=behavior.ARCHITECTURES,
-                   help=f"behavior architecture (default: {behavior.DEFAULT_ARCH})")
+    p.add_argument("--behavior", default=None, choices=behavior.ARCHITECTURES,
+                   help=f"behavior architecture (default: {behavior.DEFAULT_ARCH} with object-layers, "
+                        f"{behavior.EMBEDDING_DEFAULT} with the other generators)")
     p.add_argument("--behavior-epochs", type=int, default=None, help="behavior model epochs")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--seed", type=int, default=0)
@@ -56,7 +57,7 @@ def execute(args, reporter) -> dict:
     if not (wd / CAPTURE / "meta.json").exists():
         raise AliveError(f"no capture in '{wd.root}'",
                          "capture frames first: `python -m alive_blender run SCENE.blend --out WORKDIR`")
-    behavior = {"arch": args.behavior, "seed": args.seed}
+    behavior = {"seed": args.seed, **({"arch": args.behavior} if args.behavior else {})}
     if args.behavior_epochs is not None:
         behavior["epochs"] = args.behavior_epochs
     enc = stages.encode(wd.root, spec, args.device, reporter=reporter)
