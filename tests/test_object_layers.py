@@ -216,3 +216,14 @@ def test_whole_frame_layers_decode_captured_frames_only(tmp_path):
     back = Generator.load(tmp_path / "g.safetensors", expect_dim=emb.shape[1], expect_arch="object-layers")
     again = back.decode(np.stack([emb[2], between]), rgb.shape[2], rgb.shape[1])
     assert all(np.array_equal(out[k], again[k]) for k in ("rgb", "depth", "alpha"))
+
+
+def test_object_walk_needs_the_object_layers(tmp_path):
+    from alive_blender.core.errors import AliveError
+    from alive_blender.core.run import stages
+    with pytest.raises(AliveError, match="only the object-layers generator can show its states"):
+        stages.train(tmp_path, {"arch": "grid-siren"}, {"arch": "object-walk"}, "cpu")
+    # a generator of embeddings without a named behavior gets one of embeddings (mdn-window): no
+    # refusal, the stage goes on to what is missing here
+    with pytest.raises(AliveError, match="no embeddings"):
+        stages.train(tmp_path, {"arch": "grid-siren"}, {}, "cpu")

@@ -23,9 +23,9 @@ from typing import Any, Optional
 
 from .config import Config
 from .errors import AliveError
-from .models.behavior import BehaviorConfig
+from .models.behavior import EMBEDDING_DEFAULT, BehaviorConfig
 from .models.encoder import EncoderSpec
-from .models.generator import GeneratorConfig
+from .models.generator import LAYER_ARCHS, GeneratorConfig
 from .rollout import RolloutConfig
 
 ENGINES = ("CYCLES", "WORKBENCH", "EEVEE", "SCENE")
@@ -126,7 +126,11 @@ class RunSettings:
             raise AliveError(f"unknown run setting(s): {', '.join(map(repr, unknown))}",
                              f"known: {', '.join(f.name for f in fields(cls))}")
         kw = {name: kind.from_dict(d[name]) for name, kind in cls.SECTIONS.items() if name in d}
-        return cls(**kw, **{k: d[k] for k in cls.TOP_LEVEL if k in d})
+        run = cls(**kw, **{k: d[k] for k in cls.TOP_LEVEL if k in d})
+        if "arch" not in (d.get("behavior") or {}) and run.generator.arch not in LAYER_ARCHS:
+            # a generator of embeddings gets a behavior of embeddings (object-walk needs object layers)
+            run.behavior = replace(run.behavior, arch=EMBEDDING_DEFAULT)
+        return run
 
     def check(self) -> None:
         """What can be checked without a scene or a work directory."""

@@ -55,6 +55,7 @@ ARCHITECTURES = ("object-walk", "mdn-window", "mdn-gru", "original-vae")
 # pairs with the object-layers generator (new arrangements of real pixels; scripts/bench_alive.py)
 DEFAULT_ARCH = "object-walk"
 WALK_ARCHS = ("object-walk",)   # walks over the capture, trained by object_walk.train_object_walk
+EMBEDDING_DEFAULT = "mdn-window"  # the default with a generator that decodes embeddings (grid-siren, ...)
 # the models that learn in the shot's standardized space
 STOCHASTIC_ARCHS = ("mdn-window", "mdn-gru")
 
