@@ -27,6 +27,8 @@ import math
 
 import bpy
 
+from .demo_scene import new_scene, smooth_sphere_mesh
+
 DEFAULT_PERIODS = (12, 17)
 
 
@@ -97,17 +99,7 @@ def build_combination_scene(periods=DEFAULT_PERIODS, width: int = 64, height: in
 
     p1, p2 = periods
     frames = cycle_length(periods)
-    scene = bpy.data.scenes.new(name)
-    if bpy.context.window is not None:
-        bpy.context.window.scene = scene
-    scene.frame_start, scene.frame_end = 1, frames
-    scene.render.resolution_x, scene.render.resolution_y = width, height
-    scene.render.fps = 24
-    world = bpy.data.worlds.new(f"{name} World")
-    world.use_nodes = True
-    world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.55, 0.62, 0.75, 1.0)
-    world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.5
-    scene.world = world
+    scene = new_scene(name, frames, width, height, sky=(0.55, 0.62, 0.75), strength=0.5)
     shading = scene.display.shading  # what a Workbench render uses
     shading.light = "STUDIO"
     shading.color_type = "MATERIAL"
@@ -139,14 +131,7 @@ def build_combination_scene(periods=DEFAULT_PERIODS, width: int = 64, height: in
     _keyframe_every_frame(cube, frames, orbit)
 
     # the swinger: a sphere swinging left-right (or circling), period P2
-    bm = bmesh.new()
-    bmesh.ops.create_uvsphere(bm, u_segments=24, v_segments=12, radius=0.6)
-    sph_mesh = bpy.data.meshes.new("Swinger")
-    bm.to_mesh(sph_mesh)
-    bm.free()
-    for poly in sph_mesh.polygons:
-        poly.use_smooth = True
-    sph_mesh.materials.append(_material("Swinger", (0.1, 0.45, 0.9, 1.0)))
+    sph_mesh = smooth_sphere_mesh("Swinger", 0.6, _material("Swinger", (0.1, 0.45, 0.9, 1.0)))
     sphere = bpy.data.objects.new("Swinger", sph_mesh)
     coll.objects.link(sphere)
 

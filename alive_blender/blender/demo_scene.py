@@ -54,8 +54,8 @@ def _keys(obj, path, frames_values, index=-1):
             obj.keyframe_insert(path, frame=f)
 
 
-def build_demo_scene(frames: int = 48, width: int = 128, height: int = 96, name: str = "AliveDemo"):
-    """Create (and make current) a new scene; returns it."""
+def new_scene(name: str, frames: int, width: int, height: int, sky=(0.25, 0.32, 0.45), strength: float = 0.6):
+    """A new scene made current: frames 1..frames at 24 fps, the render size, a plain sky."""
     scene = bpy.data.scenes.new(name)
     if bpy.context.window is not None:
         bpy.context.window.scene = scene
@@ -64,9 +64,29 @@ def build_demo_scene(frames: int = 48, width: int = 128, height: int = 96, name:
     scene.render.fps = 24
     world = bpy.data.worlds.new(f"{name} World")
     world.use_nodes = True
-    world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.25, 0.32, 0.45, 1.0)
-    world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.6
+    world.node_tree.nodes["Background"].inputs["Color"].default_value = (*sky, 1.0)
+    world.node_tree.nodes["Background"].inputs["Strength"].default_value = strength
     scene.world = world
+    return scene
+
+
+def smooth_sphere_mesh(name: str, radius: float, material):
+    """A smooth-shaded UV sphere mesh (24 x 12) with one material."""
+    import bmesh
+    bm = bmesh.new()
+    bmesh.ops.create_uvsphere(bm, u_segments=24, v_segments=12, radius=radius)
+    mesh = bpy.data.meshes.new(name)
+    bm.to_mesh(mesh)
+    bm.free()
+    for poly in mesh.polygons:
+        poly.use_smooth = True
+    mesh.materials.append(material)
+    return mesh
+
+
+def build_demo_scene(frames: int = 48, width: int = 128, height: int = 96, name: str = "AliveDemo"):
+    """Create (and make current) a new scene; returns it."""
+    scene = new_scene(name, frames, width, height)
     coll = scene.collection
 
     def add(obj):
@@ -94,14 +114,7 @@ def build_demo_scene(frames: int = 48, width: int = 128, height: int = 96, name:
     cube = add(bpy.data.objects.new("Cube", cube_mesh))
 
     # bouncing sphere
-    bm = bmesh.new()
-    bmesh.ops.create_uvsphere(bm, u_segments=24, v_segments=12, radius=0.6)
-    sph_mesh = bpy.data.meshes.new("Sphere")
-    bm.to_mesh(sph_mesh)
-    bm.free()
-    for p in sph_mesh.polygons:
-        p.use_smooth = True
-    sph_mesh.materials.append(_material("Sphere", (0.15, 0.55, 0.95, 1.0), "checker", 5.0))
+    sph_mesh = smooth_sphere_mesh("Sphere", 0.6, _material("Sphere", (0.15, 0.55, 0.95, 1.0), "checker", 5.0))
     sphere = add(bpy.data.objects.new("Sphere", sph_mesh))
 
     # orbiting drum

@@ -31,6 +31,12 @@ def point_stride(point_density: float) -> int:
     return max(1, int(round(1.0 / np.sqrt(max(float(point_density), 1e-6)))))
 
 
+def _strided(frames: np.ndarray, stride: int) -> np.ndarray:
+    """Every stride-th pixel in x and y of (N, H, W, ...) frames: the one nearest each block's centre."""
+    s = max(1, int(stride))
+    return frames[:, s // 2::s, s // 2::s] if s > 1 else frames
+
+
 def unproject_frames(depth: np.ndarray, alpha: np.ndarray, K: np.ndarray, world_from_camera: np.ndarray,
                      stride: int = 1):
     """All frames at once, no Python loop over points.
@@ -46,8 +52,7 @@ def unproject_frames(depth: np.ndarray, alpha: np.ndarray, K: np.ndarray, world_
     through the mask and one multiply-add (1-D gathers are far cheaper than
     gathering (M, 3) rows)."""
     s = max(1, int(stride))
-    if s > 1:
-        depth, alpha = depth[:, s // 2::s, s // 2::s], alpha[:, s // 2::s, s // 2::s]
+    depth, alpha = _strided(depth, s), _strided(alpha, s)
     N, H, W = depth.shape
     keep = point_mask(depth, alpha)
     counts = keep.reshape(N, -1).sum(1)
@@ -79,9 +84,7 @@ def unproject_frames(depth: np.ndarray, alpha: np.ndarray, K: np.ndarray, world_
 
 def point_colors(rgb: np.ndarray, keep: np.ndarray, stride: int = 1) -> np.ndarray:
     """Linear RGBA float32 (M, 4) of the kept pixels, channel by channel."""
-    s = max(1, int(stride))
-    if s > 1:
-        rgb = rgb[:, s // 2::s, s // 2::s]
+    rgb = _strided(rgb, stride)
     out = np.empty((int(keep.sum()), 4), np.float32)
     out[:, 3] = 1.0
     for c in range(3):
@@ -91,9 +94,7 @@ def point_colors(rgb: np.ndarray, keep: np.ndarray, stride: int = 1) -> np.ndarr
 
 def point_bytes(rgb: np.ndarray, keep: np.ndarray, stride: int = 1) -> np.ndarray:
     """sRGB RGBA uint8 (M, 4) of the kept pixels (what a BYTE_COLOR attribute stores)."""
-    s = max(1, int(stride))
-    if s > 1:
-        rgb = rgb[:, s // 2::s, s // 2::s]
+    rgb = _strided(rgb, stride)
     out = np.empty((int(keep.sum()), 4), np.uint8)
     out[:, 3] = 255
     rgb8 = rgb if rgb.dtype == np.uint8 else None
@@ -118,8 +119,7 @@ def unproject_streamed(depth, alpha, rgb, K, world_from_camera, stride: int = 1,
     poses = np.asarray(world_from_camera, np.float64)
     counts = np.zeros(N, np.int64)
     for i0 in range(0, N, chunk):
-        keep = point_mask(np.asarray(depth[i0:i0 + chunk, s // 2::s, s // 2::s]),
-                          np.asarray(alpha[i0:i0 + chunk, s // 2::s, s // 2::s]))
+        keep = point_mask(np.asarray(_strided(depth[i0:i0 + chunk], s)), np.asarray(_strided(alpha[i0:i0 + chunk], s)))
         counts[i0:i0 + len(keep)] = keep.reshape(len(keep), -1).sum(1)
     total = int(counts.sum())
     pos = np.empty((total, 3), np.float32)

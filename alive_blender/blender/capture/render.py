@@ -288,6 +288,14 @@ def _render_identity(scene, settings: CaptureSettings, width: int, height: int) 
     return out
 
 
+def _render(what: str, hint: str) -> None:
+    """One render through the output tree; Blender's error becomes a one-line AliveError."""
+    try:
+        bpy.ops.render.render(write_still=False)
+    except RuntimeError as err:
+        raise AliveError(f"rendering {what} failed: {str(err).strip().splitlines()[-1]}", hint) from None
+
+
 def _render_ids(scene, out_node, folder: Path, stem: str, label: str) -> None:
     """The Object Index pass for an engine that does not write it: one Cycles sample of
     the same (sub)frame, through the same output tree; only its ``ids`` file is kept."""
@@ -300,10 +308,7 @@ def _render_ids(scene, out_node, folder: Path, stem: str, label: str) -> None:
     _link_ids(out_node)   # the socket exists only while the engine writes the pass
     compat.file_output_target(out_node, folder, stem, ("rgb", "depth", "ids"))
     try:
-        bpy.ops.render.render(write_still=False)
-    except RuntimeError as err:
-        raise AliveError(f"rendering the object ids of {label} failed: {str(err).strip().splitlines()[-1]}",
-                         "check that the scene renders in Cycles") from None
+        _render(f"the object ids of {label}", "check that the scene renders in Cycles")
     finally:
         r.engine = engine
         cy.samples, cy.use_denoising, cy.max_bounces = samples, denoise, bounces
@@ -444,11 +449,7 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                     if not was_stored:
                         stem = f"s{i:06d}_"
                         compat.file_output_target(out_node, tmp_render, stem, ("rgb", "depth", "ids"))
-                        try:
-                            bpy.ops.render.render(write_still=False)
-                        except RuntimeError as err:
-                            raise AliveError(f"rendering {label} failed: {str(err).strip().splitlines()[-1]}",
-                                             "check that the scene renders in Blender with this engine") from None
+                        _render(label, "check that the scene renders in Blender with this engine")
                         if ids_own_render:
                             compat.file_output_written(tmp_render, stem, "ids", ".exr").unlink(missing_ok=True)
                             _render_ids(scene, out_node, tmp_render, f"i{i:06d}_", label)
