@@ -105,12 +105,9 @@ def python(code: str, args, threads: int, log: Path) -> float:
 
 
 def run_defaults() -> dict:
-    """`alive run`'s own defaults (read from its parser, so the bench follows them)."""
-    from alive_blender.cli import cmd_run
-    p = argparse.ArgumentParser()
-    cmd_run.add_parser(p.add_subparsers())
-    run = p._subparsers._group_actions[0].choices["run"]
-    return {a.dest: a.default for a in run._actions if a.dest != "help"}
+    """`alive run`'s own defaults (the settings schema's, so the bench follows them)."""
+    from alive_blender.core.settings import FLAT_DEFAULTS
+    return dict(FLAT_DEFAULTS)
 
 
 def train_flags() -> set:
