@@ -23,7 +23,7 @@ from typing import Any, Optional
 
 from .config import Config
 from .errors import AliveError
-from .models.behavior import EMBEDDING_DEFAULT, BehaviorConfig
+from .models.behavior import BehaviorConfig, config_for_generator
 from .models.encoder import EncoderSpec
 from .models.generator import LAYER_ARCHS, GeneratorConfig
 from .rollout import RolloutConfig
@@ -127,9 +127,8 @@ class RunSettings:
                              f"known: {', '.join(f.name for f in fields(cls))}")
         kw = {name: kind.from_dict(d[name]) for name, kind in cls.SECTIONS.items() if name in d}
         run = cls(**kw, **{k: d[k] for k in cls.TOP_LEVEL if k in d})
-        if "arch" not in (d.get("behavior") or {}) and run.generator.arch not in LAYER_ARCHS:
-            # a generator of embeddings gets a behavior of embeddings (object-walk needs object layers)
-            run.behavior = replace(run.behavior, arch=EMBEDDING_DEFAULT)
+        run.behavior = replace(config_for_generator(d.get("behavior"), run.generator.arch in LAYER_ARCHS),
+                               seed=run.seed)
         return run
 
     def check(self) -> None:

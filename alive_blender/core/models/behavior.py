@@ -220,6 +220,16 @@ class Behavior:
         return beh
 
 
+def config_for_generator(behavior: Optional[dict], layered: bool) -> "BehaviorConfig":
+    """The behavior config to train beside a generator: without a named arch, the
+    default (object-walk) with object layers, else EMBEDDING_DEFAULT (a generator of
+    embeddings gets a behavior of embeddings; object-walk needs object layers)."""
+    d = dict(behavior or {})
+    if "arch" not in d and not layered:
+        d["arch"] = EMBEDDING_DEFAULT
+    return BehaviorConfig.from_dict(d)
+
+
 def train_behavior(embeddings: np.ndarray, cfg: BehaviorConfig, reporter=None,
                    device: str = "cpu") -> Behavior:
     """Fit the behavior model to one observed embedding sequence (N, D)."""

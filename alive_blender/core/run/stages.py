@@ -75,7 +75,7 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     capture's own size. Larger than the capture is refused. Object layers are
     built from the capture at its own size (they are its pixels: nothing is
     learned, and full-size output needs full-size layers)."""
-    from ..models.behavior import EMBEDDING_DEFAULT, WALK_ARCHS, BehaviorConfig, train_behavior
+    from ..models.behavior import WALK_ARCHS, config_for_generator, train_behavior
     from ..workdir.checkpoint import write_manifest
     from ..workdir.dataset import open_capture
     from ..device import pick_device
@@ -83,10 +83,7 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
     gcfg = GeneratorConfig.from_dict(generator or {})
-    behavior = dict(behavior or {})
-    if "arch" not in behavior and gcfg.arch not in LAYER_ARCHS:
-        behavior["arch"] = EMBEDDING_DEFAULT   # a generator of embeddings gets a behavior of embeddings
-    bcfg = BehaviorConfig.from_dict(behavior)
+    bcfg = config_for_generator(behavior, gcfg.arch in LAYER_ARCHS)
     if bcfg.arch in WALK_ARCHS and gcfg.arch not in LAYER_ARCHS:
         raise AliveError(f"behavior '{bcfg.arch}' walks captured objects; only the object-layers generator can "
                          f"show its states, not '{gcfg.arch}'",
