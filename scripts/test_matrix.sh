@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the test suite on every Blender generation the manifest claims: the newest
-# bpy 4.2 LTS and 4.5 LTS (Python 3.11) and the newest 5.2 (Python 3.13; bpy 5.1
-# and later exist for 3.13 only). CI runs bpy 5.0.1 (scripts/test.sh).
+# bpy 4.2 LTS and 4.5 LTS (Python 3.11), the newest 5.1 and the newest 5.2 LTS
+# (Python 3.13; bpy 5.1 and later exist for 3.13 only). CI runs bpy 5.0.1
+# (scripts/test.sh).
 #
 #   scripts/test_matrix.sh                     # all generations, whole suite
 #   scripts/test_matrix.sh 4.2 5.2 -- tests/test_manifest.py -q   # some, with pytest arguments
@@ -12,7 +13,8 @@
 # (ALIVE_VENV, default .venv; scripts/env.sh makes it). The 3.13 env installs its
 # own compiled packages (torch from PyPI; the CUDA libraries torch loads are
 # Python-independent, so they are linked from the 3.11 venv instead of downloaded
-# again). Python 3.13 itself comes from scripts/matrix_python313.sh.
+# again); the 5.1 env holds only bpy and reuses the 5.2 env's packages the same
+# way. Python 3.13 itself comes from scripts/matrix_python313.sh.
 # Prints one result line per generation and exits non-zero if any failed.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,8 +22,8 @@ cache="${ALIVE_MATRIX_CACHE:-$HOME/.cache/alive-matrix}"
 base="${ALIVE_VENV:-$root/.venv}"
 export ALIVE_MATRIX_CACHE="$cache"
 # newest release of each generation on PyPI (pip index versions bpy --python-version 3.13)
-declare -A BPY=([4.2]=4.2.23 [4.5]=4.5.15 [5.0]=5.0.1 [5.2]=5.2.3)
-declare -A PYV=([4.2]=3.11 [4.5]=3.11 [5.0]=3.11 [5.2]=3.13)
+declare -A BPY=([4.2]=4.2.23 [4.5]=4.5.15 [5.0]=5.0.1 [5.1]=5.1.2 [5.2]=5.2.3)
+declare -A PYV=([4.2]=3.11 [4.5]=3.11 [5.0]=3.11 [5.1]=3.13 [5.2]=3.13)
 # torch for the 3.13 env: the same release as the base venv, so its CUDA libraries fit
 TORCH313="${ALIVE_MATRIX_TORCH:-}"
 
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
     *) gens+=("$1"); shift ;;
   esac
 done
-[ ${#gens[@]} -gt 0 ] || gens=(4.2 4.5 5.2)
+[ ${#gens[@]} -gt 0 ] || gens=(4.2 4.5 5.1 5.2)
 [ ${#pytest_args[@]} -gt 0 ] || pytest_args=(-q tests)
 
 log() { echo "matrix: $*" >&2; }
@@ -80,11 +82,28 @@ make_env313() {
   echo "$env"
 }
 
+make_env_over313() {  # $1 generation: bpy alone, over the 5.2 env's packages
+  local env="$cache/bpy-${BPY[$1]}"
+  if [ ! -f "$env/.ready" ]; then
+    local base313; base313="$(make_env313)" || return 1
+    log "making $env over $base313"
+    rm -rf "$env"
+    "$(readlink -f "$base313/bin/python")" -m venv --without-pip "$env" || return 1
+    local site; site="$("$env/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    local site313; site313="$("$base313/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    "$base313/bin/python" -m pip install --quiet --no-deps --target "$site" "bpy==${BPY[$1]}" >&2 || return 1
+    echo "$site313" > "$site/zz-alive-base-venv.pth"
+    touch "$env/.ready"
+  fi
+  echo "$env"
+}
+
 status=0; summary=()
 for g in "${gens[@]}"; do
   [ -n "${BPY[$g]:-}" ] || { log "unknown generation $g (known: ${!BPY[*]})"; exit 2; }
   if [ "$g" = 5.0 ]; then env="$base"
-  elif [ "${PYV[$g]}" = 3.13 ]; then env="$(make_env313)" || { summary+=("bpy ${BPY[$g]} (py ${PYV[$g]}): SETUP FAILED"); status=1; continue; }
+  elif [ "$g" = 5.2 ]; then env="$(make_env313)" || { summary+=("bpy ${BPY[$g]} (py ${PYV[$g]}): SETUP FAILED"); status=1; continue; }
+  elif [ "${PYV[$g]}" = 3.13 ]; then env="$(make_env_over313 "$g")" || { summary+=("bpy ${BPY[$g]} (py ${PYV[$g]}): SETUP FAILED"); status=1; continue; }
   else env="$(make_env311 "$g")" || { summary+=("bpy ${BPY[$g]} (py ${PYV[$g]}): SETUP FAILED"); status=1; continue; }
   fi
   got="$("$env/bin/python" -c 'import sys, bpy; print(bpy.app.version_string, sys.version.split()[0])' 2>/dev/null | tail -1)"

@@ -74,10 +74,17 @@ def newer_blends(tiny_blend, folder):
     res = run_python(SAVE_PLAIN, tiny_blend, plain)
     assert res.returncode == 0, res.stderr
     data = bytearray(plain.read_bytes())
-    assert data[:17] == b"BLENDER17-01v0500", data[:17]
+    # two header formats: 5.x 'BLENDER17-01v0500' (block headers of 32 bytes),
+    # 4.x 'BLENDER-v402' (64-bit pointers: block headers of 24 bytes)
+    if data.startswith(b"BLENDER17-01v"):
+        version, newer, bhead = slice(13, 17), b"0600", 32
+    else:
+        assert data[:7] == b"BLENDER" and data[7:9] in (b"-v", b"_v"), data[:12]
+        version, newer, bhead = slice(9, 12), b"600", 24 if data[7:8] == b"-" else 20
+    assert data[version].isdigit() and int(data[version]) < 600, data[:17]
     header_newer = bytearray(data)
-    header_newer[13:17] = b"0600"
-    glob = data.find(b"GLOB") + 32          # FileGlobal: subvstr[4], subversion, minversion, minsubversion
+    header_newer[version] = newer
+    glob = data.find(b"GLOB") + bhead       # FileGlobal: subvstr[4], subversion, minversion, minsubversion
     min_newer = bytearray(data)
     assert struct.unpack_from("<h", data, glob + 6)[0] < 600
     struct.pack_into("<h", min_newer, glob + 6, 600)

@@ -94,6 +94,28 @@ def test_points_reopened_match_decoded_and_hold_on_twos(fresh_bpy, tmp_path):
     assert data[4]["pos"] != data[5]["pos"]
 
 
+@pytest.mark.timeout(60)
+def test_modifier_inputs_are_the_ones_evaluation_reads(fresh_bpy):
+    """Every points-modifier input reads back what the bake set, and the scene
+    evaluates. (5.2 moved the inputs to ``mod.properties.inputs.<id>.value``;
+    item assignment there was ignored for numbers and deadlocked the depsgraph
+    for ID pointers.)"""
+    from alive_blender.blender import compat
+    from alive_blender.blender.bake.points import BakeSettings, bake, modifier_input
+    scene, cam, K, pose = camera_scene(fresh_bpy)
+    result = bake(scene, synthetic_frames(n=2), K, pose,
+                  BakeSettings(name="mi", start=7, hold=3, radius=0.02, texture=False, card=False))
+    obj = scene.objects[result["points_object"]]
+    mod = obj.modifiers["Alive Points"]
+    got = {name: compat.get_modifier_input(mod, modifier_input(mod, name))
+           for name in ("Radius", "Start", "Hold", "Material", "Frame Table")}
+    assert got["Radius"] == pytest.approx(0.02) and (got["Start"], got["Hold"]) == (7, 3)
+    assert got["Material"].name == "Alive Points mi" and got["Frame Table"].name == "Alive Frame Table mi"
+    scene.frame_set(7)
+    points = compat.evaluated_point_attributes(obj, ())["position"]
+    assert len(points) == 3 * result["points_per_frame"][0] > 0
+
+
 def test_per_frame_poses_and_pointcloud_object(fresh_bpy, tmp_path):
     """One camera pose per generated frame; the points as a Point Cloud object."""
     from alive_blender.blender.bake.points import BakeSettings, bake

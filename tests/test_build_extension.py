@@ -74,7 +74,7 @@ def test_code_only_zip_validates_installs_and_enables(tmp_path):
     # the repository's manifest was not touched by the build
     assert "wheels" not in (ROOT / "blender_manifest.toml").read_text()
     manifest = tomllib.loads(zipfile.ZipFile(zip_path).read("blender_manifest.toml").decode())
-    assert (manifest["blender_version_min"], manifest["blender_version_max"]) == ("4.2.0", "5.1.0")
+    assert (manifest["blender_version_min"], manifest["blender_version_max"]) == ("4.2.0", "5.3.0")
     assert manifest["permissions"]["network"]
 
 
@@ -134,7 +134,7 @@ def test_every_platform_zip_has_both_pythons_wheels_from_a_local_folder(tmp_path
                                         for py in ("311", "313"))
         assert set(zipfile.ZipFile(z).namelist()) >= {f"wheels/{n}" for n in listed}
         assert builder_module().missing_wheels(listed, [plat], ("3.11", "3.13")) == []
-        assert (manifest["blender_version_min"], manifest["blender_version_max"]) == ("4.2.0", "5.1.0")
+        assert (manifest["blender_version_min"], manifest["blender_version_max"]) == ("4.2.0", "5.3.0")
 
 
 def test_a_platform_without_a_cp313_wheel_is_refused(tmp_path):
@@ -149,8 +149,7 @@ def test_a_platform_without_a_cp313_wheel_is_refused(tmp_path):
 def test_per_python_layout_gives_each_zip_its_blender_range(tmp_path):
     """The layout CPU-torch builds use: one zip per Python generation, each for the Blenders running it."""
     wheels = probe_wheels(tmp_path / "local-wheels")
-    # (the manifest's blender_version_max is 5.1 for now: lifted here to see both generations' zips)
-    res = local_build(tmp_path, wheels, "--platform", "linux-x64", "--layout", "per-python", "--blender-max", "5.3.0")
+    res = local_build(tmp_path, wheels, "--platform", "linux-x64", "--layout", "per-python")
     assert res.returncode == 0, res.stderr
     ranges = {}
     for z in sorted((tmp_path / "dist").glob("*.zip")):
@@ -160,9 +159,10 @@ def test_per_python_layout_gives_each_zip_its_blender_range(tmp_path):
                       "alive_blender-0.1.0-linux_x64-py313.zip": ("5.1.0", "5.3.0", ["cp313"])}
 
 
-def test_per_python_layout_stops_at_the_manifest_maximum(tmp_path):
+def test_per_python_layout_stops_at_the_given_maximum(tmp_path):
+    """A maximum below 5.1 (a Python 3.13 Blender found broken) leaves out the py313 zip and says so."""
     wheels = probe_wheels(tmp_path / "local-wheels")
-    res = local_build(tmp_path, wheels, "--platform", "linux-x64", "--layout", "per-python")
+    res = local_build(tmp_path, wheels, "--platform", "linux-x64", "--layout", "per-python", "--blender-max", "5.1.0")
     assert res.returncode == 0, res.stderr
     assert [z.name for z in (tmp_path / "dist").glob("*.zip")] == ["alive_blender-0.1.0-linux_x64-py311.zip"]
     assert "no Python 3.13 zip" in res.stderr

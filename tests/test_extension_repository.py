@@ -60,7 +60,7 @@ def test_install_from_generated_index_enable_and_run(tmp_path, tiny_blend):
     index = json.loads((repo / "index.json").read_text())
     (entry,) = index["data"]
     assert entry["id"] == "alive_blender" and entry["platforms"] == ["linux-x64"]
-    assert (entry["blender_version_min"], entry["blender_version_max"]) == ("4.2.0", "5.1.0")
+    assert (entry["blender_version_min"], entry["blender_version_max"]) == ("4.2.0", "5.3.0")
     assert entry["python_versions"] == ["3.11", "3.13"]
     assert entry["archive_url"] == "./alive_blender-0.1.0-linux_x64.zip" and (repo / entry["archive_url"]).is_file()
     assert entry["permissions"]["network"] and (repo / "index.html").is_file()
@@ -110,7 +110,7 @@ def test_per_python_repository_gives_blender_the_zip_for_its_python(tmp_path):
     repo = tmp_path / "repo"
     res = build("--torch", "external", "--packages", "alive_probe", "--find-links", str(wheels), "--no-index",
                 "--wheels-dir", str(tmp_path / "wheel-cache"), "--platform", "linux-x64", "--layout", "per-python",
-                "--blender-max", "5.3.0", "--repo", str(repo), out=tmp_path / "dist")
+                "--repo", str(repo), out=tmp_path / "dist")
     assert res.returncode == 0, res.stderr
     entries = json.loads((repo / "index.json").read_text())["data"]
     assert sorted((e["python_versions"], e["blender_version_min"], e["blender_version_max"]) for e in entries) == [

@@ -266,15 +266,17 @@ def settle_mesh_layers() -> None:
 
 
 def set_modifier_input(mod, identifier: str, value) -> None:
-    """Set a geometry-nodes modifier input (5.2: ``mod.properties.inputs[identifier]``;
-    before: an ID property on the modifier, ``mod[identifier]``)."""
+    """Set a geometry-nodes modifier input. 5.2: each input is an RNA struct,
+    ``mod.properties.inputs.<identifier>.value`` (item assignment there would only
+    add a custom property that evaluation ignores; for an ID-pointer input it
+    deadlocks the next depsgraph update). Before 5.2: an ID property, ``mod[identifier]``."""
     inputs = getattr(getattr(mod, "properties", None), "inputs", None)
     if inputs is not None:
-        inputs[identifier] = value
+        getattr(inputs, identifier).value = value
     else:
         mod[identifier] = value
 
 
 def get_modifier_input(mod, identifier: str):
     inputs = getattr(getattr(mod, "properties", None), "inputs", None)
-    return inputs[identifier] if inputs is not None else mod[identifier]
+    return getattr(inputs, identifier).value if inputs is not None else mod[identifier]
