@@ -92,9 +92,11 @@ def blender_ext_path(given: str = "") -> Path:
 
 
 def pip_download(requirements: list[str], plat: str, python: str, dest: Path, index_url: str = "",
-                 extra_index_url: str = "", find_links: str = "", no_index: bool = False) -> None:
+                 extra_index_url: str = "", find_links: str = "", no_index: bool = False,
+                 quiet: bool = False) -> None:
+    """``pip download --no-deps`` of exactly ``requirements`` (download_closure follows the dependencies)."""
     cmd = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--python-version", python,
-           "--implementation", "cp", "--dest", str(dest), "--disable-pip-version-check"]
+           "--implementation", "cp", "--dest", str(dest), "--disable-pip-version-check", "--no-deps"]
     for tag in PLATFORMS[plat]:
         cmd += ["--platform", tag]
     if no_index:
@@ -106,8 +108,9 @@ def pip_download(requirements: list[str], plat: str, python: str, dest: Path, in
     if find_links:
         cmd += ["--find-links", find_links]
     cmd += requirements
-    print(f"build_extension: {plat} cp{python.replace('.', '')}: pip download {' '.join(requirements)}",
-          file=sys.stderr)
+    if not quiet:
+        print(f"build_extension: {plat} cp{python.replace('.', '')}: pip download {' '.join(requirements)}",
+              file=sys.stderr)
     env = dict(os.environ, PIP_CONSTRAINT="")   # a machine-wide constraint is for installing, not packaging
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
@@ -118,21 +121,98 @@ def wheel_project(name: str) -> str:
     return re.split(r"-\d", name, maxsplit=1)[0].lower().replace("_", "-")
 
 
+# the environment markers of each Blender platform (PEP 508), for download_closure
+PLATFORM_MARKERS = {
+    "linux-x64": {"sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix"},
+    "windows-x64": {"sys_platform": "win32", "platform_system": "Windows", "platform_machine": "AMD64",
+                    "os_name": "nt"},
+    "macos-arm64": {"sys_platform": "darwin", "platform_system": "Darwin", "platform_machine": "arm64",
+                    "os_name": "posix"},
+    "macos-x64": {"sys_platform": "darwin", "platform_system": "Darwin", "platform_machine": "x86_64",
+                  "os_name": "posix"},
+}
+
+
+def target_markers(plat: str, python: str) -> dict:
+    return dict(PLATFORM_MARKERS[plat], python_version=python, python_full_version=f"{python}.0",
+                implementation_name="cpython", implementation_version=f"{python}.0",
+                platform_python_implementation="CPython", platform_release="", platform_version="", extra="")
+
+
+def wheel_requires(whl: Path) -> list[str]:
+    """The Requires-Dist lines of a wheel's METADATA."""
+    import zipfile
+    with zipfile.ZipFile(whl) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1)
+        text = zf.read(meta).decode("utf-8", "replace")
+    head = text.split("\n\n", 1)[0]
+    return [line.split(":", 1)[1].strip() for line in head.splitlines() if line.startswith("Requires-Dist:")]
+
+
+def download_closure(requirements: list[str], plat: str, python: str, dest: Path, **index) -> None:
+    """Download ``requirements`` and everything they need on ``plat`` under ``python`` into ``dest``.
+
+    ``pip download --platform`` evaluates environment markers for the machine it runs on,
+    not for the target: built on Linux, a Windows or macOS bundle would pull torch's
+    ``platform_system == "Linux"`` CUDA libraries. So the dependencies are followed here,
+    one package at a time (``--no-deps``), under the target's markers. A package pinned
+    two incompatible ways is an error, never a silent pick."""
+    try:
+        from packaging.requirements import Requirement
+        from packaging.utils import canonicalize_name
+        from packaging.version import Version
+    except ImportError:   # pip always carries it
+        from pip._vendor.packaging.requirements import Requirement
+        from pip._vendor.packaging.utils import canonicalize_name
+        from pip._vendor.packaging.version import Version
+    env = target_markers(plat, python)
+    fetched = {}   # name -> (version, Requires-Dist, extras followed)
+    queue = [(Requirement(r), "") for r in requirements]
+    print(f"build_extension: {plat} cp{python.replace('.', '')}: {' '.join(requirements)} and what they need",
+          file=sys.stderr)
+    while queue:
+        req, wanted_by = queue.pop(0)
+        name = canonicalize_name(req.name)
+        if name in BLENDER_SHIPS:
+            continue
+        if name not in fetched:
+            with tempfile.TemporaryDirectory(prefix="alive-one-wheel-") as one:
+                pip_download([f"{name}{req.specifier}"], plat, python, Path(one), quiet=True, **index)
+                (whl,) = Path(one).glob("*.whl")
+                shutil.move(str(whl), dest / whl.name)
+            version = Version(whl.name.split("-")[1])
+            fetched[name] = (version, [Requirement(d) for d in wheel_requires(dest / whl.name)], set())
+        version, requires, followed = fetched[name]
+        if not req.specifier.contains(version, prereleases=True):
+            raise SystemExit(f"build_extension: {plat}, Python {python}: {wanted_by or 'the build'} needs "
+                             f"{req}, but {name} {version} was already taken for another package")
+        for extra in {""} | set(req.extras):
+            if extra in followed:
+                continue
+            followed.add(extra)
+            for dep in requires:
+                if dep.marker is None or dep.marker.evaluate(dict(env, extra=extra)):
+                    queue.append((dep, f"{name} {version}"))
+
+
 def download_wheels(plat: str, python: str, torch: str, wheels_dir: Path, find_links: str = "",
                     no_index: bool = False, torch_index: str = TORCH_CPU_INDEX, packages=()) -> list[str]:
     """Download one platform's wheels for one Python into ``wheels_dir``; return their file names."""
     with tempfile.TemporaryDirectory(prefix=f"alive-wheels-{plat}-") as tmp:
         tmp = Path(tmp)
         if packages:
-            pip_download(list(packages), plat, python, tmp, find_links=find_links, no_index=no_index)
+            download_closure(list(packages), plat, python, tmp, find_links=find_links, no_index=no_index)
         elif torch == "cpu":
             # PyTorch's CPU index first: its torch (x.y.z+cpu) outranks PyPI's, which on
-            # Linux/Windows drags in the CUDA libraries; everything else comes from PyPI
-            pip_download(BASE_REQUIREMENTS + TORCH_REQUIREMENTS + ML_REQUIREMENTS, plat, python, tmp,
-                         index_url=torch_index, extra_index_url="https://pypi.org/simple",
-                         find_links=find_links, no_index=no_index)
+            # Linux drags in the CUDA libraries; everything else comes from PyPI
+            download_closure(BASE_REQUIREMENTS + TORCH_REQUIREMENTS + ML_REQUIREMENTS, plat, python, tmp,
+                             index_url=torch_index, extra_index_url="https://pypi.org/simple",
+                             find_links=find_links, no_index=no_index)
+            missing = [r for r in TORCH_REQUIREMENTS if not any(wheel_project(w.name) == r for w in tmp.glob("*.whl"))]
+            if missing:
+                raise SystemExit(f"build_extension: {plat}, Python {python}: no wheel of {', '.join(missing)}")
         else:
-            pip_download(BASE_REQUIREMENTS, plat, python, tmp, find_links=find_links, no_index=no_index)
+            download_closure(BASE_REQUIREMENTS, plat, python, tmp, find_links=find_links, no_index=no_index)
         names = []
         for whl in sorted(tmp.glob("*.whl")):
             if wheel_project(whl.name) in BLENDER_SHIPS:

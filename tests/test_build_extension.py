@@ -83,11 +83,13 @@ PLATFORM_TAGS = {"linux-x64": "manylinux_2_28_x86_64", "windows-x64": "win_amd64
                  "macos-arm64": "macosx_11_0_arm64", "macos-x64": "macosx_10_13_x86_64"}
 
 
-def make_wheel(folder: Path, name: str, version: str, tag: str, code: str) -> Path:
+def make_wheel(folder: Path, name: str, version: str, tag: str, code: str, requires=()) -> Path:
     """A real, installable wheel holding one module ``name`` (pip and Blender accept it)."""
     dist = f"{name}-{version}.dist-info"
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires)
     files = {f"{name}.py": code.encode(),
-             f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+             f"{dist}/METADATA": meta.encode(),
              f"{dist}/WHEEL": f"Wheel-Version: 1.0\nGenerator: alive-tests\nRoot-Is-Purelib: false\nTag: {tag}\n".encode()}
     record = []
     for path, data in files.items():
@@ -135,6 +137,47 @@ def test_every_platform_zip_has_both_pythons_wheels_from_a_local_folder(tmp_path
         assert set(zipfile.ZipFile(z).namelist()) >= {f"wheels/{n}" for n in listed}
         assert builder_module().missing_wheels(listed, [plat], ("3.11", "3.13")) == []
         assert (manifest["blender_version_min"], manifest["blender_version_max"]) == ("4.2.0", "5.3.0")
+
+
+def test_dependencies_follow_the_target_platforms_markers(tmp_path):
+    """pip evaluates environment markers for the machine it runs on, not for --platform;
+    the build follows dependencies under each target's own markers (so a Windows bundle
+    built on Linux does not get torch's Linux-only CUDA libraries)."""
+    wheels = tmp_path / "local-wheels"
+    for py in ("311", "313"):
+        for plat in ("linux-x64", "windows-x64"):
+            make_wheel(wheels, "alive_probe", "1.0", f"cp{py}-cp{py}-{PLATFORM_TAGS[plat]}", "",
+                       requires=['alive_linux_only; platform_system == "Linux"',
+                                 'alive_windows_only; sys_platform == "win32"',
+                                 'alive_new_python; python_version >= "3.13"',
+                                 'alive_extra_only; extra == "docs"', "alive_common[fast]>=1.0"])
+    for dep in ("alive_new_python", "alive_extra_only", "alive_fast"):
+        make_wheel(wheels, dep, "1.0", "py3-none-any", "")
+    # like torch's CUDA libraries: only where the marker holds, and no wheel anywhere else
+    for dep, plat in (("alive_linux_only", "linux-x64"), ("alive_windows_only", "windows-x64")):
+        make_wheel(wheels, dep, "1.0", f"py3-none-{PLATFORM_TAGS[plat]}", "")
+    make_wheel(wheels, "alive_common", "1.0", "py3-none-any", "", requires=['alive_fast; extra == "fast"'])
+    res = local_build(tmp_path, wheels, "--platform", "linux-x64", "--platform", "windows-x64")
+    assert res.returncode == 0, res.stderr
+    listed = {}
+    for z in (tmp_path / "dist").glob("*.zip"):
+        manifest = zip_manifest(z)
+        listed[manifest["platforms"][0]] = sorted({w.rsplit("/", 1)[1].split("-")[0] for w in manifest["wheels"]})
+    common = ["alive_common", "alive_fast", "alive_new_python", "alive_probe"]
+    assert listed == {"linux-x64": sorted(common + ["alive_linux_only"]),
+                      "windows-x64": sorted(common + ["alive_windows_only"])}
+
+
+def test_two_incompatible_pins_are_an_error(tmp_path):
+    wheels = probe_wheels(tmp_path / "local-wheels", platforms=("linux-x64",))
+    for py in ("311", "313"):
+        make_wheel(wheels, "alive_pinned", "1.0", f"cp{py}-cp{py}-{PLATFORM_TAGS['linux-x64']}", "",
+                   requires=["alive_probe==2.0"])
+    res = build("--torch", "external", "--packages", "alive_probe", "alive_pinned", "--find-links", str(wheels),
+                "--no-index", "--wheels-dir", str(tmp_path / "wheel-cache"), "--platform", "linux-x64",
+                out=tmp_path / "dist")
+    assert res.returncode != 0 and "alive_probe==2.0" in res.stderr and "1.0 was already taken" in res.stderr
+    assert not list((tmp_path / "dist").glob("*.zip"))
 
 
 def test_a_platform_without_a_cp313_wheel_is_refused(tmp_path):
