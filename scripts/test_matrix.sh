@@ -77,6 +77,9 @@ make_env313() {
     "${pip[@]}" --no-deps open_clip_torch timm >&2 || return 1
     "${pip[@]}" "bpy==${BPY[5.2]}" filelock fsspec jinja2 networkx setuptools sympy typing-extensions \
       numpy scipy pillow safetensors regex ftfy tqdm huggingface_hub pyyaml pytest pytest-timeout >&2 || return 1
+    # the same Ray as the base venv (batch --ray; its test is skipped without it)
+    local ray; ray="$("$base/bin/python" -c 'import ray; print(ray.__version__)' 2>/dev/null)"
+    [ -z "$ray" ] || "${pip[@]}" "ray==$ray" >&2 || return 1
     touch "$env/.ready"
   fi
   echo "$env"

@@ -14,6 +14,9 @@ number, so a point release that back-ports a change is handled too.
 - Actions: 4.4 added slotted actions (F-curves in channelbags); 4.2 has ``action.fcurves``
   (removed in 5.0).
 - Sequencer: 4.4 renamed ``sequences`` to ``strips`` (the old name is gone in 5.0).
+- Render Layers node: the object index pass is 'Object Index' in 5.x, 'IndexOB' in 4.x.
+- Geometry-nodes modifier inputs: 5.2 made them RNA structs
+  (``mod.properties.inputs.<identifier>.value``); before, ID properties (``mod[identifier]``).
 """
 
 from __future__ import annotations
@@ -72,6 +75,14 @@ def capture_compositor(scene):
             if (a, b) not in existing:
                 tree.links.new(a, b)
         scene.use_nodes = use_nodes
+
+
+def render_layer_output(node, name: str):
+    """A Render Layers node output by its 5.x name, or None while the pass is off
+    (4.x names the object index pass 'IndexOB')."""
+    old = {"Object Index": "IndexOB"}.get(name)
+    sock = node.outputs.get(name)
+    return sock if sock is not None or old is None else node.outputs.get(old)
 
 
 def new_file_output(tree):

@@ -239,12 +239,17 @@ def _output_tree(scene, stack: contextlib.ExitStack):
 
 
 def _link_ids(out_node) -> None:
-    """Render Layers' Object Index -> the File Output's ``ids`` (again, when it got dropped)."""
+    """Render Layers' Object Index -> the File Output's ``ids`` (again, when it got dropped).
+
+    The Render Layers node is the one feeding ``depth``: on 4.x the tree is the
+    scene's own, whose (muted) Render Layers node comes first. Inputs are taken by
+    position: 4.x renames them after the file names."""
     ng = out_node.id_data
-    rl = next(n for n in ng.nodes if n.bl_idname == "CompositorNodeRLayers")
-    sock = rl.outputs.get("Object Index")
-    if sock is not None and not out_node.inputs["ids"].is_linked:
-        ng.links.new(sock, out_node.inputs["ids"])
+    _rgb, depth, ids = out_node.inputs[:3]
+    rl = depth.links[0].from_node
+    sock = compat.render_layer_output(rl, "Object Index")
+    if sock is not None and not (ids.is_linked and ids.links[0].from_socket == sock):
+        ng.links.new(sock, ids)
 
 
 def _apply_overrides(scene, cam_obj, engine: str, width: int, height: int, settings: CaptureSettings) -> None:
