@@ -111,11 +111,33 @@ def test_panel_defaults_are_the_schemas(fresh_bpy):
     try:
         scene = fresh_bpy.context.scene
         flat = flat_settings(scene)
+        assert flat.pop("behavior") is None   # "Match Generator": the schema's rule, as without --behavior
         for key, value in flat.items():
             if key in ("temperature", "anchor", "steer_strength"):
                 value = float(value)
             assert value == pytest.approx(FLAT_DEFAULTS[key]) if isinstance(value, float) else \
                 value == FLAT_DEFAULTS[key], key
+    finally:
+        alive_blender.unregister()
+
+
+@pytest.mark.bpy
+def test_panel_behavior_follows_the_generator_like_the_cli(fresh_bpy):
+    """The panel's default behavior is the one the CLI picks for the chosen generator;
+    a behavior picked by name stays."""
+    import alive_blender
+    from alive_blender.blender.ui.settings import run_settings
+    from alive_blender.cli.run_args import settings_from_args
+    alive_blender.register()
+    try:
+        s = fresh_bpy.context.scene.alive
+        for generator in ("object-layers", "grid-siren"):
+            s.generator = generator
+            cli = settings_from_args(parse("run", "a.blend", "--out", "w", "--generator", generator))
+            assert run_settings(fresh_bpy.context.scene).behavior.arch == cli.behavior.arch
+        assert run_settings(fresh_bpy.context.scene).behavior.arch == "mdn-window"   # grid-siren's
+        s.behavior = "mdn-gru"
+        assert run_settings(fresh_bpy.context.scene).behavior.arch == "mdn-gru"
     finally:
         alive_blender.unregister()
 

@@ -11,9 +11,13 @@ import numpy as np
 from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
                        StringProperty)
 
-from ...core.models.behavior import ARCHITECTURES as BEHAVIOR_ARCHS
+from ...core.models.behavior import ARCHITECTURES as BEHAVIOR_ARCHS, EMBEDDING_DEFAULT
 from ...core.models.generator import ARCHITECTURES as GENERATOR_ARCHS
 from ...core.settings import FLAT_DEFAULTS as DEFAULTS  # every default is the run schema's
+
+# the Behavior menu's "not given": the schema picks the behavior that goes with the generator
+# (core/models/behavior.config_for_generator), as the CLI does without --behavior
+MATCH_GENERATOR = "MATCH_GENERATOR"
 
 # animatable rollout controls: property name -> key in the rollout settings dict
 CONTROL_CURVES = {"temperature": "temperature", "anchor": "anchor", "steer_strength": "steer_strength"}
@@ -58,8 +62,12 @@ class AliveSettings(bpy.types.PropertyGroup):
                                              "trains faster, larger gives sharper frames (grid-siren sizes itself)")
     generator_seconds: FloatProperty(name="Time Budget", default=DEFAULTS["generator_seconds"], min=0.0, subtype="TIME_ABSOLUTE",
                                      description="Stop generator training after this many seconds (0: no limit)")
-    behavior: EnumProperty(name="Behavior", default=DEFAULTS["behavior"], description="Behavior model architecture",
-                           items=[(a, a, f"Behavior architecture {a}") for a in BEHAVIOR_ARCHS])
+    # explicit item numbers: what a saved .blend stores; the architectures keep their old ones
+    behavior: EnumProperty(name="Behavior", default=MATCH_GENERATOR, description="Behavior model architecture",
+                           items=[(MATCH_GENERATOR, "Match Generator",
+                                   f"{DEFAULTS['behavior']} with an object-layers generator, {EMBEDDING_DEFAULT} "
+                                   f"with the others (what the CLI picks without --behavior)", 100)]
+                           + [(a, a, f"Behavior architecture {a}", i) for i, a in enumerate(BEHAVIOR_ARCHS)])
     behavior_epochs: IntProperty(name="Epochs", default=DEFAULTS["behavior_epochs"], min=1, description="Behavior model training epochs")
     seed: IntProperty(name="Seed", default=DEFAULTS["seed"], min=0, description="Random seed for training and rollout")
     # -- rollout

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ...core.settings import BakeSettings, RunSettings
 from .preferences import device, encoder_spec
-from .props import sample_control_curves
+from .props import MATCH_GENERATOR, sample_control_curves
 
 
 def rollout_controls(scene) -> dict:
@@ -36,7 +36,7 @@ def flat_settings(scene) -> dict:
         "frame_end": None if s.use_scene_range else s.frame_end,
         "width": s.width, "height": s.height, "engine": s.engine, "samples": s.samples,
         "generator": s.generator, "generator_steps": s.generator_steps, "generator_seconds": s.generator_seconds,
-        "behavior": s.behavior, "behavior_epochs": s.behavior_epochs, "seed": s.seed,
+        "behavior": None if s.behavior == MATCH_GENERATOR else s.behavior, "behavior_epochs": s.behavior_epochs, "seed": s.seed,
         "rollout_frames": s.rollout_frames, "loop": s.loop, "prompt": s.prompt, "negative_prompt": s.negative_prompt,
         "name": s.bake_name, "bake_points": s.bake_points, "bake_texture": s.bake_texture,
         "point_density": s.point_density,
