@@ -60,7 +60,7 @@ MAX_ZIP_BYTES = 300 * 1000 * 1000   # what the public extensions platform accept
 # what the extension imports inside Blender besides Blender's own modules
 BASE_REQUIREMENTS = ["pillow"]
 # the training stack, when torch is bundled (the worker then runs in Blender's Python)
-TORCH_REQUIREMENTS = ["torch", "torchvision"]
+TORCH_REQUIREMENTS = ["torchvision", "torch"]   # torchvision first: it pins the torch it was built for
 ML_REQUIREMENTS = ["open_clip_torch", "safetensors", "scipy"]
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 BLENDER_SHIPS = ("numpy",)   # never bundle: Blender has its own, and two copies clash
@@ -186,13 +186,14 @@ def download_closure(requirements: list[str], plat: str, python: str, dest: Path
         if not req.specifier.contains(version, prereleases=True):
             raise SystemExit(f"build_extension: {plat}, Python {python}: {wanted_by or 'the build'} needs "
                              f"{req}, but {name} {version} was already taken for another package")
-        for extra in {""} | set(req.extras):
+        deps = []
+        for extra in sorted({""} | set(req.extras)):
             if extra in followed:
                 continue
             followed.add(extra)
-            for dep in requires:
-                if dep.marker is None or dep.marker.evaluate(dict(env, extra=extra)):
-                    queue.append((dep, f"{name} {version}"))
+            deps += [(dep, f"{name} {version}") for dep in requires
+                     if dep.marker is None or dep.marker.evaluate(dict(env, extra=extra))]
+        queue[:0] = deps   # depth first: a package's pins are taken before a later, looser request
 
 
 def download_wheels(plat: str, python: str, torch: str, wheels_dir: Path, find_links: str = "",

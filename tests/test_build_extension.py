@@ -168,6 +168,23 @@ def test_dependencies_follow_the_target_platforms_markers(tmp_path):
                       "windows-x64": sorted(common + ["alive_windows_only"])}
 
 
+def test_a_pin_is_taken_before_a_looser_request(tmp_path):
+    """Like torchvision pinning the torch it was built for: the pinned version is
+    bundled, not the newest one a later, unpinned request would take."""
+    wheels = tmp_path / "local-wheels"
+    tag = f"cp311-cp311-{PLATFORM_TAGS['linux-x64']}"
+    for version in ("1.0", "2.0"):
+        make_wheel(wheels, "alive_core", version, tag, "")
+    make_wheel(wheels, "alive_vision", "1.0", tag, "", requires=["alive_core==1.0"])
+    res = build("--torch", "external", "--packages", "alive_vision", "alive_core", "--find-links", str(wheels),
+                "--no-index", "--wheels-dir", str(tmp_path / "wheel-cache"), "--platform", "linux-x64",
+                "--python", "3.11", out=tmp_path / "dist")
+    assert res.returncode == 0, res.stderr
+    (z,) = (tmp_path / "dist").glob("*.zip")
+    assert sorted(w.rsplit("/", 1)[1] for w in zip_manifest(z)["wheels"]) == [
+        f"alive_core-1.0-{tag}.whl", f"alive_vision-1.0-{tag}.whl"]
+
+
 def test_two_incompatible_pins_are_an_error(tmp_path):
     wheels = probe_wheels(tmp_path / "local-wheels", platforms=("linux-x64",))
     for py in ("311", "313"):
