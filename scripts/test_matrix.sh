@@ -22,8 +22,8 @@ cache="${ALIVE_MATRIX_CACHE:-$HOME/.cache/alive-matrix}"
 base="${ALIVE_VENV:-$root/.venv}"
 export ALIVE_MATRIX_CACHE="$cache"
 # newest release of each generation on PyPI (pip index versions bpy --python-version 3.13)
-declare -A BPY=([4.2]=4.2.23 [4.5]=4.5.15 [5.0]=5.0.1 [5.1]=5.1.2 [5.2]=5.2.3)
-declare -A PYV=([4.2]=3.11 [4.5]=3.11 [5.0]=3.11 [5.1]=3.13 [5.2]=3.13)
+declare -A BPY=([4.2]=4.2.23 [4.5]=4.5.15 [5.0]=5.0.1 [5.1]=5.1.2 [5.2]=5.2.3 [5.3]=5.3.0)
+declare -A PYV=([4.2]=3.11 [4.5]=3.11 [5.0]=3.11 [5.1]=3.13 [5.2]=3.13 [5.3]=3.13)
 # torch for the 3.13 env: the same release as the base venv, so its CUDA libraries fit
 TORCH313="${ALIVE_MATRIX_TORCH:-}"
 
