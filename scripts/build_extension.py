@@ -17,10 +17,10 @@ build has wheels for both (cp311 and cp313; Blender installs those that match
 its Python). Layout, because the extensions platform refuses zips over 300 MB
 and CPU torch alone is ~190 MB per Python:
 - ``--torch external`` and ``--no-wheels``: one zip per platform with both
-  Pythons' wheels, for Blender 4.2 up to (not including) 5.3.
+  Pythons' wheels, for Blender 4.2 up to (not including) 5.4.
 - ``--torch cpu``: one zip per platform *and* Python generation, each with
   matching ``blender_version_min``/``blender_version_max`` (``-py311``: 4.2 to
-  5.1; ``-py313``: 5.1 to 5.3). Blender picks the zip that fits it from a
+  5.1; ``-py313``: 5.1 to 5.4). Blender picks the zip that fits it from a
   repository index. ``--layout joint`` forces one zip (over the limit with CPU torch).
 
 numpy is left out: Blender ships it. ``--torch cpu`` takes torch/torchvision
@@ -54,7 +54,7 @@ PLATFORMS = {
 }
 # Blender's Python generations -> the Blender versions that run them [min, max)
 # (blender_version_max is exclusive); each zip's range is also cut at the manifest's blender_version_max
-GENERATIONS = {"3.11": ("4.2.0", "5.1.0"), "3.13": ("5.1.0", "5.3.0")}
+GENERATIONS = {"3.11": ("4.2.0", "5.1.0"), "3.13": ("5.1.0", "5.4.0")}
 PYTHONS = tuple(GENERATIONS)
 MAX_ZIP_BYTES = 300 * 1000 * 1000   # what the public extensions platform accepts
 # what the extension imports inside Blender besides Blender's own modules

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the test suite on every Blender generation the manifest claims: the newest
-# bpy 4.2 LTS and 4.5 LTS (Python 3.11), the newest 5.1 and the newest 5.2 LTS
+# bpy 4.2 LTS and 4.5 LTS (Python 3.11), the newest 5.1, 5.2 LTS and 5.3
 # (Python 3.13; bpy 5.1 and later exist for 3.13 only). CI runs bpy 5.0.1
 # (scripts/test.sh).
 #
@@ -13,7 +13,7 @@
 # (ALIVE_VENV, default .venv; scripts/env.sh makes it). The 3.13 env installs its
 # own compiled packages (torch from PyPI; the CUDA libraries torch loads are
 # Python-independent, so they are linked from the 3.11 venv instead of downloaded
-# again); the 5.1 env holds only bpy and reuses the 5.2 env's packages the same
+# again); the 5.1 and 5.3 envs hold only bpy and reuse the 5.2 env's packages the same
 # way. Python 3.13 itself comes from scripts/matrix_python313.sh.
 # Prints one result line per generation and exits non-zero if any failed.
 set -uo pipefail
@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
     *) gens+=("$1"); shift ;;
   esac
 done
-[ ${#gens[@]} -gt 0 ] || gens=(4.2 4.5 5.1 5.2)
+[ ${#gens[@]} -gt 0 ] || gens=(4.2 4.5 5.1 5.2 5.3)
 [ ${#pytest_args[@]} -gt 0 ] || pytest_args=(-q tests)
 
 log() { echo "matrix: $*" >&2; }

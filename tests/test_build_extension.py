@@ -74,7 +74,7 @@ def test_code_only_zip_validates_installs_and_enables(tmp_path):
     # the repository's manifest was not touched by the build
     assert "wheels" not in (ROOT / "blender_manifest.toml").read_text()
     manifest = tomllib.loads(zipfile.ZipFile(zip_path).read("blender_manifest.toml").decode())
-    assert (manifest["blender_version_min"], manifest["blender_version_max"]) == ("4.2.0", "5.3.0")
+    assert (manifest["blender_version_min"], manifest["blender_version_max"]) == ("4.2.0", "5.4.0")
     assert manifest["permissions"]["network"]
 
 
@@ -136,7 +136,7 @@ def test_every_platform_zip_has_both_pythons_wheels_from_a_local_folder(tmp_path
                                         for py in ("311", "313"))
         assert set(zipfile.ZipFile(z).namelist()) >= {f"wheels/{n}" for n in listed}
         assert builder_module().missing_wheels(listed, [plat], ("3.11", "3.13")) == []
-        assert (manifest["blender_version_min"], manifest["blender_version_max"]) == ("4.2.0", "5.3.0")
+        assert (manifest["blender_version_min"], manifest["blender_version_max"]) == ("4.2.0", "5.4.0")
 
 
 def test_dependencies_follow_the_target_platforms_markers(tmp_path):
@@ -216,7 +216,7 @@ def test_per_python_layout_gives_each_zip_its_blender_range(tmp_path):
         m = zip_manifest(z)
         ranges[z.name] = (m["blender_version_min"], m["blender_version_max"], [w.split("-")[2] for w in m["wheels"]])
     assert ranges == {"alive_blender-0.1.0-linux_x64-py311.zip": ("4.2.0", "5.1.0", ["cp311"]),
-                      "alive_blender-0.1.0-linux_x64-py313.zip": ("5.1.0", "5.3.0", ["cp313"])}
+                      "alive_blender-0.1.0-linux_x64-py313.zip": ("5.1.0", "5.4.0", ["cp313"])}
 
 
 def test_per_python_layout_stops_at_the_given_maximum(tmp_path):

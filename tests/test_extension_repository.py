@@ -60,7 +60,7 @@ def test_install_from_generated_index_enable_and_run(tmp_path, tiny_blend):
     index = json.loads((repo / "index.json").read_text())
     (entry,) = index["data"]
     assert entry["id"] == "alive_blender" and entry["platforms"] == ["linux-x64"]
-    assert (entry["blender_version_min"], entry["blender_version_max"]) == ("4.2.0", "5.3.0")
+    assert (entry["blender_version_min"], entry["blender_version_max"]) == ("4.2.0", "5.4.0")
     assert entry["python_versions"] == ["3.11", "3.13"]
     assert entry["archive_url"] == "./alive_blender-0.1.0-linux_x64.zip" and (repo / entry["archive_url"]).is_file()
     assert entry["permissions"]["network"] and (repo / "index.html").is_file()
@@ -114,7 +114,7 @@ def test_per_python_repository_gives_blender_the_zip_for_its_python(tmp_path):
     assert res.returncode == 0, res.stderr
     entries = json.loads((repo / "index.json").read_text())["data"]
     assert sorted((e["python_versions"], e["blender_version_min"], e["blender_version_max"]) for e in entries) == [
-        (["3.11"], "4.2.0", "5.1.0"), (["3.13"], "5.1.0", "5.3.0")]
+        (["3.11"], "4.2.0", "5.1.0"), (["3.13"], "5.1.0", "5.4.0")]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(BLENDER_USER_RESOURCES=str(tmp_path / "user"))
     proc = subprocess.run([sys.executable, "-c", PICK, str(repo / "index.json")], env=env, cwd=tmp_path,
@@ -122,4 +122,4 @@ def test_per_python_repository_gives_blender_the_zip_for_its_python(tmp_path):
     assert "RESULT" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
     r = json.loads(proc.stdout.split("RESULT", 1)[1].splitlines()[0])
     assert r["install"] == ["FINISHED"] and r["tag"].startswith(r["python"] + "-")
-    assert r["range"] == (["4.2.0", "5.1.0"] if r["python"] == "cp311" else ["5.1.0", "5.3.0"])
+    assert r["range"] == (["4.2.0", "5.1.0"] if r["python"] == "cp311" else ["5.1.0", "5.4.0"])

@@ -27,8 +27,8 @@ def test_manifest_fields():
     m = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
     assert m["schema_version"] == "1.0.0" and m["id"] == "alive_blender"
     assert m["blender_version_min"] == "4.2.0"
-    # exclusive: the first version not run (scripts/test_matrix.sh passes on 4.2, 4.5, 5.1 and 5.2)
-    assert m["blender_version_max"] == "5.3.0"
+    # exclusive: the first version not run (scripts/test_matrix.sh passes on 4.2, 4.5, 5.1, 5.2 and 5.3)
+    assert m["blender_version_max"] == "5.4.0"
     assert set(m["permissions"]) == {"files", "network"} and m["license"] and m["platforms"]
 
 

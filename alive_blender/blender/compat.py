@@ -1,5 +1,5 @@
 """Every difference between the Blender versions the extension supports
-(4.2 LTS to 5.2, Python 3.11 and 3.13), in one place.
+(4.2 LTS to 5.3, Python 3.11 and 3.13), in one place.
 
 The rest of the Blender layer is written against the 5.x API and calls these
 helpers where 4.x differs. Each helper tests for the feature, not the version
@@ -14,6 +14,7 @@ number, so a point release that back-ports a change is handled too.
 - Actions: 4.4 added slotted actions (F-curves in channelbags); 4.2 has ``action.fcurves``
   (removed in 5.0).
 - Sequencer: 4.4 renamed ``sequences`` to ``strips`` (the old name is gone in 5.0).
+- Compositor effects: 5.3 wraps the compositor node group in ``scene.compositor_effects``.
 - Render Layers node: the object index pass is 'Object Index' in 5.x, 'IndexOB' in 4.x.
 - Geometry-nodes modifier inputs: 5.2 made them RNA structs
   (``mod.properties.inputs.<identifier>.value``); before, ID properties (``mod[identifier]``).
@@ -75,6 +76,18 @@ def capture_compositor(scene):
             if (a, b) not in existing:
                 tree.links.new(a, b)
         scene.use_nodes = use_nodes
+
+
+def compositor_effects(scene) -> set:
+    """The scene's compositor effects (5.3+), to remove the ones a capture adds: in 5.3
+    setting ``compositing_node_group`` makes a 'Scene Effect' that setting it back to
+    None leaves behind. Empty before 5.3."""
+    return {e.as_pointer() for e in getattr(scene, "compositor_effects", ())}
+
+
+def remove_new_compositor_effects(scene, before: set) -> None:
+    for effect in [e for e in getattr(scene, "compositor_effects", ()) if e.as_pointer() not in before]:
+        scene.compositor_effects.remove(effect)
 
 
 def render_layer_output(node, name: str):

@@ -190,6 +190,7 @@ def render_overrides(scene):
             pass
     frame, subframe = scene.frame_current, scene.frame_subframe
     groups = set(bpy.data.node_groups)
+    effects = compat.compositor_effects(scene)
     try:
         yield
     finally:
@@ -199,6 +200,7 @@ def render_overrides(scene):
                     setattr(owner, attr, value)
             except (TypeError, AttributeError, ValueError):
                 pass
+        compat.remove_new_compositor_effects(scene, effects)
         for ng in [ng for ng in bpy.data.node_groups if ng not in groups]:
             for node in ng.nodes:
                 if node.bl_idname == "CompositorNodeRLayers":
