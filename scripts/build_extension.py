@@ -92,8 +92,7 @@ def blender_ext_path(given: str = "") -> Path:
 
 
 def pip_download(requirements: list[str], plat: str, python: str, dest: Path, index_url: str = "",
-                 extra_index_url: str = "", find_links: str = "", no_index: bool = False,
-                 quiet: bool = False) -> None:
+                 extra_index_url: str = "", find_links: str = "", no_index: bool = False) -> None:
     """``pip download --no-deps`` of exactly ``requirements`` (download_closure follows the dependencies)."""
     cmd = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--python-version", python,
            "--implementation", "cp", "--dest", str(dest), "--disable-pip-version-check", "--no-deps"]
@@ -108,9 +107,6 @@ def pip_download(requirements: list[str], plat: str, python: str, dest: Path, in
     if find_links:
         cmd += ["--find-links", find_links]
     cmd += requirements
-    if not quiet:
-        print(f"build_extension: {plat} cp{python.replace('.', '')}: pip download {' '.join(requirements)}",
-              file=sys.stderr)
     env = dict(os.environ, PIP_CONSTRAINT="")   # a machine-wide constraint is for installing, not packaging
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
@@ -177,7 +173,7 @@ def download_closure(requirements: list[str], plat: str, python: str, dest: Path
             continue
         if name not in fetched:
             with tempfile.TemporaryDirectory(prefix="alive-one-wheel-") as one:
-                pip_download([f"{name}{req.specifier}"], plat, python, Path(one), quiet=True, **index)
+                pip_download([f"{name}{req.specifier}"], plat, python, Path(one), **index)
                 (whl,) = Path(one).glob("*.whl")
                 shutil.move(str(whl), dest / whl.name)
             version = Version(whl.name.split("-")[1])
