@@ -41,18 +41,21 @@ log() { echo "matrix: $*" >&2; }
 "$root/scripts/env.sh" true || exit 2          # the base venv exists and is current
 base_site="$("$base/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 
-make_env311() {  # $1 generation
-  local env="$cache/bpy-${BPY[$1]}"
+make_env_over() {  # $1 generation, $2 the env whose interpreter and packages it reuses: bpy alone
+  local env="$cache/bpy-${BPY[$1]}" over="$2"
   if [ ! -f "$env/.ready" ]; then
-    log "making $env"
+    log "making $env over $over"
     rm -rf "$env"
-    "$base/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { log "base venv is not 3.11"; return 1; }
-    # the base venv's interpreter; no pip of its own: the base's installs into it
-    "$(readlink -f "$base/bin/python")" -m venv --without-pip "$env" || return 1
-    local site; site="$("$env/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-    # bpy alone (its numpy/requests/zstandard come from the base venv, which has them)
-    "$base/bin/python" -m pip install --quiet --no-deps --target "$site" "bpy==${BPY[$1]}" >&2 || return 1
-    echo "$base_site" > "$site/zz-alive-base-venv.pth"
+    "$over/bin/python" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '${PYV[$1]}'.split('.'))))" \
+      || { log "$over is not Python ${PYV[$1]}"; return 1; }
+    # that env's interpreter; no pip of its own: that env's installs into it
+    "$(readlink -f "$over/bin/python")" -m venv --without-pip "$env" || return 1
+    local site over_site
+    site="$("$env/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    over_site="$("$over/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    # bpy alone (its numpy/requests/zstandard come from the env below, which has them)
+    "$over/bin/python" -m pip install --quiet --no-deps --target "$site" "bpy==${BPY[$1]}" >&2 || return 1
+    echo "$over_site" > "$site/zz-alive-base-venv.pth"
     touch "$env/.ready"
   fi
   echo "$env"
@@ -85,29 +88,13 @@ make_env313() {
   echo "$env"
 }
 
-make_env_over313() {  # $1 generation: bpy alone, over the 5.2 env's packages
-  local env="$cache/bpy-${BPY[$1]}"
-  if [ ! -f "$env/.ready" ]; then
-    local base313; base313="$(make_env313)" || return 1
-    log "making $env over $base313"
-    rm -rf "$env"
-    "$(readlink -f "$base313/bin/python")" -m venv --without-pip "$env" || return 1
-    local site; site="$("$env/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-    local site313; site313="$("$base313/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-    "$base313/bin/python" -m pip install --quiet --no-deps --target "$site" "bpy==${BPY[$1]}" >&2 || return 1
-    echo "$site313" > "$site/zz-alive-base-venv.pth"
-    touch "$env/.ready"
-  fi
-  echo "$env"
-}
-
 status=0; summary=()
 for g in "${gens[@]}"; do
   [ -n "${BPY[$g]:-}" ] || { log "unknown generation $g (known: ${!BPY[*]})"; exit 2; }
   if [ "$g" = 5.0 ]; then env="$base"
   elif [ "$g" = 5.2 ]; then env="$(make_env313)" || { summary+=("bpy ${BPY[$g]} (py ${PYV[$g]}): SETUP FAILED"); status=1; continue; }
-  elif [ "${PYV[$g]}" = 3.13 ]; then env="$(make_env_over313 "$g")" || { summary+=("bpy ${BPY[$g]} (py ${PYV[$g]}): SETUP FAILED"); status=1; continue; }
-  else env="$(make_env311 "$g")" || { summary+=("bpy ${BPY[$g]} (py ${PYV[$g]}): SETUP FAILED"); status=1; continue; }
+  elif [ "${PYV[$g]}" = 3.13 ]; then env="$(make_env_over "$g" "$(make_env313)")" || { summary+=("bpy ${BPY[$g]} (py ${PYV[$g]}): SETUP FAILED"); status=1; continue; }
+  else env="$(make_env_over "$g" "$base")" || { summary+=("bpy ${BPY[$g]} (py ${PYV[$g]}): SETUP FAILED"); status=1; continue; }
   fi
   got="$("$env/bin/python" -c 'import sys, bpy; print(bpy.app.version_string, sys.version.split()[0])' 2>/dev/null | tail -1)"
   log "bpy ${BPY[$g]}: running pytest ${pytest_args[*]} ($got)"
