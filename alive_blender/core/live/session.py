@@ -1,0 +1,239 @@
+"""A live session: step the behavior one tick at a time under inputs and compose each frame.
+
+``LiveSession(workdir, size)`` loads the work directory's generator and
+behavior, takes the behavior's ``Stepper`` (``steppers.stepper_for``) and
+keeps the controls the inputs set (held objects, goals, temperature, anchor,
+tempo, prompt). ``step(inputs)`` applies the inputs, advances ``tempo``
+behavior steps and composes the frame at the session's output size: the
+image, and the points (depth unprojected through the capture camera of the
+start frame, as the bake does: ``core/pointcloud.py``).
+
+It keeps only the current state and frame (the stepper's memory is bounded),
+so memory stays flat however long it runs; a take is recorded only when
+asked (``record.TakeRecorder``).
+
+A prompt scores the composed frames against the text through the work
+directory's encoder: each tick a few candidate next states are stepped,
+composed small and encoded, and the best-scoring one is played. With the
+offline deterministic encoder (no pretrained CLIP weights reachable) the
+text tower is a seeded random vector per prompt: the mechanism works, the
+meaning does not (``prompt_semantic`` says which).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import AliveError
+from ..stepping import StepControls, StepState
+from .inputs import MAX_TEMPO, LiveEvent, parse_event
+from .steppers import stepper_for
+
+PROMPT_CANDIDATES = 4          # candidate next states scored per tick while a prompt is set
+PROMPT_SIZE = (48, 32)         # composed this small to be scored (the encoder reads a thumbnail)
+
+
+@dataclass
+class LiveFrame:
+    """One composed tick."""
+    tick: int
+    rgb: np.ndarray                # (H, W, 3) float32 in [0, 1]
+    depth: np.ndarray              # (H, W) float32 (inf: background)
+    alpha: np.ndarray              # (H, W) float32
+    positions: Optional[np.ndarray]   # (P, 3) float32 world positions of the points (None: points off)
+    colors: Optional[np.ndarray]      # (P, 4) uint8 sRGB
+    sources: np.ndarray            # (M,) capture sample per object slot
+    poses: np.ndarray              # (M, 4, 4) world matrix per object slot
+    timings: dict = field(default_factory=dict)   # step_ms, compose_ms, points_ms
+    prompt_score: Optional[float] = None
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux /proc; elsewhere the peak from resource)."""
+    try:
+        with open("/proc/self/statm") as f:
+            import os
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+    except (OSError, ValueError, IndexError):
+        import resource
+        import sys
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2 ** 20 if sys.platform == "darwin" else peak / 1024
+
+
+def compose_state(generator, state: StepState, width: int, height: int) -> dict:
+    """One frame of a state: a generator that draws from poses offers ``compose_state``
+    (a 3-D composer); object layers compose the source samples."""
+    own = getattr(generator, "compose_state", None)
+    if callable(own):
+        return own(state, width, height)
+    if not hasattr(generator, "compose"):
+        raise AliveError("this work directory's generator cannot compose object states",
+                         "train with --generator object-layers to play it live")
+    res = generator.compose(np.asarray(state.sources)[None], width, height)
+    return {k: v[0] for k, v in res.items()}
+
+
+class LiveSession:
+    """See the module docstring."""
+
+    def __init__(self, workdir, size=(0, 0), device: str = "cpu", seed: int = 0, start=None,
+                 points: bool = True, point_density: float = 1.0, reporter=None):
+        from ..camera import scale_intrinsics
+        from ..pointcloud import point_stride
+        from ..rollout import start_frame
+        from ..run import stages
+        from ..workdir.artifacts import EMBED, WorkDir, load_npy
+        from ..workdir.dataset import load_capture_info
+        self.workdir = WorkDir(workdir).root
+        self.device = device
+        self.generator = stages.load_generator(self.workdir, device, reporter)
+        self.behavior = stages.load_behavior(self.workdir, device, reporter)
+        self.stepper = stepper_for(self.behavior, self.generator)
+        self.object_names = list(self.stepper.object_names)
+        cap = load_capture_info(self.workdir)
+        width, height = (int(size[0]), int(size[1])) if size and size[0] and size[1] else (cap.width, cap.height)
+        if width < 1 or height < 1:
+            raise AliveError(f"cannot play live at {width}x{height}", "give a positive WIDTHxHEIGHT")
+        self.size = (width, height)
+        emb = load_npy(Path(self.workdir) / EMBED / "embeddings.npy", "embeddings")
+        self.start_sample = start_frame(emb, start)          # the camera the frames are seen through
+        frames = np.asarray(getattr(self.stepper, "frames", getattr(self.behavior, "frames", np.arange(len(emb)))))
+        self.start_index = int(np.argmin(np.abs(frames - self.start_sample)))
+        self.K = scale_intrinsics(cap.K(self.start_sample), width / cap.width, height / cap.height)
+        self.world_from_camera = np.asarray(cap.world_from_camera(self.start_sample), np.float64)
+        self.has_depth = bool(cap.has_depth)
+        self.points = bool(points)
+        self.stride = point_stride(point_density)
+        self.seed = int(seed)
+        self.controls = StepControls()
+        self.tempo = 1
+        self.prompt = ""
+        self.prompt_semantic = None
+        self._direction = None
+        self._encoder = None
+        self.state = self.stepper.start(self.start_index, self.seed)
+        self.tick = 0
+        self.frame: Optional[LiveFrame] = None
+
+    # -- inputs
+
+    def slot(self, name: str) -> int:
+        try:
+            return self.object_names.index(name)
+        except ValueError:
+            raise AliveError(f"object '{name}' is not moved by this scene's behavior",
+                             f"name one of: {', '.join(self.object_names)}") from None
+
+    def apply(self, event: LiveEvent) -> None:
+        """Set the controls an event changes (they last until changed again; ground lasts one tick)."""
+        c = self.controls
+        if event.hold is not None:
+            c.held = frozenset(c.held | {self.slot(event.hold)})
+        if event.release is not None:
+            c.held = frozenset(c.held - {self.slot(event.release)})
+        if event.goal is not None:
+            name, to = event.goal
+            goals = dict(c.goals)
+            if to is None:
+                goals.pop(self.slot(name), None)
+            else:
+                goals[self.slot(name)] = np.asarray(to, np.float64)
+            c.goals = goals
+        if event.temperature is not None:
+            c.temperature = float(event.temperature)
+        if event.anchor is not None:
+            c.anchor = float(event.anchor)
+        if event.tempo is not None:
+            self.tempo = int(event.tempo)
+        if event.ground:
+            c.ground = True
+        if event.prompt is not None:
+            self.set_prompt(event.prompt)
+
+    def set_prompt(self, prompt: str) -> None:
+        self.prompt = prompt.strip()
+        self._direction = None
+        if not self.prompt:
+            return
+        from ..models.steering import text_direction, workdir_encoder
+        if self._encoder is None:
+            self._encoder = workdir_encoder(self.workdir, self.device)
+        self.prompt_semantic = bool(self._encoder.semantic)
+        self._direction = text_direction(self._encoder, self.prompt)
+
+    def _inputs(self, inputs) -> list:
+        if inputs is None:
+            return []
+        if isinstance(inputs, (LiveEvent, dict)):
+            inputs = [inputs]
+        return [e if isinstance(e, LiveEvent) else parse_event({"tick": self.tick, **e}, i)
+                for i, e in enumerate(inputs)]
+
+    # -- stepping
+
+    def _advance(self, state: StepState, steps: int) -> StepState:
+        for s in range(steps):
+            controls = self.controls if s == 0 or not self.controls.ground else replace(self.controls, ground=False)
+            state = self.stepper.step(state, controls)
+        return state
+
+    def advance(self, steps: int) -> None:
+        """Step the behavior without composing (a live view that fell behind drops these frames)."""
+        self.state = self._advance(self.state, int(steps))
+        self.controls.ground = False
+
+    def step(self, inputs=None) -> LiveFrame:
+        """Apply ``inputs`` (events or dicts of actions), advance ``tempo`` steps, compose the frame."""
+        for e in self._inputs(inputs):
+            self.apply(e)
+        t0 = time.perf_counter()
+        score = None
+        if self._direction is not None and self.tempo > 0:
+            self.state, score = self._prompted()
+        else:
+            self.state = self._advance(self.state, self.tempo)
+        self.controls.ground = False
+        t1 = time.perf_counter()
+        self.tick += 1
+        self.frame = self.compose(self.state, timings={"step_ms": (t1 - t0) * 1e3})
+        self.frame.prompt_score = score
+        return self.frame
+
+    def _prompted(self):
+        """Of a few candidate next states, the one whose composed frame the prompt scores highest."""
+        cands = [self._advance(self.state, self.tempo) for _ in range(PROMPT_CANDIDATES)]
+        imgs = np.stack([compose_state(self.generator, s, *PROMPT_SIZE)["rgb"] for s in cands])
+        emb = self._encoder.encode_images((imgs * 255 + 0.5).astype(np.uint8))
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        scores = emb @ self._direction
+        best = int(np.argmax(scores))
+        return cands[best], float(scores[best])
+
+    def compose(self, state: StepState, timings: Optional[dict] = None) -> LiveFrame:
+        from ..pointcloud import point_bytes, unproject_frames
+        timings = dict(timings or {})
+        t0 = time.perf_counter()
+        res = compose_state(self.generator, state, *self.size)
+        t1 = time.perf_counter()
+        positions = colors = None
+        if self.points:
+            depth = res["depth"] if self.has_depth else np.full_like(res["depth"], 5.0)
+            positions, _, keep = unproject_frames(depth[None], res["alpha"][None], self.K, self.world_from_camera,
+                                                  self.stride)
+            colors = point_bytes(res["rgb"][None], keep, self.stride)
+        t2 = time.perf_counter()
+        timings.update(compose_ms=(t1 - t0) * 1e3, points_ms=(t2 - t1) * 1e3)
+        return LiveFrame(tick=self.tick, rgb=res["rgb"], depth=res["depth"], alpha=res["alpha"],
+                         positions=positions, colors=colors, sources=np.asarray(state.sources).copy(),
+                         poses=np.asarray(state.poses).copy(), timings=timings)
+
+    def set_tempo(self, tempo: int) -> None:
+        if not 0 <= int(tempo) <= MAX_TEMPO:
+            raise AliveError(f"tempo {tempo} is outside 0..{MAX_TEMPO}", f"give 0..{MAX_TEMPO} steps per tick")
+        self.tempo = int(tempo)
