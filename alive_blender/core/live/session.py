@@ -178,6 +178,8 @@ class LiveSession:
     # -- stepping
 
     def _advance(self, state: StepState, steps: int) -> StepState:
+        if self.controls.ground:
+            steps = max(1, steps)   # a snap is answered even while paused (tempo 0)
         for s in range(steps):
             controls = self.controls if s == 0 or not self.controls.ground else replace(self.controls, ground=False)
             state = self.stepper.step(state, controls)
@@ -194,7 +196,7 @@ class LiveSession:
             self.apply(e)
         t0 = time.perf_counter()
         score = None
-        if self._direction is not None and self.tempo > 0:
+        if self._direction is not None and self.tempo > 0 and not self.controls.ground:
             self.state, score = self._prompted()
         else:
             self.state = self._advance(self.state, self.tempo)

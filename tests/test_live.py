@@ -1,0 +1,237 @@
+"""Live mode (core/live): the session answers hold, goal, ground, temperature and prompt inputs;
+a recorded take bakes and reopens without the add-on showing the frames that were played; the
+headless command reports its latency and memory. A 24-frame demo capture at 32x24."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli, run_script
+
+pytestmark = [pytest.mark.bpy, pytest.mark.timeout(120)]
+
+W, H = 32, 24
+
+
+@pytest.fixture(scope="module")
+def live_workdir(tmp_path_factory):
+    """The demo scene (24 frames: cube, sphere and drum each on its own cycle), captured at
+    32x24, encoded and trained (object layers + object walk); and the .blend it came from."""
+    import bpy
+    import torch
+
+    from alive_blender.blender.capture.render import CaptureSettings, capture
+    from alive_blender.blender.demo_scene import build_demo_scene
+    from alive_blender.core.models.encoder import EncoderSpec
+    from alive_blender.core.run import stages
+    root = tmp_path_factory.mktemp("live")
+    blend, work = root / "demo.blend", root / "work"
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    try:
+        scene = build_demo_scene(frames=24, width=64, height=48)
+        bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+        capture(scene, work, CaptureSettings(frame_start=1, frame_end=24, width=W, height=H, samples=1))
+    finally:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        stages.encode(work, EncoderSpec(), "cpu")
+        stages.train(work, {"seed": 0}, {"seed": 0}, "cpu")
+    finally:
+        torch.set_num_threads(threads)
+    return work, blend
+
+
+def session(workdir, **kw):
+    from alive_blender.core.live.session import LiveSession
+    return LiveSession(workdir, kw.pop("size", (W, H)), **kw)
+
+
+def position(frame, slot):
+    return frame.poses[slot, :3, 3]
+
+
+def test_held_object_stays_from_the_second_tick(live_workdir):
+    work, _ = live_workdir
+    s = session(work, seed=1)
+    for _ in range(5):
+        s.step()
+    cube = s.slot("Cube")
+    s.step({"hold": "Cube"})
+    held = s.step()   # the second tick after the hold
+    frames = [s.step() for _ in range(40)]
+    assert all(f.sources[cube] == held.sources[cube] for f in frames)
+    assert all(np.array_equal(f.poses[cube], held.poses[cube]) for f in frames)
+    others = [m for m in range(len(s.object_names)) if m != cube]
+    assert len({tuple(f.sources[others]) for f in frames}) > 10, "the other objects went on moving"
+    s.step({"release": "Cube"})
+    moved = [s.step().sources[cube] for _ in range(5)]
+    assert any(src != held.sources[cube] for src in moved), "released, it moves again"
+
+
+@pytest.mark.parametrize("name", ["Cube", "Sphere", "Drum"])
+def test_goal_on_the_path_halves_the_distance_within_48_ticks(live_workdir, name):
+    work, _ = live_workdir
+    s = session(work, seed=2)
+    for _ in range(3):
+        s.step()
+    slot = s.slot(name)
+    path = s.stepper.position[slot]                         # the object's captured positions
+    now = position(s.frame, slot)
+    goal = path[np.argmax(np.linalg.norm(path - now, axis=1))]   # the farthest point of its own path
+    d0 = float(np.linalg.norm(now - goal))
+    assert d0 > 0.1
+    s.step({"goal": {"object": name, "to": goal.tolist()}})
+    dists = [float(np.linalg.norm(position(s.step(), slot) - goal)) for _ in range(47)]
+    assert min(dists) <= d0 / 2, f"{name}: from {d0:.3f} the nearest was {min(dists):.3f}"
+    assert dists[-1] <= d0 / 2, f"{name}: it stays at the goal ({dists[-1]:.3f})"
+
+
+def test_ground_snaps_to_the_nearest_captured_arrangement(live_workdir):
+    work, _ = live_workdir
+    s = session(work, seed=3)
+    s.step({"temperature": 3.0, "anchor": 0.0})
+    for _ in range(30):
+        s.step()
+    st = s.stepper
+    before = np.array(s.state.memory["cur"])
+    assert len(set(before.tolist())) > 1, "the objects drifted out of step (else grounding shows nothing)"
+    want = st.nearest_arrangement(before)
+    f = s.step({"ground": True, "tempo": 0})   # tempo 0: the snap alone, no step after it
+    assert f.sources.tolist() == [int(st.frames[want])] * len(f.sources)
+    # what the capture showed at that frame: every object in its captured pose
+    assert np.allclose(f.poses, st.matrices[np.arange(len(f.sources)), want])
+    # it is the nearest: no captured frame is closer to the poses the objects had
+    P = st.walk.poses
+    cost = (np.linalg.norm(P - P[np.arange(len(before)), before][:, None], axis=2) / st.walk.step[:, None]).sum(0)
+    assert cost[want] == cost.min()
+
+
+def _deviations(frames):
+    """Ticks at which some object did not simply go on to its next captured frame."""
+    cur = [f.sources for f in frames]
+    return sum(bool(np.any((b != a + 1) & (a + 1 < 24))) for a, b in zip(cur, cur[1:]))
+
+
+def test_temperature_is_the_walks_randomness(live_workdir):
+    work, _ = live_workdir
+
+    def play(T, seed):
+        s = session(work, seed=seed, points=False)
+        s.step({"temperature": T, "anchor": 0.0})
+        return [s.step() for _ in range(60)]
+
+    cold = [play(0.0, seed) for seed in (0, 1)]
+    assert [f.sources.tolist() for f in cold[0]] == [f.sources.tolist() for f in cold[1]], \
+        "at T = 0 the seed changes nothing"
+    assert _deviations(cold[0]) == 0, "at T = 0 every object plays its captured motion"
+    hot = [play(2.0, seed) for seed in (0, 1)]
+    assert [f.sources.tolist() for f in hot[0]] != [f.sources.tolist() for f in hot[1]]
+    assert _deviations(hot[0]) > 10
+
+
+def test_prompt_scores_composed_frames(live_workdir):
+    work, _ = live_workdir
+    s = session(work, seed=4, points=False)
+    f = s.step({"prompt": "a red cube on a checkered floor"})
+    assert f.prompt_score is not None and np.isfinite(f.prompt_score)
+    assert s.prompt_semantic is False   # the offline encoder: a mechanism, no meaning
+    assert s.step({"prompt": ""}).prompt_score is None
+
+
+def test_points_are_the_composed_depth_unprojected(live_workdir):
+    from alive_blender.core.pointcloud import point_mask
+    work, _ = live_workdir
+    s = session(work, size=(48, 36))
+    f = s.step()
+    assert f.rgb.shape == (36, 48, 3) and len(f.positions) == int(point_mask(f.depth, f.alpha).sum())
+    assert f.colors.shape == (len(f.positions), 4) and f.colors.dtype == np.uint8
+
+
+def test_strict_inputs():
+    from alive_blender.core.errors import AliveError
+    from alive_blender.core.live.inputs import LiveScript, parse_script
+    script = parse_script({"events": [{"tick": 60, "release": "Cube"}, {"tick": 10, "hold": "Cube"},
+                                      {"tick": 80, "goal": {"object": "Sphere", "to": [1, 2, 0.5]}},
+                                      {"tick": 90, "temperature": 0.5, "anchor": 0.2, "tempo": 2, "ground": True}]})
+    assert [e.tick for e in script.events] == [10, 60, 80, 90]
+    assert script.events[2].goal == ("Sphere", (1.0, 2.0, 0.5))
+    bad = [({"events": [{"tick": 1, "hold": "Cube", "hodl": 1}]}, "hodl"),
+           ({"events": [{"hold": "Cube"}]}, "no tick"),
+           ({"events": [{"tick": 1}]}, "does nothing"),
+           ({"events": [{"tick": 1, "tempo": 99}]}, "tempo"),
+           ({"events": [{"tick": 1, "anchor": 2}]}, "anchor"),
+           ({"events": [{"tick": 1, "goal": {"object": "Sphere", "to": [1, 2]}}]}, "goal"),
+           ({"events": [], "extra": 1}, "extra")]
+    for data, word in bad:
+        with pytest.raises(AliveError, match=word):
+            parse_script(data)
+    with pytest.raises(AliveError, match="Teapot"):
+        LiveScript(parse_script({"events": [{"tick": 1, "hold": "Teapot"}]}).events).check_objects(["Cube"])
+
+
+def test_recorded_take_bakes_and_reopens_as_played(live_workdir, tmp_path):
+    import bpy
+
+    from alive_blender.blender.bake.from_workdir import bake_from_workdir
+    from alive_blender.blender.bake.points import BakeSettings
+    from alive_blender.core.live.record import TakeRecorder
+    work, blend = live_workdir
+    s = session(work, seed=5)
+    rec = TakeRecorder(s)
+    played = []
+    for t in range(8):
+        f = s.step({"hold": "Cube"} if t == 2 else {"ground": True} if t == 5 else None)
+        rec.add(f)
+        played.append(f)
+    info = rec.write(tmp_path / "take.npy")
+    assert np.load(tmp_path / "take.npy").shape == (1, 8, 512)
+    assert np.load(tmp_path / "take.states.npy").shape == (1, 8, 3)
+    assert np.load(tmp_path / "take.poses.npy").shape == (1, 8, 3, 4, 4)
+    assert info["start_frame"] == s.start_sample
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    try:
+        res = bake_from_workdir(bpy.context.scene, work, BakeSettings(name="take", width=W, height=H),
+                                rollout_file=tmp_path / "take.npy", blend_dir=tmp_path, device="cpu")
+        out = tmp_path / "baked.blend"
+        bpy.ops.wm.save_as_mainfile(filepath=str(out))
+    finally:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+    decoded = np.load(f"{res['decoded_dir']}/rgb.npy")
+    for f, d in zip(played, decoded):   # the decode composes the recorded states: the frames played
+        assert np.abs(d.astype(int) - np.round(f.rgb * 255).astype(int)).max() <= 1
+    assert res["points_per_frame"] == [len(f.positions) for f in played]
+    frames = [1, 4, 8]
+    r = run_script("check_bake.py", out, json.dumps({"points_object": res["points_object"], "point_frames": frames}))
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.split("RESULT", 1)[1].splitlines()[0])["points"]
+    for fr in frames:   # reopened without the add-on: the points of the tick played
+        pts = np.array(got[str(fr)]["pos"], np.float32)
+        live = played[fr - 1].positions
+        assert len(pts) == len(live)
+        assert np.allclose(np.sort(pts, axis=0), np.sort(live, axis=0), atol=1e-4)
+
+
+def test_headless_command_reports_latency_and_memory(live_workdir, tmp_path):
+    work, _ = live_workdir
+    script = tmp_path / "inputs.json"
+    script.write_text(json.dumps({"events": [{"tick": 3, "hold": "Cube"}, {"tick": 8, "release": "Cube"},
+                                             {"tick": 10, "goal": {"object": "Sphere", "to": [1.4, -0.2, 1.8]}}]}))
+    res = run_cli("live", work, "--headless", "--ticks", 20, "--size", "40x30", "--inputs", script,
+                  "--record", tmp_path / "take.npy", "--json", timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout)
+    assert out["ticks"] == 20 and out["size"] == [40, 30] and out["events"] == 3
+    for key in ("latency_ms", "step_latency_ms", "compose_latency_ms", "points_latency_ms"):
+        assert set(out[key]) == {"median", "p95", "max"}
+        assert 0 < out[key]["median"] <= out[key]["p95"] <= out[key]["max"] or key != "latency_ms"
+    assert {"start", "end", "growth"} <= set(out["memory_mb"])
+    assert out["record"]["shape"][1] == 20 and (tmp_path / "take.states.npy").exists()
+    bad = run_cli("live", work, "--headless", "--ticks", 5, "--inputs", tmp_path / "missing.json", "--json")
+    assert bad.returncode == 2 and "not found" in json.loads(bad.stdout)["error"]
+    ui = run_cli("live", work, "--ticks", 5)
+    assert ui.returncode == 2 and "Play Live" in ui.stderr
