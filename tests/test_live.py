@@ -235,3 +235,87 @@ def test_headless_command_reports_latency_and_memory(live_workdir, tmp_path):
     assert bad.returncode == 2 and "not found" in json.loads(bad.stdout)["error"]
     ui = run_cli("live", work, "--ticks", 5)
     assert ui.returncode == 2 and "Play Live" in ui.stderr
+
+
+def test_live_tick_updates_the_points_object_and_card_in_place(live_workdir, tmp_path):
+    import bpy
+
+    from alive_blender.blender.bake.tags import bake_counts
+    from alive_blender.blender.live.view import FRAME_IMAGE, LiveView, live_tick
+    from alive_blender.core.live.record import TakeRecorder
+    work, blend = live_workdir
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    try:
+        scene = bpy.context.scene
+        before = bake_counts()
+        s = session(work, seed=6, size=(40, 30))
+        view = LiveView.create(scene, s)
+        obj, img = view.points_object, view.image
+        rec = TakeRecorder(s)
+        seen = []
+        for t in range(6):
+            out = live_tick(view, s, {"hold": "Sphere"} if t == 1 else None, rec, dropped=1 if t == 3 else 0)
+            f = out["frame"]
+            assert scene.objects["Alive Live Points"] == obj and obj.data.name == "Alive Live Points"
+            mesh = obj.data
+            assert len(mesh.vertices) == len(f.positions)
+            pos = np.empty(len(mesh.vertices) * 3, np.float32)
+            mesh.attributes["position"].data.foreach_get("vector", pos)
+            assert np.allclose(pos.reshape(-1, 3), f.positions)
+            cols = np.empty(len(mesh.vertices) * 4, np.float32)
+            mesh.attributes["alive_rgb"].data.foreach_get("color_srgb", cols)
+            assert np.abs(cols.reshape(-1, 4)[:, :3] * 255 - f.colors[:, :3]).max() < 0.6
+            # the evaluated object shows exactly these points (Mesh to Points in the modifier)
+            from alive_blender.blender import compat
+            ev = compat.evaluated_point_attributes(obj, ("alive_rgb",))
+            assert len(ev["position"]) // 3 == len(f.positions)
+            px = np.empty(40 * 30 * 4, np.float32)
+            bpy.data.images[FRAME_IMAGE].pixels.foreach_get(px)
+            shown = px.reshape(30, 40, 4)[::-1, :, :3]
+            assert np.abs(shown - f.rgb).max() < 1 / 255 + 1e-6
+            assert out["timings"]["scene_ms"] > 0 and out["timings"]["tick_ms"] >= out["timings"]["scene_ms"]
+            seen.append(f.sources.copy())
+        assert len({tuple(x) for x in seen}) > 1, "the live scene moves"
+        assert len(rec) == 6 and img.name == FRAME_IMAGE
+        view.remove()
+        assert bake_counts() == before, "stopping leaves the scene as it was"
+        assert "Alive Live Points" not in scene.objects
+    finally:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def test_play_live_state_and_record_take_through_the_addon(live_workdir, tmp_path):
+    """What Play Live sets up (start_live), its ticks, Record Take through bpy.ops, and the stop."""
+    import bpy
+
+    import alive_blender
+    from alive_blender.blender.live.operator import LIVE, start_live, stop_live
+    from alive_blender.blender.live.view import live_tick
+    work, blend = live_workdir
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    entry = bpy.context.preferences.addons.new()
+    entry.module = "alive_blender"
+    alive_blender.register()
+    try:
+        scene = bpy.context.scene
+        scene.alive.workdir = str(work)
+        stop_live(keep_take=False)
+        with pytest.raises(RuntimeError, match="Play Live first"):
+            bpy.ops.alive.record_take()
+        session, view = start_live(scene, (W, H))
+        for t in range(5):
+            live_tick(view, session, {"goal": {"object": "Drum", "to": [0, 0, 0.5]}} if t == 1 else None,
+                      LIVE["recorder"])
+        bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))   # the sequence goes beside it
+        assert bpy.ops.alive.record_take() == {"FINISHED"}
+        take = f"{scene.alive.bake_name}_take"
+        assert f"Alive {take}" in bpy.data.collections
+        assert np.load(work / "live" / "take.states.npy").shape == (1, 5, 3)
+        stop_live()
+        assert "Alive Live" not in bpy.data.collections and "Alive Live Points" not in bpy.data.objects
+        assert f"Alive {take}" in bpy.data.collections, "the recorded bake stays"
+    finally:
+        stop_live(keep_take=False)
+        alive_blender.unregister()
+        bpy.context.preferences.addons.remove(entry)
+        bpy.ops.wm.read_factory_settings(use_empty=True)
