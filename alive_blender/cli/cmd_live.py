@@ -26,7 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--anchor", type=float, default=0.1, help="pull toward the nearest captured state, 0..1")
     p.add_argument("--tempo", type=int, default=1, help="behavior steps per tick")
-    p.add_argument("--point-density", type=float, default=1.0, help="points per output pixel, at most 1")
+    p.add_argument("--point-density", type=float, default=None,
+                   help="points per output pixel, at most 1 (default: one point per captured pixel)")
     p.add_argument("--no-points", action="store_true", help="compose the image only")
     p.add_argument("--device", default="cpu", help="cpu, cuda or mps (default cpu)")
     p.set_defaults(func=execute)

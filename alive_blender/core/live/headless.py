@@ -19,7 +19,7 @@ def latency(ms) -> dict:
 
 
 def play_headless(workdir, ticks: int, size=(0, 0), inputs=None, record=None, seed: int = 0, start=None,
-                  temperature: float = 1.0, anchor: float = 0.1, tempo: int = 1, point_density: float = 1.0,
+                  temperature: float = 1.0, anchor: float = 0.1, tempo: int = 1, point_density=None,
                   points: bool = True, device: str = "cpu", reporter=None) -> dict:
     """Play ``ticks`` ticks; ``inputs``: a LiveScript, a dict or a .json path. Returns the report."""
     from ..device import pick_device, single_thread

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import AliveError
 from ..stepping import StepControls, StepState
+from .compose import FrameResizer, PointProjector, compose_state  # noqa: F401  (compose_state: re-exported)
 from .inputs import MAX_TEMPO, LiveEvent, parse_event
 from .steppers import stepper_for
 
@@ -42,7 +43,7 @@ PROMPT_SIZE = (48, 32)         # composed this small to be scored (the encoder r
 class LiveFrame:
     """One composed tick."""
     tick: int
-    rgb: np.ndarray                # (H, W, 3) float32 in [0, 1]
+    rgb: np.ndarray                # (H, W, 3) uint8 sRGB bytes
     depth: np.ndarray              # (H, W) float32 (inf: background)
     alpha: np.ndarray              # (H, W) float32
     positions: Optional[np.ndarray]   # (P, 3) float32 world positions of the points (None: points off)
@@ -51,6 +52,7 @@ class LiveFrame:
     poses: np.ndarray              # (M, 4, 4) world matrix per object slot
     timings: dict = field(default_factory=dict)   # step_ms, compose_ms, points_ms
     prompt_score: Optional[float] = None
+    rgba: Optional[np.ndarray] = None   # (H, W, 4) uint8 whose first three channels are rgb
 
 
 def rss_mb() -> float:
@@ -66,24 +68,11 @@ def rss_mb() -> float:
         return peak / 2 ** 20 if sys.platform == "darwin" else peak / 1024
 
 
-def compose_state(generator, state: StepState, width: int, height: int) -> dict:
-    """One frame of a state: a generator that draws from poses offers ``compose_state``
-    (a 3-D composer); object layers compose the source samples."""
-    own = getattr(generator, "compose_state", None)
-    if callable(own):
-        return own(state, width, height)
-    if not hasattr(generator, "compose"):
-        raise AliveError("this work directory's generator cannot compose object states",
-                         "train with --generator object-layers to play it live")
-    res = generator.compose(np.asarray(state.sources)[None], width, height)
-    return {k: v[0] for k, v in res.items()}
-
-
 class LiveSession:
     """See the module docstring."""
 
     def __init__(self, workdir, size=(0, 0), device: str = "cpu", seed: int = 0, start=None,
-                 points: bool = True, point_density: float = 1.0, reporter=None):
+                 points: bool = True, point_density: Optional[float] = None, reporter=None):
         from ..camera import scale_intrinsics
         from ..pointcloud import point_stride
         from ..rollout import start_frame
@@ -109,7 +98,12 @@ class LiveSession:
         self.world_from_camera = np.asarray(cap.world_from_camera(self.start_sample), np.float64)
         self.has_depth = bool(cap.has_depth)
         self.points = bool(points)
-        self.stride = point_stride(point_density)
+        # points no denser than the capture's pixels by default: above its size they would only repeat
+        # the enlarged pixels (and cost a million points a tick at 1280x720)
+        self.stride = point_stride(point_density) if point_density else max(1, int(round(min(
+            width / cap.width, height / cap.height))))
+        self.resize = FrameResizer(self._native_size(cap), self.size)
+        self.project = PointProjector(self.K, self.world_from_camera, self.size, self.stride)
         self.seed = int(seed)
         self.controls = StepControls()
         self.tempo = 1
@@ -120,6 +114,10 @@ class LiveSession:
         self.state = self.stepper.start(self.start_index, self.seed)
         self.tick = 0
         self.frame: Optional[LiveFrame] = None
+
+    def _native_size(self, cap) -> tuple:
+        rgb = getattr(self.generator, "a", {}).get("rgb")   # object layers: composed at the capture's size
+        return (int(rgb.shape[2]), int(rgb.shape[1])) if rgb is not None else (cap.width, cap.height)
 
     # -- inputs
 
@@ -218,20 +216,17 @@ class LiveSession:
         return cands[best], float(scores[best])
 
     def compose(self, state: StepState, timings: Optional[dict] = None) -> LiveFrame:
-        from ..pointcloud import point_bytes, unproject_frames
         timings = dict(timings or {})
         t0 = time.perf_counter()
-        res = compose_state(self.generator, state, *self.size)
+        res = self.resize(compose_state(self.generator, state))
         t1 = time.perf_counter()
         positions = colors = None
         if self.points:
             depth = res["depth"] if self.has_depth else np.full_like(res["depth"], 5.0)
-            positions, _, keep = unproject_frames(depth[None], res["alpha"][None], self.K, self.world_from_camera,
-                                                  self.stride)
-            colors = point_bytes(res["rgb"][None], keep, self.stride)
+            positions, colors = self.project(res["rgb"], depth, res["alpha"])
         t2 = time.perf_counter()
         timings.update(compose_ms=(t1 - t0) * 1e3, points_ms=(t2 - t1) * 1e3)
-        return LiveFrame(tick=self.tick, rgb=res["rgb"], depth=res["depth"], alpha=res["alpha"],
+        return LiveFrame(tick=self.tick, rgb=res["rgb"], rgba=res.get("rgba"), depth=res["depth"], alpha=res["alpha"],
                          positions=positions, colors=colors, sources=np.asarray(state.sources).copy(),
                          poses=np.asarray(state.poses).copy(), timings=timings)
 
