@@ -188,7 +188,7 @@ def long_session(shot: Path, blend: Path, size, device: str, ticks: int, cfgs, s
             "realism_start": real0, "realism_end": real1, "novel_real_start": novel0, "novel_real_end": novel1}
 
 
-def strip(shot: Path, path: Path, ticks=(0, 8, 12, 16, 20, 28, 36, 48), goal_tick: int = 8) -> dict:
+def strip(shot: Path, path: Path, ticks=(0, 4, 8, 9, 10, 11, 24, 48), goal_tick: int = 8) -> dict:
     """Frames of a steered session at capture size: the goal is set at ``goal_tick`` (marked)."""
     from PIL import Image, ImageDraw
     from alive_blender.core.camera import project
@@ -216,8 +216,9 @@ def strip(shot: Path, path: Path, ticks=(0, 8, 12, 16, 20, 28, 36, 48), goal_tic
         x = k * W * scale
         img.paste(Image.fromarray(frames[t]).resize((W * scale, H * scale),
                                                                                         Image.NEAREST), (x, 0))
-        when = "before" if t < goal_tick else "goal set" if t == goal_tick else "after"
-        label = f"tick {t} {when}"
+        when = ("before" if t < goal_tick else "goal set" if t == goal_tick
+                else "heading there" if dist[t] > 1e-3 else "there")
+        label = f"{t}: {when}"
         if t >= goal_tick:
             draw.line([(x + u - 5, v - 5), (x + u + 5, v + 5)], fill=(255, 0, 0), width=2)
             draw.line([(x + u - 5, v + 5), (x + u + 5, v - 5)], fill=(255, 0, 0), width=2)
