@@ -41,31 +41,47 @@ def to_bytes(rgb: np.ndarray) -> np.ndarray:
 
 
 class FrameResizer:
-    """(h, w) frames -> (H, W): rgb (uint8 out) bilinear, depth and alpha nearest."""
+    """(h, w) frames -> (H, W): rgb (uint8 out) bilinear each tick; depth and alpha (nearest) only
+    when asked (``near``), and on a point grid straight from the captured-size planes (``on_grid``)."""
 
     def __init__(self, src_size, size):
         self.w, self.h = src_size
         self.W, self.H = size
-        ys = np.minimum(((np.arange(self.H) + 0.5) * self.h / self.H).astype(np.int64), self.h - 1)
-        xs = np.minimum(((np.arange(self.W) + 0.5) * self.w / self.W).astype(np.int64), self.w - 1)
-        self.index = (ys[:, None] * self.w + xs[None, :]).ravel()   # one flat gather per plane
+        self.ys = np.minimum(((np.arange(self.H) + 0.5) * self.h / self.H).astype(np.int64), self.h - 1)
+        self.xs = np.minimum(((np.arange(self.W) + 0.5) * self.w / self.W).astype(np.int64), self.w - 1)
+        self.index = (self.ys[:, None] * self.w + self.xs[None, :]).ravel()   # one flat gather per plane
+        self._grids = {}
+
+    def near(self, x: np.ndarray) -> np.ndarray:
+        """A captured-size plane at the output size, nearest neighbour (as ``layers._resized``)."""
+        if (self.w, self.h) == (self.W, self.H):
+            return x
+        return np.take(x.reshape(-1), self.index).reshape(self.H, self.W)
+
+    def on_grid(self, x: np.ndarray, stride: int) -> np.ndarray:
+        """``near(x)[o::s, o::s]`` (o = s // 2) without making the whole output-size plane."""
+        s = max(1, int(stride))
+        if s not in self._grids:
+            o = s // 2
+            self._grids[s] = (self.ys[o::s][:, None] * self.w + self.xs[o::s][None, :])
+        idx = self._grids[s]
+        return np.take(x.reshape(-1), idx.ravel()).reshape(idx.shape)
 
     def __call__(self, frame: dict) -> dict:
-        """rgba (H, W, 4) uint8 (alpha 255: what an image buffer takes in one conversion), rgb its
-        first three channels (a view), depth, alpha."""
+        """rgba (H, W, 4) uint8 (alpha 255: what an image buffer takes in one conversion) and rgb,
+        its first three channels (a view)."""
         rgba = np.empty((self.h, self.w, 4), np.uint8)
         rgba[..., :3] = to_bytes(frame["rgb"])
         rgba[..., 3] = 255
         if (self.w, self.h) == (self.W, self.H):
-            return {"rgba": rgba, "rgb": rgba[..., :3], "depth": frame["depth"], "alpha": frame["alpha"]}
+            return {"rgba": rgba, "rgb": rgba[..., :3]}
         import torch
         t = torch.from_numpy(rgba).permute(2, 0, 1)[None]
         # antialias=True selects torch's fast uint8 kernel; enlarging, it is plain bilinear
         t = torch.nn.functional.interpolate(t, size=(self.H, self.W), mode="bilinear", align_corners=False,
                                             antialias=True)
-        out = np.ascontiguousarray(t[0].permute(1, 2, 0).numpy())
-        near = lambda x: np.take(x.reshape(-1), self.index).reshape(self.H, self.W)   # noqa: E731
-        return {"rgba": out, "rgb": out[..., :3], "depth": near(frame["depth"]), "alpha": near(frame["alpha"])}
+        out = t[0].permute(1, 2, 0).contiguous().numpy()   # the kernel writes planes; torch transposes fastest
+        return {"rgba": out, "rgb": out[..., :3]}
 
 
 class PointProjector:
@@ -88,10 +104,11 @@ class PointProjector:
         s, o = self.stride, self.offset
         return x[o::s, o::s] if s > 1 else x
 
-    def __call__(self, rgb: np.ndarray, depth: np.ndarray, alpha: np.ndarray):
-        """rgb: (H, W, 3) uint8 sRGB bytes (or float in [0, 1])."""
-        d = self._grid(depth)
-        keep = point_mask(d, self._grid(alpha))
+    def __call__(self, rgb: np.ndarray, depth_grid: np.ndarray, alpha_grid: np.ndarray):
+        """rgb: (H, W, 3) uint8 sRGB bytes (or float in [0, 1]) at the output size; depth and alpha
+        already on the point grid (``FrameResizer.on_grid``)."""
+        d = depth_grid
+        keep = point_mask(d, alpha_grid)
         z = d[keep].astype(np.float32)
         pos = np.empty((len(z), 3), np.float32)
         for c in range(3):

@@ -41,11 +41,10 @@ PROMPT_SIZE = (48, 32)         # composed this small to be scored (the encoder r
 
 @dataclass
 class LiveFrame:
-    """One composed tick."""
+    """One composed tick. ``depth`` (H, W) float32 (inf: background) and ``alpha`` (H, W) at the
+    output size are made when first read (the points and the scene need neither at full size)."""
     tick: int
     rgb: np.ndarray                # (H, W, 3) uint8 sRGB bytes
-    depth: np.ndarray              # (H, W) float32 (inf: background)
-    alpha: np.ndarray              # (H, W) float32
     positions: Optional[np.ndarray]   # (P, 3) float32 world positions of the points (None: points off)
     colors: Optional[np.ndarray]      # (P, 4) uint8 sRGB
     sources: np.ndarray            # (M,) capture sample per object slot
@@ -53,6 +52,22 @@ class LiveFrame:
     timings: dict = field(default_factory=dict)   # step_ms, compose_ms, points_ms
     prompt_score: Optional[float] = None
     rgba: Optional[np.ndarray] = None   # (H, W, 4) uint8 whose first three channels are rgb
+    planes: dict = field(default_factory=dict, repr=False)   # depth, alpha at the capture's size
+    resize: Optional[FrameResizer] = field(default=None, repr=False)
+    _made: dict = field(default_factory=dict, repr=False)
+
+    def _plane(self, name: str) -> np.ndarray:
+        if name not in self._made:
+            self._made[name] = self.resize.near(self.planes[name]) if self.resize is not None else self.planes[name]
+        return self._made[name]
+
+    @property
+    def depth(self) -> np.ndarray:
+        return self._plane("depth")
+
+    @property
+    def alpha(self) -> np.ndarray:
+        return self._plane("alpha")
 
 
 def rss_mb() -> float:
@@ -218,17 +233,21 @@ class LiveSession:
     def compose(self, state: StepState, timings: Optional[dict] = None) -> LiveFrame:
         timings = dict(timings or {})
         t0 = time.perf_counter()
-        res = self.resize(compose_state(self.generator, state))
+        native = compose_state(self.generator, state)
+        res = self.resize(native)
         t1 = time.perf_counter()
         positions = colors = None
         if self.points:
-            depth = res["depth"] if self.has_depth else np.full_like(res["depth"], 5.0)
-            positions, colors = self.project(res["rgb"], depth, res["alpha"])
+            alpha = self.resize.on_grid(native["alpha"], self.stride)
+            depth = self.resize.on_grid(native["depth"], self.stride) if self.has_depth else \
+                np.full(alpha.shape, 5.0, np.float32)   # footage: a flat card of points, as the bake makes
+            positions, colors = self.project(res["rgb"], depth, alpha)
         t2 = time.perf_counter()
         timings.update(compose_ms=(t1 - t0) * 1e3, points_ms=(t2 - t1) * 1e3)
-        return LiveFrame(tick=self.tick, rgb=res["rgb"], rgba=res.get("rgba"), depth=res["depth"], alpha=res["alpha"],
-                         positions=positions, colors=colors, sources=np.asarray(state.sources).copy(),
-                         poses=np.asarray(state.poses).copy(), timings=timings)
+        return LiveFrame(tick=self.tick, rgb=res["rgb"], rgba=res["rgba"], positions=positions, colors=colors,
+                         sources=np.asarray(state.sources).copy(), poses=np.asarray(state.poses).copy(),
+                         timings=timings, planes={"depth": native["depth"], "alpha": native["alpha"]},
+                         resize=self.resize)
 
     def set_tempo(self, tempo: int) -> None:
         if not 0 <= int(tempo) <= MAX_TEMPO:
