@@ -71,18 +71,21 @@ class WalkStepper:
         self.matrices = (_matrices(walk.poses) if self.has_objects and P == 12
                          else np.broadcast_to(np.eye(4), (M, F, 4, 4)).copy())
         self.position = self.matrices[..., :3, 3]                   # (M, F, 3)
-        self.costs = np.stack([np.stack([walk._costs(m, i) for i in range(F)]) for m in range(M)])  # (M, F, F)
-        self.choices = [[self._choices(m, i) for i in range(F)] for m in range(M)]
+        self.size = (M, F)
+        # the choices after every frame, and the costs only after the last one (where the walk must jump
+        # by cost): O(M F) kept, not the (M, F, F) cost table
+        self.choices = [[self._choices(m, i, walk._costs(m, i)) for i in range(F)] for m in range(M)]
+        self.end_costs = np.stack([walk._costs(m, F - 1) for m in range(M)])
         self._plans = {}   # (object, target frames) -> steps-to-target per frame; bounded by _PLANS
 
     _PLANS = 64
 
     # -- the walk's choices
 
-    def _choices(self, m: int, i: int) -> np.ndarray:
-        """The frames object m may show after frame i without breaking its motion (first: the successor)."""
-        F = self.costs.shape[1]
-        c = self.costs[m, i]
+    def _choices(self, m: int, i: int, c: np.ndarray) -> np.ndarray:
+        """The frames object m may show after frame i without breaking its motion (first: the successor);
+        ``c``: the walk's cost of each frame as the next one."""
+        F = len(c)
         tol = self.walk.cfg.pose_tolerance
         if i + 1 < F:
             twins = np.flatnonzero(c <= tol)
@@ -100,7 +103,7 @@ class WalkStepper:
         key = (m, targets)
         if key in self._plans:
             return self._plans[key]
-        F = self.costs.shape[1]
+        F = self.size[1]
         dist = np.full(F, np.inf)
         back = [[] for _ in range(F)]   # reversed choice graph
         for i in range(F):
@@ -150,7 +153,7 @@ class WalkStepper:
     # -- the Stepper protocol
 
     def start(self, frame: int, seed: int) -> StepState:
-        M, F = self.costs.shape[:2]
+        M, F = self.size
         if not 0 <= int(frame) < F:
             raise AliveError(f"start frame {frame} is outside the {F} captured frames",
                              f"start between 0 and {F - 1}")
@@ -167,7 +170,7 @@ class WalkStepper:
         mem = state.memory
         rng = mem["rng"]
         cur = np.array(mem["cur"], np.int64)
-        M, F = self.costs.shape[:2]
+        M, F = self.size
         T = max(float(controls.temperature), 0.0)
         for m in controls.goals:
             if not 0 <= int(m) < M:
@@ -217,7 +220,7 @@ class WalkStepper:
         """The walk's own next frame (as ``ObjectWalk.walk``): mostly the successor; a tempo change
         or a jump to a twin with chances that scale with T; at the capture's end a jump by cost."""
         cfg = self.walk.cfg
-        F = self.costs.shape[1]
+        F = self.size[1]
         if i + 1 < F:
             tempo = [i] + ([i + 2] if i + 2 < F else [])
             twins = [int(j) for j in opts if j not in (i, i + 1, i + 2)]
@@ -226,7 +229,7 @@ class WalkStepper:
             if T > 0 and twins and rng.random() < min(1.0, cfg.jump_rate * T):
                 return int(rng.choice(twins))
             return i + 1
-        c = self.costs[m, i]
+        c = self.end_costs[m]   # i is the last frame here
         if T <= 0:
             cc = c.copy()
             cc[i] = np.inf
