@@ -43,6 +43,9 @@ def execute(args, reporter) -> dict:
         raise AliveError(f"--ticks {args.ticks} plays nothing", "give --ticks 1 or more")
     if args.record and not args.record.endswith(".npy"):
         raise AliveError(f"--record '{args.record}' is not a .npy file", "name the take like take.npy")
+    if args.point_density is not None and not 0 < args.point_density <= 1:
+        raise AliveError(f"--point-density {args.point_density:g} is outside (0, 1]",
+                         "give at most one point per pixel, e.g. 0.25")
     size = parse_size(args.size, "--size")
     workdir = Path(args.workdir).expanduser().absolute()
     return play_headless(workdir, args.ticks, size, inputs=args.inputs or None, record=args.record or None,
