@@ -333,3 +333,40 @@ def test_play_live_state_and_record_take_through_the_addon(live_workdir, tmp_pat
         alive_blender.unregister()
         bpy.context.preferences.addons.remove(entry)
         bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def test_keys_and_dropped_frames(live_workdir):
+    """What Play Live's keys ask of the session (key_inputs), and a slow tick's dropped frames."""
+    import bpy  # noqa: F401  (the operator module is Blender's)
+
+    from alive_blender.blender.live.operator import key_inputs
+    work, _ = live_workdir
+    s = session(work, seed=7, points=False)
+    s.step({"temperature": 1.0})
+    picked, inputs, handled = key_inputs(s, 0, "TAB")
+    assert (picked, inputs, handled) == (1, [], True)
+    name = s.object_names[picked]
+    _, inputs, _ = key_inputs(s, picked, "H")
+    s.step(inputs)
+    assert picked in s.controls.held
+    _, inputs, _ = key_inputs(s, picked, "H")
+    assert inputs == [{"release": name}]
+    for key, want in (("NUMPAD_PLUS", 1.25), ("EQUAL", 1.25), ("MINUS", 0.75)):
+        _, inputs, _ = key_inputs(s, picked, key)
+        assert inputs == [{"temperature": want}]
+    _, inputs, _ = key_inputs(s, picked, "G")
+    assert inputs == [{"ground": True}]
+    assert key_inputs(s, picked, "Q") == (picked, [], False)
+    # a slow tick: the due ticks are stepped, not shown (T = 0: each step is the next captured frame)
+    from alive_blender.blender.live.view import LiveView, live_tick
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    s2 = session(work, seed=7, start=0)
+    s2.step({"temperature": 0.0, "anchor": 0.0})
+    view = LiveView.create(bpy.context.scene, s2)
+    try:
+        before = s2.frame.sources.copy()
+        shown = view.ticks
+        after = live_tick(view, s2, None, dropped=2)["frame"].sources
+        assert np.array_equal(after, before + 3) and view.ticks == shown + 1   # three steps, one frame shown
+    finally:
+        view.remove()

@@ -31,6 +31,24 @@ TEMPERATURE_STEP = 0.25
 LIVE = {"session": None, "view": None, "recorder": None, "operator": None}
 
 
+def key_inputs(session, picked: int, key: str) -> tuple:
+    """(picked object slot, inputs for the next tick, handled) for a key press while playing: Tab picks
+    the next object, H holds or releases the picked one, + / - change the temperature, G grounds."""
+    c = session.controls
+    if key == "TAB":
+        return (picked + 1) % len(session.object_names), [], True
+    if key == "H":
+        name = session.object_names[picked]
+        return picked, [{"release": name} if picked in c.held else {"hold": name}], True
+    if key in ("NUMPAD_PLUS", "EQUAL", "PLUS"):
+        return picked, [{"temperature": min(10.0, c.temperature + TEMPERATURE_STEP)}], True
+    if key in ("NUMPAD_MINUS", "MINUS"):
+        return picked, [{"temperature": max(0.0, c.temperature - TEMPERATURE_STEP)}], True
+    if key == "G":
+        return picked, [{"ground": True}], True
+    return picked, [], False
+
+
 def start_live(scene, size=(0, 0)):
     """The session, its view in the scene and a recorder (module state: Record Take reads it)."""
     from ...core.device import pick_device
@@ -136,22 +154,11 @@ class ALIVE_OT_play_live(bpy.types.Operator):
             tps = (len(self.recent) - 1) / max(self.recent[-1] - self.recent[0], 1e-6) if len(self.recent) > 1 else 0
             self._header(context, tps, dropped)
             return {"RUNNING_MODAL"}
-        if event.value == "PRESS" and event.type == "TAB":
-            self.picked = (self.picked + 1) % len(s.object_names)
-            return {"RUNNING_MODAL"}
-        if event.value == "PRESS" and event.type == "H":
-            name = s.object_names[self.picked]
-            self.pending.append({"release": name} if self.picked in s.controls.held else {"hold": name})
-            return {"RUNNING_MODAL"}
-        if event.value == "PRESS" and event.type in ("NUMPAD_PLUS", "EQUAL", "PLUS"):
-            self.pending.append({"temperature": min(10.0, s.controls.temperature + TEMPERATURE_STEP)})
-            return {"RUNNING_MODAL"}
-        if event.value == "PRESS" and event.type in ("NUMPAD_MINUS", "MINUS"):
-            self.pending.append({"temperature": max(0.0, s.controls.temperature - TEMPERATURE_STEP)})
-            return {"RUNNING_MODAL"}
-        if event.value == "PRESS" and event.type == "G":
-            self.pending.append({"ground": True})
-            return {"RUNNING_MODAL"}
+        if event.value == "PRESS":
+            self.picked, inputs, handled = key_inputs(s, self.picked, event.type)
+            self.pending.extend(inputs)
+            if handled:
+                return {"RUNNING_MODAL"}
         if event.type == "LEFTMOUSE" and context.area is not None and context.area.type == "VIEW_3D":
             if event.value == "PRESS":
                 self.dragging = self._click(context, event, pick=True)
