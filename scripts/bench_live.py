@@ -103,9 +103,13 @@ def lat(ms) -> dict:
 
 
 def goal_on_path(session, name: str) -> list:
-    """The farthest point of the object's own captured path from where it is now."""
+    """The farthest point of the object's own captured path from where it is now (a stepper that does
+    not say its path: a metre along x from where the object is)."""
     slot = session.slot(name)
-    path = session.stepper.position[slot]
+    path = getattr(session.stepper, "position", None)
+    if path is None:
+        return (session.frame.poses[slot, :3, 3] + [1.0, 0.0, 0.0]).tolist()
+    path = path[slot]
     now = session.frame.poses[slot, :3, 3] if session.frame is not None else path[0]
     return path[np.argmax(np.linalg.norm(path - now, axis=1))].tolist()
 
