@@ -188,6 +188,24 @@ def test_strict_inputs():
         LiveScript(parse_script({"events": [{"tick": 1, "hold": "Teapot"}]}).events).check_objects(["Cube"])
 
 
+def test_a_behavior_without_a_stepper_is_refused_clearly(live_workdir):
+    from alive_blender.core.errors import AliveError
+    from alive_blender.core.live.steppers import WalkStepper, stepper_for
+    from alive_blender.core.models.behavior import Behavior, BehaviorConfig
+    from alive_blender.core.run import stages
+    work, _ = live_workdir
+    with pytest.raises(AliveError, match="'original-vae' cannot be played live") as err:
+        stepper_for(Behavior(BehaviorConfig(arch="original-vae"), 512, "cpu"), None)
+    assert "object-walk" in err.value.hint
+    walk = stages.load_behavior(work)
+    assert isinstance(stepper_for(walk, stages.load_generator(work)), WalkStepper)
+
+    class Relational:   # a behavior that offers its own stepper is stepped through it
+        def stepper(self):
+            return "its own"
+    assert stepper_for(Relational(), None) == "its own"
+
+
 def test_recorded_take_bakes_and_reopens_as_played(live_workdir, tmp_path):
     import bpy
 
