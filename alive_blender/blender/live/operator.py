@@ -222,7 +222,8 @@ class ALIVE_OT_record_take(bpy.types.Operator):
         except AliveError as err:
             self.report({"ERROR"}, f"Alive record take failed: {err}")
             return {"CANCELLED"}
-        self.report({"INFO"}, f"Alive: baked the take as '{res['name']}' (frames {res['frames'][0]}-{res['frames'][1]})")
+        first, last = res["frames"]
+        self.report({"INFO"}, f"Alive: baked the take as '{res['name']}' (frames {first}-{last})")
         return {"FINISHED"}
 
 
