@@ -13,6 +13,8 @@ from .bake import operator as bake_ops
 from .ui import operators, panel, preferences, props
 
 MODULES = (props, preferences, operators, bake_ops, panel)
+from .live import operator as live_ops  # noqa: E402  (Play Live, Record Take and their panel)
+MODULES += (live_ops,)
 _CLI = {"handle": None}
 
 

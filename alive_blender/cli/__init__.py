@@ -27,6 +27,7 @@ from ..core.workdir.artifacts import DISK_FULL, disk_full_error
 
 # command modules, in the order --help lists them
 COMMANDS = ["run", "batch", "info", "demo", "capture", "encode", "train", "rollout", "decode", "evaluate", "bake"]
+COMMANDS.append("live")   # cmd_live: play the scene live (headless here; Play Live in the panel)
 
 EPILOG = """\
 exit codes:
