@@ -300,7 +300,12 @@ def _encode_states(wd: WorkDir, states: np.ndarray, device: str, rep: Reporter, 
     encode = None
     if steer:   # the steered rows are made from every state's embedding
         from ..models.steering import workdir_encoder
-        encode = workdir_encoder(wd.root, device).encode_images
+        built = []
+
+        def encode(images):   # the encoder is built only when a composed frame needs it
+            if not built:
+                built.append(workdir_encoder(wd.root, device))
+            return built[0].encode_images(images)
     out, stats = walk_embeddings(gen, states, load_npy(wd / EMBED / "embeddings.npy", "embeddings"), encode,
                                  check_cancel=rep.check_cancel)
     rep.status(f"rollout: {stats['from_capture']} of {stats['rows']} frames are captured frames (their embeddings "
