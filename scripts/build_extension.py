@@ -100,7 +100,8 @@ def check_index(url: str, timeout: float = 15.0) -> None:
     import urllib.request
     probe = url.rstrip("/") + "/torch/"   # the index's page of torch (PEP 503 simple layout)
     try:
-        with urllib.request.urlopen(urllib.request.Request(probe, method="HEAD"), timeout=timeout):
+        with urllib.request.urlopen(probe, timeout=timeout) as page:   # GET: not every mirror answers HEAD
+            page.read(1)
             return
     except urllib.error.HTTPError as err:
         reason = f"HTTP {err.code} for {probe}"
@@ -364,8 +365,9 @@ def build(platforms: list[str], torch: str, no_wheels: bool, out: Path, wheels_d
           no_index: bool = False, torch_index: str = TORCH_CPU_INDEX, packages=(),
           blender_max: str = "") -> list[Path]:
     blender_max = blender_max or manifest_max()
-    if torch == "cpu" and not (no_wheels or no_index or packages):
+    if torch == "cpu" and not (no_wheels or no_index or packages or find_links):
         check_index(torch_index)   # before any download: fail in seconds, saying what to do
+        # (with --find-links the folder may hold the wheels: pip is left to try)
     if layout == "auto":
         layout = "per-python" if torch == "cpu" and not no_wheels else "joint"
     wheels: dict[str, list[str]] = {py: [] for py in pythons}
