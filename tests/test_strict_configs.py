@@ -14,13 +14,25 @@ import pytest
 import alive_blender
 from alive_blender.core.errors import AliveError
 
+try:
+    import bpy  # noqa: F401
+    HAVE_BPY = True
+except ImportError:
+    HAVE_BPY = False
+
 
 def config_classes() -> list[type]:
     """Every dataclass of the package that is a config: it has ``from_dict``,
     or its name says it is one (…Config, …Settings, …Spec)."""
     found = {}
-    for info in pkgutil.walk_packages(alive_blender.__path__, "alive_blender."):
-        module = importlib.import_module(info.name)
+    for info in pkgutil.walk_packages(alive_blender.__path__, "alive_blender.",
+                                      onerror=lambda name: None):
+        try:
+            module = importlib.import_module(info.name)
+        except ModuleNotFoundError as err:   # without Blender (-m "not bpy"): its layer cannot load
+            if err.name in ("bpy", "mathutils", "bmesh", "bpy_extras") and not HAVE_BPY:
+                continue
+            raise
         for obj in vars(module).values():
             if (inspect.isclass(obj) and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__
                     and (hasattr(obj, "from_dict") or obj.__name__.endswith(("Config", "Settings", "Spec")))):
