@@ -72,7 +72,10 @@ def test_an_object_walk_setting_misspelt_is_refused():
 
     with pytest.raises(AliveError, match="'jump_rat'"):
         train_object_walk(np.eye(3, 4), Capture(), {"jump_rat": 0.1})
-    # the run schema's behavior settings (epochs, lr, ...) are the walk's too: not refused
-    from alive_blender.core.models.behavior import BehaviorConfig
-    walk = train_object_walk(np.eye(3, 4), Capture(), {**BehaviorConfig().to_dict(), "seed": 5, "jump_rate": 0.2})
+    # the run schema's behavior settings (epochs, lr, ...) pass as the schema's; the rest is the walk's
+    from alive_blender.core.models.behavior import BehaviorConfig, walk_settings
+    with pytest.raises(AliveError, match="'jump_rat'"):
+        train_object_walk(np.eye(3, 4), Capture(), walk_settings({**BehaviorConfig().to_dict(), "jump_rat": 0.1}))
+    walk = train_object_walk(np.eye(3, 4), Capture(),
+                             walk_settings({**BehaviorConfig().to_dict(), "seed": 5, "jump_rate": 0.2}))
     assert (walk.cfg.seed, walk.cfg.jump_rate) == (5, 0.2)

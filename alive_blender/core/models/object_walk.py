@@ -31,7 +31,7 @@ states (K, N+1, M): the source sample of each object per frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,19 +53,6 @@ class ObjectWalkConfig(Config):
                                     # one: the objects drift out of step with one another
     novelty: float = 1.0            # chance per step to prefer, among an object's possible next frames
                                     # (twins, hold, skip), an arrangement no captured frame shows
-
-
-def walk_config(settings: dict) -> ObjectWalkConfig:
-    """The walk's config from the run's behavior settings: the keys of the run
-    schema's behavior section (BehaviorConfig: epochs, lr, ... which a walk
-    does not use) are checked by that schema; every other key must be the
-    walk's own, or it is an error naming it (strict, like every config)."""
-    from .behavior import BehaviorConfig
-    own = {f.name for f in fields(ObjectWalkConfig)}
-    d = dict(settings or {})
-    schema = {k: d.pop(k) for k in list(d) if k not in own and k in {f.name for f in fields(BehaviorConfig)}}
-    BehaviorConfig.from_dict(schema)
-    return ObjectWalkConfig.from_dict({**d, "arch": ARCH})
 
 
 class ObjectWalk:
@@ -193,7 +180,7 @@ class ObjectWalk:
 def train_object_walk(embeddings: np.ndarray, capture, settings: dict, reporter=None) -> ObjectWalk:
     """Collect each moving object's pose per real frame (or the frame's embedding without ids)."""
     from .layers import moving_objects
-    cfg = walk_config(settings)
+    cfg = ObjectWalkConfig.from_dict({**(settings or {}), "arch": ARCH})   # strict: the walk's keys only
     real = np.flatnonzero(np.asarray(capture.is_real_frame))
     if len(real) < 2:
         raise AliveError("the behavior model needs at least 2 frames", "capture a longer frame range")

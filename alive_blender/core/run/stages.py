@@ -128,8 +128,9 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     rep.status(f"train: behavior '{bcfg.arch}'")
     t0 = time.monotonic()
     if bcfg.arch in WALK_ARCHS:
+        from ..models.behavior import walk_settings
         from ..models.object_walk import train_object_walk
-        beh = train_object_walk(emb, cap, behavior or {}, rep)
+        beh = train_object_walk(emb, cap, walk_settings(behavior), rep)
     else:
         beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
     t_beh = time.monotonic() - t0
