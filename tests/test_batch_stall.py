@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from alive_blender.core.errors import EXIT_INTERNAL, EXIT_OK
 
 # argv: --json run BLEND --out WORKDIR --name NAME
@@ -73,3 +75,29 @@ def test_batch_takes_the_workers_stall_limit_by_default():
     args = build_parser().parse_args(["batch", "SHOTS.toml", "--out", "o"])
     assert args.stall_timeout == STALL_TIMEOUT
     assert build_parser().parse_args(["batch", "S.toml", "--out", "o", "--stall-timeout", "5"]).stall_timeout == 5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runner", ["local", "ray"])
+def test_a_real_run_that_hangs_is_stopped_by_either_runner(tiny_blend, tmp_path, monkeypatch, runner):
+    """A real ``alive run`` that goes silent: it waits for the work directory's
+    lock, which this test holds (ALIVE_LOCK_WAIT makes it wait, not fail). The
+    other shot renders its capture and stops there (--until capture)."""
+    if runner == "ray":
+        pytest.importorskip("ray")
+    from alive_blender.cli.cmd_batch import check_shot, run_flags
+    from alive_blender.core.run.batch import run_batch
+    from alive_blender.core.workdir.lock import workdir_lock
+    monkeypatch.setenv("ALIVE_LOCK_WAIT", "300")
+    out = tmp_path / "out"
+    toml = tmp_path / "SHOTS.toml"
+    toml.write_text(f'[defaults]\nblend = "{tiny_blend}"\nframes = "1-2"\nresolution = "24x16"\nsamples = 1\n'
+                    f'until = "capture"\n[[shot]]\nname = "locked"\n[[shot]]\nname = "free"\n')
+    with workdir_lock(out / "locked"):
+        summary = run_batch(toml, out, [sys.executable, "-m", "alive_blender"], run_flags(), jobs=2, check=check_shot,
+                            stall_timeout=8.0, ray_address="local" if runner == "ray" else "")
+    shots = {r["name"]: r for r in summary["shots"]}
+    assert shots["locked"]["status"] == "hung" and shots["locked"]["exit_code"] == EXIT_INTERNAL, shots["locked"]
+    assert "no output for 8 s" in shots["locked"]["error"]
+    assert shots["free"]["status"] == "ok", shots["free"]
+    assert shots["locked"]["seconds"] < 120
