@@ -8,14 +8,13 @@ any child alike); the limit is tiny so the test takes seconds."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from alive_blender.core.errors import EXIT_INTERNAL, EXIT_OK
+from alive_blender.core.errors import EXIT_INTERNAL
 
 # argv: --json run BLEND --out WORKDIR --name NAME
 SHOT = r"""
