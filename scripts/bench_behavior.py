@@ -17,6 +17,8 @@ Shots:
 Usage:
   python scripts/bench_behavior.py --footage /work/shared/data/pedestrians \
       --workdir out/demo128 --steps 1000 --count 16 --json out/bench_behavior.json
+  # an object walk's embeddings (open_clip ViT-B-32, random init) before and after issue 22
+  python scripts/bench_behavior.py --walk-encoding tests/data/pedestrians --steps 1000 --count 16 --threads 1
 """
 
 from __future__ import annotations
@@ -158,6 +160,87 @@ def timing_check(emb: np.ndarray, seed: int, epochs: int) -> dict:
     return out
 
 
+def _encode_every_state(wd: Path, states: np.ndarray) -> np.ndarray:
+    """The walk's encoding before issue 22 (stages._encode_states then): every
+    state composed and encoded, 16 frames per encoder call, nothing reused."""
+    from alive_blender.core.models.steering import workdir_encoder
+    from alive_blender.core.run import stages
+    from alive_blender.core.sphere import normalize
+    gen = stages.load_generator(wd, "cpu")
+    encoder = workdir_encoder(wd, "cpu")
+    K, N, _ = states.shape
+    out = np.empty((K, N, gen.dim), np.float32)
+    for k in range(K):
+        for i0 in range(0, N, 16):
+            frames = gen.compose(states[k, i0:i0 + 16])["rgb"]
+            out[k, i0:i0 + 16] = encoder.encode_images((frames * 255 + 0.5).astype(np.uint8))
+    return normalize(out)
+
+
+def walk_encoding_check(footage: Path, steps: int, count: int, before_steps: int, seed: int,
+                        size: str = "64x48", model: str = "ViT-B-32") -> dict:
+    """Rows: a COUNT x STEPS object walk on footage with a real open_clip
+    architecture (random-initialised weights: no pretrained ones offline, the
+    cost is the same), its embeddings made before issue 22 (every frame
+    composed and encoded; measured on COUNT x BEFORE_STEPS and extrapolated
+    per frame when that is smaller) and now (captured frames from
+    embeddings.npy, composed ones encoded once each, and only when needed)."""
+    import tempfile
+
+    import torch
+
+    from alive_blender.core.models.object_walk import rollout_states
+    from alive_blender.core.rollout import RolloutConfig
+    from alive_blender.core.run import stages
+    from alive_blender.core.workdir.footage import FootageSettings, capture_images
+    w, h = map(int, size.lower().split("x"))
+    wd = Path(tempfile.mkdtemp(prefix="alive-walkenc-")) / "wd"
+    capture_images(str(footage), wd, FootageSettings(width=w, height=h))
+    t0 = time.monotonic()
+    stages.encode(wd, {"kind": "open_clip", "model": model, "pretrained": ""}, device="cpu")
+    encode_s = time.monotonic() - t0
+    stages.train(wd, {"seed": seed}, {"seed": seed}, device="cpu")   # the defaults: object-layers + object-walk
+    n_frames = len(np.load(wd / "embed" / "embeddings.npy"))
+    rows = []
+    frames_total = count * (steps + 1)
+
+    def add(label, secs, frames_timed, encoded, note=""):
+        full = secs * frames_total / frames_timed
+        row = {"method": label, "measured_s": round(secs, 2), "measured_frames": frames_timed,
+               "s_for_full": round(full, 1), "encoded": encoded, "note": note}
+        rows.append(row)
+        print(f"{label:58s} {secs:9.2f} {frames_timed:9d} {full:10.1f} {encoded:9d}  {note}", flush=True)
+
+    print(f"\n== walk encoding: footage {footage} ({n_frames} frames {w}x{h}), open_clip {model} (random init), "
+          f"{count} x {steps} steps = {frames_total} frames, torch threads {torch.get_num_threads()}; "
+          f"encode stage {encode_s:.1f} s for the {n_frames} captured frames")
+    print(f"{'method':58s} {'measured s':>9s} {'frames':>9s} {'s (full)':>10s} {'encoded':>9s}")
+    emb = np.load(wd / "embed" / "embeddings.npy")
+    walk = stages.load_behavior(wd, "cpu")
+    before_steps = min(before_steps, steps)
+    states = rollout_states(walk, emb, RolloutConfig(steps=before_steps, count=count, seed=seed))
+    t0 = time.monotonic()
+    _encode_every_state(wd, states)
+    secs = time.monotonic() - t0
+    add("before: every frame composed + encoded", secs, states.shape[0] * states.shape[1], states.size,
+        "" if before_steps == steps else f"measured on {count} x {before_steps}, extrapolated per frame")
+    t0 = time.monotonic()
+    info = stages.rollout(wd, {"steps": steps, "count": count, "seed": seed}, device="cpu")
+    add("now: rollout stage, nothing needs the embeddings", time.monotonic() - t0, frames_total,
+        info["embeddings"]["encoded"], f"{info['embeddings']['from_capture']} rows from embeddings.npy")
+    t0 = time.monotonic()
+    stages.evaluate(wd, wd / "rollout" / "rollout.npy")
+    add("now: + evaluate (encodes on demand)", time.monotonic() - t0, frames_total, 0)
+    t0 = time.monotonic()
+    info = stages.rollout(wd, {"steps": steps, "count": count, "seed": seed, "prompt": "people walking",
+                               "steer_strength": 0.2}, device="cpu", force=True)
+    add("now: rollout stage steered (every row an embedding)", time.monotonic() - t0, frames_total,
+        info["embeddings"]["encoded"], "incl. building the encoder and the text direction")
+    return {"footage": str(footage), "size": size, "model": f"open_clip {model} (random init)",
+            "captured_frames": int(n_frames), "encode_stage_s": round(encode_s, 2), "steps": steps,
+            "count": count, "rows": rows}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--footage", default="", help="folder of PNG frames (deterministic encoder)")
@@ -171,9 +254,23 @@ def main(argv=None) -> int:
     ap.add_argument("--temperatures", default="0.5,1,1.5,2")
     ap.add_argument("--threads", type=int, default=2, help="process torch threads (the target machine has 2 cores)")
     ap.add_argument("--json", default="", help="write the results here")
+    ap.add_argument("--walk-encoding", default="", metavar="FOOTAGE",
+                    help="only the walk-encoding rows: a COUNT x STEPS object walk on this PNG folder with open_clip "
+                         "ViT-B-32 (random init), its embeddings before and after issue 22")
+    ap.add_argument("--before-steps", type=int, default=50,
+                    help="with --walk-encoding: steps the 'before' row is measured on (extrapolated per frame)")
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
+    if args.walk_encoding:
+        results = {"machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg()},
+                   "walk_encoding": walk_encoding_check(Path(args.walk_encoding), args.steps, args.count,
+                                                        args.before_steps, args.seed)}
+        results["machine"]["load_avg_end"] = os.getloadavg()
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        return 0
     shots = []
     if args.workdir:
         shots.append((f"render {args.workdir}", np.load(Path(args.workdir) / "embed" / "embeddings.npy")))

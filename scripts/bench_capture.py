@@ -38,7 +38,7 @@ def main(argv=None) -> int:
 
     import bpy
 
-    from alive_blender.blender.capture.render import ENGINES, CaptureSettings, capture
+    from alive_blender.blender.capture.render import ENGINES, CaptureSettings, capture, engine_name
     from alive_blender.blender.demo_scene import build_demo_scene
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     rows = []
     try:
         for name in [e.strip().upper() for e in args.engines.split(",") if e.strip()]:
-            engine = ENGINES[name]
+            engine = ENGINES[engine_name(name)]
             r = scene.render
             r.engine = engine
             r.resolution_x = r.resolution_y = args.size

@@ -25,8 +25,9 @@ and CPU torch alone is ~190 MB per Python:
 
 numpy is left out: Blender ships it. ``--torch cpu`` takes torch/torchvision
 from PyTorch's CPU index (the PyPI Linux/Windows torch pulls ~3 GB of CUDA
-libraries); PyTorch publishes no macos-x64 wheel after 2.2 (so none for cp313:
-use ``--torch external`` there). ``--find-links DIR --no-index`` builds from a
+libraries), checked reachable before anything downloads (offline: ``--torch
+external``, or ``--torch-index URL`` of a mirror); PyTorch publishes no
+macos-x64 wheel after 2.2 (so none for cp313: use ``--torch external`` there). ``--find-links DIR --no-index`` builds from a
 local wheel folder only. The repository's manifest is not modified: the build
 happens in a staging copy whose manifest gets the wheel list and version range.
 """
@@ -89,6 +90,26 @@ def blender_ext_path(given: str = "") -> Path:
         raise SystemExit("build_extension: cannot find Blender's blender_ext.py: run with the bpy module's "
                          "Python or pass --blender-ext PATH") from None
     return Path(bpy.utils.resource_path("LOCAL")) / "scripts" / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
+
+
+def check_index(url: str, timeout: float = 15.0) -> None:
+    """Stop with one line when the package index at ``url`` cannot be reached:
+    pip would retry for minutes and then blame a missing distribution
+    (nvidia-cublas...), which says nothing about the network."""
+    import urllib.error
+    import urllib.request
+    probe = url.rstrip("/") + "/torch/"   # the index's page of torch (PEP 503 simple layout)
+    try:
+        with urllib.request.urlopen(probe, timeout=timeout) as page:   # GET: not every mirror answers HEAD
+            page.read(1)
+            return
+    except urllib.error.HTTPError as err:
+        reason = f"HTTP {err.code} for {probe}"
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = str(getattr(err, "reason", err))
+    raise SystemExit(f"build_extension: PyTorch's CPU index {url} cannot be reached ({reason}); build without "
+                     "torch with --torch external (the worker then uses an external Python), or pass "
+                     "--torch-index URL of a reachable mirror")
 
 
 def pip_download(requirements: list[str], plat: str, python: str, dest: Path, index_url: str = "",
@@ -344,6 +365,9 @@ def build(platforms: list[str], torch: str, no_wheels: bool, out: Path, wheels_d
           no_index: bool = False, torch_index: str = TORCH_CPU_INDEX, packages=(),
           blender_max: str = "") -> list[Path]:
     blender_max = blender_max or manifest_max()
+    if torch == "cpu" and not (no_wheels or no_index or packages or find_links):
+        check_index(torch_index)   # before any download: fail in seconds, saying what to do
+        # (with --find-links the folder may hold the wheels: pip is left to try)
     if layout == "auto":
         layout = "per-python" if torch == "cpu" and not no_wheels else "joint"
     wheels: dict[str, list[str]] = {py: [] for py in pythons}

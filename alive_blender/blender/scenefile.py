@@ -10,6 +10,7 @@ import bpy
 
 from ..core.workdir.artifacts import ensure_writable_dir
 from ..core.errors import AliveError
+from .bake import frame_folders
 from .bake.tags import TAG
 
 
@@ -70,6 +71,7 @@ def save_blend(out) -> Path:
     to where the file will live so that the folder can move as a whole."""
     out = check_save_target(out)
     current = bpy.data.filepath
+    frame_folders.point_at_final(bpy.data.images)   # frames waiting beside the old ones: saved as switched
     for img in bpy.data.images:
         if img.get(TAG) is None or img.packed_file is not None:
             continue
@@ -89,6 +91,7 @@ def save_blend(out) -> Path:
         if not tmp.is_file():  # Blender reports some write failures only as a log line
             raise RuntimeError("Blender wrote nothing")
         os.replace(tmp, out)
+        frame_folders.switch_saved()   # only now: a failed save keeps the old .blend with its own frames
     except RuntimeError as err:
         raise AliveError(f"cannot save '{out}': Blender's write failed ({_room_left(out.parent)}; an earlier file "
                          f"of that name is untouched; Blender said: {str(err).strip().splitlines()[-1]})",

@@ -84,8 +84,9 @@ def execute(args, reporter) -> dict:
         raise AliveError(f"'{workdir}' is not a work directory with a capture", "give the WORKDIR that run made")
     save = check_save_target(args.save)
     from ..core.workdir.lock import workdir_lock
+    from ..blender.bake.frame_folders import switched_on_save
     open_blend(args.scene)
-    with workdir_lock(workdir):  # the decode goes into WORKDIR/bakes
+    with workdir_lock(workdir), switched_on_save():  # decode into WORKDIR/bakes; frames switched on save
         result = bake_from_workdir(bpy.context.scene, workdir, settings, rollout_file=args.rollout or None,
                                    variation=args.variation, blend_dir=save.parent, device=args.device,
                                    reporter=reporter)

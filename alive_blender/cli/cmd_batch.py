@@ -13,8 +13,9 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run 'alive run' on every [[shot]] of SHOTS.toml, each in its own process, with one work "
                     "directory (OUT/NAME) and one log (OUT/logs/NAME.log) per shot and a summary table at the "
-                    "end (also OUT/batch.json). A failing shot does not stop the others; the exit code is 2 "
-                    "when a shot had bad input, 1 when one failed internally, 3 when the batch was stopped.",
+                    "end (also OUT/batch.json). A failing shot does not stop the others, nor does a hung one (silent "
+                    "for --stall-timeout: stopped, reported as hung); the exit code is 2 "
+                    "when a shot had bad input, 1 when one failed internally or hung, 3 when the batch was stopped.",
         epilog="""\
 SHOTS.toml:
   [defaults]                   # any 'run' setting, flag names with underscores
@@ -36,6 +37,10 @@ exit codes: 0 all shots ok, 2 bad input (the file, or a shot), 3 stopped, 1 inte
     p.add_argument("--ray", default="", metavar="ADDRESS",
                    help="run the shots as tasks on the Ray cluster at ADDRESS ('auto': the running one; "
                         "'local': start a small local instance)")
+    from ..core.run.worker_process import STALL_TIMEOUT
+    p.add_argument("--stall-timeout", type=float, default=STALL_TIMEOUT, metavar="SECONDS",
+                   help="a shot printing nothing for this long is stopped and reported as hung; the others go on "
+                        f"(default: the worker's limit, {STALL_TIMEOUT:g}; 0: no limit)")
     p.add_argument("--dry-run", action="store_true", help="print each shot's command and exit")
     p.set_defaults(func=execute)
 
@@ -107,7 +112,7 @@ def execute(args, reporter) -> dict:
 
     summary = run_batch(args.shots, args.out, cli_prefix(), flags, jobs=args.jobs, ray_address=args.ray,
                         only=args.only, should_stop=should_stop, on_event=lambda m: reporter.status(f"batch: {m}"),
-                        check=check_shot)
+                        check=check_shot, stall_timeout=args.stall_timeout)
     print("\n" + summary_table(summary["shots"]), file=sys.stderr)
     reporter.status(f"batch: {summary['ok']} ok, {summary['failed']} failed; summary in {summary['out']}/batch.json")
     return summary

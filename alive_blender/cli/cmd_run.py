@@ -34,11 +34,13 @@ def forced_stages(args) -> tuple:
 
 
 def run_scene(scene, workdir: Path, save: Path, settings, reporter, force: tuple = (), until: str = "") -> dict:
+    from ..blender.bake.frame_folders import switched_on_save
     from ..blender.pipeline import run_all
     from ..blender.scenefile import check_save_target, save_blend
     from ..core.workdir.lock import workdir_lock
     save = check_save_target(save)
-    with workdir_lock(workdir):  # held through the save too: never two writers
+    # the lock is held through the save too (never two writers); a bake's frames switch in with the save
+    with workdir_lock(workdir), switched_on_save():
         result = run_all(scene, workdir, settings, reporter, blend_dir=save.parent, force=force, until=until)
         if until:
             return result

@@ -6,7 +6,7 @@ given"), so the schema's one default applies and ``--help`` shows it."""
 
 from __future__ import annotations
 
-from ..core.settings import ENGINES, FLAT_DEFAULTS, RunSettings
+from ..core.settings import ENGINE_CHOICES, FLAT_DEFAULTS, RunSettings, engine_name
 from .common import add_encoder_args, encoder_spec, parse_frames, parse_size
 
 
@@ -24,8 +24,10 @@ def add_capture_args(p) -> None:
     size.add_argument("--resolution", default=None, help="capture and training size WxH (default: "
                       f"{FLAT_DEFAULTS['width']}x{FLAT_DEFAULTS['height']})")
     size.add_argument("--percent", type=int, default=None, help="capture size as a percentage of the scene's")
-    p.add_argument("--engine", default=None, choices=ENGINES, type=str.upper,
-                   help="render engine; SCENE keeps the scene's own (EEVEE is very slow without a GPU)" +
+    p.add_argument("--engine", default=None, choices=ENGINE_CHOICES, type=engine_name,
+                   help="render engine, in any case, also by Blender's identifier (BLENDER_WORKBENCH = WORKBENCH, "
+                        "BLENDER_EEVEE[_NEXT] = EEVEE); SCENE keeps the scene's own (EEVEE is very slow without "
+                        "a GPU)" +
                         _d("engine"))
     p.add_argument("--samples", type=int, default=None, help="render samples for Cycles/EEVEE (0: the scene's)" +
                    _d("samples"))

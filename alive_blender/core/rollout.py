@@ -98,10 +98,12 @@ def check_config(cfg: RolloutConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return temps, anchors, strengths
 
 
-def check_embeddings(arr, dim: int, what: str = "rollout") -> np.ndarray:
+def check_embeddings(arr, dim: int, what: str = "rollout", missing_ok: bool = False) -> np.ndarray:
     """A rollout (K, N, D) or embeddings (N, D) from a file, checked against the
     model's embedding size before anything is decoded: right shape, right D,
-    every value finite. Returns it as float32."""
+    every value finite. Returns it as float32. ``missing_ok``: rows that are NaN
+    throughout (an object walk's states not encoded, core/walk_encoding) pass,
+    for a reader that composes the states and needs only the count."""
     arr = np.asarray(arr)
     if arr.ndim not in (2, 3) or arr.size == 0:
         raise AliveError(f"the {what} has shape {arr.shape}; expected (N, D) or (K, N, D) embeddings",
@@ -112,6 +114,14 @@ def check_embeddings(arr, dim: int, what: str = "rollout") -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.floating):
         raise AliveError(f"the {what} holds {arr.dtype} values, not floats", "give float32 embeddings")
     bad = ~np.isfinite(arr)
+    unencoded = np.isnan(arr).all(-1)   # whole rows: a walk's composed frames left unencoded
+    if missing_ok:
+        bad &= ~unencoded[..., None]
+    elif unencoded.any() and not (bad & ~unencoded[..., None]).any():
+        raise AliveError(f"the {what} has {int(unencoded.sum())} rows that are not encoded (NaN): an object walk's "
+                         "composed frames, left for a reader that needs them to encode",
+                         "read it with alive evaluate / stages.rollout_embeddings (they encode them), or decode "
+                         "it with its states (R.states.npy beside R.npy)")
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise AliveError(f"the {what} contains {int(bad.sum())} NaN or infinite values (first at index {where})",

@@ -29,6 +29,17 @@ from .models.generator import LAYER_ARCHS, GeneratorConfig
 from .rollout import RolloutConfig
 
 ENGINES = ("CYCLES", "WORKBENCH", "EEVEE", "SCENE")
+# Blender's own identifiers (scene.render.engine values) as aliases, so pipeline
+# scripts can pass what the scene says; EEVEE is BLENDER_EEVEE_NEXT in 4.2-4.5
+ENGINE_ALIASES = {"BLENDER_WORKBENCH": "WORKBENCH", "BLENDER_EEVEE": "EEVEE", "BLENDER_EEVEE_NEXT": "EEVEE"}
+ENGINE_CHOICES = ENGINES + tuple(ENGINE_ALIASES)   # both spellings, for argparse and --help
+
+
+def engine_name(name) -> str:
+    """The schema's name of an engine given in any case, as ours or Blender's
+    identifier; an unknown name comes back upper-cased for the caller to refuse."""
+    up = str(name).strip().upper()
+    return ENGINE_ALIASES.get(up, up)
 TEXTURE_MODES = ("sequence", "atlas")
 CAMERA_POSES = ("start", "per-frame")
 
@@ -51,6 +62,9 @@ class CaptureSettings(Config):
     samples: int = 8                 # Cycles / EEVEE render samples; 0 = the scene's
     denoise: Optional[bool] = False  # Cycles denoising; None = the scene's
 
+    def __post_init__(self):
+        if self.engine is not None:
+            self.engine = engine_name(self.engine)   # Blender's identifiers and any case
 
 
 @dataclass

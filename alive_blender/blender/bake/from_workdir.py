@@ -15,6 +15,7 @@ import bpy
 from ...core.run import stages
 from ...core.workdir.artifacts import EMBED, ROLLOUT, WorkDir, load_npy, read_json
 from ...core.camera import scale_intrinsics
+from ...core.device import pick_device
 from ...core.rollout import start_frame
 from ...core.workdir.dataset import load_capture_info
 from ...core.errors import AliveError
@@ -94,7 +95,9 @@ def bake_from_workdir(scene, workdir, settings: BakeSettings, rollout_file=None,
     trajectory = None
     if settings.trajectory:
         emb = load_npy(wd / EMBED / "embeddings.npy", "embeddings")
-        trajectory = (emb[np.asarray(cap.is_real_frame)], load_npy(rollout_file, "rollout"))
+        # a walk's composed frames, unencoded at rollout time, are encoded now
+        trajectory = (emb[np.asarray(cap.is_real_frame)],
+                      stages.rollout_embeddings(wd.root, rollout_file, pick_device(device), rep))
     result = bake(scene, decoded, K, poses, settings, blend_dir=blend_dir, reporter=rep, trajectory=trajectory)
     result["decoded_dir"] = str(decoded_dir)
     if decode.get("upscaled"):

@@ -26,11 +26,11 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ...core.workdir.artifacts import atomic_path
 from ...core.errors import AliveError
 from ...core.workdir.capture_store import link_or_copy
 from ...core.workdir.images import write_png
 from ...core.atlas import MAX_ATLAS_SIDE, atlas_layout, atlas_pixels, check_atlas_size, tile_offsets  # noqa: F401
+from . import frame_folders
 from .tags import TAG, tag
 
 PREV_WORLD = "alive_prev_world"          # on a baked world: the world it replaced
@@ -54,17 +54,20 @@ def _sequence_image(name: str, rgb: np.ndarray, blend_dir: Path, pngs: Optional[
     """The frames as a PNG sequence next to the .blend; frames the decode
     already wrote as PNG (``pngs``) are linked (or copied), not encoded again."""
     folder = Path(blend_dir) / f"alive_{bpy.path.clean_name(name)}"
-    with atomic_path(folder) as tmp:  # a re-bake swaps the whole folder, never half of it
-        tmp.mkdir(parents=True)
+
+    def fill(tmp: Path) -> None:
         for i, frame in enumerate(rgb):
             png = f"frame_{i + 1:05d}.png"
             if pngs is not None and (Path(pngs) / png).is_file():
                 link_or_copy(Path(pngs) / png, tmp / png)
             else:
                 write_png(tmp / png, frame)
-    first = folder / "frame_00001.png"
+    # swapped at once, or (CLI) written beside the old folder and switched after the .blend's save
+    now = frame_folders.write_frames(folder, fill)
+    first = now / "frame_00001.png"
     img = tag(bpy.data.images.load(str(first), check_existing=False), name)
     img.name = f"Alive Frames {name}"
+    frame_folders.shown_by(now, img.name)
     img.source = "SEQUENCE"
     if bpy.data.filepath:
         img.filepath = bpy.path.relpath(str(first))

@@ -43,11 +43,11 @@ from ...core.workdir.capture_store import FORMAT, CaptureStore
 from ...core.workdir.exr import read_plain_exr
 from ...core.errors import AliveError
 from ...core.run.protocol import Reporter
-from ...core.settings import CaptureSettings  # noqa: F401  (the schema's; re-exported)
+from ...core.settings import CaptureSettings, engine_name  # noqa: F401  (the schema's; re-exported)
 from .. import compat
 
-ENGINES = {"CYCLES": "CYCLES", "WORKBENCH": "BLENDER_WORKBENCH", "BLENDER_WORKBENCH": "BLENDER_WORKBENCH",
-           "EEVEE": "BLENDER_EEVEE", "BLENDER_EEVEE": "BLENDER_EEVEE", "SCENE": ""}
+# the schema's engine names (aliases resolved by core.settings.engine_name) -> Blender's
+ENGINES = {"CYCLES": "CYCLES", "WORKBENCH": "BLENDER_WORKBENCH", "EEVEE": "BLENDER_EEVEE", "SCENE": ""}
 VIEW_TRANSFORM = "Standard"
 COLOUR = ("sRGB: Blender colour management, display 'sRGB', view transform 'Standard', look 'None', "
           "exposure 0, gamma 1, applied to the Combined pass before compositing")
@@ -378,7 +378,7 @@ def check_inputs(scene, settings: CaptureSettings):
     """Everything that can be checked before any render; returns (camera, samples, engine, size)."""
     cam_obj = resolve_camera(scene, settings.camera)
     samples = flagged_samples(scene, settings)
-    engine = ENGINES.get((settings.engine or "SCENE").upper())
+    engine = ENGINES.get(engine_name(settings.engine or "SCENE"))
     if engine is None:
         raise AliveError(f"unknown render engine '{settings.engine}'", "use CYCLES, WORKBENCH, EEVEE or SCENE")
     engine = compat.engine_id(engine)

@@ -220,6 +220,21 @@ class Behavior:
         return beh
 
 
+def walk_settings(behavior: Optional[dict]) -> dict:
+    """The object walk's own settings from the run's behavior section: the
+    schema's keys (epochs, lr, ... which a walk does not use) are checked here
+    as BehaviorConfig's; what is left must be the walk's own
+    (ObjectWalkConfig.from_dict refuses anything else by name)."""
+    from dataclasses import fields
+
+    from .object_walk import ObjectWalkConfig
+    own = {f.name for f in fields(ObjectWalkConfig)}
+    d = dict(behavior or {})
+    schema = {k: d.pop(k) for k in list(d) if k not in own and k in {f.name for f in fields(BehaviorConfig)}}
+    BehaviorConfig.from_dict(schema)
+    return d
+
+
 def config_for_generator(behavior: Optional[dict], layered: bool) -> "BehaviorConfig":
     """The behavior config to train beside a generator: without a named arch, the
     default (object-walk) with object layers, else EMBEDDING_DEFAULT (a generator of

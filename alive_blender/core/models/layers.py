@@ -196,6 +196,15 @@ class ObjectLayers:
         alpha = np.isfinite(depth).astype(np.float32)
         return _resized({"rgb": rgb, "depth": depth, "alpha": alpha, "ids": shown}, width or W, height or H)
 
+    def composition_keys(self, states: np.ndarray) -> np.ndarray:
+        """(F, M) what each state's frame is composed of (the sample each object is
+        drawn from: its pose representative): states with equal rows compose the
+        same frame, so a walk encodes each distinct row once."""
+        states = np.asarray(states, np.int64).reshape(-1, self.states_width)
+        if not self.objects:
+            return states
+        return np.asarray(self.a["representative"], np.int64)[states, np.arange(states.shape[1])]
+
     def nearest_samples(self, embeddings: np.ndarray) -> np.ndarray:
         """The captured sample nearest to each embedding (cosine)."""
         obs = self.a["embeddings"]

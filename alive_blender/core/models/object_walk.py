@@ -31,18 +31,20 @@ states (K, N+1, M): the source sample of each object per frame.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..config import Config
 from ..errors import AliveError
 
 ARCH = "object-walk"
 
 
 @dataclass
-class ObjectWalkConfig:
+class ObjectWalkConfig(Config):
+    WHAT = "object-walk"
     arch: str = ARCH
     seed: int = 0
     jump_rate: float = 0.5          # chance per step (x temperature) to jump to an equivalent frame
@@ -51,13 +53,6 @@ class ObjectWalkConfig:
                                     # one: the objects drift out of step with one another
     novelty: float = 1.0            # chance per step to prefer, among an object's possible next frames
                                     # (twins, hold, skip), an arrangement no captured frame shows
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ObjectWalkConfig":
-        return cls(**{k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class ObjectWalk:
@@ -185,7 +180,7 @@ class ObjectWalk:
 def train_object_walk(embeddings: np.ndarray, capture, settings: dict, reporter=None) -> ObjectWalk:
     """Collect each moving object's pose per real frame (or the frame's embedding without ids)."""
     from .layers import moving_objects
-    cfg = ObjectWalkConfig.from_dict({**(settings or {}), "arch": ARCH})
+    cfg = ObjectWalkConfig.from_dict({**(settings or {}), "arch": ARCH})   # strict: the walk's keys only
     real = np.flatnonzero(np.asarray(capture.is_real_frame))
     if len(real) < 2:
         raise AliveError("the behavior model needs at least 2 frames", "capture a longer frame range")

@@ -36,23 +36,27 @@ from typing import Callable, Optional
 from ..workdir.artifacts import ensure_writable_dir, write_json
 from ..errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_INTERNAL, EXIT_OK, AliveError
 from .batch_ray import ray_tasks, run_ray  # noqa: F401  (ray_tasks: re-exported)
+from .stall import STALL_TIMEOUT, OutputWatch, stop_hung
 from .shots import (BATCH_KEYS, STATUS, Shot, load_shots, log_of, result_of, shot_env,  # noqa: F401
                     shot_record, workdir_of)
 
 
 def run_local(shots: list[Shot], out: Path, prefix: list[str], jobs: int = 1,
               known_flags: Optional[dict] = None, should_stop: Callable[[], bool] = lambda: False,
-              on_event: Callable[[str], None] = lambda msg: None) -> list[dict]:
+              on_event: Callable[[str], None] = lambda msg: None,
+              stall_timeout: float = STALL_TIMEOUT) -> list[dict]:
     """Run shots as child processes, ``jobs`` at a time. ``prefix`` starts the
     CLI (``[python, -m, alive_blender]`` or ``[blender, -c, alive]``). A stop
     request sends SIGTERM to running shots (they stop at a safe point and keep
-    their checkpoints) and starts no more."""
+    their checkpoints) and starts no more. A shot silent for ``stall_timeout``
+    seconds is killed and reported as hung (core/run/stall.py)."""
     out = Path(out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
     # N shots at once share the cores: each gets its part for torch unless the shot says
     share = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0
     pending = list(shots)
     running: dict = {}
+    watches: dict[str, OutputWatch] = {}
     records: dict[str, dict] = {}
     stopping = False
     while pending or running:
@@ -73,9 +77,14 @@ def run_local(shots: list[Shot], out: Path, prefix: list[str], jobs: int = 1,
             proc = subprocess.Popen(argv, stdout=res, stderr=log, stdin=subprocess.DEVNULL, env=shot_env(shot, share),
                                     start_new_session=True)
             running[shot.name] = (proc, shot, time.monotonic(), log, res)
+            watches[shot.name] = OutputWatch(log_of(out, shot.name), result_of(out, shot.name))
             on_event(f"{shot.name}: started")
         for name, (proc, shot, t0, log, res) in list(running.items()):
             code = proc.poll()
+            if code is None and watches[name].stalled(stall_timeout):
+                log.flush()
+                stop_hung(proc, log_of(out, name), stall_timeout)
+                code = EXIT_INTERNAL
             if code is None:
                 continue
             log.close()
@@ -131,16 +140,17 @@ def summary_table(records: list[dict]) -> str:
 def run_batch(toml_path, out, prefix: list[str], known_flags: dict, jobs: int = 1, ray_address: str = "",
               only: Optional[list[str]] = None, should_stop: Callable[[], bool] = lambda: False,
               on_event: Callable[[str], None] = lambda msg: None,
-              check: Optional[Callable[[Shot], None]] = None) -> dict:
+              check: Optional[Callable[[Shot], None]] = None, stall_timeout: float = STALL_TIMEOUT) -> dict:
     shots = load_shots(toml_path, known_flags, only, check)
     out = ensure_writable_dir(out, "batch output folder")
     if jobs < 1:
         raise AliveError(f"--jobs must be at least 1, got {jobs}", "use --jobs 1 or more")
     t0 = time.monotonic()
     if ray_address:
-        records = run_ray(shots, out, ray_address, known_flags, should_stop, on_event, local_cpus=max(2, jobs))
+        records = run_ray(shots, out, ray_address, known_flags, should_stop, on_event, local_cpus=max(2, jobs),
+                          stall_timeout=stall_timeout)
     else:
-        records = run_local(shots, out, prefix, jobs, known_flags, should_stop, on_event)
+        records = run_local(shots, out, prefix, jobs, known_flags, should_stop, on_event, stall_timeout)
     summary = {"shots": records, "out": str(out), "seconds": round(time.monotonic() - t0, 1),
                "ok": sum(r["exit_code"] == EXIT_OK for r in records), "failed": sum(r["exit_code"] != EXIT_OK
                                                                                     for r in records),

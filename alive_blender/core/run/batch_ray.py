@@ -30,7 +30,8 @@ def ray_tasks(shot: Shot, out: Path, known_flags: Optional[dict] = None) -> list
 
 def run_ray(shots: list[Shot], out: Path, address: str, known_flags: Optional[dict] = None,
             should_stop: Callable[[], bool] = lambda: False,
-            on_event: Callable[[str], None] = lambda msg: None, local_cpus: int = 2) -> list[dict]:
+            on_event: Callable[[str], None] = lambda msg: None, local_cpus: int = 2,
+            stall_timeout: float = 0.0) -> list[dict]:
     """Run each shot as a Ray task on the cluster at ``address`` ("local"
     starts a small local instance; "auto" finds a running one). Each task runs
     the same ``run`` command as a local batch, in the Python that runs the Ray
@@ -57,8 +58,10 @@ def run_ray(shots: list[Shot], out: Path, address: str, known_flags: Optional[di
                              "start it with 'ray start --head' or give its address (or 'local')") from None
         started_here = True
 
+    from .stall import HUNG_EXIT, hung_reason
+
     def run_shot(argv: list[str], env_extra: dict, pythonpath: str, log_path: str, json_path: str,
-                 after: int = 0) -> int:
+                 after: int = 0, stall: float = 0.0, stall_line: str = "", stall_code: int = 1) -> int:
         # runs inside a Ray worker: the same CLI as a local batch, in that worker's Python
         if after:  # the task this one waited for failed: pass its exit code on
             return int(after)
@@ -73,7 +76,22 @@ def run_ray(shots: list[Shot], out: Path, address: str, known_flags: Optional[di
             log.flush()
             proc = _sp.Popen(cmd, stdout=res, stderr=log, stdin=_sp.DEVNULL, env=env, start_new_session=True)
             try:
-                return proc.wait()
+                # the batch's stall limit, inline (core/run/stall.py's rule): this runs on a Ray node
+                import time as _time
+                sizes, changed = None, _time.monotonic()
+                while True:
+                    try:
+                        return proc.wait(timeout=0.5)
+                    except _sp.TimeoutExpired:
+                        pass
+                    now = [_os.path.getsize(p) if _os.path.exists(p) else -1 for p in (log_path, json_path)]
+                    if now != sizes:
+                        sizes, changed = now, _time.monotonic()
+                    elif stall and _time.monotonic() - changed > stall:
+                        _os.killpg(proc.pid, 9)
+                        proc.wait()
+                        log.write(f"\nalive: error: {stall_line}\n")
+                        return stall_code
             except KeyboardInterrupt:  # ray.cancel: stop the shot at its safe point
                 proc.terminate()
                 return proc.wait()
@@ -86,7 +104,8 @@ def run_ray(shots: list[Shot], out: Path, address: str, known_flags: Optional[di
         for t in ray_tasks(shot, out, known_flags):  # each waits for the one before (ref as argument)
             ref = task.options(num_cpus=t["num_cpus"], num_gpus=t["num_gpus"], max_retries=0,
                                name=f"alive:{t['name']}").remote(t["argv"], shot.env(), package_parent(), t["log"],
-                                                                 t["result"], ref)
+                                                                 t["result"], ref, stall_timeout,
+                                                                 hung_reason(stall_timeout), HUNG_EXIT)
         refs[ref] = shot
         on_event(f"{shot.name}: submitted" + (f" (asks for {shot.gpus:g} GPU)" if shot.gpus else ""))
     records: dict[str, dict] = {}

@@ -159,6 +159,9 @@ def shot_record(shot: Shot, out: Path, code: int, seconds: float) -> dict:
         rec["timings"] = result.get("timings")
     else:
         rec["error"] = result.get("error") or last_error(log_of(out, shot.name))
+        from .stall import HUNG, is_hung
+        if is_hung(rec["error"]):
+            rec["status"] = HUNG
     return rec
 
 

@@ -128,8 +128,9 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     rep.status(f"train: behavior '{bcfg.arch}'")
     t0 = time.monotonic()
     if bcfg.arch in WALK_ARCHS:
+        from ..models.behavior import walk_settings
         from ..models.object_walk import train_object_walk
-        beh = train_object_walk(emb, cap, behavior or {}, rep)
+        beh = train_object_walk(emb, cap, walk_settings(behavior), rep)
     else:
         beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
     t_beh = time.monotonic() - t0
@@ -253,11 +254,11 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
     what = f"'{beh.cfg.arch}'" if beh is not None else "video-texture walk"
     rep.status(f"rollout: {what} {cfg.count} x {cfg.steps} steps (seed {cfg.seed})")
     t0 = time.monotonic()
-    states = None
+    states = walk_record = None
     if beh is not None and beh.cfg.arch in WALK_ARCHS:
         from ..models.object_walk import rollout_states
         states = rollout_states(beh, emb, cfg, rep)
-        traj = _encode_states(wd, states, dev, rep, direction, cfg)
+        traj, walk_record = _encode_states(wd, states, dev, rep, direction, cfg)
     else:
         traj = run_rollout(beh, emb, cfg, rep, steer_direction=direction)
     secs = time.monotonic() - t0
@@ -274,6 +275,7 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
     if states is not None:
         info["states"] = str(states_file)
         info["objects"] = list(beh.objects)
+        info["embeddings"] = walk_record   # what was encoded, and how a reader encodes the rest
     write_json(out.with_suffix(".json"), info)
     if key:
         wd.mark_done("rollout", key)
@@ -285,28 +287,69 @@ def _states_file(rollout_file: Path) -> Path:
     return Path(rollout_file).with_suffix(".states.npy")
 
 
-def _encode_states(wd: WorkDir, states: np.ndarray, device: str, rep: Reporter, direction, cfg) -> np.ndarray:
-    """The scene-level embedding of every composed frame (work directory's encoder), so
-    metrics, steering and the bake's trajectory read a walk like any rollout."""
-    from ..models.steering import workdir_encoder
+def _encode_states(wd: WorkDir, states: np.ndarray, device: str, rep: Reporter, direction, cfg):
+    """The scene-level embedding of every walk state (core/walk_encoding): captured
+    frames from embeddings.npy, composed ones encoded once each in batches, and
+    only when steering needs them now; the rest later, on demand. Returns the
+    (K, N, D) rows and R.json's record of what was done."""
     from ..sphere import normalize, slerp
     from ..rollout import curve
+    from ..walk_encoding import record, walk_embeddings
     gen = load_generator(wd.root, device, reporter=rep)
-    encoder = workdir_encoder(wd.root, device)
-    K, N, _ = states.shape
-    out = np.empty((K, N, gen.dim), np.float32)
-    for k in range(K):
-        for i0 in range(0, N, 16):
-            rep.check_cancel()
-            frames = gen.compose(states[k, i0:i0 + 16])["rgb"]
-            out[k, i0:i0 + 16] = encoder.encode_images((frames * 255 + 0.5).astype(np.uint8))
-    out = normalize(out)
     strengths = curve(cfg.steer_strength, cfg.steps, "steering strength", 0.0, 1.0)
-    if direction is not None and strengths.max() > 0:
+    steer = direction is not None and strengths.max() > 0
+    encode = None
+    if steer:   # the steered rows are made from every state's embedding
+        from ..models.steering import workdir_encoder
+        built = []
+
+        def encode(images):   # the encoder is built only when a composed frame needs it
+            if not built:
+                built.append(workdir_encoder(wd.root, device))
+            return built[0].encode_images(images)
+    out, stats = walk_embeddings(gen, states, load_npy(wd / EMBED / "embeddings.npy", "embeddings"), encode,
+                                 check_cancel=rep.check_cancel)
+    rep.status(f"rollout: {stats['from_capture']} of {stats['rows']} frames are captured frames (their embeddings "
+               f"known); {stats['composed']} distinct composed frames " +
+               ("encoded" if steer else "left unencoded: nothing needs them now (encoded on demand)"))
+    if steer:
         d = normalize(np.asarray(direction, np.float32).reshape(-1))
         for t in range(1, cfg.steps + 1):
             out[:, t] = slerp(out[:, t], np.broadcast_to(d, out[:, t].shape), float(strengths[t]))
-    return out
+    return out, record(stats, _walk_models(wd))
+
+
+def _walk_models(wd: WorkDir) -> dict:
+    """What a walk's composed frames are encoded with: the generator's checksum and the encode stage's key."""
+    return {"generator": (_model_fingerprint(wd) or {}).get("generator.safetensors"),
+            "encode": wd.stage_key("encode")}
+
+
+def rollout_embeddings(workdir, rollout_file: Path, device: str = "cpu",
+                       reporter: Optional[Reporter] = None) -> np.ndarray:
+    """A rollout's (K, N, D) embeddings, a walk's unencoded rows (NaN; R.json
+    says so) encoded now with the models that made the rest, or refused."""
+    from ..walk_encoding import check_record, fill_missing, missing_rows
+    wd = WorkDir(workdir)
+    rollout_file = Path(rollout_file)
+    traj = load_npy(rollout_file, "rollout")
+    missing = missing_rows(traj)
+    if not missing.any():
+        return traj
+    states_file = _states_file(rollout_file)
+    if not states_file.exists():
+        raise AliveError(f"'{rollout_file.name}' has {int(missing.sum())} rows that were never encoded and no "
+                         f"states file ({states_file.name}) to encode them from",
+                         "keep R.states.npy beside R.npy, or roll out again")
+    meta = rollout_file.with_suffix(".json")
+    check_record(read_json(meta) if meta.exists() else {}, _walk_models(wd), rollout_file.name)
+    from ..models.steering import workdir_encoder
+    rep = _reporter(reporter)
+    rep.status(f"encoding the walk's {int(missing.sum())} composed frames on demand")
+    traj, _ = fill_missing(traj, load_npy(states_file, "rollout states"), load_generator(wd.root, device, rep),
+                           load_npy(wd / EMBED / "embeddings.npy", "embeddings"),
+                           workdir_encoder(wd.root, device).encode_images, check_cancel=rep.check_cancel)
+    return traj
 
 
 def evaluate(workdir, rollout_file: Path) -> dict:
@@ -314,7 +357,7 @@ def evaluate(workdir, rollout_file: Path) -> dict:
     from ..metrics import check_targets, evaluate as run_metrics
     wd = WorkDir(workdir)
     emb = load_npy(wd / EMBED / "embeddings.npy", "embeddings")
-    traj = load_npy(Path(rollout_file), "rollout")
+    traj = rollout_embeddings(wd.root, Path(rollout_file))   # a walk's unencoded rows: encoded now
     metrics = run_metrics(traj, emb)
     metrics["targets_met"] = check_targets(metrics)
     return metrics
@@ -410,7 +453,7 @@ def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0
     from ..device import pick_device
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
-    emb = check_embeddings(embeddings, _model_dim(wd), "embeddings file")
+    emb = check_embeddings(embeddings, _model_dim(wd), "embeddings file", missing_ok=states is not None)
     if emb.ndim == 3:
         emb = emb.reshape(-1, emb.shape[-1])
     if emb.ndim != 2 or len(emb) == 0:
@@ -509,7 +552,8 @@ def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int 
             rep.status("decode: up to date")
             return dict(done, dir=str(wd / "decoded"))  # the work directory may have moved since
     traj = load_npy(Path(rollout_file) if rollout_file else wd / ROLLOUT / "rollout.npy", "rollout")
-    traj = check_embeddings(traj, _model_dim(wd), "rollout")
+    has_states = _states_file(Path(rollout_file) if rollout_file else wd / ROLLOUT / "rollout.npy").exists()
+    traj = check_embeddings(traj, _model_dim(wd), "rollout", missing_ok=has_states)  # states: composed
     if traj.ndim == 2:
         traj = traj[None]
     if not 0 <= variation < len(traj):

@@ -16,7 +16,7 @@ import glob
 import os
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
@@ -24,6 +24,7 @@ import numpy as np
 
 from .artifacts import content_key
 from ..camera import CameraParams, intrinsics
+from ..config import Config
 from .capture_store import CaptureStore
 from ..errors import AliveError
 from ..run.protocol import Reporter
@@ -34,16 +35,14 @@ BLENDER_SUFFIXES = {".exr", ".hdr", ".dpx", ".cin"}
 
 
 @dataclass
-class FootageSettings:
+class FootageSettings(Config):
+    WHAT = "footage"
     frame_start: Optional[int] = None   # footage frame numbers (1 = first frame); None = all
     frame_end: Optional[int] = None
     step: int = 1
     width: int = 0                      # 0 = the footage's own size (or percent of it)
     height: int = 0
     percent: int = 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _natural(path: Path):
