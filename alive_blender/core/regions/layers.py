@@ -1,0 +1,189 @@
+"""The region generator (``region-layers``): footage composed region by region.
+
+For footage (no object ids, a still camera) with at least two independently
+moving regions (``segment.find_regions``) the train stage builds this instead
+of the whole-frame ``object-layers`` mode. A state is one source frame per
+region; ``compose`` takes each region's pixels (inside its fixed mask) from
+its source frame over the background plate and blends the borders in the
+gradient domain (``seams.SeamBlender``). ``region_features`` gives the
+per-region pose the walk (``object-walk``) follows. The interface is the one
+of ``models/layers.ObjectLayers`` (``states_width``, ``compose``, ``decode``,
+``save``/``from_state``), so rollout, decode and the bake read it unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AliveError
+from .compose import background_plate, compose_regions, region_layers
+from .seams import BAND, SeamBlender
+from .segment import find_regions
+
+ARCH = "region-layers"
+FORMAT = 2          # the generator file format (generator.FORMAT)
+FEATURE_SIZE = 512  # values per region pose feature (its pixels, subsampled)
+
+
+def still_camera(capture) -> bool:
+    cams = np.array([s["world_from_camera"] for s in capture.samples], np.float64) if capture.samples else None
+    return cams is None or float(np.abs(cams - cams[:1]).max()) <= 1e-6
+
+
+class RegionLayers:
+    """Background plate + fixed region masks + the captured frames; see the module docstring."""
+
+    def __init__(self, cfg, dim: int, arrays: dict, device: str = "cpu"):
+        self.cfg = cfg
+        self.dim = int(dim)
+        self.device = device
+        self.a = arrays     # rgb (N,H,W,3) u8, depth (N,H,W), alpha (N,H,W), embeddings, labels (H,W),
+                            # activity (R,), plate (H,W,3), plate_depth, plate_alpha
+        self.steps_done = 0
+        self.objects = list(range(1, self.region_count + 1))   # pseudo-objects: the regions
+        self.blender = SeamBlender(self.a["labels"], BAND)
+
+    @property
+    def region_count(self) -> int:
+        return int(len(self.a["activity"]))
+
+    @property
+    def activity(self) -> np.ndarray:
+        return self.a["activity"]
+
+    @property
+    def states_width(self) -> int:
+        return self.region_count
+
+    @classmethod
+    def build(cls, cfg, embeddings: np.ndarray, capture, regions=None) -> "RegionLayers":
+        rgb = np.asarray(capture.rgb, np.uint8)
+        n, H, W = rgb.shape[:3]
+        regions = regions if regions is not None else find_regions(rgb)
+        depth = (np.asarray(capture.depth, np.float32) if capture.depth is not None
+                 else np.full((n, H, W), np.inf, np.float32))
+        alpha = np.asarray(capture.alpha, np.float32)
+        finite = np.where(np.isfinite(depth), depth, 1e30)
+        plate_depth = background_plate(finite)
+        arrays = {"rgb": rgb, "depth": depth, "alpha": alpha, "embeddings": np.asarray(embeddings, np.float32),
+                  "labels": regions.labels.astype(np.int32), "activity": regions.activity.astype(np.float32),
+                  "plate": background_plate(rgb), "plate_alpha": background_plate(alpha),
+                  "plate_depth": np.where(plate_depth >= 1e29, np.inf, plate_depth).astype(np.float32)}
+        return cls(replace(cfg, arch=ARCH), embeddings.shape[1], arrays)
+
+    def region_features(self) -> np.ndarray:
+        """(R, N, P) per region and captured frame: its pixels (subsampled to FEATURE_SIZE values, 0..1)."""
+        rgb = self.a["rgb"]
+        n = len(rgb)
+        out = []
+        for r in self.objects:
+            pix = np.flatnonzero(self.a["labels"].ravel() == r)
+            v = rgb.reshape(n, -1, 3)[:, pix].reshape(n, -1).astype(np.float64) / 255.0
+            if v.shape[1] > FEATURE_SIZE:
+                v = v[:, np.linspace(0, v.shape[1] - 1, FEATURE_SIZE).astype(int)]
+            out.append(v)
+        P = max(v.shape[1] for v in out)
+        return np.stack([np.pad(v, ((0, 0), (0, P - v.shape[1]))) for v in out])
+
+    def compose(self, states: np.ndarray, width: int = 0, height: int = 0, blend: bool = True) -> dict:
+        """Frames for states (F, R) of source-frame indices: rgb (F, H, W, 3) in [0, 1], depth, alpha,
+        ids (F, H, W) = the region each pixel shows (0 = background). ``blend``: seams blended."""
+        from ..models.layers import _resized
+        a = self.a
+        states = np.asarray(states, np.int64)
+        if states.ndim == 1:
+            states = states[:, None]
+        n, H, W = a["rgb"].shape[:3]
+        if states.shape[1] != self.states_width:
+            raise AliveError(f"states have {states.shape[1]} entries per frame; this model has "
+                             f"{self.states_width} regions", "roll out again with this work directory's models")
+        if states.size and (states.min() < 0 or states.max() >= n):
+            raise AliveError(f"a state names frame {int(states.max())}; the capture has {n}", "roll out again")
+        rgb = compose_regions(a["rgb"], a["plate"], a["labels"], states)
+        if blend:
+            for f, state in enumerate(states):
+                rgb[f] = self.blender.blend(region_layers(a["rgb"], a["plate"], state), rgb[f])
+        depth = compose_regions(a["depth"][..., None], a["plate_depth"][..., None], a["labels"], states)[..., 0]
+        alpha = compose_regions(a["alpha"][..., None], a["plate_alpha"][..., None], a["labels"], states)[..., 0]
+        ids = np.broadcast_to(a["labels"], (len(states), H, W)).astype(np.int32)
+        frames = {"rgb": np.clip(rgb / 255.0, 0.0, 1.0).astype(np.float32), "depth": depth.astype(np.float32),
+                  "alpha": alpha.astype(np.float32), "ids": ids}
+        return _resized(frames, width or W, height or H)
+
+    def nearest_samples(self, embeddings: np.ndarray) -> np.ndarray:
+        from ..models.layers import ObjectLayers
+        return ObjectLayers.nearest_samples(self, embeddings)
+
+    def decode(self, embeddings: np.ndarray, width: int, height: int, **_) -> dict:
+        """An embedding alone decodes as the nearest captured frame (every region from it)."""
+        if width < 1 or height < 1:
+            raise AliveError(f"cannot decode at {width}x{height}", "give a positive width and height")
+        idx = self.nearest_samples(embeddings)
+        return self.compose(np.repeat(idx[:, None], self.states_width, 1), width, height)
+
+    def header(self) -> dict:
+        return {"kind": "generator", "config": self.cfg.to_dict(), "dim": self.dim, "format": FORMAT,
+                "objects": self.objects, "regions": self.region_count, "depth_scale": 1.0}
+
+    def save(self, path: Path) -> None:
+        import torch
+        from ..workdir.checkpoint import save_model
+        state = {}
+        for k, v in self.a.items():
+            v = np.ascontiguousarray(v)
+            if k in ("depth", "plate_depth"):
+                v = np.where(np.isfinite(v), v, -1.0).astype(np.float32)
+            state[k] = torch.from_numpy(v)
+        save_model(Path(path), state, self.header())
+
+    @classmethod
+    def from_state(cls, cfg, state: dict, header: dict, device: str = "cpu") -> "RegionLayers":
+        need = {"rgb", "depth", "alpha", "embeddings", "labels", "activity", "plate", "plate_alpha", "plate_depth"}
+        if not need <= set(state):
+            raise AliveError(f"region-layers checkpoint lacks {', '.join(sorted(need - set(state)))}", "train again")
+        arrays = {}
+        for k, v in state.items():
+            arr = v.cpu().numpy()
+            if k in ("depth", "plate_depth"):
+                arr = np.where(arr < 0, np.inf, arr).astype(np.float32)
+            arrays[k] = arr
+        return cls(cfg, header["dim"], arrays, device)
+
+
+def region_layers_for(cfg, embeddings: np.ndarray, capture, reporter=None):
+    """RegionLayers for footage with at least two independently moving regions, else None
+    (``train`` says which and why)."""
+    rgb = np.asarray(capture.rgb, np.uint8)
+    if len(rgb) < 3 or not still_camera(capture):
+        why = "a moving camera" if len(rgb) >= 3 else "fewer than 3 frames"
+        if reporter is not None:
+            reporter.status(f"train: no regions ({why}): whole captured frames")
+        return None
+    regions = find_regions(rgb)
+    if regions.count < 2:
+        if reporter is not None:
+            reporter.status(f"train: {regions.count} moving region found (one subject moving as a whole, or "
+                            "none): whole captured frames (video-texture walk: re-ordered, nothing new)")
+        return None
+    model = RegionLayers.build(cfg, embeddings, capture, regions)
+    if reporter is not None:
+        share = ", ".join(f"{100 * (regions.labels == r).mean():.0f} %" for r in range(1, regions.count + 1))
+        reporter.status(f"train: region-layers: {regions.count} independently moving regions ({share} of the "
+                        f"frame) over a static background plate, {len(rgb)} frames {rgb.shape[2]}x{rgb.shape[1]}")
+    return model
+
+
+def train_any_layers(embeddings: np.ndarray, capture, cfg, reporter=None):
+    """The layer generator for a capture: object layers when it has moving objects; for one without
+    (footage) region layers when it has at least two independently moving regions, else whole frames
+    (``object-layers``' footage mode). ``region-layers`` asks for regions on any still-camera capture."""
+    from ..models.layers import ARCH as OBJECT_ARCH, moving_objects, train_layers
+    if cfg.arch == ARCH or not moving_objects(capture):
+        regions = region_layers_for(cfg, np.asarray(embeddings, np.float32), capture, reporter)
+        if regions is not None:
+            return regions
+        cfg = replace(cfg, arch=OBJECT_ARCH)
+    return train_layers(embeddings, capture, cfg, reporter)

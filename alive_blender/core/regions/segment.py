@@ -1,0 +1,143 @@
+"""Find independently moving regions in footage (no object ids, a still camera).
+
+1. **Activity**: per pixel, how far it strays from its temporal median (the
+   90th percentile over frames of the largest channel difference). Pixels
+   above a threshold (a floor, or a few times the noise of the quietest
+   pixels) move; the rest is the static background.
+2. **Cells**: a coarse grid (about 24 cells across the short side); a cell is
+   active when enough of its pixels are. Active cells are closed by one cell
+   and split into 8-connected components: the area each moving thing sweeps.
+3. **Correlation**: two components whose temporal signals agree belong to one
+   thing (an object and the shadow it casts a little apart). A component's
+   signal is its self-similarity matrix (the distance between its pixels in
+   every pair of frames); two components are merged when those matrices
+   correlate above ``merge_correlation``. Things looping on their own periods
+   (or walking on their own) have unrelated matrices. A shadow touching its
+   object is in the object's component already.
+4. **Tiny regions** (under ``min_cells`` cells) join the nearest region.
+5. **Masks** are fixed: each region's mask is its cells, grown by ``margin``
+   pixels into the background, so it covers all its motion and shadow sweep
+   plus a band where its border is blended (``seams.py``).
+
+The result is a label image (0 = background, 1..R = regions, a partition of
+the frame) and each region's activity (mean temporal deviation), which
+``dynamism`` ranks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ACTIVE_FLOOR = 0.05         # a pixel straying less than 5 % of full scale from its median is still
+NOISE_FACTOR = 4.0          # ... or less than this many times the noise of the quietest fifth of pixels
+CELL_ACTIVE_SHARE = 0.15    # a cell moves when this share of its pixels does
+MERGE_CORRELATION = 0.9     # self-similarity correlation above which two components are one thing
+MIN_CELLS = 3               # components smaller than this join the nearest region
+CELLS_ACROSS = 24           # grid cells across the short side of the frame
+
+
+@dataclass
+class Regions:
+    labels: np.ndarray      # (H, W) int32: 0 = static background, 1..R = regions
+    activity: np.ndarray    # (R,) mean temporal deviation of each region's pixels (0..1)
+    cell: int               # grid cell size in pixels
+    threshold: float        # the activity threshold used
+
+    @property
+    def count(self) -> int:
+        return int(len(self.activity))
+
+    def mask(self, r: int) -> np.ndarray:
+        """(H, W) bool mask of region r (1-based)."""
+        return self.labels == r
+
+
+def pixel_activity(rgb: np.ndarray) -> np.ndarray:
+    """(H, W): the 90th percentile over frames of |frame - temporal median| (largest channel), 0..1."""
+    x = np.asarray(rgb, np.float32) / 255.0 if np.asarray(rgb).dtype == np.uint8 else np.asarray(rgb, np.float32)
+    med = np.median(x, axis=0)
+    dev = np.abs(x - med[None]).max(-1)
+    return np.percentile(dev, 90, axis=0).astype(np.float32)
+
+
+def _self_similarity(x: np.ndarray, mask: np.ndarray, max_pixels: int = 2048) -> np.ndarray:
+    """Upper triangle of the (N, N) distance matrix between frames, over mask's pixels."""
+    pix = np.flatnonzero(mask.ravel())
+    if len(pix) > max_pixels:
+        pix = pix[np.linspace(0, len(pix) - 1, max_pixels).astype(int)]
+    v = x.reshape(len(x), -1, x.shape[-1])[:, pix].reshape(len(x), -1).astype(np.float64)
+    sq = (v * v).sum(1)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None] - 2.0 * v @ v.T, 0.0))
+    return d[np.triu_indices(len(x), 1)]
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    den = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / den) if den > 1e-12 else 0.0
+
+
+def find_regions(rgb: np.ndarray, cell: int = 0, margin: int = -1, merge_correlation: float = MERGE_CORRELATION,
+                 min_cells: int = MIN_CELLS) -> Regions:
+    """Regions of frames rgb (N, H, W, 3) (uint8 or float in [0, 1]); see the module docstring.
+    ``cell`` 0 = automatic; ``margin`` -1 = one cell."""
+    from scipy import ndimage
+    x = np.asarray(rgb)
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    N, H, W = x.shape[:3]
+    act = pixel_activity(x)
+    noise = float(np.percentile(act, 20))
+    thr = max(ACTIVE_FLOOR, NOISE_FACTOR * noise)
+    cell = int(cell) or max(1, min(H, W) // CELLS_ACROSS)
+    margin = cell if margin < 0 else int(margin)
+    gh, gw = -(-H // cell), -(-W // cell)
+    pad = np.zeros((gh * cell, gw * cell), np.float32)
+    pad[:H, :W] = act > thr
+    share = pad.reshape(gh, cell, gw, cell).mean((1, 3))
+    active = share >= CELL_ACTIVE_SHARE
+    active = ndimage.binary_closing(active, np.ones((3, 3), bool)) | active   # join a thing's own gaps
+    comp, n = ndimage.label(active, np.ones((3, 3), int))
+    sizes = np.bincount(comp.ravel(), minlength=n + 1)
+    to_pixels = lambda g: np.kron(g, np.ones((cell, cell), g.dtype))[:H, :W]   # noqa: E731
+    # correlated components are one thing (an object and its detached shadow)
+    big = [c for c in range(1, n + 1) if sizes[c] >= min_cells]
+    parent = {c: c for c in big}
+    if N >= 3 and len(big) > 1:
+        sims = {c: _self_similarity(x, to_pixels(comp == c)) for c in big}
+        for i, a in enumerate(big):
+            for b in big[i + 1:]:
+                if _correlation(sims[a], sims[b]) >= merge_correlation:
+                    ra, rb = parent[a], parent[b]
+                    while parent[ra] != ra:
+                        ra = parent[ra]
+                    while parent[rb] != rb:
+                        rb = parent[rb]
+                    parent[max(ra, rb)] = min(ra, rb)
+
+    def root(c):
+        while parent[c] != c:
+            c = parent[c]
+        return c
+
+    grid = np.zeros((gh, gw), np.int32)
+    for c in big:
+        grid[comp == c] = root(c)
+    if big:   # tiny components join the nearest region
+        small = (comp > 0) & (grid == 0)
+        if small.any():
+            _, (iy, ix) = ndimage.distance_transform_edt(grid == 0, return_indices=True)
+            grid[small] = grid[iy, ix][small]
+    roots = sorted(set(np.unique(grid).tolist()) - {0})
+    relabel = np.zeros(max(roots, default=0) + 1, np.int32)
+    for r, c in enumerate(roots, 1):
+        relabel[c] = r
+    labels = to_pixels(relabel[grid])
+    if margin > 0 and roots:   # grow into the background only: masks stay a partition
+        dist, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+        grow = (labels == 0) & (dist <= margin)
+        labels[grow] = labels[iy, ix][grow]
+    dev_mean = np.abs(x - np.median(x, 0)[None]).max(-1).mean(0)
+    activity = np.array([float(dev_mean[labels == r].mean()) for r in range(1, len(roots) + 1)], np.float32)
+    return Regions(labels.astype(np.int32), activity, cell, thr)
