@@ -58,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FOOTAGE = Path(os.environ.get("ALIVE_FOOTAGE", "/work/shared/data/pedestrians"))
 ALL_ROWS = ["default", "grid-siren", "original", "video-texture", "crossfade", "ceiling", "footage"]
+ALL_ROWS += ["footage-frames", "footage-regions"]   # the scene fed as footage (scripts/bench_regions.py)
 TARGET_S = 180.0
 
 from alive_blender.core import frame_metrics as fm  # noqa: E402  (pure numpy, no bpy)
@@ -309,6 +310,10 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
     attempt("video-texture", video_texture_row)
     attempt("grid-siren", grid_siren_row)
     attempt("original", original_row)
+    import bench_regions
+    for name in ("footage-frames", "footage-regions"):
+        attempt(name, lambda name=name: bench_regions.footage_rows(
+            name, truth, shot, size, args, log, cli, python, rollout_and_decode, score_row, cfgs, tau_db))
     return {"shot": info, "rows": out_rows, "_truth": truth, "_cfgs": cfgs}
 
 
@@ -330,6 +335,8 @@ def bench_footage(size: str, args, work: Path, defaults: dict, log: Path) -> dic
     from alive_blender.core.workdir.dataset import load_capture
     real = load_capture(base / "all").rgb
     s = fm.score_footage(dec["rgb"], real)
+    import bench_regions
+    s.update(bench_regions.seam_scores(base / "shot", "default"))
     return {**row, **s, "capture_s": round(t_cap, 1), "train_s": round(t_train, 1),
             "rollout_s": round(dec["rollout_s"], 1), "decode_s": round(dec["decode_s"], 1),
             "note": f"{len(real)} real frames, first {args.frames} captured; tau among real frames; "
@@ -517,6 +524,10 @@ def main(argv=None) -> int:
                 if r.get("total_s") is not None:
                     print(f"  {r['row']}: capture+train+rollout+decode {r['total_s']:.1f} s (target "
                           f"{TARGET_S:.0f} s at 64x48: {'met' if r['total_s'] <= TARGET_S else 'NOT met'})")
+        for r in [r for sh in shots for r in sh["rows"]] + footage:   # scripts/bench_regions.py
+            if r.get("seam_total") is not None:
+                print(f"  seams {r['row']} ({r['regions']} region(s)): spatial {r['seam_spatial']:.5f}, temporal "
+                      f"{r['seam_temporal']:.5f}, total {r['seam_total']:.5f} per pixel per frame")
         print(f"conditions: {json.dumps(conditions)}")
         if args.json:
             Path(args.json).write_text(json.dumps(public({"shots": shots, "footage": footage,

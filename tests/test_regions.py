@@ -1,8 +1,8 @@
 """Footage regions (core/regions): found from the pixels, walked one by one, composed without seams.
 
 The clip is made here, by construction (pure numpy, 48x32): a red square
-sliding on a 5-frame loop with a darker shadow patch that moves with it, and a
-blue square rising on a 7-frame loop. 24 frames show 24 of the 35 phase
+sliding on a 7-frame loop with a darker shadow patch that moves with it, and a
+blue square rising on an 11-frame loop. 48 frames show 48 of the 77 phase
 pairs; ``render(a, b)`` is the ground truth of every pair, seen or not.
 """
 
@@ -16,14 +16,13 @@ import pytest
 
 from alive_blender.core import frame_metrics as fm
 from alive_blender.core.errors import AliveError
-from alive_blender.core.regions.compose import background_plate, compose_regions, region_layers
 from alive_blender.core.regions.dynamism import animated_regions, apply_dynamism
-from alive_blender.core.regions.seams import SeamBlender, border_pairs, seam_cost
+from alive_blender.core.regions.seams import SeamBlender, border_pairs
 from alive_blender.core.regions.segment import find_regions
 
 W, H = 48, 32
-PA, PB = 5, 7
-FRAMES = 24
+PA, PB = 7, 11
+FRAMES = 48
 
 
 def background() -> np.ndarray:
@@ -39,7 +38,7 @@ def render(a: int, b: int, shadow_gap: int = 0) -> np.ndarray:
     sy = ay + 6 + shadow_gap
     img[sy:sy + 3, ax + 2:ax + 8] *= 0.55                 # the red square's shadow
     img[ay:ay + 6, ax:ax + 6] = (0.9, 0.15, 0.1)
-    by = 2 + 3 * b
+    by = 2 + 2 * b
     img[by:by + 6, 36:42] = (0.1, 0.2, 0.9)
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
@@ -49,7 +48,7 @@ def clip(n: int = FRAMES, shadow_gap: int = 0) -> np.ndarray:
 
 
 def truth() -> fm.Configurations:
-    """Every phase pair rendered; the clip holds t -> (t % 5, t % 7) for t < 24."""
+    """Every phase pair rendered; the clip holds t -> (t % 7, t % 11) for t < 48."""
     pairs = [(a, b) for a in range(PA) for b in range(PB)]
     rgb = np.stack([render(a, b) for a, b in pairs])
     seen = {(t % PA, t % PB) for t in range(FRAMES)}
@@ -80,7 +79,7 @@ def test_two_regions_found_with_the_shadow():
         assert (regions.labels[10:16, ax:ax + 6] == red).all()
         assert (regions.labels[16:19, ax + 2:ax + 8] == red).all()
     for b in range(PB):
-        assert (regions.labels[2 + 3 * b:8 + 3 * b, 36:42] == blue).all()
+        assert (regions.labels[2 + 2 * b:8 + 2 * b, 36:42] == blue).all()
     assert regions.labels[0, 0] == 0 and regions.labels[H - 1, 20] == 0
 
 
@@ -104,18 +103,27 @@ def test_one_moving_subject_falls_back_to_whole_frames():
     assert any("1 moving region found" in s and "whole captured frames" in s for s in said)
 
 
+def region_model(rgb=None):
+    from alive_blender.core.models.generator import GeneratorConfig
+    from alive_blender.core.regions.layers import train_any_layers
+    rgb = clip() if rgb is None else rgb
+    emb = np.random.default_rng(0).normal(size=(len(rgb), 8)).astype(np.float32)
+    return train_any_layers(emb, footage_capture(rgb), GeneratorConfig())
+
+
 def test_compose_puts_each_region_from_its_own_frame():
-    rgb = clip()
-    regions = find_regions(rgb)
-    plate = background_plate(rgb)
+    gen = region_model()
+    regions = find_regions(clip())
     red, blue = region_of(regions, 12, 5), region_of(regions, 4, 38)
     seen = {(t % PA, t % PB) for t in range(FRAMES)}
     a, b = next((a, b) for a in range(PA) for b in range(PB) if (a, b) not in seen)
     i, j = a, next(t for t in range(FRAMES) if t % PB == b)   # red from frame i, blue from frame j
     state = np.zeros(2, np.int64)
     state[red - 1], state[blue - 1] = i, j
-    out = compose_regions(rgb, plate, regions.labels, state[None])[0]
-    assert np.abs(out - render(a, b).astype(np.float32)).max() <= 1.0
+    out = gen.compose(state[None], blend=False)
+    assert np.abs(out["rgb"][0] * 255 - render(a, b).astype(np.float32)).max() <= 1.0
+    assert set(np.unique(out["ids"][0]).tolist()) == {0, 1, 2}
+    assert gen.a["periods"].tolist() in ([PA, PB], [PB, PA])   # each region loops on its own period
 
 
 def test_rollout_shows_arrangements_the_clip_lacks_within_tau():
@@ -152,7 +160,7 @@ def test_hand_made_cross_fade_is_flagged():
     fade = (0.5 * (render(1, 2).astype(np.float32) + render(3, 5).astype(np.float32)) + 0.5).astype(np.uint8)
     scores = fm.score_frames(fade[None], cfgs)
     assert not scores.real[0] and scores.psnr[0] < scores.tau
-    many = fm.cross_fades(rgb, 40, seed=1, labels=np.arange(FRAMES) % 35)
+    many = fm.cross_fades(rgb, 40, seed=1, labels=np.arange(FRAMES))   # 48 frames, 48 different pairs
     assert fm.score_frames(many, cfgs).summary()["novel_real"] < 0.2
 
 
@@ -175,18 +183,15 @@ def test_seams_are_blended_in_the_gradient_domain():
     inner = np.zeros_like(labels, bool)
     inner[14:18, 20:28] = True       # far from the border: untouched
     assert np.abs(blended[inner] - comp[inner]).max() < 1e-3
-    rgb = clip()
-    regions = find_regions(rgb)
-    plate = background_plate(rgb)
+    gen = region_model()
     same = np.array([[t, t] for t in range(FRAMES)])   # every region from one frame: no seam, played on
-    cost = seam_cost(rgb, plate, regions.labels, same)
+    cost = gen.seam_cost(same)
     assert cost.spatial < 1e-6 and cost.temporal < 1e-6
     jumpy = np.array([[t, (t * 5) % FRAMES] for t in range(FRAMES)])
-    assert seam_cost(rgb, plate, regions.labels, jumpy).temporal > 0.0
-    # the blend of a real arrangement changes nothing: the sources agree on the borders
-    layers = region_layers(rgb, plate, np.array([3, 10]))
-    comp = compose_regions(rgb, plate, regions.labels, np.array([[3, 10]]))[0]
-    assert np.abs(SeamBlender(regions.labels).blend(layers, comp) - comp).max() < 0.5
+    assert gen.seam_cost(jumpy).temporal > 0.0
+    # blending a new arrangement changes it little: its sources agree around each thing
+    plain, blended = gen.compose(jumpy[:8], blend=False)["rgb"], gen.compose(jumpy[:8])["rgb"]
+    assert np.abs(plain - blended).max() < 4 / 255
 
 
 def test_dynamism_from_still_to_fully_animated():

@@ -1,10 +1,11 @@
 """Compose a frame from one source frame per region over a static background plate.
 
-A *state* is one source frame index per region (R entries). Region r's pixels
-(inside its fixed mask, ``segment.Regions.labels == r``) come from its source
-frame; the background (label 0) comes from the plate: the per-pixel temporal
-median, which is what a static pixel shows. Every pixel is a captured pixel;
-the borders are blended by ``seams.SeamBlender``.
+A *state* is one source frame index per region (R entries). The background
+is the plate: the per-pixel temporal median, which is what a static pixel
+shows. Each region, far to near (``sprites.painting_order``), is drawn from
+its source frame where that frame's pixels belong to it (``sprites.ownership``:
+its thing and the shadow the thing casts, wherever they reach). Every pixel is
+a captured pixel; the borders are blended by ``seams.SeamBlender``.
 """
 
 from __future__ import annotations
@@ -17,30 +18,27 @@ def background_plate(frames: np.ndarray) -> np.ndarray:
     return np.median(np.asarray(frames, np.float32), axis=0).astype(np.float32)
 
 
-def source_map(labels: np.ndarray, states: np.ndarray) -> np.ndarray:
-    """(F, H, W) source frame of every pixel for states (F, R); -1 = the plate."""
-    states = np.asarray(states, np.int64)
-    if states.ndim == 1:
-        states = states[None]
-    lut = np.concatenate([np.full((len(states), 1), -1, np.int64), states], 1)   # label 0 -> plate
-    return np.take_along_axis(lut, np.broadcast_to(labels.ravel(), (len(states), labels.size)), 1).reshape(
-        (len(states),) + labels.shape)
+def source_map(owner: np.ndarray, order: np.ndarray, sources) -> np.ndarray:
+    """(H, W) the region each pixel shows (0 = the plate) when region r shows frame sources[r - 1]."""
+    shown = np.zeros(owner.shape[1:], np.int64)
+    for r in order:
+        shown[owner[int(sources[r - 1])] == r] = r
+    return shown
 
 
-def compose_regions(frames: np.ndarray, plate: np.ndarray, labels: np.ndarray, states: np.ndarray) -> np.ndarray:
-    """Frames (F, H, W[, C]) float32 for states (F, R): each region from its source frame in ``frames``
-    (N, H, W[, C]), the background from ``plate`` (H, W[, C])."""
-    src = source_map(labels, states)
-    H, W = labels.shape
+def gather(frames: np.ndarray, plate: np.ndarray, shown: np.ndarray, sources) -> np.ndarray:
+    """Pixels of ``frames`` (N, H, W[, C]) by a source map: region r's from frame sources[r - 1],
+    0 from ``plate``; float32."""
+    frame_of = np.concatenate([[-1], np.asarray(sources, np.int64)])[shown]
+    H, W = shown.shape
     yy, xx = np.meshgrid(np.arange(H), np.arange(W), indexing="ij")
-    out = np.asarray(frames)[np.maximum(src, 0), yy[None], xx[None]].astype(np.float32)
-    bg = src < 0
-    if bg.any():
-        out[bg] = np.broadcast_to(plate, out.shape)[bg]
+    out = np.asarray(frames)[np.maximum(frame_of, 0), yy, xx].astype(np.float32)
+    bg = frame_of < 0
+    out[bg] = np.asarray(plate, np.float32)[bg]
     return out
 
 
-def region_layers(frames: np.ndarray, plate: np.ndarray, state) -> np.ndarray:
+def region_layers(frames: np.ndarray, plate: np.ndarray, sources) -> np.ndarray:
     """(R + 1, H, W, C): the plate, then each region's whole source frame (what seams blend between)."""
     return np.concatenate([np.asarray(plate, np.float32)[None],
-                           np.asarray(frames)[np.asarray(state, np.int64)].astype(np.float32)])
+                           np.asarray(frames)[np.asarray(sources, np.int64)].astype(np.float32)])

@@ -3,9 +3,9 @@
 For footage (no object ids, a still camera) with at least two independently
 moving regions (``segment.find_regions``) the train stage builds this instead
 of the whole-frame ``object-layers`` mode. A state is one source frame per
-region; ``compose`` takes each region's pixels (inside its fixed mask) from
-its source frame over the background plate and blends the borders in the
-gradient domain (``seams.SeamBlender``). ``region_features`` gives the
+region; ``compose`` draws each region's pixels in its source frame (its thing
+and shadow, ``sprites.py``) over the background plate, far to near, and
+blends the borders in the gradient domain (``seams.SeamBlender``). ``region_features`` gives the
 per-region pose the walk (``object-walk``) follows. The interface is the one
 of ``models/layers.ObjectLayers`` (``states_width``, ``compose``, ``decode``,
 ``save``/``from_state``), so rollout, decode and the bake read it unchanged.
@@ -19,9 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AliveError
-from .compose import background_plate, compose_regions, region_layers
+from .compose import background_plate, gather, region_layers, source_map
 from .seams import BAND, SeamBlender
 from .segment import find_regions
+from .sprites import ownership, painting_order, representatives
+
+BLENDERS_KEPT = 512   # seam solvers kept per model (one per distinct arrangement of sources)
 
 ARCH = "region-layers"
 FORMAT = 2          # the generator file format (generator.FORMAT)
@@ -41,10 +44,11 @@ class RegionLayers:
         self.dim = int(dim)
         self.device = device
         self.a = arrays     # rgb (N,H,W,3) u8, depth (N,H,W), alpha (N,H,W), embeddings, labels (H,W),
-                            # activity (R,), plate (H,W,3), plate_depth, plate_alpha
+                            # activity (R,), plate (H,W,3), plate_depth, plate_alpha, owner (N,H,W) u8,
+                            # representative (N,R), order (R,)
         self.steps_done = 0
         self.objects = list(range(1, self.region_count + 1))   # pseudo-objects: the regions
-        self.blender = SeamBlender(self.a["labels"], BAND)
+        self._blenders = {}
 
     @property
     def region_count(self) -> int:
@@ -68,14 +72,22 @@ class RegionLayers:
         alpha = np.asarray(capture.alpha, np.float32)
         finite = np.where(np.isfinite(depth), depth, 1e30)
         plate_depth = background_plate(finite)
+        plate = background_plate(rgb)
+        owner, shared, periods = ownership(rgb, plate, regions.labels)
         arrays = {"rgb": rgb, "depth": depth, "alpha": alpha, "embeddings": np.asarray(embeddings, np.float32),
                   "labels": regions.labels.astype(np.int32), "activity": regions.activity.astype(np.float32),
-                  "plate": background_plate(rgb), "plate_alpha": background_plate(alpha),
-                  "plate_depth": np.where(plate_depth >= 1e29, np.inf, plate_depth).astype(np.float32)}
-        return cls(replace(cfg, arch=ARCH), embeddings.shape[1], arrays)
+                  "plate": plate, "plate_alpha": background_plate(alpha),
+                  "plate_depth": np.where(plate_depth >= 1e29, np.inf, plate_depth).astype(np.float32),
+                  "owner": owner, "order": painting_order(regions.labels),
+                  "representative": np.tile(np.arange(n, dtype=np.int32)[:, None], (1, regions.count))}
+        model = cls(replace(cfg, arch=ARCH), embeddings.shape[1], arrays)
+        model.a["representative"] = representatives(model.region_features(), shared, periods).astype(np.int32)
+        model.a["periods"] = periods
+        return model
 
     def region_features(self) -> np.ndarray:
-        """(R, N, P) per region and captured frame: its pixels (subsampled to FEATURE_SIZE values, 0..1)."""
+        """(R, N, P) per region and captured frame: its pixels (subsampled to FEATURE_SIZE values, 0..1);
+        for a looping region those of its phase's representative frame, so one phase is one pose."""
         rgb = self.a["rgb"]
         n = len(rgb)
         out = []
@@ -84,6 +96,9 @@ class RegionLayers:
             v = rgb.reshape(n, -1, 3)[:, pix].reshape(n, -1).astype(np.float64) / 255.0
             if v.shape[1] > FEATURE_SIZE:
                 v = v[:, np.linspace(0, v.shape[1] - 1, FEATURE_SIZE).astype(int)]
+            period = int(self.a["periods"][r - 1]) if "periods" in self.a else 0
+            if period:   # a looping region's pose is its phase: every frame shows its phase's clean frame
+                v = v[self.a["representative"][np.arange(n) % period, r - 1]]
             out.append(v)
         P = max(v.shape[1] for v in out)
         return np.stack([np.pad(v, ((0, 0), (0, P - v.shape[1]))) for v in out])
@@ -102,16 +117,42 @@ class RegionLayers:
                              f"{self.states_width} regions", "roll out again with this work directory's models")
         if states.size and (states.min() < 0 or states.max() >= n):
             raise AliveError(f"a state names frame {int(states.max())}; the capture has {n}", "roll out again")
-        rgb = compose_regions(a["rgb"], a["plate"], a["labels"], states)
-        if blend:
-            for f, state in enumerate(states):
-                rgb[f] = self.blender.blend(region_layers(a["rgb"], a["plate"], state), rgb[f])
-        depth = compose_regions(a["depth"][..., None], a["plate_depth"][..., None], a["labels"], states)[..., 0]
-        alpha = compose_regions(a["alpha"][..., None], a["plate_alpha"][..., None], a["labels"], states)[..., 0]
-        ids = np.broadcast_to(a["labels"], (len(states), H, W)).astype(np.int32)
-        frames = {"rgb": np.clip(rgb / 255.0, 0.0, 1.0).astype(np.float32), "depth": depth.astype(np.float32),
-                  "alpha": alpha.astype(np.float32), "ids": ids}
+        R = self.region_count
+        rgb = np.empty((len(states), H, W, 3), np.float32)
+        depth = np.empty((len(states), H, W), np.float32)
+        alpha = np.empty((len(states), H, W), np.float32)
+        ids = np.empty((len(states), H, W), np.int32)
+        for f, state in enumerate(states):
+            sources = a["representative"][state, np.arange(R)]
+            shown = source_map(a["owner"], a["order"], sources)
+            img = gather(a["rgb"], a["plate"], shown, sources)
+            if blend:
+                img = self._blender(tuple(sources.tolist()), shown).blend(
+                    region_layers(a["rgb"], a["plate"], sources), img)
+            rgb[f] = img
+            depth[f] = gather(a["depth"], a["plate_depth"], shown, sources)
+            alpha[f] = gather(a["alpha"], a["plate_alpha"], shown, sources)
+            ids[f] = shown
+        frames = {"rgb": np.clip(rgb / 255.0, 0.0, 1.0).astype(np.float32), "depth": depth, "alpha": alpha,
+                  "ids": ids}
         return _resized(frames, width or W, height or H)
+
+    def seam_cost(self, states: np.ndarray):
+        """The seam metric (``seams.seam_cost``) of a sequence of states (T, R), as composed."""
+        from .seams import seam_cost
+        states = np.asarray(states, np.int64)
+        sources = self.a["representative"][states, np.arange(self.region_count)]
+        shown = np.stack([source_map(self.a["owner"], self.a["order"], src) for src in sources])
+        return seam_cost(self.a["rgb"], self.a["plate"], shown, sources)
+
+    def _blender(self, key: tuple, shown: np.ndarray) -> SeamBlender:
+        """The seam solver of one arrangement of sources (its source map), kept for repeats."""
+        blender = self._blenders.get(key)
+        if blender is None:
+            if len(self._blenders) >= BLENDERS_KEPT:
+                self._blenders.pop(next(iter(self._blenders)))
+            blender = self._blenders[key] = SeamBlender(shown, BAND)
+        return blender
 
     def nearest_samples(self, embeddings: np.ndarray) -> np.ndarray:
         from ..models.layers import ObjectLayers
@@ -141,7 +182,8 @@ class RegionLayers:
 
     @classmethod
     def from_state(cls, cfg, state: dict, header: dict, device: str = "cpu") -> "RegionLayers":
-        need = {"rgb", "depth", "alpha", "embeddings", "labels", "activity", "plate", "plate_alpha", "plate_depth"}
+        need = {"rgb", "depth", "alpha", "embeddings", "labels", "activity", "plate", "plate_alpha", "plate_depth",
+                "owner", "representative", "order", "periods"}
         if not need <= set(state):
             raise AliveError(f"region-layers checkpoint lacks {', '.join(sorted(need - set(state)))}", "train again")
         arrays = {}

@@ -131,38 +131,37 @@ def _grad(x: np.ndarray) -> np.ndarray:
     return np.concatenate([gx, gy], -1)
 
 
-def seam_cost(frames: np.ndarray, plate: np.ndarray, labels: np.ndarray, states: np.ndarray) -> SeamCost:
-    """The consistency cost of composing ``states`` (T, R) from ``frames`` (N, H, W, 3) (uint8 or
-    0..1), background from ``plate``; ``labels`` (H, W) 0..R. A whole-frame walk: labels all 1."""
+def seam_cost(frames: np.ndarray, plate: np.ndarray, shown: np.ndarray, sources: np.ndarray) -> SeamCost:
+    """The consistency cost of a composed sequence: output frame t shows, per pixel, label shown[t]
+    (0 = the plate, r = the frame sources[t, r - 1]). ``frames`` (N, H, W, 3) uint8 or 0..1, ``plate``
+    likewise; ``shown`` (T, H, W) or one (H, W) for all. A whole-frame walk: shown all 1, sources (T, 1)."""
     x = np.asarray(frames)
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    pl = np.asarray(plate, np.float32)
-    pl = pl / 255.0 if pl.max() > 1.0 + 1e-3 else pl
-    states = np.asarray(states, np.int64)
-    T, R = states.shape
-    H, W = labels.shape
-    N = len(x)
-    bp, bq = border_pairs(labels)
-    lab = labels.ravel()
-    la, lb = lab[bp], lab[bq]
+    scale = 255.0 if x.dtype == np.uint8 else 1.0
+    x = x.astype(np.float32) / scale
+    pl = np.asarray(plate, np.float32) / scale
+    sources = np.asarray(sources, np.int64)
+    T, R = sources.shape
+    N, H, W = x.shape[:3]
+    shown = np.broadcast_to(np.asarray(shown, np.int64), (T, H, W))
     flat = x.reshape(N, H * W, -1)
     plate_flat = pl.reshape(H * W, -1)
-    spatial = 0.0
-    for t in range(T):
-        if not len(bp):
-            break
-        layers = np.concatenate([plate_flat[None], flat[states[t]]])
-        da = layers[la, bp] - layers[la, bq]
-        db = layers[lb, bp] - layers[lb, bq]
-        spatial += float(((da - db) ** 2).sum())
     grads = _grad(x).reshape(N, H * W, -1)
-    temporal = 0.0
-    for t in range(T - 1):
-        for r in range(R):
-            s, s2 = int(states[t, r]), int(states[t + 1, r])
-            expect = min(s + 1, N - 1)
-            if s2 == expect:
-                continue
-            m = lab == r + 1
-            temporal += float(((grads[expect, m] - grads[s2, m]) ** 2).sum())
+    spatial = temporal = 0.0
+    for t in range(T):
+        bp, bq = border_pairs(shown[t])
+        if len(bp):
+            lab = shown[t].ravel()
+            la, lb = lab[bp], lab[bq]
+            layers = np.concatenate([plate_flat[None], flat[sources[t]]])
+            da = layers[la, bp] - layers[la, bq]
+            db = layers[lb, bp] - layers[lb, bq]
+            spatial += float(((da - db) ** 2).sum())
+        if t + 1 < T:
+            for r in range(R):
+                s, s2 = int(sources[t, r]), int(sources[t + 1, r])
+                expect = min(s + 1, N - 1)
+                if s2 == expect:
+                    continue
+                m = ((shown[t] == r + 1) | (shown[t + 1] == r + 1)).ravel()
+                temporal += float(((grads[expect, m] - grads[s2, m]) ** 2).sum())
     return SeamCost(spatial / (T * H * W), temporal / (max(T - 1, 1) * H * W))

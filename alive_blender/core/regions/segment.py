@@ -1,19 +1,22 @@
 """Find independently moving regions in footage (no object ids, a still camera).
 
 1. **Activity**: per pixel, how far it strays from its temporal median (the
-   90th percentile over frames of the largest channel difference). Pixels
+   97th percentile over frames of the largest channel difference: a place a thing
+   visits in 3 % of the frames still moves). Pixels
    above a threshold (a floor, or a few times the noise of the quietest
    pixels) move; the rest is the static background.
 2. **Cells**: a coarse grid (about 24 cells across the short side); a cell is
-   active when enough of its pixels are. Active cells are closed by one cell
-   and split into 8-connected components: the area each moving thing sweeps.
-3. **Correlation**: two components whose temporal signals agree belong to one
-   thing (an object and the shadow it casts a little apart). A component's
-   signal is its self-similarity matrix (the distance between its pixels in
-   every pair of frames); two components are merged when those matrices
-   correlate above ``merge_correlation``. Things looping on their own periods
-   (or walking on their own) have unrelated matrices. A shadow touching its
-   object is in the object's component already.
+   active when enough of its pixels are.
+3. **Correlation**: neighbouring active cells belong together when their
+   temporal signals agree in a phase-free way: the magnitude spectrum of each
+   cell's pixels over time (a thing looping every 12 frames gives every cell
+   it crosses the same harmonics, whatever its phase there; another looping
+   every 17 frames gives others). Connected components of that graph are the
+   candidate regions, so two things whose sweeps touch are still told apart.
+   Candidates whose self-similarity matrices (the distance between a
+   candidate's pixels in every pair of frames) correlate above
+   ``merge_correlation`` are one thing: an object and a shadow cast a little
+   apart. A shadow touching its object moves with it and is in its component.
 4. **Tiny regions** (under ``min_cells`` cells) join the nearest region.
 5. **Masks** are fixed: each region's mask is its cells, grown by ``margin``
    pixels into the background, so it covers all its motion and shadow sweep
@@ -34,6 +37,9 @@ ACTIVE_FLOOR = 0.05         # a pixel straying less than 5 % of full scale from 
 NOISE_FACTOR = 4.0          # ... or less than this many times the noise of the quietest fifth of pixels
 CELL_ACTIVE_SHARE = 0.15    # a cell moves when this share of its pixels does
 MERGE_CORRELATION = 0.9     # self-similarity correlation above which two components are one thing
+SPECTRUM_CORRELATION = 0.9  # neighbouring cells with magnitude spectra correlating above this move together
+SPECTRUM_MERGE = 0.8        # touching components whose mean spectra correlate above this are merged
+MINOR_SHARE = 0.1           # a component under this share of the largest joins the touching one it is most like
 MIN_CELLS = 3               # components smaller than this join the nearest region
 CELLS_ACROSS = 24           # grid cells across the short side of the frame
 
@@ -55,11 +61,11 @@ class Regions:
 
 
 def pixel_activity(rgb: np.ndarray) -> np.ndarray:
-    """(H, W): the 90th percentile over frames of |frame - temporal median| (largest channel), 0..1."""
+    """(H, W): the 97th percentile over frames of |frame - temporal median| (largest channel), 0..1."""
     x = np.asarray(rgb, np.float32) / 255.0 if np.asarray(rgb).dtype == np.uint8 else np.asarray(rgb, np.float32)
     med = np.median(x, axis=0)
     dev = np.abs(x - med[None]).max(-1)
-    return np.percentile(dev, 90, axis=0).astype(np.float32)
+    return np.percentile(dev, 97, axis=0).astype(np.float32)
 
 
 def _self_similarity(x: np.ndarray, mask: np.ndarray, max_pixels: int = 2048) -> np.ndarray:
@@ -79,8 +85,93 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / den) if den > 1e-12 else 0.0
 
 
+def _cell_spectra(x: np.ndarray, cell: int, gh: int, gw: int) -> np.ndarray:
+    """(cells, F) unit-norm, mean-free magnitude spectra of each cell's pixels over time (phase-free)."""
+    N, H, W, C = x.shape
+    pad = np.zeros((N, gh * cell, gw * cell, C), np.float32)
+    pad[:, :H, :W] = x
+    sig = pad.reshape(N, gh, cell, gw, cell, C).transpose(1, 3, 0, 2, 4, 5).reshape(gh * gw, N, -1)
+    sig = sig - sig.mean(1, keepdims=True)
+    spec = np.sqrt((np.abs(np.fft.rfft(sig, axis=1)) ** 2).sum(-1)[:, 1:])
+    spec -= spec.mean(1, keepdims=True)
+    return spec / np.maximum(np.linalg.norm(spec, axis=1, keepdims=True), 1e-12)
+
+
+def _spectral_components(x, active, cell, gh, gw, threshold):
+    """Components of active cells joined (8-neighbours) where their spectra correlate >= threshold."""
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+    spec = _cell_spectra(x, cell, gh, gw)
+    idx = np.arange(gh * gw).reshape(gh, gw)
+    on = active.ravel()
+    rows, cols = [], []
+    for a, b in ((idx[:, :-1], idx[:, 1:]), (idx[:-1], idx[1:]), (idx[:-1, :-1], idx[1:, 1:]),
+                 (idx[:-1, 1:], idx[1:, :-1])):
+        a, b = a.ravel(), b.ravel()
+        ok = on[a] & on[b] & ((spec[a] * spec[b]).sum(1) >= threshold)
+        rows.append(a[ok])
+        cols.append(b[ok])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    graph = sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(gh * gw, gh * gw))
+    _, lab = connected_components(graph, directed=False)
+    lab = np.where(on, lab + 1, 0)
+    used = np.unique(lab[on])
+    lut = np.zeros(int(lab.max()) + 1, np.int32)
+    lut[used] = np.arange(1, len(used) + 1)   # inactive cells stay 0, components 1..n
+    return lut[lab].reshape(gh, gw), int(len(used)), spec
+
+
+def _agglomerate(comp: np.ndarray, n: int, spec: np.ndarray, threshold: float, minor_share: float):
+    """Merge touching components, most alike first, while their mean spectra correlate >= threshold;
+    then components under ``minor_share`` of the largest join the touching one they are most like
+    (the strip where two things' sweeps meet has a spectrum of both)."""
+    from scipy import ndimage
+    labels = comp.copy()
+    flat = labels.ravel()
+    sums = {c: spec[flat == c].sum(0) for c in range(1, n + 1)}
+    size = {c: int((flat == c).sum()) for c in range(1, n + 1)}
+
+    def touching():
+        pairs = set()
+        for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1], labels[1:]), (labels[:-1, :-1], labels[1:, 1:]),
+                     (labels[:-1, 1:], labels[1:, :-1])):
+            ok = (a > 0) & (b > 0) & (a != b)
+            pairs |= {(min(u, v), max(u, v)) for u, v in zip(a[ok].tolist(), b[ok].tolist())}
+        return pairs
+
+    def like(a, b):
+        u, v = sums[a], sums[b]
+        return float(u @ v / max(np.linalg.norm(u) * np.linalg.norm(v), 1e-12))
+
+    def merge(a, b):
+        labels[labels == b] = a
+        sums[a] = sums[a] + sums.pop(b)
+        size[a] += size.pop(b)
+
+    while True:
+        pairs = touching()
+        best = max(pairs, key=lambda p: like(*p), default=None)
+        if best is None or like(*best) < threshold:
+            break
+        merge(*best)
+    while len(size) > 1:
+        largest = max(size.values())
+        minor = [c for c in size if size[c] < minor_share * largest]
+        pairs = [p for p in touching() if p[0] in minor or p[1] in minor]
+        if not pairs:
+            break
+        a, b = max(pairs, key=lambda p: like(*p))
+        small, other = (a, b) if size[a] <= size[b] else (b, a)
+        merge(other, small)
+    used = sorted(size)
+    lut = np.zeros(int(labels.max()) + 1, np.int32)
+    lut[used] = np.arange(1, len(used) + 1)
+    del ndimage
+    return lut[labels], len(used)
+
+
 def find_regions(rgb: np.ndarray, cell: int = 0, margin: int = -1, merge_correlation: float = MERGE_CORRELATION,
-                 min_cells: int = MIN_CELLS) -> Regions:
+                 min_cells: int = MIN_CELLS, spectrum_correlation: float = SPECTRUM_CORRELATION) -> Regions:
     """Regions of frames rgb (N, H, W, 3) (uint8 or float in [0, 1]); see the module docstring.
     ``cell`` 0 = automatic; ``margin`` -1 = one cell."""
     from scipy import ndimage
@@ -97,8 +188,9 @@ def find_regions(rgb: np.ndarray, cell: int = 0, margin: int = -1, merge_correla
     pad[:H, :W] = act > thr
     share = pad.reshape(gh, cell, gw, cell).mean((1, 3))
     active = share >= CELL_ACTIVE_SHARE
-    active = ndimage.binary_closing(active, np.ones((3, 3), bool)) | active   # join a thing's own gaps
-    comp, n = ndimage.label(active, np.ones((3, 3), int))
+    closed = ndimage.binary_closing(active, np.ones((3, 3), bool)) & ~active   # gaps: joined below
+    comp, n, spec = _spectral_components(x, active, cell, gh, gw, spectrum_correlation)
+    comp, n = _agglomerate(comp, n, spec, SPECTRUM_MERGE, MINOR_SHARE)
     sizes = np.bincount(comp.ravel(), minlength=n + 1)
     to_pixels = lambda g: np.kron(g, np.ones((cell, cell), g.dtype))[:H, :W]   # noqa: E731
     # correlated components are one thing (an object and its detached shadow)
@@ -124,8 +216,8 @@ def find_regions(rgb: np.ndarray, cell: int = 0, margin: int = -1, merge_correla
     grid = np.zeros((gh, gw), np.int32)
     for c in big:
         grid[comp == c] = root(c)
-    if big:   # tiny components join the nearest region
-        small = (comp > 0) & (grid == 0)
+    if big:   # tiny components and closed gaps join the nearest region
+        small = ((comp > 0) | closed) & (grid == 0)
         if small.any():
             _, (iy, ix) = ndimage.distance_transform_edt(grid == 0, return_indices=True)
             grid[small] = grid[iy, ix][small]
