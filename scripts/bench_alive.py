@@ -370,7 +370,7 @@ def table(shots, footage) -> str:
                                  fmt(r["depth_error"], True), fmt(r.get("capture_s")), fmt(r.get("train_s")),
                                  fmt(r.get("rollout_s")), fmt(r.get("decode_s"))])
     for r in footage:
-        lead = ["footage", r["size"], "footage"]
+        lead = ["footage", r["size"], r.get("row", "footage")]
         if "error" in r:
             lines.append(lead + [r["error"]])
             continue
@@ -511,6 +511,14 @@ def main(argv=None) -> int:
         if "footage" in rows:
             for size in sizes:
                 footage.append(bench_footage(size, args, work, defaults, log))
+        if "footage-frames" in rows and FOOTAGE.exists():   # real footage: whole frames vs regions
+            import bench_regions
+            for size in sizes:
+                try:
+                    footage += bench_regions.real_footage_rows(FOOTAGE, size, args, work, log, cli, python,
+                                                               rollout_and_decode)
+                except CommandFailed as err:
+                    footage.append({"row": "footage-regions", "size": size, "error": str(err)})
         conditions = {"threads": args.threads, "cpus_visible": os.cpu_count(), "loadavg_before": round(load_before, 2),
                       "loadavg_after": round(os.getloadavg()[0], 2), "frames": args.frames,
                       "periods": list(args.periods), "swing": not args.circle, "count": args.count,

@@ -82,3 +82,31 @@ def footage_rows(name: str, truth, shot: Path, size: str, args, log: Path, cli, 
     row = score_row(name, dec["rgb"], None, cfgs, tau_db, timing, note)
     row.update(seam_scores(wd, "default"))
     return row
+
+
+def real_footage_rows(footage: Path, size: str, args, work: Path, log: Path, cli, python, rollout_and_decode) -> list:
+    """Real footage (no ground truth of arrangements): the whole-frame walk and the region walk, scored
+    against the footage's own frames (``score_footage``) and by the seam metric."""
+    from alive_blender.core import frame_metrics as fm
+    from alive_blender.core.workdir.dataset import load_capture
+    base = work / f"real_footage_{size}"
+    shutil.rmtree(base, ignore_errors=True)
+    cli(["capture", "--images", footage, "--out", base / "all", "--resolution", size], args.threads, log)
+    real = load_capture(base / "all").rgb
+    out = []
+    for name in ("footage-frames", "footage-regions"):
+        wd = base / name
+        _, t_cap = cli(["capture", "--images", footage, "--out", wd, "--frames", f"1-{args.frames}",
+                        "--resolution", size], args.threads, log)
+        if name == "footage-frames":
+            t_train = python(TRAIN_WHOLE_FRAME, [wd], args.threads, log)
+        else:
+            _, t_train = cli(["train", wd], args.threads, log)
+        dec = rollout_and_decode(wd, "default", args, size, log)
+        row = {"row": name, "engine": "-", "size": size, **fm.score_footage(dec["rgb"], real),
+               "capture_s": round(t_cap, 1), "train_s": round(t_train, 1), "rollout_s": round(dec["rollout_s"], 1),
+               "decode_s": round(dec["decode_s"], 1), "_rgb": dec["rgb"],
+               "note": f"{footage.name}: {len(real)} real frames, first {args.frames} captured"}
+        row.update(seam_scores(wd, "default"))
+        out.append(row)
+    return out

@@ -38,7 +38,12 @@ def gather(frames: np.ndarray, plate: np.ndarray, shown: np.ndarray, sources) ->
     return out
 
 
-def region_layers(frames: np.ndarray, plate: np.ndarray, sources) -> np.ndarray:
-    """(R + 1, H, W, C): the plate, then each region's whole source frame (what seams blend between)."""
-    return np.concatenate([np.asarray(plate, np.float32)[None],
-                           np.asarray(frames)[np.asarray(sources, np.int64)].astype(np.float32)])
+def region_layers(frames: np.ndarray, plate: np.ndarray, owner: np.ndarray, sources) -> np.ndarray:
+    """(R + 1, H, W, C): the plate, then each region alone over it (its own pixels of its source frame):
+    what seams blend between, so another thing in a region's source frame never guides a border."""
+    plate = np.asarray(plate, np.float32)
+    out = np.repeat(plate[None], len(sources) + 1, 0)
+    for r, s in enumerate(np.asarray(sources, np.int64), 1):
+        mine = owner[s] == r
+        out[r][mine] = np.asarray(frames)[s][mine]
+    return out

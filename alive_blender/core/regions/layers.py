@@ -128,7 +128,7 @@ class RegionLayers:
             img = gather(a["rgb"], a["plate"], shown, sources)
             if blend:
                 img = self._blender(tuple(sources.tolist()), shown).blend(
-                    region_layers(a["rgb"], a["plate"], sources), img)
+                    region_layers(a["rgb"], a["plate"], a["owner"], sources), img)
             rgb[f] = img
             depth[f] = gather(a["depth"], a["plate_depth"], shown, sources)
             alpha[f] = gather(a["alpha"], a["plate_alpha"], shown, sources)

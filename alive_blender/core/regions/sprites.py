@@ -128,8 +128,6 @@ def _claim_by_period(x, s, periods, labels, moving, own, threshold):
     claimed = moving & (best >= CLAIM)
     out = own.copy()
     out[claimed] = (np.argmax(score, 0) + 1)[claimed]
-    if periods.all():   # every region loops: a moving pixel none claims is a passing shade, not a thing
-        out[moving & ~claimed] = 0
     return out
 
 
