@@ -42,6 +42,7 @@ SPECTRUM_MERGE = 0.8        # touching components whose mean spectra correlate a
 MINOR_SHARE = 0.1           # a component under this share of the largest joins the touching one it is most like
 MIN_CELLS = 3               # components smaller than this join the nearest region
 CELLS_ACROSS = 24           # grid cells across the short side of the frame
+SEGMENT_SHORT_SIDE = 48     # larger footage is reduced (box average) to about this short side to be split
 
 
 @dataclass
@@ -178,6 +179,15 @@ def find_regions(rgb: np.ndarray, cell: int = 0, margin: int = -1, merge_correla
     x = np.asarray(rgb)
     x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
     N, H, W = x.shape[:3]
+    factor = max(1, min(H, W) // SEGMENT_SHORT_SIDE)
+    if factor > 1:   # found at about 48 pixels on the short side, whatever the size: the same regions
+        h, w = H // factor, W // factor
+        small = x[:, :h * factor, :w * factor].reshape(N, h, factor, w, factor, -1).mean((2, 4))
+        found = find_regions(small, cell, -1 if margin < 0 else max(0, margin // factor), merge_correlation,
+                             min_cells, spectrum_correlation)
+        up = np.kron(found.labels, np.ones((factor, factor), np.int32))
+        labels = np.pad(up, ((0, H - up.shape[0]), (0, W - up.shape[1])), mode="edge")   # rows the reduction dropped
+        return Regions(labels, found.activity, found.cell * factor, found.threshold)
     act = pixel_activity(x)
     noise = float(np.percentile(act, 20))
     thr = max(ACTIVE_FLOOR, NOISE_FACTOR * noise)

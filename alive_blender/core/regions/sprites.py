@@ -42,7 +42,8 @@ def region_periods(frames: np.ndarray, labels: np.ndarray, max_share: float = PE
         v = x[:, labels == r].reshape(N, -1)
         lags = np.arange(2, N // 2 + 1)
         diff = np.array([np.abs(v[p:] - v[:-p]).mean() for p in lags])
-        best = int(np.argmin(diff))
+        # the shortest lag that repeats (nearly) as well as the best: 12, not its multiple 24
+        best = int(np.flatnonzero(diff <= diff.min() * 1.25 + 1e-6)[0])
         if diff[best] < max_share * max(float(diff.mean()), 1e-12):
             out[r - 1] = int(lags[best])
     return out
@@ -123,7 +124,7 @@ def _claim_by_period(x, s, periods, labels, moving, own, threshold):
         others = [t for t in range(s % p, N, p) if t != s]
         for t in others:
             score[r - 1] += np.abs(frame - x[t].astype(np.float32)).max(-1) / scale <= threshold
-        score[r - 1] /= max(len(others), 1)
+        score[r - 1] /= max(len(others), 2)   # one other frame alone is no evidence
     best = score.max(0)
     claimed = moving & (best >= CLAIM)
     out = own.copy()
