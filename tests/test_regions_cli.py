@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from alive_blender.core import frame_metrics as fm
-from conftest import run_cli
+from conftest import run_cli, run_python
 from test_regions import FRAMES, clip, truth
 
 
@@ -46,3 +46,12 @@ def test_footage_with_two_regions_comes_alive(tmp_path):
     assert res.returncode == 0, res.stderr
     held = np.load(still.with_suffix(".states.npy"))
     assert (held == held[:, :1]).all() and held[0, 0].tolist() == [FRAMES - 1, FRAMES - 1]
+    # the bake is unchanged: the composed frames on a card (footage has no depth)
+    empty = tmp_path / "empty.blend"
+    made = run_python("import bpy, sys; bpy.ops.wm.read_factory_settings(use_empty=True); "
+                      "bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])", empty, timeout=60)
+    assert made.returncode == 0, made.stderr
+    res = run_cli("bake", empty, wd, "--rollout", ro, "--texture", "sequence", "--card", "--save",
+                  tmp_path / "out.blend", timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "41 frames" in res.stderr and (tmp_path / "out.blend").is_file()
