@@ -15,9 +15,7 @@ gradient-domain consistency, spatial + temporal, per pixel per frame).
 
 from __future__ import annotations
 
-import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np

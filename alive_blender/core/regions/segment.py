@@ -1,26 +1,34 @@
 """Find independently moving regions in footage (no object ids, a still camera).
 
+Footage larger than about 48 pixels on its short side is first reduced (box
+average) to that, so every size gives the same regions (and noise averages
+out); the labels are then scaled back.
+
 1. **Activity**: per pixel, how far it strays from its temporal median (the
-   97th percentile over frames of the largest channel difference: a place a thing
-   visits in 3 % of the frames still moves). Pixels
-   above a threshold (a floor, or a few times the noise of the quietest
-   pixels) move; the rest is the static background.
-2. **Cells**: a coarse grid (about 24 cells across the short side); a cell is
+   97th percentile over frames of the largest channel difference: a place a
+   thing visits in 3 % of the frames still moves). Pixels above a threshold
+   (a floor, or a few times the noise of the quietest pixels) move; the rest
+   is the static background.
+2. **Cells**: a coarse grid (24 cells across the short side); a cell is
    active when enough of its pixels are.
 3. **Correlation**: neighbouring active cells belong together when their
    temporal signals agree in a phase-free way: the magnitude spectrum of each
    cell's pixels over time (a thing looping every 12 frames gives every cell
    it crosses the same harmonics, whatever its phase there; another looping
-   every 17 frames gives others). Connected components of that graph are the
-   candidate regions, so two things whose sweeps touch are still told apart.
-   Candidates whose self-similarity matrices (the distance between a
-   candidate's pixels in every pair of frames) correlate above
-   ``merge_correlation`` are one thing: an object and a shadow cast a little
-   apart. A shadow touching its object moves with it and is in its component.
+   every 17 frames gives others). Connected components of that graph, then
+   touching components with alike mean spectra merged, most alike first;
+   slivers (under a tenth of the largest) where two sweeps meet join the
+   touching one they are most like. So two things whose sweeps touch are
+   still told apart. Components whose self-similarity matrices (the
+   distance between a component's pixels in every pair of frames) correlate
+   above ``merge_correlation`` are one thing: an object and a shadow cast a
+   little apart. A shadow touching its object moves with it and is in its
+   component.
 4. **Tiny regions** (under ``min_cells`` cells) join the nearest region.
 5. **Masks** are fixed: each region's mask is its cells, grown by ``margin``
-   pixels into the background, so it covers all its motion and shadow sweep
-   plus a band where its border is blended (``seams.py``).
+   pixels into the background, so it covers all its motion and shadow sweep.
+   Where sweeps overlap, ``sprites.py`` decides per frame which region a
+   moving pixel shows.
 
 The result is a label image (0 = background, 1..R = regions, a partition of
 the frame) and each region's activity (mean temporal deviation), which
@@ -126,7 +134,6 @@ def _agglomerate(comp: np.ndarray, n: int, spec: np.ndarray, threshold: float, m
     """Merge touching components, most alike first, while their mean spectra correlate >= threshold;
     then components under ``minor_share`` of the largest join the touching one they are most like
     (the strip where two things' sweeps meet has a spectrum of both)."""
-    from scipy import ndimage
     labels = comp.copy()
     flat = labels.ravel()
     sums = {c: spec[flat == c].sum(0) for c in range(1, n + 1)}
@@ -167,7 +174,6 @@ def _agglomerate(comp: np.ndarray, n: int, spec: np.ndarray, threshold: float, m
     used = sorted(size)
     lut = np.zeros(int(labels.max()) + 1, np.int32)
     lut[used] = np.arange(1, len(used) + 1)
-    del ndimage
     return lut[labels], len(used)
 
 
