@@ -219,3 +219,20 @@ def test_region_layers_save_and_load(tmp_path):
     assert type(back).__name__ == "RegionLayers"
     assert np.array_equal(back.compose(states)["rgb"], gen.compose(states)["rgb"])
     assert back.compose(states, 24, 16)["rgb"].shape == (2, 16, 24, 3)
+
+
+def test_dynamism_is_one_setting_from_flat_names_to_the_walk():
+    from alive_blender.core.models.object_walk import rollout_states, train_object_walk
+    from alive_blender.core.rollout import RolloutConfig
+    from alive_blender.core.settings import FLAT_DEFAULTS, RunSettings
+    assert FLAT_DEFAULTS["dynamism"] == 1.0
+    assert RunSettings.from_flat({"dynamism": 0.5}).rollout.dynamism == 0.5
+    gen = region_model()
+    emb = np.random.default_rng(0).normal(size=(FRAMES, 8)).astype(np.float32)
+    walk = train_object_walk(emb, footage_capture(clip()), {}, None, regions=gen)
+    half = rollout_states(walk, emb, RolloutConfig(steps=20, dynamism=0.5))
+    moving = int(np.argmax(gen.activity))
+    assert (half[..., 1 - moving] == half[:, :1, 1 - moving]).all()      # the less active region holds
+    assert len(np.unique(half[..., moving])) > 5                          # the more active one moves
+    with pytest.raises(AliveError, match="dynamism"):
+        rollout_states(walk, emb, RolloutConfig(steps=5, dynamism=1.5))
