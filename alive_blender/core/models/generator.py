@@ -49,7 +49,7 @@ ARCHITECTURES = ("object-layers", "grid-siren", "film-siren", "original-siren", 
 # object-layers (core/models/layers.py) composes captured pixels per object: invented frames are
 # sharp and real (scripts/bench_alive.py); the SIRENs decode embeddings and blend between frames
 DEFAULT_ARCH = "object-layers"
-LAYER_ARCHS = ("object-layers", "region-layers")   # region-layers: footage by regions, core/regions/   # not coordinate networks: built from the capture, see layers.py
+LAYER_ARCHS = ("object-layers", "region-layers")   # not coordinate networks: built from the capture (layers.py, regions/)
 FORMAT = 2
 assert LAYERS_FORMAT == FORMAT, "object layers are saved as generator files of this format"
 
