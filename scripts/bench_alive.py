@@ -58,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FOOTAGE = Path(os.environ.get("ALIVE_FOOTAGE", "/work/shared/data/pedestrians"))
 ALL_ROWS = ["default", "grid-siren", "original", "video-texture", "crossfade", "ceiling", "footage"]
+ALL_ROWS += ["footage-frames", "footage-regions"]   # the scene fed as footage (scripts/bench_regions.py)
 TARGET_S = 180.0
 
 from alive_blender.core import frame_metrics as fm  # noqa: E402  (pure numpy, no bpy)
@@ -309,6 +310,10 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
     attempt("video-texture", video_texture_row)
     attempt("grid-siren", grid_siren_row)
     attempt("original", original_row)
+    import bench_regions
+    for name in ("footage-frames", "footage-regions"):
+        attempt(name, lambda name=name: bench_regions.footage_rows(
+            name, truth, shot, size, args, log, cli, python, rollout_and_decode, score_row, cfgs, tau_db))
     return {"shot": info, "rows": out_rows, "_truth": truth, "_cfgs": cfgs}
 
 
@@ -330,6 +335,8 @@ def bench_footage(size: str, args, work: Path, defaults: dict, log: Path) -> dic
     from alive_blender.core.workdir.dataset import load_capture
     real = load_capture(base / "all").rgb
     s = fm.score_footage(dec["rgb"], real)
+    import bench_regions
+    s.update(bench_regions.seam_scores(base / "shot", "default"))
     return {**row, **s, "capture_s": round(t_cap, 1), "train_s": round(t_train, 1),
             "rollout_s": round(dec["rollout_s"], 1), "decode_s": round(dec["decode_s"], 1),
             "note": f"{len(real)} real frames, first {args.frames} captured; tau among real frames; "
@@ -363,7 +370,7 @@ def table(shots, footage) -> str:
                                  fmt(r["depth_error"], True), fmt(r.get("capture_s")), fmt(r.get("train_s")),
                                  fmt(r.get("rollout_s")), fmt(r.get("decode_s"))])
     for r in footage:
-        lead = ["footage", r["size"], "footage"]
+        lead = ["footage", r["size"], r.get("row", "footage")]
         if "error" in r:
             lines.append(lead + [r["error"]])
             continue
@@ -504,6 +511,14 @@ def main(argv=None) -> int:
         if "footage" in rows:
             for size in sizes:
                 footage.append(bench_footage(size, args, work, defaults, log))
+        if "footage-frames" in rows and FOOTAGE.exists():   # real footage: whole frames vs regions
+            import bench_regions
+            for size in sizes:
+                try:
+                    footage += bench_regions.real_footage_rows(FOOTAGE, size, args, work, log, cli, python,
+                                                               rollout_and_decode)
+                except CommandFailed as err:
+                    footage.append({"row": "footage-regions", "size": size, "error": str(err)})
         conditions = {"threads": args.threads, "cpus_visible": os.cpu_count(), "loadavg_before": round(load_before, 2),
                       "loadavg_after": round(os.getloadavg()[0], 2), "frames": args.frames,
                       "periods": list(args.periods), "swing": not args.circle, "count": args.count,
@@ -517,6 +532,10 @@ def main(argv=None) -> int:
                 if r.get("total_s") is not None:
                     print(f"  {r['row']}: capture+train+rollout+decode {r['total_s']:.1f} s (target "
                           f"{TARGET_S:.0f} s at 64x48: {'met' if r['total_s'] <= TARGET_S else 'NOT met'})")
+        for r in [r for sh in shots for r in sh["rows"]] + footage:   # scripts/bench_regions.py
+            if r.get("seam_total") is not None:
+                print(f"  seams {r['row']} ({r['regions']} region(s)): spatial {r['seam_spatial']:.5f}, temporal "
+                      f"{r['seam_temporal']:.5f}, total {r['seam_total']:.5f} per pixel per frame")
         print(f"conditions: {json.dumps(conditions)}")
         if args.json:
             Path(args.json).write_text(json.dumps(public({"shots": shots, "footage": footage,

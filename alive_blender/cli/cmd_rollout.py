@@ -26,6 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("--negative-prompt", default="", help="steer away from this text")
     p.add_argument("--steer-strength", type=float, default=0.3, help="steering strength 0..1 (with --prompt)")
     p.add_argument("--loop", action="store_true", help="end near the start (or --loop-target) so it loops")
+    p.add_argument("--dynamism", type=float, default=FLAT_DEFAULTS["dynamism"],
+                   help="object walks: 0 (still) .. 1 (every region or object moves); the least active hold first")
     p.add_argument("--loop-target", type=int, default=None, help="frame index the loop closes on")
     p.add_argument("--video-texture", action="store_true",
                    help="random walk over observed frames instead of the model (baseline / safe fallback)")
@@ -58,5 +60,5 @@ def execute(args, reporter) -> dict:
                 "temperature": args.temperature, "anchor": args.anchor, "loop": args.loop,
                 "loop_target": args.loop_target, "mode": "video-texture" if args.video_texture else "model",
                 "prompt": args.prompt, "negative_prompt": args.negative_prompt,
-                "steer_strength": args.steer_strength if args.prompt else 0.0}
+                "steer_strength": args.steer_strength if args.prompt else 0.0, "dynamism": args.dynamism}
     return stages.rollout(Path(args.workdir).expanduser().absolute(), settings, out, args.device, reporter)

@@ -64,6 +64,9 @@ def add_rollout_args(p) -> None:
     p.add_argument("--anchor", type=float, default=None,
                    help="pull toward the nearest observed frame per step (the default model needs none; "
                         "original-vae used 0.1)" + _d("anchor"))
+    p.add_argument("--dynamism", type=float, default=None,
+                   help="0 (still) .. 1 (every region or object moves): the least active hold first" +
+                        _d("dynamism"))
 
 
 def add_output_args(p) -> None:

@@ -55,6 +55,8 @@ class RolloutConfig(Config):
     negative_prompt: str = ""
     steer_strength: Curve = 0.0                # scalar or per-step curve (0..1)
     history: int = 8                           # observed frames before the start fed to the model's memory
+    dynamism: float = 1.0                      # walks: 0 = still .. 1 = every region/object animated
+                                               # (the least active hold first; core/regions/dynamism.py)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -233,7 +233,7 @@ FLAT: dict[str, tuple[Optional[str], str]] = {
     "rollout_frames": ("rollout", "steps"), "temperature": ("rollout", "temperature"),
     "anchor": ("rollout", "anchor"), "prompt": ("rollout", "prompt"),
     "negative_prompt": ("rollout", "negative_prompt"), "steer_strength": ("rollout", "steer_strength"),
-    "loop": ("rollout", "loop"),
+    "loop": ("rollout", "loop"), "dynamism": ("rollout", "dynamism"),
     "name": ("bake", "name"), "bake_points": ("bake", "points"), "bake_texture": ("bake", "texture"),
     "density": ("bake", "density"), "output_width": ("bake", "width"), "output_height": ("bake", "height"),
     "allow_upscale": ("bake", "allow_upscale"), "point_density": ("bake", "point_density"),

@@ -139,6 +139,7 @@ class ALIVE_PT_rollout(_AliveSubPanel, bpy.types.Panel):
         col.prop(s, "rollout_frames")
         col.prop(s, "temperature")  # keyframable: the decorator shows the keyframe button
         col.prop(s, "anchor")
+        col.prop(s, "dynamism")
         col.prop(s, "loop")
         col = layout.column(heading="Steering")
         col.prop(s, "prompt", text="Prompt")

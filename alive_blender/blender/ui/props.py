@@ -86,6 +86,9 @@ class AliveSettings(bpy.types.PropertyGroup):
     steer_strength: FloatProperty(name="Steering", default=DEFAULTS["steer_strength"], min=0.0, max=1.0, options={"ANIMATABLE"},
                                   description="How strongly the prompt steers each step (0: not at all). "
                                               "Keyframe it to vary it over the baked frames")
+    dynamism: FloatProperty(name="Dynamism", default=DEFAULTS["dynamism"], min=0.0, max=1.0,
+                            description="0: a still frame .. 1: every region (footage) or object moves; the "
+                                        "least active ones hold first (object walks)")
     loop: BoolProperty(name="Loop", default=DEFAULTS["loop"],
                        description="End the rollout near its start so the baked frames loop seamlessly")
     # -- bake

@@ -39,7 +39,7 @@ def flat_settings(scene) -> dict:
         "behavior": None if s.behavior == MATCH_GENERATOR else s.behavior, "behavior_epochs": s.behavior_epochs, "seed": s.seed,
         "rollout_frames": s.rollout_frames, "loop": s.loop, "prompt": s.prompt, "negative_prompt": s.negative_prompt,
         "name": s.bake_name, "bake_points": s.bake_points, "bake_texture": s.bake_texture,
-        "point_density": s.point_density,
+        "point_density": s.point_density, "dynamism": s.dynamism,
         **rollout_controls(scene),
     }
     # width is the SIREN layer width of film-siren / original-siren; grid-siren sizes itself from the resolution

@@ -61,7 +61,7 @@ class ObjectWalk:
     stochastic = False
 
     def __init__(self, cfg: ObjectWalkConfig, dim: int, poses: np.ndarray, frames: np.ndarray,
-                 objects: list[int], device: str = "cpu"):
+                 objects: list[int], device: str = "cpu", activity=None):
         self.cfg = cfg
         self.dim = int(dim)
         self.poses = np.asarray(poses, np.float64)     # (M, F, P): pose features per object and real frame
@@ -69,6 +69,10 @@ class ObjectWalk:
         self.objects = list(objects)
         self.device = device
         self._prepare()
+        # how lively each object/region is, for the dynamism control (regions: their pixels' temporal
+        # deviation; objects: their mean pose speed in median steps)
+        self.activity = (np.asarray(activity, np.float64) if activity is not None
+                         else np.linalg.norm(self.velocity, axis=-1).mean(1) / self.step)
 
     def _prepare(self) -> None:
         M, F, _ = self.poses.shape
@@ -165,7 +169,8 @@ class ObjectWalk:
     def save(self, path: Path) -> None:
         import torch
         from ..workdir.checkpoint import save_model
-        save_model(Path(path), {"poses": torch.from_numpy(self.poses), "frames": torch.from_numpy(self.frames)},
+        save_model(Path(path), {"poses": torch.from_numpy(self.poses), "frames": torch.from_numpy(self.frames),
+                                "activity": torch.from_numpy(np.asarray(self.activity, np.float64))},
                    self.header())
 
     @classmethod
@@ -174,16 +179,25 @@ class ObjectWalk:
             raise AliveError("object-walk checkpoint lacks its poses", "train again")
         return cls(ObjectWalkConfig.from_dict(header.get("config", {})), header["dim"],
                    state["poses"].numpy(), state["frames"].numpy(), [int(o) for o in header.get("objects", [])],
-                   device)
+                   device, state["activity"].numpy() if "activity" in state else None)
 
 
-def train_object_walk(embeddings: np.ndarray, capture, settings: dict, reporter=None) -> ObjectWalk:
-    """Collect each moving object's pose per real frame (or the frame's embedding without ids)."""
+def train_object_walk(embeddings: np.ndarray, capture, settings: dict, reporter=None, regions=None) -> ObjectWalk:
+    """Collect each moving object's pose per real frame (or the frame's embedding without ids);
+    ``regions`` (a ``regions.layers.RegionLayers``): footage regions are the objects, each region's
+    pixels its pose."""
     from .layers import moving_objects
     cfg = ObjectWalkConfig.from_dict({**(settings or {}), "arch": ARCH})   # strict: the walk's keys only
     real = np.flatnonzero(np.asarray(capture.is_real_frame))
     if len(real) < 2:
         raise AliveError("the behavior model needs at least 2 frames", "capture a longer frame range")
+    if regions is not None:
+        walk = ObjectWalk(cfg, embeddings.shape[1], regions.region_features()[:, real], real, regions.objects,
+                          activity=regions.activity)
+        if reporter is not None:
+            reporter.status(f"train: behavior 'object-walk': {len(regions.objects)} footage regions, each on its "
+                            f"own captured frames, {len(real)} frames")
+        return walk
     objects = moving_objects(capture)
     if objects:
         poses = np.stack([capture.object_matrices(o)[real][:, :3, :4].reshape(len(real), -1) for o in objects])
@@ -210,4 +224,8 @@ def rollout_states(walk: ObjectWalk, observed: np.ndarray, cfg, reporter=None) -
         reporter.warning("object-walk ignores anchor, loop and steering (its frames are captured poses); "
                          "use another behavior for them")
     idx = walk.walk(start_frame, cfg.steps, cfg.count, cfg.seed, cfg.temperature)
+    dynamism = float(getattr(cfg, "dynamism", 1.0))
+    if dynamism != 1.0:   # the least active regions/objects hold their start frame (outside 0..1: refused)
+        from ..regions.dynamism import apply_dynamism
+        idx = apply_dynamism(idx, walk.activity, dynamism)
     return frames[idx]

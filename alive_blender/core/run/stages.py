@@ -113,8 +113,9 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     # slerped in-between embeddings against blended frames stand in for them
     has_subframes = not bool(np.all(cap.is_real_frame))
     if gcfg.arch in LAYER_ARCHS:
-        from ..models.layers import train_layers
-        gen = train_layers(emb, cap, gcfg, rep)   # built from the capture's pixels: nothing to fit
+        from ..regions.layers import train_any_layers
+        gen = train_any_layers(emb, cap, gcfg, rep)   # built from the capture's pixels: nothing to fit
+        gcfg = gen.cfg   # footage may come back as region-layers (core/regions)
     else:
         gen = train_generator(emb, cap.rgb, cap.depth, cap.alpha, gcfg, rep, dev, state_path,
                               interpolate=False if has_subframes else None)
@@ -130,7 +131,8 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     if bcfg.arch in WALK_ARCHS:
         from ..models.behavior import walk_settings
         from ..models.object_walk import train_object_walk
-        beh = train_object_walk(emb, cap, walk_settings(behavior), rep)
+        beh = train_object_walk(emb, cap, walk_settings(behavior), rep,
+                                regions=gen if hasattr(gen, "region_features") else None)
     else:
         beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
     t_beh = time.monotonic() - t0
