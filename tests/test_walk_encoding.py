@@ -52,10 +52,11 @@ def footage_capture(workdir, frames=16):
     return workdir
 
 
-def trained(workdir):
+def trained(workdir, **generator):
     from alive_blender.core.run import stages
     stages.encode(workdir, {"kind": "deterministic", "dim": 32}, device="cpu")
-    stages.train(workdir, {"seed": 0}, {"seed": 0}, device="cpu")   # the defaults: object-layers + object-walk
+    # the defaults: object-layers + object-walk
+    stages.train(workdir, {"seed": 0, **generator}, {"seed": 0}, device="cpu")
     return workdir
 
 
@@ -101,7 +102,8 @@ def brute_force(workdir, states):
 
 def test_a_walk_on_footage_encodes_nothing_its_frames_are_captured(tmp_path, counting):
     from alive_blender.core.run import stages
-    wd = trained(footage_capture(tmp_path / "wd"))
+    # whole frames (footage_regions off): a video-texture walk, whose every state is a captured frame
+    wd = trained(footage_capture(tmp_path / "wd"), footage_regions=False)
     info = stages.rollout(wd, {"steps": 60, "count": 3, "seed": 1, "prompt": "people walking", "steer_strength": 0.3}, device="cpu")
     assert sum(c.images for c in counting) == 0   # even steering needs no encode: every state is a captured frame
     traj = np.load(wd / "rollout" / "rollout.npy")

@@ -72,6 +72,8 @@ class GeneratorConfig(Config):
     alpha_weight: float = 0.1
     seed: int = 0
     checkpoint_every: int = 200
+    footage_regions: bool = True      # footage (no object ids): split into independently moving regions
+                                      # (core/regions); False = whole captured frames, as before regions
     # grid-siren
     lr_grid: float = 3e-3
     pcs: int = 64                     # whitened principal components of the embedding kept

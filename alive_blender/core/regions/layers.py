@@ -230,7 +230,7 @@ def train_any_layers(embeddings: np.ndarray, capture, cfg, reporter=None):
     (footage) region layers when it has at least two independently moving regions, else whole frames
     (``object-layers``' footage mode). ``region-layers`` asks for regions on any still-camera capture."""
     from ..models.layers import ARCH as OBJECT_ARCH, moving_objects, train_layers
-    if cfg.arch == ARCH or not moving_objects(capture):
+    if cfg.arch == ARCH or (getattr(cfg, "footage_regions", True) and not moving_objects(capture)):
         regions = region_layers_for(cfg, np.asarray(embeddings, np.float32), capture, reporter)
         if regions is not None:
             return regions
