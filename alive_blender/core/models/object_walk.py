@@ -182,14 +182,16 @@ class ObjectWalk:
                    device)
 
 
-def train_object_walk(embeddings: np.ndarray, capture, settings: dict, reporter=None) -> ObjectWalk:
-    """Collect each moving object's pose per real frame (or the frame's embedding without ids)."""
+def train_object_walk(embeddings: np.ndarray, capture, settings: dict, reporter=None,
+                      objects: list | None = None) -> ObjectWalk:
+    """Collect each moving object's pose per real frame (or the frame's embedding without ids).
+    ``objects``: the generator's object ids (default ``layers.moving_objects``)."""
     from .layers import moving_objects
     cfg = ObjectWalkConfig.from_dict({**(settings or {}), "arch": ARCH})
     real = np.flatnonzero(np.asarray(capture.is_real_frame))
     if len(real) < 2:
         raise AliveError("the behavior model needs at least 2 frames", "capture a longer frame range")
-    objects = moving_objects(capture)
+    objects = moving_objects(capture) if objects is None else list(objects)
     if objects:
         poses = np.stack([capture.object_matrices(o)[real][:, :3, :4].reshape(len(real), -1) for o in objects])
     else:

@@ -112,7 +112,10 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     # real subframes, when captured, are trained on as they are; otherwise
     # slerped in-between embeddings against blended frames stand in for them
     has_subframes = not bool(np.all(cap.is_real_frame))
-    if gcfg.arch in LAYER_ARCHS:
+    if gcfg.arch == "object-world":
+        from ..models.world_layers import train_world_layers
+        gen = train_world_layers(emb, cap, gcfg, rep)   # object-layers plus fused 3-D clouds
+    elif gcfg.arch in LAYER_ARCHS:
         from ..models.layers import train_layers
         gen = train_layers(emb, cap, gcfg, rep)   # built from the capture's pixels: nothing to fit
     else:
@@ -129,7 +132,7 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     t0 = time.monotonic()
     if bcfg.arch in WALK_ARCHS:
         from ..models.object_walk import train_object_walk
-        beh = train_object_walk(emb, cap, behavior or {}, rep)
+        beh = train_object_walk(emb, cap, behavior or {}, rep, objects=getattr(gen, "objects", None))
     else:
         beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
     t_beh = time.monotonic() - t0
@@ -285,6 +288,14 @@ def _states_file(rollout_file: Path) -> Path:
     return Path(rollout_file).with_suffix(".states.npy")
 
 
+def _compose(gen, states: np.ndarray, first: int, width: int = 0, height: int = 0) -> dict:
+    """States of invented frames first, first + 1, ... composed; a generator that draws
+    through a moving camera (object-world) is told which frames they are."""
+    if getattr(gen, "moving_camera", False):
+        return gen.compose(states, width, height, frames=first + np.arange(len(states)))
+    return gen.compose(states, width, height)
+
+
 def _encode_states(wd: WorkDir, states: np.ndarray, device: str, rep: Reporter, direction, cfg) -> np.ndarray:
     """The scene-level embedding of every composed frame (work directory's encoder), so
     metrics, steering and the bake's trajectory read a walk like any rollout."""
@@ -298,7 +309,7 @@ def _encode_states(wd: WorkDir, states: np.ndarray, device: str, rep: Reporter, 
     for k in range(K):
         for i0 in range(0, N, 16):
             rep.check_cancel()
-            frames = gen.compose(states[k, i0:i0 + 16])["rgb"]
+            frames = _compose(gen, states[k, i0:i0 + 16], i0)["rgb"]
             out[k, i0:i0 + 16] = encoder.encode_images((frames * 255 + 0.5).astype(np.uint8))
     out = normalize(out)
     strengths = curve(cfg.steer_strength, cfg.steps, "steering strength", 0.0, 1.0)
@@ -377,7 +388,7 @@ def _write_decoded(gen, emb: np.ndarray, out_dir: Path, width: int, height: int,
         out["depth"] = np.lib.format.open_memmap(depth_dir / "depth.npy", "w+", np.float32, (n, height, width))
         for i0 in range(0, n, chunk):
             rep.check_cancel()
-            res = gen.compose(states[i0:i0 + chunk], width, height) if states is not None \
+            res = _compose(gen, states[i0:i0 + chunk], i0, width, height) if states is not None \
                 else gen.decode(emb[i0:i0 + chunk], width, height)
             rgb8 = (np.clip(res["rgb"], 0, 1) * 255 + 0.5).astype(np.uint8)
             bg = res["alpha"] < 0.5

@@ -1,0 +1,40 @@
+"""The static scene in world space: every sample's pixels that no moving object covers.
+
+Unprojected through each sample's own camera, so a camera anywhere along the
+shot's path sees what any sample saw, including ground a moving object hid in
+one frame and uncovered in another. De-duplicated on a voxel grid of the finest
+footprint (``clouds.voxel_dedupe``). Pixels with no depth (the world
+background, "sky") are not points: their colour is kept as one ``sky`` value
+(median), for what no point covers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .clouds import Cloud, sample_points, voxel_dedupe
+
+
+def background_cloud(rgb, depth, ids, moving: list, Ks, cameras, voxel_scale: float = 1.0) -> Cloud:
+    """The world-space cloud of all samples' pixels whose id is not a moving object."""
+    from scipy.ndimage import binary_dilation
+    pts, cols, sizes = [], [], []
+    for i in range(len(rgb)):
+        # next to a moving object a pixel is anti-aliased with it: not the static scene's colour
+        still = ~binary_dilation(np.isin(ids[i], moving)) if ids is not None else np.ones(depth[i].shape, bool)
+        world, col, size = sample_points(rgb[i], depth[i], still, Ks[i], cameras[i])
+        pts.append(world)
+        cols.append(col)
+        sizes.append(size)
+    p, c, s = np.concatenate(pts), np.concatenate(cols), np.concatenate(sizes)
+    if not len(p):
+        return Cloud.empty()
+    return voxel_dedupe(p, c, s, voxel_scale * float(np.percentile(s, 5)))
+
+
+def sky_color(rgb, depth) -> np.ndarray:
+    """Median sRGB colour (3,) float32 of the pixels with no depth (0 when there are none)."""
+    sky = ~np.isfinite(depth)
+    if not sky.any():
+        return np.zeros(3, np.float32)
+    return np.median(rgb[sky].reshape(-1, 3), axis=0).astype(np.float32)

@@ -1,0 +1,117 @@
+"""Object clouds: each moving object's pixels from every sample, in its own frame.
+
+A pixel of object o in sample i is unprojected through that sample's camera
+(``camera.unproject``: planar depth, K, world_from_camera) and moved into the
+object's frame with the inverse of its captured world matrix. A rigid object
+then has every side any sample saw in one cloud; drawing it at a world matrix
+P is ``P @ point``. Points are de-duplicated on a voxel grid (the size of the
+finest pixel footprint that saw the object), keeping, per voxel, the point
+seen closest up (the sharpest colour). Every point keeps its footprint (the
+width in scene units of the pixel it came from) so the composer can size its
+splat in another camera.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..camera import unproject
+
+
+@dataclass
+class Cloud:
+    """A coloured point cloud: positions (P, 3) float32 (object frame for an object
+    cloud, world for the background), sRGB colours (P, 3) uint8, footprints (P,)
+    float32 (scene units: the point's patch of surface, what its splat covers)."""
+    points: np.ndarray
+    colors: np.ndarray
+    sizes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    @staticmethod
+    def empty() -> "Cloud":
+        return Cloud(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, np.float32))
+
+    def transformed(self, matrix: np.ndarray) -> np.ndarray:
+        """World positions (P, 3) of the points under a 4x4 world matrix."""
+        m = np.asarray(matrix, np.float64)
+        return (self.points.astype(np.float64) @ m[:3, :3].T + m[:3, 3]).astype(np.float32)
+
+    def scaled_sizes(self, matrix: np.ndarray) -> np.ndarray:
+        """Footprints under a world matrix (object scale makes patches larger)."""
+        m = np.asarray(matrix, np.float64)
+        return (self.sizes * float(np.cbrt(abs(np.linalg.det(m[:3, :3]))) or 1.0)).astype(np.float32)
+
+
+def pixel_footprints(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Width in scene units of each pixel's patch at its depth (planar depth / focal length)."""
+    return (np.asarray(depth, np.float64) / float(np.sqrt(K[0, 0] * K[1, 1]))).astype(np.float32)
+
+
+def voxel_dedupe(points: np.ndarray, colors: np.ndarray, sizes: np.ndarray, voxel: float) -> Cloud:
+    """One point per voxel of edge ``voxel``: the one with the smallest footprint (seen closest)."""
+    if len(points) == 0:
+        return Cloud.empty()
+    order = np.argsort(sizes, kind="stable")
+    keys = np.floor(points[order] / max(float(voxel), 1e-9)).astype(np.int64)
+    _, first = np.unique(keys, axis=0, return_index=True)
+    keep = order[np.sort(first)]
+    return Cloud(points[keep].astype(np.float32), colors[keep].astype(np.uint8), sizes[keep].astype(np.float32))
+
+
+def sample_points(rgb, depth, mask, K, world_from_camera):
+    """World positions, colours and footprints of the pixels of one sample under ``mask``."""
+    keep = mask & np.isfinite(depth) & (depth > 0)
+    if not keep.any():
+        return np.zeros((0, 3)), np.zeros((0, 3), np.uint8), np.zeros(0, np.float32)
+    d = np.where(keep, depth, 1.0)
+    world = unproject(d, K, world_from_camera)[keep]
+    return world, rgb[keep], pixel_footprints(depth[keep], K)
+
+
+def interior_colors(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """rgb with the mask's rim pixels coloured like the nearest interior pixel: a rim pixel
+    is anti-aliased with what lies behind it, a colour that is wrong from any other view."""
+    from scipy.ndimage import binary_erosion, distance_transform_edt
+    inner = binary_erosion(mask)
+    if not inner.any() or inner.sum() == mask.sum():
+        return rgb
+    _, (iy, ix) = distance_transform_edt(~inner, return_indices=True)
+    out = rgb.copy()
+    rim = mask & ~inner
+    out[rim] = rgb[iy[rim], ix[rim]]
+    return out
+
+
+def object_cloud(rgb, depth, ids, oid: int, Ks, cameras, matrices, samples=None, voxel_scale: float = 1.0) -> Cloud:
+    """The fused cloud of object ``oid`` in its own frame.
+
+    rgb (N, H, W, 3) uint8, depth (N, H, W), ids (N, H, W); Ks (N, 3, 3),
+    cameras (N, 4, 4) world_from_camera, matrices (N, 4, 4) the object's world
+    matrix per sample; ``samples``: which samples to fuse (default all)."""
+    pts, cols, sizes = [], [], []
+    for i in (range(len(rgb)) if samples is None else samples):
+        mask = ids[i] == oid
+        world, col, size = sample_points(interior_colors(rgb[i], mask), depth[i], mask, Ks[i], cameras[i])
+        if not len(world):
+            continue
+        local = np.linalg.inv(np.asarray(matrices[i], np.float64))
+        pts.append(world @ local[:3, :3].T + local[:3, 3])
+        cols.append(col)
+        # footprints move into the object's frame with its scale
+        sizes.append(size / float(np.cbrt(abs(np.linalg.det(np.asarray(matrices[i])[:3, :3]))) or 1.0))
+    if not pts:
+        return Cloud.empty()
+    p, c, s = np.concatenate(pts), np.concatenate(cols), np.concatenate(sizes)
+    return voxel_dedupe(p, c, s, voxel_scale * float(np.min(s)))
+
+
+def capture_arrays(capture) -> dict:
+    """K, world_from_camera per sample and the moving-object matrices, as arrays."""
+    n = len(capture.samples)
+    return {"K": np.stack([capture.K(i) for i in range(n)]),
+            "cameras": np.stack([capture.world_from_camera(i) for i in range(n)])}

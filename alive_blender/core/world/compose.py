@@ -1,0 +1,140 @@
+"""Drawing clouds into a camera: z-buffered square splats and hole filling.
+
+A point of footprint s (scene units) at planar depth z covers about
+s * f / z pixels of a camera with focal length f: its splat is the square of
+that width around its projection (at least one pixel, at most
+``MAX_SPLAT_RADIUS`` pixels either side). All candidates (point, pixel) are
+made at once and the nearest per pixel wins (a z-buffer by sorting, no Python
+loop over points). Pixels no splat reaches but most neighbours do (cracks
+between points) are filled from their covered neighbours; what stays empty is
+the world background (the sky colour, infinite depth).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_SPLAT_RADIUS = 3      # pixels either side: a point closer than that to the camera is drawn coarser
+FILL_PASSES = 2           # crack filling: passes of "empty pixel with >= FILL_NEIGHBOURS covered neighbours"
+FILL_NEIGHBOURS = 5       # of 8
+
+
+@dataclass
+class View:
+    """A pinhole camera: K (3x3, OpenCV pixels), world_from_camera (Blender camera matrix), size."""
+    K: np.ndarray
+    world_from_camera: np.ndarray
+    width: int
+    height: int
+
+
+def project_points(points: np.ndarray, view: View):
+    """Pixel coordinates (P, 2) and planar depth (P,) of world points (float64)."""
+    cam_from_world = np.linalg.inv(np.asarray(view.world_from_camera, np.float64))
+    cam = points.astype(np.float64) @ cam_from_world[:3, :3].T + cam_from_world[:3, 3]
+    z = -cam[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = view.K[0, 0] * cam[:, 0] / z + view.K[0, 2]
+        v = view.K[1, 1] * (-cam[:, 1]) / z + view.K[1, 2]
+    return np.stack([u, v], 1), z
+
+
+def splat(points: np.ndarray, colors: np.ndarray, sizes: np.ndarray, labels: np.ndarray, view: View):
+    """Z-buffered splats of world points into ``view``.
+
+    Returns rgb (H, W, 3) float32 0..255, depth (H, W) float32 (inf = nothing),
+    labels (H, W) int32 (the winning point's label; 0 where nothing)."""
+    W, H = int(view.width), int(view.height)
+    rgb = np.zeros((H, W, 3), np.float32)
+    depth = np.full((H, W), np.inf, np.float32)
+    lab = np.zeros((H, W), np.int32)
+    if len(points) == 0:
+        return rgb, depth, lab
+    uv, z = project_points(points, view)
+    f = float(np.sqrt(view.K[0, 0] * view.K[1, 1]))
+    ok = (z > 1e-6) & np.isfinite(uv).all(1)
+    uv, z, idx = uv[ok], z[ok], np.flatnonzero(ok)
+    width_px = sizes[idx] * f / z
+    radius = np.clip(np.ceil(0.5 * width_px - 0.5), 0, MAX_SPLAT_RADIUS).astype(np.int64)
+    px = np.floor(uv[:, 0]).astype(np.int64)
+    py = np.floor(uv[:, 1]).astype(np.int64)
+    cand_pix, cand_z, cand_pt = [], [], []
+    for r in range(int(radius.max()) + 1):
+        sel = np.flatnonzero(radius >= r)
+        ring = [(dx, dy) for dx in range(-r, r + 1) for dy in range(-r, r + 1) if max(abs(dx), abs(dy)) == r]
+        for dx, dy in ring:
+            x, y = px[sel] + dx, py[sel] + dy
+            inside = (x >= 0) & (x < W) & (y >= 0) & (y < H)
+            s = sel[inside]
+            cand_pix.append(y[inside] * W + x[inside])
+            # a splat's rim loses to a centre at the same depth (sharper edges between surfaces)
+            cand_z.append(z[s] * (1.0 + 1e-4 * r))
+            cand_pt.append(s)
+    pix, cz, pt = np.concatenate(cand_pix), np.concatenate(cand_z), np.concatenate(cand_pt)
+    if not len(pix):
+        return rgb, depth, lab
+    order = np.lexsort((cz, pix))
+    pix, pt = pix[order], pt[order]
+    first = np.ones(len(pix), bool)
+    first[1:] = pix[1:] != pix[:-1]
+    pix, pt = pix[first], pt[first]
+    src = idx[pt]
+    rgb.reshape(-1, 3)[pix] = colors[src]
+    depth.reshape(-1)[pix] = z[pt]
+    lab.reshape(-1)[pix] = labels[src]
+    return rgb, depth, lab
+
+
+def fill_cracks(rgb: np.ndarray, depth: np.ndarray, labels: np.ndarray, passes: int = FILL_PASSES):
+    """Empty pixels most of whose 8 neighbours are covered take their mean colour, nearest depth
+    and most common label (cracks between splats); in place, and returned."""
+    H, W = depth.shape
+    for _ in range(passes):
+        covered = np.isfinite(depth)
+        if covered.all():
+            break
+        pad_c = np.pad(covered, 1)
+        pad_rgb = np.pad(rgb, ((1, 1), (1, 1), (0, 0)))
+        pad_d = np.pad(np.where(covered, depth, np.inf), 1, constant_values=np.inf)
+        pad_l = np.pad(labels, 1)
+        count = np.zeros((H, W), np.int32)
+        acc = np.zeros((H, W, 3), np.float32)
+        near = np.full((H, W), np.inf, np.float32)
+        near_l = np.zeros((H, W), np.int32)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                if dx == 0 and dy == 0:
+                    continue
+                c = pad_c[1 + dy:1 + dy + H, 1 + dx:1 + dx + W]
+                count += c
+                acc += np.where(c[..., None], pad_rgb[1 + dy:1 + dy + H, 1 + dx:1 + dx + W], 0)
+                d = pad_d[1 + dy:1 + dy + H, 1 + dx:1 + dx + W]
+                better = d < near
+                near = np.where(better, d, near)
+                near_l = np.where(better, pad_l[1 + dy:1 + dy + H, 1 + dx:1 + dx + W], near_l)
+        hole = ~covered & (count >= FILL_NEIGHBOURS)
+        if not hole.any():
+            break
+        rgb[hole] = acc[hole] / count[hole][:, None]
+        depth[hole] = near[hole]
+        labels[hole] = near_l[hole]
+    return rgb, depth, labels
+
+
+def draw_clouds(clouds: list, matrices: list, labels: list, view: View, fill: bool = True):
+    """Several clouds, each at its own world matrix (None = its points are world positions),
+    drawn together into ``view``: rgb (H, W, 3) 0..255, depth (H, W), labels (H, W)."""
+    pts, cols, sizes, labs = [], [], [], []
+    for cloud, m, lab in zip(clouds, matrices, labels):
+        if cloud is None or not len(cloud):
+            continue
+        pts.append(cloud.points if m is None else cloud.transformed(m))
+        cols.append(cloud.colors)
+        sizes.append(cloud.sizes if m is None else cloud.scaled_sizes(m))
+        labs.append(np.full(len(cloud), lab, np.int32))
+    if not pts:
+        return splat(np.zeros((0, 3)), np.zeros((0, 3), np.uint8), np.zeros(0), np.zeros(0, np.int32), view)
+    out = splat(np.concatenate(pts), np.concatenate(cols), np.concatenate(sizes), np.concatenate(labs), view)
+    return fill_cracks(*out) if fill else out
