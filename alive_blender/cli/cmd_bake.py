@@ -47,6 +47,9 @@ def add_parser(sub) -> None:
                         "camera at each frame the generated frame is shown")
     p.add_argument("--trajectory", action="store_true", help="add the embedding trajectory as 3-D curves")
     p.add_argument("--radius", type=float, default=0.0, help="point radius (default: from the pixel footprint)")
+    p.add_argument("--objects", action="store_true", help="key each source object's world matrix from the "
+                   "invented states (Cycles renders the invented behavior with the real meshes); alone: "
+                   "nothing else is baked")
     p.add_argument("--device", default="auto", help="decode on auto, cpu, cuda or mps")
     p.add_argument("--save", required=True, help="where to save the baked scene (.blend)")
     p.set_defaults(func=execute)
@@ -85,10 +88,20 @@ def execute(args, reporter) -> dict:
     save = check_save_target(args.save)
     from ..core.workdir.lock import workdir_lock
     open_blend(args.scene)
+    only_objects = args.objects and not (args.points or args.texture or args.card or args.world or args.object)
     with workdir_lock(workdir):  # the decode goes into WORKDIR/bakes
-        result = bake_from_workdir(bpy.context.scene, workdir, settings, rollout_file=args.rollout or None,
-                                   variation=args.variation, blend_dir=save.parent, device=args.device,
-                                   reporter=reporter)
+        if args.objects:
+            from ..blender.bake.objects import bake_objects_from_workdir
+            keyed = bake_objects_from_workdir(bpy.context.scene, workdir, args.rollout or None, args.variation,
+                                              args.start, reporter)
+        if only_objects:
+            result = {"objects": keyed}
+        else:
+            result = bake_from_workdir(bpy.context.scene, workdir, settings, rollout_file=args.rollout or None,
+                                       variation=args.variation, blend_dir=save.parent, device=args.device,
+                                       reporter=reporter)
+        if args.objects and not only_objects:
+            result["objects"] = keyed
         result["blend"] = str(save_blend(save))
     reporter.status(f"saved {result['blend']}")
     return result

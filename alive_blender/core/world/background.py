@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .clouds import Cloud, sample_points, voxel_dedupe
+from .clouds import Cloud, sample_points, view_directions, voxel_dedupe
 
 
 def background_cloud(rgb, depth, ids, moving: list, Ks, cameras, voxel_scale: float = 1.0) -> Cloud:
     """The world-space cloud of all samples' pixels whose id is not a moving object."""
     from scipy.ndimage import binary_dilation
-    pts, cols, sizes = [], [], []
+    pts, cols, sizes, views = [], [], [], []
     for i in range(len(rgb)):
         # next to a moving object a pixel is anti-aliased with it: not the static scene's colour
         still = ~binary_dilation(np.isin(ids[i], moving)) if ids is not None else np.ones(depth[i].shape, bool)
@@ -26,10 +26,11 @@ def background_cloud(rgb, depth, ids, moving: list, Ks, cameras, voxel_scale: fl
         pts.append(world)
         cols.append(col)
         sizes.append(size)
+        views.append(view_directions(world, cameras[i]))
     p, c, s = np.concatenate(pts), np.concatenate(cols), np.concatenate(sizes)
     if not len(p):
         return Cloud.empty()
-    return voxel_dedupe(p, c, s, voxel_scale * float(np.percentile(s, 5)))
+    return voxel_dedupe(p, c, s, np.concatenate(views), voxel_scale * float(np.percentile(s, 5)))
 
 
 def sky_color(rgb, depth) -> np.ndarray:

@@ -24,22 +24,32 @@ from ..camera import unproject
 class Cloud:
     """A coloured point cloud: positions (P, 3) float32 (object frame for an object
     cloud, world for the background), sRGB colours (P, 3) uint8, footprints (P,)
-    float32 (scene units: the point's patch of surface, what its splat covers)."""
+    float32 (scene units: the point's patch of surface, what its splat covers),
+    views (P, 3) float32: the unit direction from the point to the camera that saw
+    it (in the cloud's frame; shading such as Workbench's studio light depends on
+    it, so the composer prefers points seen from a direction near its own)."""
     points: np.ndarray
     colors: np.ndarray
     sizes: np.ndarray
+    views: np.ndarray
 
     def __len__(self) -> int:
         return len(self.points)
 
     @staticmethod
     def empty() -> "Cloud":
-        return Cloud(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, np.float32))
+        return Cloud(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, np.float32),
+                     np.zeros((0, 3), np.float32))
 
     def transformed(self, matrix: np.ndarray) -> np.ndarray:
         """World positions (P, 3) of the points under a 4x4 world matrix."""
         m = np.asarray(matrix, np.float64)
         return (self.points.astype(np.float64) @ m[:3, :3].T + m[:3, 3]).astype(np.float32)
+
+    def transformed_views(self, matrix: np.ndarray) -> np.ndarray:
+        """View directions (P, 3) under a 4x4 world matrix (rotation only, renormalised)."""
+        v = self.views.astype(np.float64) @ np.asarray(matrix, np.float64)[:3, :3].T
+        return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
     def scaled_sizes(self, matrix: np.ndarray) -> np.ndarray:
         """Footprints under a world matrix (object scale makes patches larger)."""
@@ -52,15 +62,30 @@ def pixel_footprints(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
     return (np.asarray(depth, np.float64) / float(np.sqrt(K[0, 0] * K[1, 1]))).astype(np.float32)
 
 
-def voxel_dedupe(points: np.ndarray, colors: np.ndarray, sizes: np.ndarray, voxel: float) -> Cloud:
-    """One point per voxel of edge ``voxel``: the one with the smallest footprint (seen closest)."""
+def direction_bins(views: np.ndarray) -> np.ndarray:
+    """Which of 6 axis directions (+-x, +-y, +-z) each view direction is nearest."""
+    axis = np.argmax(np.abs(views), axis=1)
+    return axis * 2 + (views[np.arange(len(views)), axis] > 0)
+
+
+def voxel_dedupe(points, colors, sizes, views, voxel: float) -> Cloud:
+    """One point per voxel of edge ``voxel`` and view direction (6 bins): the one with the smallest
+    footprint (seen closest). A surface seen from opposite sides keeps a point for each."""
     if len(points) == 0:
         return Cloud.empty()
     order = np.argsort(sizes, kind="stable")
     keys = np.floor(points[order] / max(float(voxel), 1e-9)).astype(np.int64)
+    keys = np.concatenate([keys, direction_bins(views[order])[:, None]], 1)
     _, first = np.unique(keys, axis=0, return_index=True)
     keep = order[np.sort(first)]
-    return Cloud(points[keep].astype(np.float32), colors[keep].astype(np.uint8), sizes[keep].astype(np.float32))
+    return Cloud(points[keep].astype(np.float32), colors[keep].astype(np.uint8), sizes[keep].astype(np.float32),
+                 views[keep].astype(np.float32))
+
+
+def view_directions(world: np.ndarray, world_from_camera: np.ndarray) -> np.ndarray:
+    """Unit vectors from world points (P, 3) to the camera centre."""
+    d = np.asarray(world_from_camera, np.float64)[:3, 3] - world
+    return d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
 
 
 def sample_points(rgb, depth, mask, K, world_from_camera):
@@ -93,7 +118,7 @@ def object_cloud(rgb, depth, ids, oid: int, Ks, cameras, matrices, samples=None,
     rgb (N, H, W, 3) uint8, depth (N, H, W), ids (N, H, W); Ks (N, 3, 3),
     cameras (N, 4, 4) world_from_camera, matrices (N, 4, 4) the object's world
     matrix per sample; ``samples``: which samples to fuse (default all)."""
-    pts, cols, sizes = [], [], []
+    pts, cols, sizes, views = [], [], [], []
     for i in (range(len(rgb)) if samples is None else samples):
         mask = ids[i] == oid
         world, col, size = sample_points(interior_colors(rgb[i], mask), depth[i], mask, Ks[i], cameras[i])
@@ -101,13 +126,15 @@ def object_cloud(rgb, depth, ids, oid: int, Ks, cameras, matrices, samples=None,
             continue
         local = np.linalg.inv(np.asarray(matrices[i], np.float64))
         pts.append(world @ local[:3, :3].T + local[:3, 3])
+        v = view_directions(world, cameras[i]) @ local[:3, :3].T
+        views.append(v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12))
         cols.append(col)
         # footprints move into the object's frame with its scale
         sizes.append(size / float(np.cbrt(abs(np.linalg.det(np.asarray(matrices[i])[:3, :3]))) or 1.0))
     if not pts:
         return Cloud.empty()
     p, c, s = np.concatenate(pts), np.concatenate(cols), np.concatenate(sizes)
-    return voxel_dedupe(p, c, s, voxel_scale * float(np.min(s)))
+    return voxel_dedupe(p, c, s, np.concatenate(views), voxel_scale * float(np.min(s)))
 
 
 def capture_arrays(capture) -> dict:

@@ -19,6 +19,8 @@ import numpy as np
 MAX_SPLAT_RADIUS = 3      # pixels either side: a point closer than that to the camera is drawn coarser
 FILL_PASSES = 2           # crack filling: passes of "empty pixel with >= FILL_NEIGHBOURS covered neighbours"
 FILL_NEIGHBOURS = 5       # of 8
+DEPTH_SLACK = 1.5         # footprints: candidates this close to a pixel's nearest are the same surface
+OBJECT_COVERAGE = 0.75    # object splats: patch scale (rim points would grow silhouettes by half a pixel)
 
 
 @dataclass
@@ -41,8 +43,18 @@ def project_points(points: np.ndarray, view: View):
     return np.stack([u, v], 1), z
 
 
-def splat(points: np.ndarray, colors: np.ndarray, sizes: np.ndarray, labels: np.ndarray, view: View):
+def splat(points: np.ndarray, colors: np.ndarray, sizes: np.ndarray, labels: np.ndarray, view: View,
+          views: np.ndarray | None = None, coverage: np.ndarray | float = 1.0):
     """Z-buffered splats of world points into ``view``.
+
+    A point covers the pixels whose centres lie in its square patch (``sizes``
+    wide, times ``coverage``: below 1 keeps silhouettes from growing by the
+    half pixel every rim point adds; the cracks it opens inside are filled by
+    ``fill_cracks``); the pixel centre its projection falls nearest is always
+    covered when ``coverage`` >= 1. Among the candidates of a pixel within
+    ``DEPTH_SLACK`` footprints of the nearest (the same surface), the one whose
+    ``views`` direction (to the camera that saw it) is nearest this camera's
+    wins: view-dependent shading stays consistent.
 
     Returns rgb (H, W, 3) float32 0..255, depth (H, W) float32 (inf = nothing),
     labels (H, W) int32 (the winning point's label; 0 where nothing)."""
@@ -56,8 +68,9 @@ def splat(points: np.ndarray, colors: np.ndarray, sizes: np.ndarray, labels: np.
     f = float(np.sqrt(view.K[0, 0] * view.K[1, 1]))
     ok = (z > 1e-6) & np.isfinite(uv).all(1)
     uv, z, idx = uv[ok], z[ok], np.flatnonzero(ok)
-    width_px = sizes[idx] * f / z
-    radius = np.clip(np.ceil(0.5 * width_px - 0.5), 0, MAX_SPLAT_RADIUS).astype(np.int64)
+    cov = np.broadcast_to(np.asarray(coverage, np.float64), (len(points),))[idx]
+    half = 0.5 * sizes[idx] * f / z * cov                       # patch half-width in pixels
+    radius = np.clip(np.ceil(half - 0.5), 0, MAX_SPLAT_RADIUS).astype(np.int64)
     px = np.floor(uv[:, 0]).astype(np.int64)
     py = np.floor(uv[:, 1]).astype(np.int64)
     cand_pix, cand_z, cand_pt = [], [], []
@@ -67,15 +80,31 @@ def splat(points: np.ndarray, colors: np.ndarray, sizes: np.ndarray, labels: np.
         for dx, dy in ring:
             x, y = px[sel] + dx, py[sel] + dy
             inside = (x >= 0) & (x < W) & (y >= 0) & (y < H)
+            if r == 0:   # the own pixel: unless the patch is shrunk and misses its centre
+                hs = half[sel]
+                inside &= (cov[sel] >= 1.0) | ((np.abs(x + 0.5 - uv[sel, 0]) <= hs) & (np.abs(y + 0.5 - uv[sel, 1]) <= hs))
+            else:
+                hs = half[sel]
+                inside &= (np.abs(x + 0.5 - uv[sel, 0]) <= hs + 0.5) & (np.abs(y + 0.5 - uv[sel, 1]) <= hs + 0.5)
             s = sel[inside]
             cand_pix.append(y[inside] * W + x[inside])
-            # a splat's rim loses to a centre at the same depth (sharper edges between surfaces)
-            cand_z.append(z[s] * (1.0 + 1e-4 * r))
+            cand_z.append(z[s] * (1.0 + 1e-4 * r))   # a rim loses to a centre at the same depth
             cand_pt.append(s)
     pix, cz, pt = np.concatenate(cand_pix), np.concatenate(cand_z), np.concatenate(cand_pt)
     if not len(pix):
         return rgb, depth, lab
-    order = np.lexsort((cz, pix))
+    if views is not None:
+        zmin = np.full(H * W, np.inf)
+        np.minimum.at(zmin, pix, cz)
+        near = cz <= zmin[pix] + DEPTH_SLACK * sizes[idx[pt]]
+        pix, cz, pt = pix[near], cz[near], pt[near]
+        eye = np.asarray(view.world_from_camera, np.float64)[:3, 3]
+        to_eye = eye - points[idx].astype(np.float64)
+        to_eye /= np.maximum(np.linalg.norm(to_eye, axis=1, keepdims=True), 1e-12)
+        score = -np.einsum("ij,ij->i", to_eye, views[idx].astype(np.float64))   # lower = nearer this view
+        order = np.lexsort((cz, score[pt], pix))
+    else:
+        order = np.lexsort((cz, pix))
     pix, pt = pix[order], pt[order]
     first = np.ones(len(pix), bool)
     first[1:] = pix[1:] != pix[:-1]
@@ -123,18 +152,21 @@ def fill_cracks(rgb: np.ndarray, depth: np.ndarray, labels: np.ndarray, passes: 
     return rgb, depth, labels
 
 
-def draw_clouds(clouds: list, matrices: list, labels: list, view: View, fill: bool = True):
+def draw_clouds(clouds: list, matrices: list, labels: list, view: View, fill: bool = True,
+                coverage: float = 1.0):
     """Several clouds, each at its own world matrix (None = its points are world positions),
     drawn together into ``view``: rgb (H, W, 3) 0..255, depth (H, W), labels (H, W)."""
-    pts, cols, sizes, labs = [], [], [], []
+    pts, cols, sizes, labs, views = [], [], [], [], []
     for cloud, m, lab in zip(clouds, matrices, labels):
         if cloud is None or not len(cloud):
             continue
         pts.append(cloud.points if m is None else cloud.transformed(m))
         cols.append(cloud.colors)
         sizes.append(cloud.sizes if m is None else cloud.scaled_sizes(m))
+        views.append(cloud.views if m is None else cloud.transformed_views(m))
         labs.append(np.full(len(cloud), lab, np.int32))
     if not pts:
         return splat(np.zeros((0, 3)), np.zeros((0, 3), np.uint8), np.zeros(0), np.zeros(0, np.int32), view)
-    out = splat(np.concatenate(pts), np.concatenate(cols), np.concatenate(sizes), np.concatenate(labs), view)
+    out = splat(np.concatenate(pts), np.concatenate(cols), np.concatenate(sizes), np.concatenate(labs), view,
+                np.concatenate(views), coverage)
     return fill_cracks(*out) if fill else out
