@@ -138,7 +138,7 @@ def test_moving_camera_rollout_reaches_new_arrangements_that_match_blenders_rend
         assert int(np.argmax(to_all)) == own, (t, own, np.round(to_all, 1))
         scores.append(to_all[own])
     print("ORACLE", picks, np.round(scores, 1), np.round(taus, 1))
-    assert np.median(np.array(scores) - np.array(taus)) >= 0, (scores, taus)
+    assert all(s >= t for s, t in zip(scores, taus)), (scores, taus)
 
 
 @pytest.mark.timeout(300)
@@ -167,3 +167,51 @@ print("RESULT", json.dumps({"m": out, "kept": kept, "fake": [bpy.data.actions[k]
     got = json.loads(res.stdout.split("RESULT", 1)[1])
     assert np.abs(np.array(got["m"]) - poses).max() < 1e-4
     assert all(got["kept"]) and all(got["fake"])   # the objects' own animation is kept
+
+
+@pytest.mark.timeout(300)
+def test_still_camera_composes_as_object_layers_and_draws_a_never_captured_height(tmp_path):
+    from alive_blender.core.models.generator import GeneratorConfig
+    from alive_blender.core.models.layers import train_layers
+    from alive_blender.core.run.stages import load_generator
+    from alive_blender.core.workdir.dataset import load_capture
+    blend = tmp_path / "still.blend"
+    res = run_script("save_world_scene.py", blend, "still")
+    assert res.returncode == 0, res.stderr[-2000:]
+    work = tmp_path / "work"
+    res = run_cli("--json", "run", blend, "--out", work, "--frames", f"1-{CAPTURED}", "--resolution", SIZE,
+                  "--engine", "WORKBENCH", "--generator", "object-world", "--rollout-frames", "20", timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    cap = load_capture(work)
+    gen = load_generator(work)
+    assert gen.cfg.arch == "object-world" and not gen.moving_camera and len(gen.objects) == 2
+    # no regression: a still camera's states compose exactly as object-layers composes them
+    layers = train_layers(gen.a["embeddings"], cap, GeneratorConfig(arch="object-layers"))
+    states = np.load(work / "rollout" / "rollout.states.npy")[0]
+    assert np.array_equal(gen.compose(states)["rgb"], layers.compose(states)["rgb"])
+    # a pose no sample had: the cube carried 0.6 higher than it ever was, drawn from its cloud
+    poses = gen.a["matrices"][2][None].copy()
+    cube = gen.objects.index(int(next(k for k, v in cap.meta["object_ids"].items() if v == "A_Cube")))
+    poses[0, cube, 2, 3] += 0.6
+    lifted = gen.compose_poses(poses, [2])
+    spec = tmp_path / "lifted.npz"
+    np.savez(spec, names=np.array(_names(cap, gen.objects)), poses=np.concatenate([poses, gen.a["matrices"][2][None]]),
+             cameras=np.stack([cap.world_from_camera(2)] * 2))
+    res = run_script("key_poses.py", blend, tmp_path / "lifted.blend", spec)
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = run_cli("capture", tmp_path / "lifted.blend", "--out", tmp_path / "oracle", "--frames", "1-2",
+                  "--resolution", SIZE, "--engine", "WORKBENCH", timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    oracle_cap = load_capture(tmp_path / "oracle")
+    oracle = oracle_cap.rgb.astype(np.float32) / 255.0
+    # the oracle renders a captured state as the capture did (keyed matrices round-trip to ~1e-7)
+    assert psnr(oracle[1], cap.rgb[2] / 255.0) >= 50
+    drawn = psnr(lifted["rgb"][0], oracle[0])
+    print("LIFTED", round(drawn, 1), round(psnr(cap.rgb[2] / 255.0, oracle[0]), 1))
+    assert drawn >= psnr(cap.rgb[2] / 255.0, oracle[0]) + 5.0   # clearly nearer than the captured height
+    # solid, and where Blender draws it: silhouette IoU against the oracle's id image
+    oid = gen.objects[cube]
+    ours, theirs = lifted["ids"][0] == oid, oracle_cap.ids[0] == oid
+    iou = (ours & theirs).sum() / (ours | theirs).sum()
+    print("LIFTED IoU", round(float(iou), 3), int(ours.sum()), int(theirs.sum()))
+    assert iou >= 0.85

@@ -1,9 +1,9 @@
-"""A tiny moving-camera scene for the 3-D layers: save_world_scene.py OUT.blend
+"""A tiny moving-camera scene for the 3-D layers: save_world_scene.py OUT.blend [still]
 
 Two objects on cyclic paths of 3 and 4 frames (12 configurations over frames
 1..12): a cube that circles and turns a quarter per step (every side is seen
 from some frame), and a ball that bobs. The camera pans linearly over frames
-1..12 (not cyclic). Keyed every frame, linear interpolation."""
+1..12 (not cyclic); with "still" it stays at its first pose. Keyed every frame."""
 import bpy, bmesh, math, sys
 bpy.ops.wm.read_factory_settings(use_empty=True)
 scene = bpy.context.scene
@@ -25,6 +25,7 @@ for f in range(1, 13):
     a.keyframe_insert("location", frame=f); a.keyframe_insert("rotation_euler", frame=f)
     b.location = (1.2, -0.5 + 1.0 * math.cos(2 * math.pi * t / 4), 0.8 + 0.5 * math.sin(2 * math.pi * t / 4))
     b.keyframe_insert("location", frame=f)
+    t = 0 if sys.argv[2:] == ["still"] else t
     cam.location = (-2.0 + 4.0 * t / 11, -7, 5)
     cam.rotation_euler = (math.radians(55), 0, math.radians(-12 + 24 * t / 11))
     cam.keyframe_insert("location", frame=f); cam.keyframe_insert("rotation_euler", frame=f)

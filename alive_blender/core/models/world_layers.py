@@ -31,7 +31,7 @@ from ..errors import AliveError
 from ..world.background import background_cloud, sky_color
 from ..world.camera_path import CameraPath, camera_path
 from ..world.clouds import Cloud, object_cloud
-from ..world.compose import OBJECT_COVERAGE, View, draw_clouds
+from ..world.compose import View, draw_clouds
 from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, moving_objects
 
 ARCH = "object-world"
@@ -90,6 +90,7 @@ class WorldLayers(ObjectLayers):
         a["cloud_colors"] = np.concatenate([c.colors for c in allc]).astype(np.uint8)
         a["cloud_sizes"] = np.concatenate([c.sizes for c in allc]).astype(np.float32)
         a["cloud_views"] = np.concatenate([c.views for c in allc]).astype(np.float32)
+        a["cloud_rim"] = np.concatenate([c.rim for c in allc]).astype(np.uint8)
         a["cloud_labels"] = labels   # 0 = background, m + 1 = object slot m
         a["sky"] = sky_color(a["rgb"], a["depth"])
         if reporter is not None:
@@ -106,7 +107,8 @@ class WorldLayers(ObjectLayers):
             a = self.a
             lab = a["cloud_labels"]
             cut = lambda k: Cloud(a["cloud_points"][lab == k], a["cloud_colors"][lab == k],  # noqa: E731
-                                  a["cloud_sizes"][lab == k], a["cloud_views"][lab == k])
+                                  a["cloud_sizes"][lab == k], a["cloud_views"][lab == k],
+                                  a["cloud_rim"][lab == k].astype(bool))
             self._clouds = (cut(0), [cut(m + 1) for m in range(len(self.objects))])
         return self._clouds
 
@@ -197,7 +199,7 @@ class WorldLayers(ObjectLayers):
                         img[rim] = col[rim]
                         z[rim] = d[rim]
                 else:
-                    col, d, lab = draw_clouds([clouds[m]], [poses[f, m]], [1], view, coverage=OBJECT_COVERAGE)
+                    col, d, lab = draw_clouds([clouds[m]], [poses[f, m]], [1], view)
                     front = (lab == 1) & (d < z)
                 img[front] = col[front]
                 z[front] = d[front]
@@ -278,7 +280,7 @@ class WorldLayers(ObjectLayers):
         need = {"rgb", "depth", "alpha", "embeddings"}
         if objects:
             need |= {"ids", "representative", "K", "cameras", "matrices", "path", "path_rule", "cloud_points",
-                     "cloud_colors", "cloud_sizes", "cloud_views", "cloud_labels", "sky"}
+                     "cloud_colors", "cloud_sizes", "cloud_views", "cloud_rim", "cloud_labels", "sky"}
             if rule == "still":
                 need |= {"plate", "plate_depth", "shade", "owner"}
         if not need <= set(arrays):

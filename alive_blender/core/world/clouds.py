@@ -27,11 +27,18 @@ class Cloud:
     float32 (scene units: the point's patch of surface, what its splat covers),
     views (P, 3) float32: the unit direction from the point to the camera that saw
     it (in the cloud's frame; shading such as Workbench's studio light depends on
-    it, so the composer prefers points seen from a direction near its own)."""
+    it, so the composer prefers points seen from a direction near its own);
+    rim (P,) bool: the point came from the rim of its object's mask (a pixel only
+    partly covered: its patch reaches past the silhouette, so it is drawn smaller)."""
     points: np.ndarray
     colors: np.ndarray
     sizes: np.ndarray
     views: np.ndarray
+    rim: np.ndarray = None
+
+    def __post_init__(self):
+        if self.rim is None:
+            self.rim = np.zeros(len(self.points), bool)
 
     def __len__(self) -> int:
         return len(self.points)
@@ -39,7 +46,7 @@ class Cloud:
     @staticmethod
     def empty() -> "Cloud":
         return Cloud(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, np.float32),
-                     np.zeros((0, 3), np.float32))
+                     np.zeros((0, 3), np.float32), np.zeros(0, bool))
 
     def transformed(self, matrix: np.ndarray) -> np.ndarray:
         """World positions (P, 3) of the points under a 4x4 world matrix."""
@@ -68,18 +75,20 @@ def direction_bins(views: np.ndarray) -> np.ndarray:
     return axis * 2 + (views[np.arange(len(views)), axis] > 0)
 
 
-def voxel_dedupe(points, colors, sizes, views, voxel: float) -> Cloud:
-    """One point per voxel of edge ``voxel`` and view direction (6 bins): the one with the smallest
-    footprint (seen closest). A surface seen from opposite sides keeps a point for each."""
+def voxel_dedupe(points, colors, sizes, views, voxel: float, rim=None) -> Cloud:
+    """One point per voxel of edge ``voxel`` and view direction (6 bins): an interior point before
+    a rim point, then the one with the smallest footprint (seen closest). A surface seen from
+    opposite sides keeps a point for each."""
     if len(points) == 0:
         return Cloud.empty()
-    order = np.argsort(sizes, kind="stable")
+    rim = np.zeros(len(points), bool) if rim is None else np.asarray(rim, bool)
+    order = np.lexsort((sizes, rim))
     keys = np.floor(points[order] / max(float(voxel), 1e-9)).astype(np.int64)
     keys = np.concatenate([keys, direction_bins(views[order])[:, None]], 1)
     _, first = np.unique(keys, axis=0, return_index=True)
     keep = order[np.sort(first)]
     return Cloud(points[keep].astype(np.float32), colors[keep].astype(np.uint8), sizes[keep].astype(np.float32),
-                 views[keep].astype(np.float32))
+                 views[keep].astype(np.float32), rim[keep])
 
 
 def view_directions(world: np.ndarray, world_from_camera: np.ndarray) -> np.ndarray:
@@ -118,12 +127,14 @@ def object_cloud(rgb, depth, ids, oid: int, Ks, cameras, matrices, samples=None,
     rgb (N, H, W, 3) uint8, depth (N, H, W), ids (N, H, W); Ks (N, 3, 3),
     cameras (N, 4, 4) world_from_camera, matrices (N, 4, 4) the object's world
     matrix per sample; ``samples``: which samples to fuse (default all)."""
-    pts, cols, sizes, views = [], [], [], []
+    from scipy.ndimage import binary_erosion
+    pts, cols, sizes, views, rims = [], [], [], [], []
     for i in (range(len(rgb)) if samples is None else samples):
         mask = ids[i] == oid
         world, col, size = sample_points(interior_colors(rgb[i], mask), depth[i], mask, Ks[i], cameras[i])
         if not len(world):
             continue
+        rims.append((mask & ~binary_erosion(mask))[mask & np.isfinite(depth[i]) & (depth[i] > 0)])
         local = np.linalg.inv(np.asarray(matrices[i], np.float64))
         pts.append(world @ local[:3, :3].T + local[:3, 3])
         v = view_directions(world, cameras[i]) @ local[:3, :3].T
@@ -134,7 +145,7 @@ def object_cloud(rgb, depth, ids, oid: int, Ks, cameras, matrices, samples=None,
     if not pts:
         return Cloud.empty()
     p, c, s = np.concatenate(pts), np.concatenate(cols), np.concatenate(sizes)
-    return voxel_dedupe(p, c, s, np.concatenate(views), voxel_scale * float(np.min(s)))
+    return voxel_dedupe(p, c, s, np.concatenate(views), voxel_scale * float(np.min(s)), np.concatenate(rims))
 
 
 def capture_arrays(capture) -> dict:

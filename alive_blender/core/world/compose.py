@@ -19,8 +19,9 @@ import numpy as np
 MAX_SPLAT_RADIUS = 3      # pixels either side: a point closer than that to the camera is drawn coarser
 FILL_PASSES = 2           # crack filling: passes of "empty pixel with >= FILL_NEIGHBOURS covered neighbours"
 FILL_NEIGHBOURS = 5       # of 8
+SUPERSAMPLE = 2           # clouds are drawn on a grid this much finer, then reduced (see draw_clouds)
 DEPTH_SLACK = 1.5         # footprints: candidates this close to a pixel's nearest are the same surface
-OBJECT_COVERAGE = 0.75    # object splats: patch scale (rim points would grow silhouettes by half a pixel)
+RIM_COVERAGE = 0.5        # patch scale of a rim point (a partly covered pixel): silhouettes do not grow
 
 
 @dataclass
@@ -48,10 +49,9 @@ def splat(points: np.ndarray, colors: np.ndarray, sizes: np.ndarray, labels: np.
     """Z-buffered splats of world points into ``view``.
 
     A point covers the pixels whose centres lie in its square patch (``sizes``
-    wide, times ``coverage``: below 1 keeps silhouettes from growing by the
-    half pixel every rim point adds; the cracks it opens inside are filled by
-    ``fill_cracks``); the pixel centre its projection falls nearest is always
-    covered when ``coverage`` >= 1. Among the candidates of a pixel within
+    wide, times ``coverage`` per point: the rim points of an object get less, so
+    its silhouette does not grow by the half pixel each adds); the pixel its
+    projection falls in is always covered when ``coverage`` >= 1. Among the candidates of a pixel within
     ``DEPTH_SLACK`` footprints of the nearest (the same surface), the one whose
     ``views`` direction (to the camera that saw it) is nearest this camera's
     wins: view-dependent shading stays consistent.
@@ -153,10 +153,14 @@ def fill_cracks(rgb: np.ndarray, depth: np.ndarray, labels: np.ndarray, passes: 
 
 
 def draw_clouds(clouds: list, matrices: list, labels: list, view: View, fill: bool = True,
-                coverage: float = 1.0):
+                supersample: int = SUPERSAMPLE):
     """Several clouds, each at its own world matrix (None = its points are world positions),
-    drawn together into ``view``: rgb (H, W, 3) 0..255, depth (H, W), labels (H, W)."""
-    pts, cols, sizes, labs, views = [], [], [], [], []
+    drawn together into ``view``: rgb (H, W, 3) 0..255, depth (H, W), labels (H, W).
+
+    Drawn on a grid ``supersample`` times finer and reduced: a pixel is covered when at
+    more than half its sub-pixels are (a point's patch reaching past a silhouette then adds
+    a quarter pixel, not half a pixel), with their mean colour and nearest depth."""
+    pts, cols, sizes, labs, views, cover = [], [], [], [], [], []
     for cloud, m, lab in zip(clouds, matrices, labels):
         if cloud is None or not len(cloud):
             continue
@@ -165,8 +169,31 @@ def draw_clouds(clouds: list, matrices: list, labels: list, view: View, fill: bo
         sizes.append(cloud.sizes if m is None else cloud.scaled_sizes(m))
         views.append(cloud.views if m is None else cloud.transformed_views(m))
         labs.append(np.full(len(cloud), lab, np.int32))
+        cover.append(np.where(cloud.rim, RIM_COVERAGE, 1.0))
     if not pts:
         return splat(np.zeros((0, 3)), np.zeros((0, 3), np.uint8), np.zeros(0), np.zeros(0, np.int32), view)
-    out = splat(np.concatenate(pts), np.concatenate(cols), np.concatenate(sizes), np.concatenate(labs), view,
-                np.concatenate(views), coverage)
-    return fill_cracks(*out) if fill else out
+    s = max(1, int(supersample))
+    fine = View(np.diag([s, s, 1.0]) @ np.asarray(view.K, np.float64), view.world_from_camera,
+                view.width * s, view.height * s)
+    out = splat(np.concatenate(pts), np.concatenate(cols), np.concatenate(sizes), np.concatenate(labs), fine,
+                np.concatenate(views), np.concatenate(cover))
+    if fill:
+        out = fill_cracks(*out)
+    return out if s == 1 else _reduce(*out, s)
+
+
+def _reduce(rgb, depth, labels, s: int):
+    """s x s sub-pixels -> one pixel: covered by at least half, mean colour, nearest depth and its label."""
+    H, W = depth.shape[0] // s, depth.shape[1] // s
+    d = depth.reshape(H, s, W, s).transpose(0, 2, 1, 3).reshape(H, W, s * s)
+    c = rgb.reshape(H, s, W, s, 3).transpose(0, 2, 1, 3, 4).reshape(H, W, s * s, 3)
+    lab = labels.reshape(H, s, W, s).transpose(0, 2, 1, 3).reshape(H, W, s * s)
+    hit = np.isfinite(d)
+    n = hit.sum(-1)
+    covered = n * 2 > s * s
+    near = np.argmin(np.where(hit, d, np.inf), axis=-1)
+    out_d = np.where(covered, np.take_along_axis(d, near[..., None], -1)[..., 0], np.inf).astype(np.float32)
+    out_l = np.where(covered, np.take_along_axis(lab, near[..., None], -1)[..., 0], 0).astype(np.int32)
+    out_c = (np.where(hit[..., None], c, 0).sum(2) / np.maximum(n, 1)[..., None]).astype(np.float32)
+    out_c[~covered] = 0
+    return out_c, out_d, out_l
