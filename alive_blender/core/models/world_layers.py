@@ -32,6 +32,7 @@ from ..world.background import background_cloud, sky_color
 from ..world.camera_path import CameraPath, camera_path
 from ..world.clouds import Cloud, object_cloud
 from ..world.compose import View, draw_clouds
+from ..world.shading import apply_shade, nearest_pose_sample, shade_points, shading_owner
 from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, moving_objects
 
 ARCH = "object-world"
@@ -93,6 +94,8 @@ class WorldLayers(ObjectLayers):
         a["cloud_rim"] = np.concatenate([c.rim for c in allc]).astype(np.uint8)
         a["cloud_labels"] = labels   # 0 = background, m + 1 = object slot m
         a["sky"] = sky_color(a["rgb"], a["depth"])
+        model._clouds = None
+        _carried_shading(model)
         if reporter is not None:
             reporter.status(f"train: object-world: {len(model.objects)} object clouds "
                             f"({', '.join(f'{model.names[str(o)]} {len(c)} points' for o, c in zip(model.objects, clouds))}),"
@@ -100,6 +103,13 @@ class WorldLayers(ObjectLayers):
         return model
 
     # -- clouds
+
+    def shade_cloud(self, m: int, sample: int) -> Cloud:
+        """Object slot m's shading as it was in ``sample``, in its own frame (colours = ratios)."""
+        a = self.a
+        sel = (a["shade_labels"] == m) & (a["shade_samples"] == sample)
+        return Cloud(a["shade_points"][sel], a["shade_ratio"][sel].astype(np.float32), a["shade_sizes"][sel],
+                     np.zeros((int(sel.sum()), 3), np.float32))
 
     def clouds(self) -> tuple[Cloud, list[Cloud]]:
         """(background cloud in world space, one cloud per object slot in its own frame)."""
@@ -185,14 +195,26 @@ class WorldLayers(ObjectLayers):
             img, z, hole = self._background(c, view)
             img = img.copy()
             z = z.copy()
-            for m, oid in enumerate(self.objects):
-                src = self._captured_source(m, poses[f, m], c, None if sources is None else int(sources[f, m]))
+            srcs = [self._captured_source(m, poses[f, m], c, None if sources is None else int(sources[f, m]))
+                    for m in range(len(self.objects))]
+            for m, (oid, src) in enumerate(zip(self.objects, srcs)):   # shading first, then the objects
+                if src is None:        # carried in 3-D: where its shadow points land on the surface
+                    ref = int(sources[f, m]) if sources is not None else \
+                        nearest_pose_sample(a["matrices"][:, m], poses[f, m])
+                    shade = self.shade_cloud(m, ref)
+                    if len(shade):
+                        ratio, rz, _ = draw_clouds([shade], [poses[f, m]], [1], view)
+                        apply_shade(img, z, ratio, rz)
+                    continue
+                sel = a["owner"][src] == oid
+                if self.path.rule == "still":
+                    img[sel] *= a["shade"][src][sel]            # as object-layers
+                else:
+                    img[sel] = a["rgb"][src][sel]               # this camera's own capture of it: exact
+            for m, (oid, src) in enumerate(zip(self.objects, srcs)):
                 if src is not None:   # the captured pixels of this pose from this camera
                     d = a["depth"][src]
                     front = (a["ids"][src] == oid) & ((d < z) | hole)
-                    if self.path.rule == "still" and "shade" in a:
-                        sel = a["owner"][src] == oid
-                        img[sel] *= a["shade"][src][sel]
                     col = a["rgb"][src]
                     if hole.any():   # the object's own anti-aliased rim, where the background is a hole
                         rim = binary_dilation(a["ids"][src] == oid) & (a["ids"][src] == 0) & hole
@@ -244,7 +266,9 @@ class WorldLayers(ObjectLayers):
             if cam_sample is not None and (view.width, view.height) == a["rgb"].shape[2:0:-1]:
                 # the sample's own pixels where no moving object hid them: exact
                 hole = binary_dilation(a["ids"][cam_sample] > 0)   # with the anti-aliased rim
-                img = np.where(hole[..., None], img, a["rgb"][cam_sample].astype(np.float32))
+                # the objects' shading in this sample is theirs (restored when they are drawn from it)
+                replace = hole | (a["owner"][cam_sample] > 0)
+                img = np.where(replace[..., None], img, a["rgb"][cam_sample].astype(np.float32))
                 z = np.where(hole, z, a["depth"][cam_sample])
                 known = ~hole | np.isfinite(z)
                 img = _fill_nearest(img, known)
@@ -279,10 +303,12 @@ class WorldLayers(ObjectLayers):
             arrays[k] = arr.astype(np.float32) if k == "shade" else arr
         need = {"rgb", "depth", "alpha", "embeddings"}
         if objects:
-            need |= {"ids", "representative", "K", "cameras", "matrices", "path", "path_rule", "cloud_points",
+            need |= {"ids", "representative", "owner", "shade_points", "shade_ratio", "shade_sizes", "shade_samples",
+                     "shade_labels",
+                     "K", "cameras", "matrices", "path", "path_rule", "cloud_points",
                      "cloud_colors", "cloud_sizes", "cloud_views", "cloud_rim", "cloud_labels", "sky"}
             if rule == "still":
-                need |= {"plate", "plate_depth", "shade", "owner"}
+                need |= {"plate", "plate_depth", "shade"}
         if not need <= set(arrays):
             raise AliveError(f"object-world checkpoint lacks {', '.join(sorted(need - set(arrays)))}", "train again")
         path = None
@@ -291,6 +317,31 @@ class WorldLayers(ObjectLayers):
             path = CameraPath(arrays["path"][0], arrays["path"][1], ("still", "cyclic", "last")[int(pr[0])],
                               int(pr[1]))
         return cls(cfg, header["dim"], arrays, objects, header.get("object_names", {}), device, path)
+
+
+def _carried_shading(model: WorldLayers) -> None:
+    """Each object's shading (world/shading.py) as a cloud in its own frame; with a moving camera
+    also which pixels of each sample are whose shading (``owner``), against the shadow-free plate."""
+    a = model.a
+    n = len(a["rgb"])
+    if model.path.rule == "still":
+        ratios, owners = a["shade"], a["owner"]
+    else:
+        bg, _ = model.clouds()
+        ratios = np.ones(a["rgb"].shape, np.float32)
+        owners = np.zeros(a["ids"].shape, np.int32)
+        for c in range(n):
+            plate, _, _ = draw_clouds([bg], [None], [1], model.view(c))
+            hole = binary_dilation(a["ids"][c] > 0)
+            ratios[c], owners[c] = shading_owner(a["rgb"][c], plate, a["ids"][c], hole, a["depth"][c])
+        a["owner"] = owners
+    parts = [shade_points(ratios, owners, a["depth"], o, a["K"], a["cameras"], a["matrices"][:, m])
+             for m, o in enumerate(model.objects)]
+    a["shade_points"] = np.concatenate([p[0] for p in parts])
+    a["shade_ratio"] = np.concatenate([p[1] for p in parts]).astype(np.float16)   # ratios near 1
+    a["shade_sizes"] = np.concatenate([p[2] for p in parts])
+    a["shade_samples"] = np.concatenate([p[3] for p in parts])
+    a["shade_labels"] = np.concatenate([np.full(len(p[0]), m, np.int32) for m, p in enumerate(parts)])
 
 
 def _pose_camera_representatives(capture, oid: int, ids: np.ndarray) -> np.ndarray:

@@ -288,11 +288,12 @@ def _states_file(rollout_file: Path) -> Path:
     return Path(rollout_file).with_suffix(".states.npy")
 
 
-def _compose(gen, states: np.ndarray, first: int, width: int = 0, height: int = 0) -> dict:
-    """States of invented frames first, first + 1, ... composed; a generator that draws
-    through a moving camera (object-world) is told which frames they are."""
+def _compose(gen, states: np.ndarray, first: int, width: int = 0, height: int = 0, frames=None) -> dict:
+    """States of invented frames first, first + 1, ... (or ``frames``) composed; a generator
+    that draws through a moving camera (object-world) is told which frames they are."""
     if getattr(gen, "moving_camera", False):
-        return gen.compose(states, width, height, frames=first + np.arange(len(states)))
+        return gen.compose(states, width, height,
+                           frames=first + np.arange(len(states)) if frames is None else frames)
     return gen.compose(states, width, height)
 
 
@@ -363,7 +364,7 @@ def _frame_names(n: int) -> list[str]:
 
 def _write_decoded(gen, emb: np.ndarray, out_dir: Path, width: int, height: int, rep: Reporter,
                    chunk: int = 32, arrays: bool = True, depth_pngs: bool = False,
-                   states: Optional[np.ndarray] = None) -> list[str]:
+                   states: Optional[np.ndarray] = None, frame_numbers: Optional[np.ndarray] = None) -> list[str]:
     """The one decode writer: ``emb`` (N, D) decoded ``chunk`` frames at a
     time into ``out_dir`` (complete or not at all), so memory stays bounded
     however long the sequence. Always one RGB PNG per frame (names sort in
@@ -388,7 +389,8 @@ def _write_decoded(gen, emb: np.ndarray, out_dir: Path, width: int, height: int,
         out["depth"] = np.lib.format.open_memmap(depth_dir / "depth.npy", "w+", np.float32, (n, height, width))
         for i0 in range(0, n, chunk):
             rep.check_cancel()
-            res = _compose(gen, states[i0:i0 + chunk], i0, width, height) if states is not None \
+            res = _compose(gen, states[i0:i0 + chunk], i0, width, height,
+                           None if frame_numbers is None else frame_numbers[i0:i0 + chunk]) if states is not None \
                 else gen.decode(emb[i0:i0 + chunk], width, height)
             rgb8 = (np.clip(res["rgb"], 0, 1) * 255 + 0.5).astype(np.uint8)
             bg = res["alpha"] < 0.5
@@ -437,8 +439,11 @@ def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0
             raise AliveError(f"'{out_dir}' holds other files ({', '.join(sorted(foreign)[:3])}...)",
                              "decode into a new or empty folder (an earlier decode there is replaced)")
     gen = load_generator(wd.root, pick_device(device), rep)
+    frame_numbers = None
     if states is not None:   # an object walk's states: composed, the embeddings only say how many
         states = np.asarray(states)
+        # (K, N, M) rollouts: each variation's frames are invented frames 0..N-1 (its camera path)
+        frame_numbers = np.tile(np.arange(states.shape[1]), states.shape[0]) if states.ndim == 3 else None
         states = states.reshape(-1, states.shape[-1]) if states.ndim >= 2 else states[:, None]
         if len(states) != len(emb):
             raise AliveError(f"{len(states)} states for {len(emb)} embeddings",
@@ -452,7 +457,7 @@ def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0
     rep.status(f"decode: {len(emb)} {'object states (composed)' if states is not None else 'embeddings'} "
                f"at {width}x{height}")
     names = _write_decoded(gen, emb, out_dir, width, height, rep, chunk, arrays=False, depth_pngs=True,
-                           states=states)
+                           states=states, frame_numbers=frame_numbers)
     return {"frames": int(len(emb)), "width": int(width), "height": int(height), "dir": str(out_dir),
             "first": names[0], "last": names[-1]}
 

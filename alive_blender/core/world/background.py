@@ -3,7 +3,8 @@
 Unprojected through each sample's own camera, so a camera anywhere along the
 shot's path sees what any sample saw, including ground a moving object hid in
 one frame and uncovered in another. De-duplicated on a voxel grid of the finest
-footprint (``clouds.voxel_dedupe``). Pixels with no depth (the world
+footprint (``clouds.voxel_dedupe``), each point with the median colour of its voxel over
+the samples (an object's shadow, seen in some samples only, is not the static scene). Pixels with no depth (the world
 background, "sky") are not points: their colour is kept as one ``sky`` value
 (median), for what no point covers.
 """
@@ -30,7 +31,8 @@ def background_cloud(rgb, depth, ids, moving: list, Ks, cameras, voxel_scale: fl
     p, c, s = np.concatenate(pts), np.concatenate(cols), np.concatenate(sizes)
     if not len(p):
         return Cloud.empty()
-    return voxel_dedupe(p, c, s, np.concatenate(views), voxel_scale * float(np.percentile(s, 5)))
+    # median colour per voxel: the static scene without the shadows objects cast in some samples
+    return voxel_dedupe(p, c, s, np.concatenate(views), voxel_scale * float(np.percentile(s, 5)), median_color=True)
 
 
 def sky_color(rgb, depth) -> np.ndarray:
