@@ -18,8 +18,14 @@ path (``world/camera_path.py``: which captured camera shows invented frame t).
   sample with the same pose) was seen from camera c is drawn with its captured
   pixels; otherwise its cloud is splatted at its pose. A captured
   arrangement seen from its captured camera is therefore the captured frame,
-  pixel for pixel. Shading (shadows) is not carried in this mode: a sample's
-  background keeps its own shadows, a splatted object casts none.
+  pixel for pixel.
+- **Shading** (``world/shading.py``): with a moving camera, a sample's pixels
+  that differ from the shadow-free plate near an object are that object's
+  shading; they are replaced by the plate unless the object is drawn from that
+  sample, and an object drawn from its cloud darkens the surface where its
+  shadow (from the sample of its pose, kept in its own frame) lands. With a
+  still camera captured poses carry object-layers' shading, new poses the
+  nearest-pose sample's shadow in 3-D.
 """
 
 from __future__ import annotations
@@ -220,9 +226,15 @@ class WorldLayers(ObjectLayers):
                         rim = binary_dilation(a["ids"][src] == oid) & (a["ids"][src] == 0) & hole
                         img[rim] = col[rim]
                         z[rim] = d[rim]
-                else:
-                    col, d, lab = draw_clouds([clouds[m]], [poses[f, m]], [1], view)
-                    front = (lab == 1) & (d < z)
+                else:   # from the cloud, its edge pixels blended by covered fraction (anti-aliased)
+                    col, d, lab, cover = draw_clouds([clouds[m]], [poses[f, m]], [1], view, with_alpha=True)
+                    edge = (lab == 1) & (d < z) & (cover <= 0.5)
+                    img[edge] = img[edge] * (1.0 - cover[edge, None]) + col[edge] * cover[edge, None]
+                    front = (lab == 1) & (d < z) & (cover > 0.5)
+                    img[front] = img[front] * (1.0 - cover[front, None]) + col[front] * cover[front, None]
+                    z[front] = d[front]
+                    shown[f][front] = oid
+                    continue
                 img[front] = col[front]
                 z[front] = d[front]
                 shown[f][front] = oid

@@ -153,13 +153,15 @@ def fill_cracks(rgb: np.ndarray, depth: np.ndarray, labels: np.ndarray, passes: 
 
 
 def draw_clouds(clouds: list, matrices: list, labels: list, view: View, fill: bool = True,
-                supersample: int = SUPERSAMPLE):
+                supersample: int = SUPERSAMPLE, with_alpha: bool = False):
     """Several clouds, each at its own world matrix (None = its points are world positions),
     drawn together into ``view``: rgb (H, W, 3) 0..255, depth (H, W), labels (H, W).
 
     Drawn on a grid ``supersample`` times finer and reduced: a pixel is covered when at
     more than half its sub-pixels are (a point's patch reaching past a silhouette then adds
-    a quarter pixel, not half a pixel), with their mean colour and nearest depth."""
+    a quarter pixel, not half a pixel), with their mean colour and nearest depth.
+    ``with_alpha``: also the covered fraction (H, W) of every pixel, and depth and label
+    wherever any sub-pixel is covered (to blend edges: anti-aliasing like a render's)."""
     pts, cols, sizes, labs, views, cover = [], [], [], [], [], []
     for cloud, m, lab in zip(clouds, matrices, labels):
         if cloud is None or not len(cloud):
@@ -179,11 +181,13 @@ def draw_clouds(clouds: list, matrices: list, labels: list, view: View, fill: bo
                 np.concatenate(views), np.concatenate(cover))
     if fill:
         out = fill_cracks(*out)
-    return out if s == 1 else _reduce(*out, s)
+    if s == 1:
+        return (*out, np.isfinite(out[1]).astype(np.float32)) if with_alpha else out
+    return _reduce(*out, s, with_alpha)
 
 
-def _reduce(rgb, depth, labels, s: int):
-    """s x s sub-pixels -> one pixel: covered by at least half, mean colour, nearest depth and its label."""
+def _reduce(rgb, depth, labels, s: int, with_alpha: bool = False):
+    """s x s sub-pixels -> one pixel: covered by more than half, mean colour, nearest depth and its label."""
     H, W = depth.shape[0] // s, depth.shape[1] // s
     d = depth.reshape(H, s, W, s).transpose(0, 2, 1, 3).reshape(H, W, s * s)
     c = rgb.reshape(H, s, W, s, 3).transpose(0, 2, 1, 3, 4).reshape(H, W, s * s, 3)
@@ -195,5 +199,9 @@ def _reduce(rgb, depth, labels, s: int):
     out_d = np.where(covered, np.take_along_axis(d, near[..., None], -1)[..., 0], np.inf).astype(np.float32)
     out_l = np.where(covered, np.take_along_axis(lab, near[..., None], -1)[..., 0], 0).astype(np.int32)
     out_c = (np.where(hit[..., None], c, 0).sum(2) / np.maximum(n, 1)[..., None]).astype(np.float32)
+    if with_alpha:
+        any_d = np.take_along_axis(np.where(hit, d, np.inf), near[..., None], -1)[..., 0].astype(np.float32)
+        any_l = np.where(n > 0, np.take_along_axis(lab, near[..., None], -1)[..., 0], 0).astype(np.int32)
+        return out_c, any_d, any_l, (n / float(s * s)).astype(np.float32)
     out_c[~covered] = 0
     return out_c, out_d, out_l
