@@ -15,7 +15,6 @@ key exactly the invented poses.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-
-import bpy
 from mathutils import Matrix
 
 from ...core.errors import AliveError

@@ -24,7 +24,7 @@ import bpy
 
 from ...core.errors import AliveError
 from .objects import key_object_poses, rollout_poses
-from .points import COLOR_ATTR, _collection, _point_material, modifier_input, remove_bake, write_point_mesh
+from .points import _collection, _point_material, modifier_input, remove_bake, write_point_mesh
 from .tags import tag
 from .. import compat
 

@@ -73,8 +73,9 @@ class WorldLayers(ObjectLayers):
                       "embeddings": np.asarray(embeddings, np.float32)}
             if objects:
                 ids = np.where(np.isin(capture.ids, objects), capture.ids, 0).astype(np.int32)
-                reps = np.stack([_pose_camera_representatives(capture, o, ids) for o in objects], 1)
-                arrays.update(ids=ids, representative=reps.astype(np.int32))
+                # a moving camera: each sample shows its own poses (the camera that saw them is part of it)
+                reps = np.repeat(np.arange(n, dtype=np.int32)[:, None], len(objects), 1)
+                arrays.update(ids=ids, representative=reps)
             model = cls(cfg, embeddings.shape[1], arrays, objects, names)
         model.path = path
         if not model.objects:
@@ -354,11 +355,6 @@ def _carried_shading(model: WorldLayers) -> None:
     a["shade_sizes"] = np.concatenate([p[2] for p in parts])
     a["shade_samples"] = np.concatenate([p[3] for p in parts])
     a["shade_labels"] = np.concatenate([np.full(len(p[0]), m, np.int32) for m, p in enumerate(parts)])
-
-
-def _pose_camera_representatives(capture, oid: int, ids: np.ndarray) -> np.ndarray:
-    """For each sample, itself (a moving camera: a pose is shown from the camera that saw it)."""
-    return np.arange(len(capture.samples))
 
 
 def train_world_layers(embeddings, capture, cfg, reporter=None) -> WorldLayers:

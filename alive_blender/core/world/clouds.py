@@ -69,14 +69,19 @@ def pixel_footprints(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
     return (np.asarray(depth, np.float64) / float(np.sqrt(K[0, 0] * K[1, 1]))).astype(np.float32)
 
 
+VIEW_BINS = 4   # view directions are told apart on a grid of 1 / VIEW_BINS (about 15 degrees)
+
+
 def direction_bins(views: np.ndarray) -> np.ndarray:
-    """Which of 6 axis directions (+-x, +-y, +-z) each view direction is nearest."""
-    axis = np.argmax(np.abs(views), axis=1)
-    return axis * 2 + (views[np.arange(len(views)), axis] > 0)
+    """A bin per view direction (unit vectors on a grid of 1 / VIEW_BINS, as one integer): a point
+    seen from clearly different directions keeps a colour for each (specular and Fresnel
+    shading, Workbench's studio light), and the composer picks the nearest."""
+    q = np.round(np.asarray(views, np.float64) * VIEW_BINS).astype(np.int64) + VIEW_BINS
+    return (q[:, 0] * (2 * VIEW_BINS + 1) + q[:, 1]) * (2 * VIEW_BINS + 1) + q[:, 2]
 
 
 def voxel_dedupe(points, colors, sizes, views, voxel: float, rim=None, median_color: bool = False) -> Cloud:
-    """One point per voxel of edge ``voxel`` and view direction (6 bins): an interior point before
+    """One point per voxel of edge ``voxel`` and view direction (``direction_bins``): an interior point before
     a rim point, then the one with the smallest footprint (seen closest). A surface seen from
     opposite sides keeps a point for each. ``median_color``: the kept point takes the colour of
     median brightness among all that fell in its voxel (a shadow seen in a few samples goes)."""
@@ -158,9 +163,3 @@ def object_cloud(rgb, depth, ids, oid: int, Ks, cameras, matrices, samples=None,
     p, c, s = np.concatenate(pts), np.concatenate(cols), np.concatenate(sizes)
     return voxel_dedupe(p, c, s, np.concatenate(views), voxel_scale * float(np.min(s)), np.concatenate(rims))
 
-
-def capture_arrays(capture) -> dict:
-    """K, world_from_camera per sample and the moving-object matrices, as arrays."""
-    n = len(capture.samples)
-    return {"K": np.stack([capture.K(i) for i in range(n)]),
-            "cameras": np.stack([capture.world_from_camera(i) for i in range(n)])}
