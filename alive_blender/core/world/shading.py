@@ -75,5 +75,6 @@ def nearest_pose_sample(matrices: np.ndarray, pose: np.ndarray) -> int:
 
 def apply_shade(img: np.ndarray, z: np.ndarray, ratio: np.ndarray, ratio_depth: np.ndarray) -> None:
     """Multiply ``img`` by a splatted shading image where it lies on the surface (in place)."""
-    on = np.isfinite(ratio_depth) & np.isfinite(z) & (np.abs(ratio_depth - z) <= SURFACE_TOLERANCE * z)
+    on = np.isfinite(ratio_depth) & np.isfinite(z)
+    on[on] = np.abs(ratio_depth[on] - z[on]) <= SURFACE_TOLERANCE * z[on]
     img[on] *= ratio[on]
