@@ -57,7 +57,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FOOTAGE = Path(os.environ.get("ALIVE_FOOTAGE", "/work/shared/data/pedestrians"))
-ALL_ROWS = ["default", "grid-siren", "original", "video-texture", "crossfade", "ceiling", "footage"]
+ALL_ROWS = ["default", "grid-siren", "original", "video-texture", "crossfade", "ceiling", "footage", "moving-camera"]
 ALL_ROWS += ["footage-frames", "footage-regions"]   # the scene fed as footage (scripts/bench_regions.py)
 TARGET_S = 180.0
 
@@ -494,7 +494,7 @@ def main(argv=None) -> int:
     try:
         blend = work / "combination.blend"
         python(MAKE_SCENE, [blend, *args.periods, "0" if args.circle else "1"], args.threads, log)
-        scene_rows = [r for r in rows if r != "footage"]
+        scene_rows = [r for r in rows if r not in ("footage", "moving-camera")]
         for engine in engines if scene_rows else []:
             for size in sizes:
                 shot = bench_shot(engine, size, args, scene_rows, work, defaults, log)
@@ -519,6 +519,16 @@ def main(argv=None) -> int:
                                                                rollout_and_decode)
                 except CommandFailed as err:
                     footage.append({"row": "footage-regions", "size": size, "error": str(err)})
+        moving = []
+        if "moving-camera" in rows:   # issue 19: a panning camera, scored by the re-render oracle
+            import bench_world
+            for engine in engines:
+                for size in sizes:
+                    moving.append(bench_world.bench_moving_camera(args, work, log, cli, python, size, engine))
+                    print(bench_world.table(moving[-1]), file=sys.stderr)
+                    if len(moving) == 1 and args.contact_sheet:
+                        bench_world.contact_sheet(moving[0], Path(args.contact_sheet).with_name(
+                            Path(args.contact_sheet).stem + "_moving_camera.png"))
         conditions = {"threads": args.threads, "cpus_visible": os.cpu_count(), "loadavg_before": round(load_before, 2),
                       "loadavg_after": round(os.getloadavg()[0], 2), "frames": args.frames,
                       "periods": list(args.periods), "swing": not args.circle, "count": args.count,
@@ -526,6 +536,8 @@ def main(argv=None) -> int:
                       "budget_is_run_default": not (args.generator_steps or args.behavior_epochs),
                       "seconds": round(time.monotonic() - t_start, 1)}
         print(table(shots, footage))
+        for shot in moving:
+            print(bench_world.table(shot))
         for sh in shots:
             print(f"{sh['shot']['engine']} {sh['shot']['size']}: {json.dumps(public(sh['shot']))}")
             for r in sh["rows"]:
@@ -538,7 +550,7 @@ def main(argv=None) -> int:
                       f"{r['seam_temporal']:.5f}, total {r['seam_total']:.5f} per pixel per frame")
         print(f"conditions: {json.dumps(conditions)}")
         if args.json:
-            Path(args.json).write_text(json.dumps(public({"shots": shots, "footage": footage,
+            Path(args.json).write_text(json.dumps(public({"shots": shots, "footage": footage, "moving_camera": moving,
                                                           "conditions": conditions}), indent=2))
     finally:
         if tmp is not None:

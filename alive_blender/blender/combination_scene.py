@@ -92,9 +92,11 @@ def _keyframe_every_frame(obj, frames: int, pose) -> None:
 
 
 def build_combination_scene(periods=DEFAULT_PERIODS, width: int = 64, height: int = 48, swing: bool = True,
-                            name: str = "AliveCombination"):
+                            name: str = "AliveCombination", pan: int = 0):
     """Create (and make current) a new scene whose frame range is one full cycle
-    (1 .. P1 * P2); returns it."""
+    (1 .. P1 * P2); returns it. ``pan`` > 0: the camera pans left and right
+    (keyed every frame, period ``pan`` frames) while looking at the stage: a
+    moving-camera shot (issue 19); 0: the camera stands still."""
     import bmesh
 
     p1, p2 = periods
@@ -158,5 +160,14 @@ def build_combination_scene(periods=DEFAULT_PERIODS, width: int = 64, height: in
     cam.rotation_euler = (Vector((-0.1, 0.5, 0.5)) - cam.location).to_track_quat("-Z", "Y").to_euler()
     coll.objects.link(cam)
     scene.camera = cam
+    if pan > 0:
+        def camera_pose(t):
+            x = 0.3 + 1.8 * math.sin(2.0 * math.pi * (t % pan) / pan)
+            loc = Vector((x, -5.6, 3.0))
+            return loc, (Vector((0.4 * x - 0.1, 0.5, 0.5)) - loc).to_track_quat("-Z", "Y").to_euler()
+        for f in range(1, frames + 1):
+            cam.location, cam.rotation_euler = camera_pose(f - 1)
+            cam.keyframe_insert("location", frame=f)
+            cam.keyframe_insert("rotation_euler", frame=f)
     scene.frame_set(1)
     return scene

@@ -47,6 +47,12 @@ def add_parser(sub) -> None:
                         "camera at each frame the generated frame is shown")
     p.add_argument("--trajectory", action="store_true", help="add the embedding trajectory as 3-D curves")
     p.add_argument("--radius", type=float, default=0.0, help="point radius (default: from the pixel footprint)")
+    p.add_argument("--objects", action="store_true", help="key each source object's world matrix from the "
+                   "invented states (Cycles renders the invented behavior with the real meshes); alone: "
+                   "nothing else is baked")
+    p.add_argument("--points-3d", action="store_true", help="bake the object-world generator's fused 3-D "
+                   "clouds (one per object + the background), moved per frame by keyed transforms: solid from "
+                   "every side; alone: nothing else is baked")
     p.add_argument("--device", default="auto", help="decode on auto, cpu, cuda or mps")
     p.add_argument("--save", required=True, help="where to save the baked scene (.blend)")
     p.set_defaults(func=execute)
@@ -86,10 +92,29 @@ def execute(args, reporter) -> dict:
     from ..core.workdir.lock import workdir_lock
     from ..blender.bake.frame_folders import switched_on_save
     open_blend(args.scene)
+    only_objects = (args.objects or args.points_3d) and not (args.points or args.texture or args.card
+                                                             or args.world or args.object)
     with workdir_lock(workdir), switched_on_save():  # decode into WORKDIR/bakes; frames switched on save
-        result = bake_from_workdir(bpy.context.scene, workdir, settings, rollout_file=args.rollout or None,
-                                   variation=args.variation, blend_dir=save.parent, device=args.device,
-                                   reporter=reporter)
+        if args.objects:
+            from ..blender.bake.objects import bake_objects_from_workdir
+            keyed = bake_objects_from_workdir(bpy.context.scene, workdir, args.rollout or None, args.variation,
+                                              args.start, reporter)
+        if args.points_3d:
+            from ..blender.bake.world import bake_world
+            # its own bake name beside a per-frame bake (a bake removes what its name made before)
+            world = bake_world(bpy.context.scene, workdir, args.name if only_objects else f"{args.name} 3-D",
+                               args.rollout or None, args.variation, args.start, reporter)
+        if only_objects:
+            result = {k: v for k, v in (("objects", keyed if args.objects else None),
+                                        ("points_3d", world if args.points_3d else None)) if v is not None}
+        else:
+            result = bake_from_workdir(bpy.context.scene, workdir, settings, rollout_file=args.rollout or None,
+                                       variation=args.variation, blend_dir=save.parent, device=args.device,
+                                       reporter=reporter)
+        if args.objects and not only_objects:
+            result["objects"] = keyed
+        if args.points_3d and not only_objects:
+            result["points_3d"] = world
         result["blend"] = str(save_blend(save))
     reporter.status(f"saved {result['blend']}")
     return result

@@ -45,11 +45,13 @@ from ..device import cpu_threads, torch_threads  # noqa: F401  (cpu_threads: re-
 from ..errors import AliveError
 from .layers import FORMAT as LAYERS_FORMAT, ObjectLayers
 
-ARCHITECTURES = ("object-layers", "grid-siren", "film-siren", "original-siren", "region-layers")
+ARCHITECTURES = ("object-layers", "grid-siren", "film-siren", "original-siren", "region-layers", "object-world")
 # object-layers (core/models/layers.py) composes captured pixels per object: invented frames are
 # sharp and real (scripts/bench_alive.py); the SIRENs decode embeddings and blend between frames
 DEFAULT_ARCH = "object-layers"
-LAYER_ARCHS = ("object-layers", "region-layers")   # not coordinate networks: built from the capture (layers.py, regions/)
+# not coordinate networks: built from the capture (layers.py, regions/, world_layers.py)
+LAYER_ARCHS = ("object-layers", "region-layers", "object-world")
+# object-world (world_layers.py): object-layers plus fused 3-D clouds: moving cameras, never-captured poses
 FORMAT = 2
 assert LAYERS_FORMAT == FORMAT, "object layers are saved as generator files of this format"
 
@@ -216,6 +218,9 @@ class Generator:
         if cfg.arch == "region-layers":
             from ..regions.layers import RegionLayers
             return RegionLayers.from_state(cfg, state, header, device)
+        if cfg.arch == "object-world":
+            from .world_layers import WorldLayers
+            return WorldLayers.from_state(cfg, state, header, device)
         if cfg.arch in LAYER_ARCHS:
             return ObjectLayers.from_state(cfg, state, header, device)
         gen = cls(cfg, header["dim"], header.get("depth_scale", 1.0), device)

@@ -40,13 +40,14 @@ SHADE_THRESHOLD = 0.04   # plate ratio below/above 1 by more than this counts as
 POSE_TOLERANCE = 1e-4    # world matrices closer than this (max abs entry) are the same pose
 
 
-def moving_objects(capture) -> list[int]:
+def moving_objects(capture, moving_camera: bool = False) -> list[int]:
     """Ids of the objects that move (their world matrix changes) and are seen, in id order;
-    [] when the capture has no ids or its camera moves (layers are composed in image space)."""
+    [] when the capture has no ids or (unless ``moving_camera``: the 3-D layers of
+    ``world_layers.py``) its camera moves (these layers are composed in image space)."""
     if capture.ids is None or not capture.samples:
         return []
     cams = np.array([s["world_from_camera"] for s in capture.samples], np.float64)
-    if np.abs(cams - cams[:1]).max() > 1e-6:
+    if not moving_camera and np.abs(cams - cams[:1]).max() > 1e-6:
         return []
     seen = set(np.unique(capture.ids).tolist()) - {0}
     out = []

@@ -182,10 +182,11 @@ class ObjectWalk:
                    device, state["activity"].numpy() if "activity" in state else None)
 
 
-def train_object_walk(embeddings: np.ndarray, capture, settings: dict, reporter=None, regions=None) -> ObjectWalk:
-    """Collect each moving object's pose per real frame (or the frame's embedding without ids);
+def train_object_walk(embeddings: np.ndarray, capture, settings: dict, reporter=None, regions=None,
+                      objects: list | None = None) -> ObjectWalk:
+    """Collect each moving object's pose per real frame (or the frame's embedding without ids).
     ``regions`` (a ``regions.layers.RegionLayers``): footage regions are the objects, each region's
-    pixels its pose."""
+    pixels its pose. ``objects``: the generator's object ids (default ``layers.moving_objects``)."""
     from .layers import moving_objects
     cfg = ObjectWalkConfig.from_dict({**(settings or {}), "arch": ARCH})   # strict: the walk's keys only
     real = np.flatnonzero(np.asarray(capture.is_real_frame))
@@ -198,7 +199,7 @@ def train_object_walk(embeddings: np.ndarray, capture, settings: dict, reporter=
             reporter.status(f"train: behavior 'object-walk': {len(regions.objects)} footage regions, each on its "
                             f"own captured frames, {len(real)} frames")
         return walk
-    objects = moving_objects(capture)
+    objects = moving_objects(capture) if objects is None else list(objects)
     if objects:
         poses = np.stack([capture.object_matrices(o)[real][:, :3, :4].reshape(len(real), -1) for o in objects])
     else:

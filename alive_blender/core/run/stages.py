@@ -112,7 +112,10 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     # real subframes, when captured, are trained on as they are; otherwise
     # slerped in-between embeddings against blended frames stand in for them
     has_subframes = not bool(np.all(cap.is_real_frame))
-    if gcfg.arch in LAYER_ARCHS:
+    if gcfg.arch == "object-world":
+        from ..models.world_layers import train_world_layers
+        gen = train_world_layers(emb, cap, gcfg, rep)   # object-layers plus fused 3-D clouds
+    elif gcfg.arch in LAYER_ARCHS:
         from ..regions.layers import train_any_layers
         gen = train_any_layers(emb, cap, gcfg, rep)   # built from the capture's pixels: nothing to fit
         gcfg = gen.cfg   # footage may come back as region-layers (core/regions)
@@ -132,7 +135,8 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
         from ..models.behavior import walk_settings
         from ..models.object_walk import train_object_walk
         beh = train_object_walk(emb, cap, walk_settings(behavior), rep,
-                                regions=gen if hasattr(gen, "region_features") else None)
+                                regions=gen if hasattr(gen, "region_features") else None,
+                                objects=getattr(gen, "objects", None))
     else:
         beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
     t_beh = time.monotonic() - t0
@@ -289,6 +293,15 @@ def _states_file(rollout_file: Path) -> Path:
     return Path(rollout_file).with_suffix(".states.npy")
 
 
+def _compose(gen, states: np.ndarray, first: int, width: int = 0, height: int = 0, frames=None) -> dict:
+    """States of invented frames first, first + 1, ... (or ``frames``) composed; a generator
+    that draws through a moving camera (object-world) is told which frames they are."""
+    if getattr(gen, "moving_camera", False):
+        return gen.compose(states, width, height,
+                           frames=first + np.arange(len(states)) if frames is None else frames)
+    return gen.compose(states, width, height)
+
+
 def _encode_states(wd: WorkDir, states: np.ndarray, device: str, rep: Reporter, direction, cfg):
     """The scene-level embedding of every walk state (core/walk_encoding): captured
     frames from embeddings.npy, composed ones encoded once each in batches, and
@@ -397,7 +410,7 @@ def _frame_names(n: int) -> list[str]:
 
 def _write_decoded(gen, emb: np.ndarray, out_dir: Path, width: int, height: int, rep: Reporter,
                    chunk: int = 32, arrays: bool = True, depth_pngs: bool = False,
-                   states: Optional[np.ndarray] = None) -> list[str]:
+                   states: Optional[np.ndarray] = None, frame_numbers: Optional[np.ndarray] = None) -> list[str]:
     """The one decode writer: ``emb`` (N, D) decoded ``chunk`` frames at a
     time into ``out_dir`` (complete or not at all), so memory stays bounded
     however long the sequence. Always one RGB PNG per frame (names sort in
@@ -422,7 +435,8 @@ def _write_decoded(gen, emb: np.ndarray, out_dir: Path, width: int, height: int,
         out["depth"] = np.lib.format.open_memmap(depth_dir / "depth.npy", "w+", np.float32, (n, height, width))
         for i0 in range(0, n, chunk):
             rep.check_cancel()
-            res = gen.compose(states[i0:i0 + chunk], width, height) if states is not None \
+            res = _compose(gen, states[i0:i0 + chunk], i0, width, height,
+                           None if frame_numbers is None else frame_numbers[i0:i0 + chunk]) if states is not None \
                 else gen.decode(emb[i0:i0 + chunk], width, height)
             rgb8 = (np.clip(res["rgb"], 0, 1) * 255 + 0.5).astype(np.uint8)
             bg = res["alpha"] < 0.5
@@ -471,8 +485,11 @@ def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0
             raise AliveError(f"'{out_dir}' holds other files ({', '.join(sorted(foreign)[:3])}...)",
                              "decode into a new or empty folder (an earlier decode there is replaced)")
     gen = load_generator(wd.root, pick_device(device), rep)
+    frame_numbers = None
     if states is not None:   # an object walk's states: composed, the embeddings only say how many
         states = np.asarray(states)
+        # (K, N, M) rollouts: each variation's frames are invented frames 0..N-1 (its camera path)
+        frame_numbers = np.tile(np.arange(states.shape[1]), states.shape[0]) if states.ndim == 3 else None
         states = states.reshape(-1, states.shape[-1]) if states.ndim >= 2 else states[:, None]
         if len(states) != len(emb):
             raise AliveError(f"{len(states)} states for {len(emb)} embeddings",
@@ -486,7 +503,7 @@ def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0
     rep.status(f"decode: {len(emb)} {'object states (composed)' if states is not None else 'embeddings'} "
                f"at {width}x{height}")
     names = _write_decoded(gen, emb, out_dir, width, height, rep, chunk, arrays=False, depth_pngs=True,
-                           states=states)
+                           states=states, frame_numbers=frame_numbers)
     return {"frames": int(len(emb)), "width": int(width), "height": int(height), "dir": str(out_dir),
             "first": names[0], "last": names[-1]}
 

@@ -1,0 +1,361 @@
+"""The 3-D object-layer generator (``object-world``): captured pixels where they exist,
+fused point clouds everywhere else, so a moving camera and never-captured poses can be drawn.
+
+Built like ``object-layers`` (``layers.py``) from a capture with object ids,
+plus, from ``core/world``: one cloud per moving object (its pixels from every
+sample, in its own frame), one world-space background cloud, and the camera
+path (``world/camera_path.py``: which captured camera shows invented frame t).
+
+- **Still camera**: states compose exactly as ``object-layers`` (plate,
+  carried shading, captured pixels); ``compose_poses`` draws a pose no sample
+  had from the object's cloud.
+- **Moving camera**: the objects are the ids whose world matrix changes
+  (``layers.moving_objects(..., moving_camera=True)``). A state is still one
+  source sample per object; frame t is drawn through the camera of the
+  scene frame it is shown at (``CameraPath.sample_for``). The background of
+  captured camera c is sample c's own pixels, and where a moving object hid
+  them, the background cloud seen from c. An object whose source sample (or a
+  sample with the same pose) was seen from camera c is drawn with its captured
+  pixels; otherwise its cloud is splatted at its pose. A captured
+  arrangement seen from its captured camera is therefore the captured frame,
+  pixel for pixel.
+- **Shading** (``world/shading.py``): with a moving camera, a sample's pixels
+  that differ from the shadow-free plate near an object are that object's
+  shading; they are replaced by the plate unless the object is drawn from that
+  sample, and an object drawn from its cloud darkens the surface where its
+  shadow (from the sample of its pose, kept in its own frame) lands. With a
+  still camera captured poses carry object-layers' shading, new poses the
+  nearest-pose sample's shadow in 3-D.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import binary_dilation
+
+from ..errors import AliveError
+from ..world.background import background_cloud, sky_color
+from ..world.camera_path import CameraPath, camera_path
+from ..world.clouds import Cloud, object_cloud
+from ..world.compose import View, draw_clouds
+from ..world.shading import apply_shade, nearest_pose_sample, shade_points, shading_owner
+from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, moving_objects
+
+ARCH = "object-world"
+CAMERA_TOLERANCE = 1e-4
+
+
+class WorldLayers(ObjectLayers):
+    """object-layers plus object clouds, a background cloud and the camera path (module docstring)."""
+
+    def __init__(self, cfg, dim, arrays, objects, names, device="cpu", path: CameraPath | None = None):
+        super().__init__(cfg, dim, arrays, objects, names, device)
+        self.path = path
+        self._clouds = None
+        self._bg_cache = {}
+
+    # -- building
+
+    @classmethod
+    def build(cls, cfg, embeddings, capture, reporter=None) -> "WorldLayers":
+        path = camera_path(capture)
+        objects = moving_objects(capture, moving_camera=True)
+        n = len(capture.samples)
+        if path.rule == "still":
+            model = super(WorldLayers, cls).build(cfg, embeddings, capture, None)
+        else:
+            rgb = np.asarray(capture.rgb, np.uint8)
+            H, W = rgb.shape[1:3]
+            depth = (np.asarray(capture.depth, np.float32) if capture.depth is not None
+                     else np.full((n, H, W), np.inf, np.float32))
+            names = {str(o): capture.meta.get("object_ids", {}).get(str(o), str(o)) for o in objects}
+            arrays = {"rgb": rgb, "depth": depth, "alpha": np.asarray(capture.alpha, np.float32),
+                      "embeddings": np.asarray(embeddings, np.float32)}
+            if objects:
+                ids = np.where(np.isin(capture.ids, objects), capture.ids, 0).astype(np.int32)
+                # a moving camera: each sample shows its own poses (the camera that saw them is part of it)
+                reps = np.repeat(np.arange(n, dtype=np.int32)[:, None], len(objects), 1)
+                arrays.update(ids=ids, representative=reps)
+            model = cls(cfg, embeddings.shape[1], arrays, objects, names)
+        model.path = path
+        if not model.objects:
+            if reporter is not None:
+                reporter.status(f"train: object-world: no moving objects with ids ({path.describe()}): whole frames")
+            return model
+        a = model.a
+        a["K"] = np.stack([capture.K(i) for i in range(n)])
+        a["cameras"] = np.stack([capture.world_from_camera(i) for i in range(n)])
+        a["matrices"] = np.stack([capture.object_matrices(o) for o in model.objects], 1)   # (n, M, 4, 4)
+        a["path"] = np.stack([path.frames, path.samples]).astype(np.int64)
+        a["path_rule"] = np.array([("still", "cyclic", "last").index(path.rule), path.period], np.int64)
+        ids_all = np.asarray(capture.ids)
+        clouds = [object_cloud(a["rgb"], a["depth"], ids_all, o, a["K"], a["cameras"], a["matrices"][:, m])
+                  for m, o in enumerate(model.objects)]
+        bg = background_cloud(a["rgb"], a["depth"], ids_all, model.objects, a["K"], a["cameras"])
+        allc = [bg] + clouds
+        labels = np.concatenate([np.full(len(c), k, np.int32) for k, c in enumerate(allc)])
+        a["cloud_points"] = np.concatenate([c.points for c in allc]).astype(np.float32)
+        a["cloud_colors"] = np.concatenate([c.colors for c in allc]).astype(np.uint8)
+        a["cloud_sizes"] = np.concatenate([c.sizes for c in allc]).astype(np.float32)
+        a["cloud_views"] = np.concatenate([c.views for c in allc]).astype(np.float32)
+        a["cloud_rim"] = np.concatenate([c.rim for c in allc]).astype(np.uint8)
+        a["cloud_labels"] = labels   # 0 = background, m + 1 = object slot m
+        a["sky"] = sky_color(a["rgb"], a["depth"])
+        model._clouds = None
+        _carried_shading(model)
+        if reporter is not None:
+            reporter.status(f"train: object-world: {len(model.objects)} object clouds "
+                            f"({', '.join(f'{model.names[str(o)]} {len(c)} points' for o, c in zip(model.objects, clouds))}),"
+                            f" background {len(bg)} points; {path.describe()}")
+        return model
+
+    # -- clouds
+
+    def shade_cloud(self, m: int, sample: int) -> Cloud:
+        """Object slot m's shading as it was in ``sample``, in its own frame (colours = ratios)."""
+        a = self.a
+        sel = (a["shade_labels"] == m) & (a["shade_samples"] == sample)
+        return Cloud(a["shade_points"][sel], a["shade_ratio"][sel].astype(np.float32), a["shade_sizes"][sel],
+                     np.zeros((int(sel.sum()), 3), np.float32))
+
+    def clouds(self) -> tuple[Cloud, list[Cloud]]:
+        """(background cloud in world space, one cloud per object slot in its own frame)."""
+        if self._clouds is None:
+            a = self.a
+            lab = a["cloud_labels"]
+            cut = lambda k: Cloud(a["cloud_points"][lab == k], a["cloud_colors"][lab == k],  # noqa: E731
+                                  a["cloud_sizes"][lab == k], a["cloud_views"][lab == k],
+                                  a["cloud_rim"][lab == k].astype(bool))
+            self._clouds = (cut(0), [cut(m + 1) for m in range(len(self.objects))])
+        return self._clouds
+
+    @property
+    def moving_camera(self) -> bool:
+        return self.path is not None and self.path.rule != "still"
+
+    def camera_samples(self, frames, start=None) -> np.ndarray:
+        """The capture sample whose camera shows each invented frame (see world/camera_path.py)."""
+        frames = np.asarray(frames, np.int64)
+        if self.path is None:
+            return np.zeros(len(frames), np.int64)
+        return self.path.sample_for(frames, start)
+
+    def view(self, sample: int, width: int = 0, height: int = 0) -> View:
+        """The captured camera of a sample, at the capture's size or at width x height."""
+        n, H, W = self.a["rgb"].shape[:3]
+        K = np.asarray(self.a["K"][sample], np.float64).copy()
+        w, h = width or W, height or H
+        K[0] *= w / W
+        K[1] *= h / H
+        return View(K, np.asarray(self.a["cameras"][sample], np.float64), w, h)
+
+    # -- composing
+
+    def compose(self, states, width: int = 0, height: int = 0, frames=None, start=None) -> dict:
+        """As ``ObjectLayers.compose``; with a moving camera, frame f is seen through the camera of
+        invented frame ``frames[f]`` (default 0..F-1) of a bake starting at scene frame ``start``."""
+        if not self.moving_camera or not self.objects:
+            return super().compose(states, width, height)
+        states = np.asarray(states, np.int64)
+        if states.ndim == 1:
+            states = states[:, None]
+        n = len(self.a["rgb"])
+        if states.shape[1] != self.states_width:
+            raise AliveError(f"states have {states.shape[1]} entries per frame; this model has "
+                             f"{self.states_width} object layers", "roll out again with this work directory's models")
+        if states.size and (states.min() < 0 or states.max() >= n):
+            raise AliveError(f"a state names sample {int(states.max())}; the capture has {n}", "roll out again")
+        frames = np.arange(len(states)) if frames is None else np.asarray(frames, np.int64)
+        cams = self.camera_samples(frames, start)
+        poses = self.a["matrices"][states, np.arange(states.shape[1])[None, :]]   # (F, M, 4, 4)
+        return self._draw(poses, [int(c) for c in cams], [None] * len(states), width, height, sources=states)
+
+    def compose_poses(self, poses, cameras, width: int = 0, height: int = 0) -> dict:
+        """Frames of explicit world matrices ``poses`` (F, M, 4, 4) (M = the object slots) seen from
+        ``cameras``: (F,) capture sample indices (their captured cameras), or a list of ``View``s.
+        A pose some sample seen from that camera has is drawn with its captured pixels; any other
+        from the object's cloud."""
+        poses = np.asarray(poses, np.float64)
+        if poses.ndim != 4 or poses.shape[1:] != (len(self.objects), 4, 4):
+            raise AliveError(f"poses of shape {poses.shape}; this model has {len(self.objects)} object slots",
+                             "give (frames, objects, 4, 4) world matrices in the generator's object order")
+        if len(cameras) != len(poses):
+            raise AliveError(f"{len(cameras)} cameras for {len(poses)} frames", "give one camera per frame")
+        samples = [c if isinstance(c, View) else int(c) for c in cameras]
+        views = [c if isinstance(c, View) else None for c in samples]
+        return self._draw(poses, [None if isinstance(c, View) else c for c in samples], views, width, height)
+
+    def _draw(self, poses, cam_samples, views, width, height, sources=None) -> dict:
+        a = self.a
+        n, H, W = a["rgb"].shape[:3]
+        F = len(poses)
+        explicit = any(v is not None for v in views)
+        if explicit:
+            W, H = views[0].width, views[0].height
+        rgb = np.empty((F, H, W, 3), np.float32)
+        depth = np.empty((F, H, W), np.float32)
+        shown = np.zeros((F, H, W), np.int32)
+        bg_cloud, clouds = self.clouds()
+        for f in range(F):
+            c = cam_samples[f]
+            view = views[f] if views[f] is not None else self.view(c)
+            img, z, hole = self._background(c, view)
+            img = img.copy()
+            z = z.copy()
+            srcs = [self._captured_source(m, poses[f, m], c, None if sources is None else int(sources[f, m]))
+                    for m in range(len(self.objects))]
+            for m, (oid, src) in enumerate(zip(self.objects, srcs)):   # shading first, then the objects
+                if src is None:        # carried in 3-D: where its shadow points land on the surface
+                    ref = int(sources[f, m]) if sources is not None else \
+                        nearest_pose_sample(a["matrices"][:, m], poses[f, m])
+                    shade = self.shade_cloud(m, ref)
+                    if len(shade):
+                        ratio, rz, _ = draw_clouds([shade], [poses[f, m]], [1], view)
+                        apply_shade(img, z, ratio, rz)
+                    continue
+                sel = a["owner"][src] == oid
+                if self.path.rule == "still":
+                    img[sel] *= a["shade"][src][sel]            # as object-layers
+                else:
+                    img[sel] = a["rgb"][src][sel]               # this camera's own capture of it: exact
+            for m, (oid, src) in enumerate(zip(self.objects, srcs)):
+                if src is not None:   # the captured pixels of this pose from this camera
+                    d = a["depth"][src]
+                    front = (a["ids"][src] == oid) & ((d < z) | hole)
+                    col = a["rgb"][src]
+                    if hole.any():   # the object's own anti-aliased rim, where the background is a hole
+                        rim = binary_dilation(a["ids"][src] == oid) & (a["ids"][src] == 0) & hole
+                        img[rim] = col[rim]
+                        z[rim] = d[rim]
+                else:   # from the cloud, its edge pixels blended by covered fraction (anti-aliased)
+                    col, d, lab, cover = draw_clouds([clouds[m]], [poses[f, m]], [1], view, with_alpha=True)
+                    edge = (lab == 1) & (d < z) & (cover <= 0.5)
+                    img[edge] = img[edge] * (1.0 - cover[edge, None]) + col[edge] * cover[edge, None]
+                    front = (lab == 1) & (d < z) & (cover > 0.5)
+                    img[front] = img[front] * (1.0 - cover[front, None]) + col[front] * cover[front, None]
+                    z[front] = d[front]
+                    shown[f][front] = oid
+                    continue
+                img[front] = col[front]
+                z[front] = d[front]
+                shown[f][front] = oid
+            rgb[f] = np.clip(img / 255.0, 0.0, 1.0)
+            depth[f] = z
+        alpha = np.isfinite(depth).astype(np.float32)
+        out = {"rgb": rgb, "depth": depth, "alpha": alpha, "ids": shown}
+        return out if explicit else _resized(out, width or W, height or H)
+
+    def _captured_source(self, m: int, pose, cam_sample, hint):
+        """A sample that shows object slot m at ``pose`` through camera ``cam_sample`` (None: none does)."""
+        if cam_sample is None:
+            return None
+        a = self.a
+        same_pose = np.abs(a["matrices"][:, m] - pose).reshape(len(a["matrices"]), -1).max(1) <= POSE_TOLERANCE
+        same_cam = np.abs(a["cameras"] - a["cameras"][cam_sample]).reshape(len(a["cameras"]), -1).max(1) \
+            <= CAMERA_TOLERANCE
+        ok = np.flatnonzero(same_pose & same_cam)
+        if not len(ok):
+            return None
+        if self.path.rule == "still":   # as object-layers: the sample of this pose that shows the object best
+            if hint is not None and same_pose[hint] and same_cam[hint]:
+                return int(a["representative"][hint, m])
+            return int(a["representative"][ok[0], m])
+        if hint is not None and hint in ok:
+            return int(hint)
+        area = (a["ids"][ok] == self.objects[m]).sum((1, 2))
+        return int(ok[np.argmax(area)])
+
+    def _background(self, cam_sample, view: View):
+        """(rgb 0..255, depth, hole mask) of the static scene seen from a captured camera or a view."""
+        key = (cam_sample, view.width, view.height) if cam_sample is not None else None
+        if key is not None and key in self._bg_cache:
+            return self._bg_cache[key]
+        a = self.a
+        bg_cloud, _ = self.clouds()
+        if cam_sample is not None and self.path.rule == "still":
+            out = (a["plate"], a["plate_depth"], np.zeros(a["plate_depth"].shape, bool))
+        else:
+            img, z, lab = draw_clouds([bg_cloud], [None], [1], view)
+            if cam_sample is not None and (view.width, view.height) == a["rgb"].shape[2:0:-1]:
+                # the sample's own pixels where no moving object hid them: exact
+                hole = binary_dilation(a["ids"][cam_sample] > 0)   # with the anti-aliased rim
+                # the objects' shading in this sample is theirs (restored when they are drawn from it)
+                replace = hole | (a["owner"][cam_sample] > 0)
+                img = np.where(replace[..., None], img, a["rgb"][cam_sample].astype(np.float32))
+                z = np.where(hole, z, a["depth"][cam_sample])
+                known = ~hole | np.isfinite(z)
+                img = _fill_nearest(img, known)
+                z = _fill_nearest(z, known)
+            else:
+                hole = np.zeros(z.shape, bool)
+                sky = ~np.isfinite(z)
+                img[sky] = a["sky"]
+            out = (img.astype(np.float32), z.astype(np.float32), hole)
+        if key is not None:
+            self._bg_cache[key] = out
+        return out
+
+    # -- saving
+
+    def header(self) -> dict:
+        h = super().header()
+        if self.path is not None:
+            h["camera_rule"] = self.path.rule
+            h["camera_period"] = int(self.path.period)
+        return h
+
+    @classmethod
+    def from_state(cls, cfg, state: dict, header: dict, device: str = "cpu") -> "WorldLayers":
+        rule = header.get("camera_rule", "still")
+        objects = [int(o) for o in header.get("objects", [])]
+        arrays = {}
+        for k, v in state.items():
+            arr = v.cpu().numpy()
+            if k in ("depth", "plate_depth"):
+                arr = np.where(arr < 0, np.inf, arr).astype(np.float32)
+            arrays[k] = arr.astype(np.float32) if k == "shade" else arr
+        need = {"rgb", "depth", "alpha", "embeddings"}
+        if objects:
+            need |= {"ids", "representative", "owner", "shade_points", "shade_ratio", "shade_sizes", "shade_samples",
+                     "shade_labels",
+                     "K", "cameras", "matrices", "path", "path_rule", "cloud_points",
+                     "cloud_colors", "cloud_sizes", "cloud_views", "cloud_rim", "cloud_labels", "sky"}
+            if rule == "still":
+                need |= {"plate", "plate_depth", "shade"}
+        if not need <= set(arrays):
+            raise AliveError(f"object-world checkpoint lacks {', '.join(sorted(need - set(arrays)))}", "train again")
+        path = None
+        if "path" in arrays:
+            pr = arrays["path_rule"]
+            path = CameraPath(arrays["path"][0], arrays["path"][1], ("still", "cyclic", "last")[int(pr[0])],
+                              int(pr[1]))
+        return cls(cfg, header["dim"], arrays, objects, header.get("object_names", {}), device, path)
+
+
+def _carried_shading(model: WorldLayers) -> None:
+    """Each object's shading (world/shading.py) as a cloud in its own frame; with a moving camera
+    also which pixels of each sample are whose shading (``owner``), against the shadow-free plate."""
+    a = model.a
+    n = len(a["rgb"])
+    if model.path.rule == "still":
+        ratios, owners = a["shade"], a["owner"]
+    else:
+        bg, _ = model.clouds()
+        ratios = np.ones(a["rgb"].shape, np.float32)
+        owners = np.zeros(a["ids"].shape, np.int32)
+        for c in range(n):
+            plate, _, _ = draw_clouds([bg], [None], [1], model.view(c))
+            hole = binary_dilation(a["ids"][c] > 0)
+            ratios[c], owners[c] = shading_owner(a["rgb"][c], plate, a["ids"][c], hole, a["depth"][c])
+        a["owner"] = owners
+    parts = [shade_points(ratios, owners, a["depth"], o, a["K"], a["cameras"], a["matrices"][:, m])
+             for m, o in enumerate(model.objects)]
+    a["shade_points"] = np.concatenate([p[0] for p in parts])
+    a["shade_ratio"] = np.concatenate([p[1] for p in parts]).astype(np.float16)   # ratios near 1
+    a["shade_sizes"] = np.concatenate([p[2] for p in parts])
+    a["shade_samples"] = np.concatenate([p[3] for p in parts])
+    a["shade_labels"] = np.concatenate([np.full(len(p[0]), m, np.int32) for m, p in enumerate(parts)])
+
+
+def train_world_layers(embeddings, capture, cfg, reporter=None) -> WorldLayers:
+    return WorldLayers.build(cfg, np.asarray(embeddings, np.float32), capture, reporter)

@@ -1,0 +1,33 @@
+"""Render objects alone from a side camera (alpha masks), in a fresh Blender with no add-on:
+side_render.py BLEND OUT_DIR FRAME NAMES_JSON [full]
+
+For each object name: everything else hidden from render, film transparent,
+Cycles (4 samples) at 64x48 from a camera at +x looking at the stage; writes
+OUT_DIR/<i>.png (RGBA). With "full": also OUT_DIR/full.png, all visible."""
+import json, math, sys
+import bpy
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+out, frame, names = sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+scene = bpy.context.scene
+cam = bpy.data.objects.new("Side Camera", bpy.data.cameras.new("Side Camera"))
+cam.location = (7.5, 0.0, 2.5)
+cam.rotation_euler = (math.radians(75), 0, math.radians(90))
+scene.collection.objects.link(cam)
+scene.camera = cam
+scene.render.engine = "CYCLES"
+scene.cycles.samples = 4
+scene.cycles.use_denoising = False
+scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 64, 48, 100
+scene.render.film_transparent = True
+scene.render.image_settings.file_format = "PNG"
+scene.render.image_settings.color_mode = "RGBA"
+scene.frame_set(frame)
+hidden = {o.name: o.hide_render for o in scene.objects}
+if sys.argv[5:] == ["full"]:
+    scene.render.filepath = f"{out}/full.png"
+    bpy.ops.render.render(write_still=True)
+for i, name in enumerate(names):
+    for o in scene.objects:
+        o.hide_render = o.name != name and o.type != "LIGHT"
+    scene.render.filepath = f"{out}/{i}.png"
+    bpy.ops.render.render(write_still=True)
