@@ -117,7 +117,7 @@ def build_carried_scene(periods=CARRIED_PERIODS, width: int = 64, height: int = 
         along = 0.85 * math.sin(a + math.pi / 3)          # the ball rolls along the platform's top
         _key(ball, f, (px + along, 1.0, pz + half_top + BALL_RADIUS), (0.0, along / BALL_RADIUS, 0.0))
         b = 2.0 * math.pi * (t % p2) / p2
-        _key(cube, f, (1.9, 0.2, 0.7), (0.0, 0.0, b / 4.0))   # a quarter turn per period: every phase differs
+        _key(cube, f, (1.9, 0.2, 0.7), (0.0, 0.0, b))   # one turn per period: its pose is continuous over the wrap
     scene.frame_set(1)
     return scene
 
