@@ -179,6 +179,13 @@ def rollout_relational(beh, observed: np.ndarray, cfg, reporter=None, draw_pull:
     if reporter is not None and cfg.prompt:
         reporter.warning("relational: a text prompt steers the rollout's embeddings (the composed frames "
                          "as encoded), not the object poses")
+    from ...device import torch_threads
+    with torch_threads(1, "cpu"):   # tiny ops: intra-op threads only add synchronisation (see device.py)
+        return _rollout(beh, cfg, start_frame, N, K, temps, anchors, loop_steps, draw_pull, reporter)
+
+
+def _rollout(beh, cfg, start_frame, N, K, temps, anchors, loop_steps, draw_pull, reporter):
+    frames = beh.frames
     stepper = RelationalStepper(beh, draw_pull=draw_pull, history=cfg.history)
     M = len(beh.object_names)
     states = np.empty((K, N + 1, M), np.int64)
