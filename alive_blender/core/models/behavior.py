@@ -208,7 +208,7 @@ class Behavior:
                              "train again with this encoder")
         if header.get("config", {}).get("arch") == "relational":
             from .relational.model import RelationalBehavior
-            return RelationalBehavior.from_state(state, header, device)
+            return RelationalBehavior.from_state(state, header, BehaviorConfig, device)
         if header.get("config", {}).get("arch") in WALK_ARCHS:   # a walk has its own config
             from .object_walk import ObjectWalk
             return ObjectWalk.from_state(state, header, device)

@@ -56,8 +56,8 @@ class RelationalBehavior:
         save_model(Path(path), state, self.header())
 
     @classmethod
-    def from_state(cls, state: dict, header: dict, device: str = "cpu") -> "RelationalBehavior":
-        from ..behavior import BehaviorConfig
+    def from_state(cls, state: dict, header: dict, config_type, device: str = "cpu") -> "RelationalBehavior":
+        """``config_type``: behavior.BehaviorConfig (passed in: behavior.py imports this module)."""
         if "captured.world" not in state:
             raise AliveError("relational checkpoint lacks its captured poses", "train again")
         net = RelationalSimulator(RelationalNetConfig(**header["net"]))
@@ -68,7 +68,7 @@ class RelationalBehavior:
             raise AliveError(f"relational checkpoint does not match its network: {str(err).splitlines()[0]}",
                              "train again") from None
         bounds = state.get("captured.bounds")
-        return cls(BehaviorConfig.from_dict(header["config"]), header["dim"], net, state["captured.world"].numpy(),
+        return cls(config_type.from_dict(header["config"]), header["dim"], net, state["captured.world"].numpy(),
                    state["captured.frames"].numpy(), header["objects"], header["names"], header["groups"],
                    np.asarray(header["contact"], bool), None if bounds is None else bounds.numpy(),
                    header.get("train"), device)
