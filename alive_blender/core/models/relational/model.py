@@ -37,6 +37,12 @@ class RelationalBehavior:
         self.vels = velocities(self.poses)
         steps = np.linalg.norm(self.vels, axis=-1)       # (F, M)
         self.top_speed = steps.max(0)
+        # pose class of each slot per frame (the first frame with that pose): frames whose classes agree
+        # for every slot show the same arrangement (as object_walk does)
+        flat = self.world[..., :3, :4].reshape(len(self.world), len(self.objects), -1)
+        self.pose_class = np.array([[int(np.flatnonzero(np.abs(flat[:, m] - flat[i, m]).max(1) <= 1e-4)[0])
+                                     for m in range(flat.shape[1])] for i in range(len(flat))])
+        self.captured = {tuple(row) for row in self.pose_class}
         self.step_size = np.array([max(float(np.median(s[s > 1e-9])) if (s > 1e-9).any() else 1e-3, 1e-6)
                                    for s in steps.T])
 

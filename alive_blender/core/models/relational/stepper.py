@@ -39,6 +39,7 @@ GOAL_RATE = 0.15   # share of the way to a goal per step at goal_strength 1
 ACC_LIMIT = 4.0    # a draw's acceleration is kept within this many of the shot's RMS accelerations
 SPEED_LIMIT = 1.5  # and each slot's speed within this many times its fastest captured speed (a wall, as
                    # the embedding models have: what the model has never seen, it may not rush into)
+NOVELTY_SLACK = 1.5  # cost (squared observed steps per member) a group may give up to show a new arrangement
 DRAW_PULL = 1.0    # share of the way from the prediction to the drawn state the model continues from
 
 
@@ -109,7 +110,8 @@ class RelationalStepper:
             nearest = self._nearest_joint(pred, pred - mem.pose)
             pred = pred + anchor * (beh.poses[nearest] - pred)
         pred = renormalize(pred)
-        frames = self._draw(pred, mem, held)
+        novel = not (controls.ground or (controls.loop_target is not None and controls.loop_weight > 0))
+        frames = self._draw(pred, mem, held, novel)
         # continue from draw_pull of the way from the prediction to the drawn captured state (pose and
         # velocity): at 1 the model always starts from a state the capture has (it stays in what it
         # was trained on, so nothing drifts); at 0 it runs free
@@ -147,20 +149,38 @@ class RelationalStepper:
     def _nearest_joint(self, pred, vel) -> int:
         return int(np.argmin(self._costs(pred, vel, np.arange(len(self.object_names)))))
 
-    def _draw(self, pred, mem, held) -> np.ndarray:
-        """The captured frame each slot is drawn from: one per group of related slots."""
-        F = len(self.beh.poses)
+    def _draw(self, pred, mem, held, novel: bool = True) -> np.ndarray:
+        """The captured frame each slot is drawn from: one per group of related slots. Where that
+        shows an arrangement the capture has, one group (in order) is drawn instead from its best
+        frame within NOVELTY_SLACK that makes a new one (the walk's novelty preference: a hold or a
+        skip of one group), unless ``novel`` is off (a loop closing, grounding)."""
+        beh = self.beh
+        F = len(beh.poses)
         vel = pred - mem.pose
         out = mem.frames.copy()
-        for group in self.beh.groups:
+        options = []
+        for group in beh.groups:
             free = [m for m in group if m not in held]
             if not free:
                 continue
             cost = self._costs(pred, vel, np.asarray(group))
             cont = (int(mem.frames[free[0]]) + 1) % F
             cost = cost + 1e-6 * (np.arange(F) != cont)    # among equal frames: the one that continues
-            out[free] = int(np.argmin(cost))
+            best = int(np.argmin(cost))
+            out[free] = best
+            near = np.flatnonzero(cost <= cost[best] + NOVELTY_SLACK * len(group))
+            options.append((free, near[np.argsort(cost[near])]))
+        if novel and len(beh.groups) > 1 and self._arrangement(out) in beh.captured:
+            for free, near in options:
+                for f in near:
+                    trial = out.copy()
+                    trial[free] = f
+                    if self._arrangement(trial) not in beh.captured:
+                        return trial
         return out
+
+    def _arrangement(self, frames) -> tuple:
+        return tuple(int(self.beh.pose_class[f, m]) for m, f in enumerate(frames))
 
 
 def rollout_relational(beh, observed: np.ndarray, cfg, reporter=None, draw_pull: float = DRAW_PULL):
