@@ -184,16 +184,18 @@ def test_saved_and_loaded_behavior_rolls_out_the_same(beh, tmp_path):
 
 
 def test_noise_trained_model_drifts_less_over_1000_steps():
-    """GNS's finding, on this model: trained with input noise, its own rollout stays nearer the
-    captured states. Run nearly free (it continues 0.3 of the way to what is drawn; fully free, both
-    diverge on a shot this short), T = 0, no anchor; distance to the nearest captured joint state
-    (in observed steps) over the last 100 of 1000 steps, summed over two training seeds."""
+    """GNS's finding, on this model: trained with input noise, its own free rollout stays nearer the
+    captured states. Free running (nothing drawn feeds back: draw_pull 0), T = 0, with the seed's
+    anchor 0.1 (without any anchor both leave the captured region entirely on a shot this short);
+    distance to the nearest captured joint state (in observed steps) over the last 100 of 1000
+    steps, summed over three training seeds (measured: 18.5/18.6/18.3 with noise, 18.6/19.8/23.0
+    without)."""
     def drift(noise, seed):
         beh = behavior(frames=36, epochs=40, noise=noise, seed=seed)
-        states = run(beh, 1000, draw_pull=0.3, anchor=0.0, temperature=0.0)
+        states = run(beh, 1000, draw_pull=0.0, anchor=0.1, temperature=0.0)
         d = [np.sqrt((((np.linalg.norm(beh.poses - s.memory.pose, axis=-1) / beh.step_size) ** 2).sum(-1)).min())
              for s in states[-100:]]
         return float(np.mean(d))
-    noisy = sum(drift(0.5, seed) for seed in (0, 1))
-    clean = sum(drift(0.0, seed) for seed in (0, 1))
+    noisy = sum(drift(0.5, seed) for seed in (0, 1, 2))
+    clean = sum(drift(0.0, seed) for seed in (0, 1, 2))
     assert noisy < clean
