@@ -57,7 +57,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FOOTAGE = Path(os.environ.get("ALIVE_FOOTAGE", "/work/shared/data/pedestrians"))
-ALL_ROWS = ["default", "grid-siren", "original", "video-texture", "crossfade", "ceiling", "footage", "moving-camera"]
+ALL_ROWS = ["default", "grid-siren", "original", "relational", "video-texture", "crossfade", "ceiling", "footage",
+            "moving-camera"]
 ALL_ROWS += ["footage-frames", "footage-regions"]   # the scene fed as footage (scripts/bench_regions.py)
 TARGET_S = 180.0
 
@@ -122,7 +123,11 @@ MAKE_SCENE = """
 import bpy, sys
 from alive_blender.blender.combination_scene import build_combination_scene
 bpy.ops.wm.read_factory_settings(use_empty=True)
-scene = build_combination_scene(periods=(int(sys.argv[2]), int(sys.argv[3])), swing=sys.argv[4] == '1')
+if len(sys.argv) > 5 and sys.argv[5] != 'combination':   # an interaction scene (blender/interaction_scenes.py)
+    from alive_blender.blender.interaction_scenes import SCENES
+    scene = SCENES[sys.argv[5]](periods=(int(sys.argv[2]), int(sys.argv[3])))
+else:
+    scene = build_combination_scene(periods=(int(sys.argv[2]), int(sys.argv[3])), swing=sys.argv[4] == '1')
 for s in [s for s in bpy.data.scenes if s != scene]:
     bpy.data.scenes.remove(s)
 bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])
@@ -160,7 +165,25 @@ def rollout_and_decode(wd: Path, tag: str, args, size: str, log: Path, extra=())
     _, t_dec = cli(["decode", wd, "--embeddings", flat, "--out", out, "--size", size], args.threads, log)
     rgb, depth = read_decoded(out)
     return {"rgb": rgb, "depth": depth, "rollout_s": t_ro, "decode_s": t_dec,
-            "behavior": res_ro.get("behavior")}
+            "behavior": res_ro.get("behavior"),
+            "contact_off": contact_off(wd, np.load(states)[:, 1:]) if states.exists() else None}
+
+
+def contact_off(wd: Path, states: np.ndarray):
+    """Share of invented frames where shown objects interpenetrate or lose contact, from the poses of
+    the samples each object is drawn from and the objects' bounding boxes (relational.relations)."""
+    from alive_blender.core.models.layers import moving_objects
+    from alive_blender.core.models.relational.relations import contact_pairs, contact_violations
+    from alive_blender.core.workdir.dataset import load_capture
+    cap = load_capture(wd)
+    objects, bounds = moving_objects(cap), cap.meta.get("object_bounds")
+    if not objects or not bounds:
+        return None
+    world = np.stack([cap.object_matrices(o) for o in objects], 1)          # (samples, M, 4, 4)
+    b = np.array([bounds[str(o)] for o in objects], np.float64)
+    flat = states.reshape(-1, states.shape[-1])
+    drawn = world[flat, np.arange(len(objects))]
+    return float(contact_violations(drawn, world, b, contact_pairs(world, b)).mean())
 
 
 def score_row(name, rgb, depth, cfgs, tau_db, timings=None, note="") -> dict:
@@ -239,6 +262,7 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
         timing = {"capture_s": round(t_cap, 1), "train_s": round(t_run - t_cap, 1),
                   "rollout_s": round(dec["rollout_s"], 1), "decode_s": round(dec["decode_s"], 1)}
         timing["total_s"] = round(t_run + dec["rollout_s"] + dec["decode_s"], 1)
+        timing["contact_off"] = dec["contact_off"]
         return score_row("default", dec["rgb"], dec["depth"], cfgs, tau_db, timing,
                          f"run defaults; {res.get('train', {}).get('generator', '?')} + "
                          f"{res.get('train', {}).get('behavior', '?')}")
@@ -256,7 +280,7 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
             t_train = train_cmd(wd)
         dec = rollout_and_decode(wd, name, args, size, log, rollout_extra)
         timing = {"train_s": None if t_train is None else round(t_train, 1), "rollout_s": round(dec["rollout_s"], 1),
-                  "decode_s": round(dec["decode_s"], 1)}
+                  "decode_s": round(dec["decode_s"], 1), "contact_off": dec["contact_off"]}
         return score_row(name, dec["rgb"], dec["depth"], cfgs, tau_db, timing, note)
 
     def grid_siren_row():
@@ -293,6 +317,11 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
         return score_row("video-texture", dec["rgb"], dec["depth"], cfgs, tau_db, timing,
                          "observed frames walked, decoded by the default generator")
 
+    def relational_row():
+        def train(wd):
+            return cli(["train", wd, "--behavior", "relational", *budget], args.threads, log)[1]
+        return trained_row("relational", train, note="object-layers + relational (core/models/relational)")
+
     def crossfade_row():
         labels = fm.group_configurations(truth.rgb[:args.frames])
         fades = fm.cross_fades(truth.rgb[:args.frames], args.count * args.steps, seed=0, labels=labels)
@@ -307,6 +336,7 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
     attempt("crossfade", crossfade_row)
     attempt("ceiling", ceiling_row)
     attempt("default", default_row)
+    attempt("relational", relational_row)
     attempt("video-texture", video_texture_row)
     attempt("grid-siren", grid_siren_row)
     attempt("original", original_row)
@@ -352,7 +382,7 @@ def fmt(v, pct=False, digits=1):
 
 
 COLUMNS = ["engine", "size", "row", "tau", "psnr", "real", "novel", "reached", "new", "depth err",
-           "capture", "train", "rollout", "decode"]
+           "capture", "train", "rollout", "decode", "contact off"]
 
 
 def table(shots, footage) -> str:
@@ -368,7 +398,7 @@ def table(shots, footage) -> str:
                                  fmt(r["novel_real"], True), str(r["reached"]),
                                  f"{r['new_reached']}/{r['configurations'] - r['captured_configurations']}",
                                  fmt(r["depth_error"], True), fmt(r.get("capture_s")), fmt(r.get("train_s")),
-                                 fmt(r.get("rollout_s")), fmt(r.get("decode_s"))])
+                                 fmt(r.get("rollout_s")), fmt(r.get("decode_s")), fmt(r.get("contact_off"), True)])
     for r in footage:
         lead = ["footage", r["size"], r.get("row", "footage")]
         if "error" in r:
@@ -376,7 +406,7 @@ def table(shots, footage) -> str:
             continue
         lines.append(lead + [fmt(r["tau"]), fmt(r["psnr_median"]), fmt(r["real"], True), "-", str(r["reached"]),
                              "-", "-", fmt(r.get("capture_s")), fmt(r.get("train_s")), fmt(r.get("rollout_s")),
-                             fmt(r.get("decode_s"))])
+                             fmt(r.get("decode_s")), "-"])
     full = [l for l in lines if len(l) == len(COLUMNS)]
     widths = [max(len(l[i]) for l in full) for i in range(len(COLUMNS))]
     out = []
@@ -454,6 +484,8 @@ def main(argv=None) -> int:
     p.add_argument("--periods", default="12,17", help="the two objects' periods (coprime)")
     p.add_argument("--circle", action="store_true", help="the second object circles instead of swinging "
                                                         "(no symmetric path: every frame is its own configuration)")
+    p.add_argument("--scene", default="combination", choices=["combination", "carried", "rig"],
+                   help="combination (independent objects) or an interaction scene (blender/interaction_scenes.py)")
     p.add_argument("--count", type=int, default=8, help="rollout variations")
     p.add_argument("--steps", type=int, default=200, help="steps per variation")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch and Blender (default 2)")
@@ -493,7 +525,7 @@ def main(argv=None) -> int:
     shots, footage = [], []
     try:
         blend = work / "combination.blend"
-        python(MAKE_SCENE, [blend, *args.periods, "0" if args.circle else "1"], args.threads, log)
+        python(MAKE_SCENE, [blend, *args.periods, "0" if args.circle else "1", args.scene], args.threads, log)
         scene_rows = [r for r in rows if r not in ("footage", "moving-camera")]
         for engine in engines if scene_rows else []:
             for size in sizes:
@@ -531,7 +563,7 @@ def main(argv=None) -> int:
                             Path(args.contact_sheet).stem + "_moving_camera.png"))
         conditions = {"threads": args.threads, "cpus_visible": os.cpu_count(), "loadavg_before": round(load_before, 2),
                       "loadavg_after": round(os.getloadavg()[0], 2), "frames": args.frames,
-                      "periods": list(args.periods), "swing": not args.circle, "count": args.count,
+                      "periods": list(args.periods), "swing": not args.circle, "scene": args.scene, "count": args.count,
                       "steps": args.steps, "budget": {k: defaults[k] for k in ("generator_steps", "behavior_epochs", "samples")},
                       "budget_is_run_default": not (args.generator_steps or args.behavior_epochs),
                       "seconds": round(time.monotonic() - t_start, 1)}

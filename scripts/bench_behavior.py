@@ -34,11 +34,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alive_blender.core.models.behavior import ARCHITECTURES, WALK_ARCHS, BehaviorConfig, train_behavior  # noqa: E402
+from alive_blender.core.models.behavior import ARCHITECTURES, CAPTURE_ARCHS, BehaviorConfig, train_behavior  # noqa: E402
 
 # embedding-space models only: object-walk (the pipeline default) walks a capture's objects and is
 # measured in pixels by scripts/bench_alive.py; mdn-window is the default among these
-ARCHITECTURES = tuple(a for a in ARCHITECTURES if a not in WALK_ARCHS)
+ARCHITECTURES = tuple(a for a in ARCHITECTURES if a not in CAPTURE_ARCHS)
 DEFAULT_ARCH = "mdn-window"
 from alive_blender.core.metrics import check_targets, evaluate  # noqa: E402
 from alive_blender.core.rollout import (RolloutConfig, copy_last, random_walk, rollout,  # noqa: E402

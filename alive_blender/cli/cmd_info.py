@@ -66,6 +66,9 @@ def describe(workdir) -> dict:
         if (model_dir / "train.json").exists():
             tr = read_json(model_dir / "train.json")
             model.update({k: tr.get(k) for k in ("generator_steps", "train_psnr", "device", "width", "height")})
+            if tr.get("behavior_choice"):   # a behavior that chooses (relational, or its walk fallback)
+                model.update(behavior=tr.get("behavior"), **{k: tr.get(k) for k in (
+                    "behavior_choice", "behavior_loss", "behavior_seconds")})
         try:
             from ..core.workdir.checkpoint import check_compatible, verify_manifest
             verify_manifest(model_dir, list(manifest.get("files", {})))
@@ -121,6 +124,9 @@ def format_info(info: dict) -> str:
         lines.append(f"model: {m.get('generator')} + {m.get('behavior')}, {m.get('generator_steps')} steps, "
                      f"PSNR {m.get('train_psnr')} dB on {m.get('device')}; alive_blender {v.get('alive_blender')}, "
                      f"torch {v.get('torch')}, open_clip {v.get('open_clip')}")
+        if m.get("behavior_choice"):
+            lines.append(f"behavior: {m['behavior_choice']}; loss {m.get('behavior_loss')}, "
+                         f"{m.get('behavior_seconds')} s")
         lines.append(f"model check: {m.get('check')}")
     if "training_in_progress" in info:
         t = info["training_in_progress"]

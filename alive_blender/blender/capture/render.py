@@ -45,6 +45,7 @@ from ...core.errors import AliveError
 from ...core.run.protocol import Reporter
 from ...core.settings import CaptureSettings, engine_name  # noqa: F401  (the schema's; re-exported)
 from .. import compat
+from . import object_relations
 
 # the schema's engine names (aliases resolved by core.settings.engine_name) -> Blender's
 ENGINES = {"CYCLES": "CYCLES", "WORKBENCH": "BLENDER_WORKBENCH", "EEVEE": "BLENDER_EEVEE", "SCENE": ""}
@@ -448,7 +449,8 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                               "K": K.tolist(), "world_from_camera": world_from_camera.tolist(),
                               "camera": params.to_dict(),
                               "objects": {str(k): np.asarray(o.evaluated_get(depsgraph).matrix_world).tolist()
-                                          for k, o in enumerate(with_ids, 1)}}
+                                          for k, o in enumerate(with_ids, 1)},
+                              "attached": object_relations.attachments(with_ids)}
                     key = content_key(identity, state.static, cam_obj.name, frame, sub,
                                       state.dynamic_digest(depsgraph), record["K"], record["world_from_camera"])
                     label = f"frame {frame}{'+%.3g' % sub if sub else ''}{'' if real else ' (in-between)'}"
@@ -483,6 +485,7 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                     "view_transform": COLOUR, "width": width, "height": height, "has_depth": True,
                     "depth": "planar distance along the view axis, +inf = background",
                     "has_ids": True, "object_ids": {str(k): o.name_full for k, o in enumerate(with_ids, 1)},
+                    "object_bounds": object_relations.local_bounds(with_ids, depsgraph),
                     "settings": settings.to_dict(), "fps": scene.render.fps / scene.render.fps_base,
                     "scene_key": scene_key}
             meta = store.commit(meta)

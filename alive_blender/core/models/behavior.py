@@ -46,7 +46,7 @@ from ..device import single_thread, torch_threads  # noqa: F401
 from ..errors import AliveError
 from ..sphere import densify, normalize
 
-ARCHITECTURES = ("object-walk", "mdn-window", "mdn-gru", "original-vae")
+ARCHITECTURES = ("object-walk", "mdn-window", "mdn-gru", "original-vae", "relational")
 # Default chosen by scripts/bench_behavior.py (render + footage, 16 x 1000 steps): mdn-window and
 # mdn-gru both meet every target at T=1; mdn-gru covers/diversifies a little more, mdn-window stays
 # on the scene better when the temperature is raised (realism at T=2: 0.93/0.90 vs 0.71/0.85)
@@ -55,6 +55,9 @@ ARCHITECTURES = ("object-walk", "mdn-window", "mdn-gru", "original-vae")
 # pairs with the object-layers generator (new arrangements of real pixels; scripts/bench_alive.py)
 DEFAULT_ARCH = "object-walk"
 WALK_ARCHS = ("object-walk",)   # walks over the capture, trained by object_walk.train_object_walk
+# made from a capture's objects (not from embeddings alone): need the object-layers generator to show them;
+# relational: core/models/relational (a trained model of how the objects move together)
+CAPTURE_ARCHS = WALK_ARCHS + ("relational",)
 EMBEDDING_DEFAULT = "mdn-window"  # the default with a generator that decodes embeddings (grid-siren, ...)
 # the models that learn in the shot's standardized space
 STOCHASTIC_ARCHS = ("mdn-window", "mdn-gru")
@@ -203,6 +206,9 @@ class Behavior:
         if expect_dim is not None and int(header["dim"]) != int(expect_dim):
             raise AliveError(f"behavior model expects embeddings of size {header['dim']}, got {expect_dim}",
                              "train again with this encoder")
+        if header.get("config", {}).get("arch") == "relational":
+            from .relational.model import RelationalBehavior
+            return RelationalBehavior.from_state(state, header, BehaviorConfig, device)
         if header.get("config", {}).get("arch") in WALK_ARCHS:   # a walk has its own config
             from .object_walk import ObjectWalk
             return ObjectWalk.from_state(state, header, device)
@@ -254,9 +260,10 @@ def train_behavior(embeddings: np.ndarray, cfg: BehaviorConfig, reporter=None,
     emb = np.asarray(embeddings, np.float32)
     if emb.ndim != 2 or len(emb) < 2:
         raise AliveError("the behavior model needs at least 2 frames", "capture a longer frame range")
-    if cfg.arch in WALK_ARCHS:
+    if cfg.arch in CAPTURE_ARCHS:
         raise AliveError(f"'{cfg.arch}' is made from a capture, not from embeddings alone",
-                         "train it with the train stage (object_walk.train_object_walk)")
+                         "train it with the train stage (object_walk.train_object_walk, "
+                         "relational.train.train_relational)")
     if cfg.arch not in ARCHITECTURES:
         raise AliveError(f"unknown behavior architecture '{cfg.arch}'", f"choose one of {', '.join(ARCHITECTURES)}")
     seed_everything(cfg.seed)

@@ -38,6 +38,7 @@ ARCH = "object-layers"
 FORMAT = 2   # the generator file format: generator.py, which loads these files too, checks it is its own
 SHADE_THRESHOLD = 0.04   # plate ratio below/above 1 by more than this counts as an object's shading
 POSE_TOLERANCE = 1e-4    # world matrices closer than this (max abs entry) are the same pose
+REPRESENTATIVE_MARGIN = 0.1  # a pose's sample is replaced by one showing at least 10 % more of the object
 
 
 def moving_objects(capture, moving_camera: bool = False) -> list[int]:
@@ -81,13 +82,18 @@ def _fill_nearest(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def _pose_representatives(matrices: np.ndarray, area: np.ndarray) -> np.ndarray:
-    """For each sample, the sample with the same pose (within tolerance) that shows the most of the object."""
+    """For each sample, the sample with the same pose (within tolerance) that shows the most of the object
+    (itself when it shows within REPRESENTATIVE_MARGIN of that)."""
     n = len(matrices)
     flat = matrices.reshape(n, -1)
     rep = np.arange(n)
     for i in range(n):
         same = np.flatnonzero(np.abs(flat - flat[i]).max(1) <= POSE_TOLERANCE)
-        rep[i] = same[np.argmax(area[same])]
+        best = same[np.argmax(area[same])]
+        # a sample keeps its own pixels unless another shows clearly more of the object: where the
+        # difference is a few pixels occluded by a *related* object (a ball on its platform), swapping
+        # would paste that other sample's occlusion and contact shadow under this one's ball
+        rep[i] = i if area[i] >= (1.0 - REPRESENTATIVE_MARGIN) * area[best] else best
     return rep
 
 

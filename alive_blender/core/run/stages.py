@@ -75,7 +75,7 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     capture's own size. Larger than the capture is refused. Object layers are
     built from the capture at its own size (they are its pixels: nothing is
     learned, and full-size output needs full-size layers)."""
-    from ..models.behavior import WALK_ARCHS, config_for_generator, train_behavior
+    from ..models.behavior import CAPTURE_ARCHS, WALK_ARCHS, config_for_generator, train_behavior
     from ..workdir.checkpoint import write_manifest
     from ..workdir.dataset import open_capture
     from ..device import pick_device
@@ -84,7 +84,7 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     wd = WorkDir(workdir)
     gcfg = GeneratorConfig.from_dict(generator or {})
     bcfg = config_for_generator(behavior, gcfg.arch in LAYER_ARCHS)
-    if bcfg.arch in WALK_ARCHS and gcfg.arch not in LAYER_ARCHS:
+    if bcfg.arch in CAPTURE_ARCHS and gcfg.arch not in LAYER_ARCHS:
         raise AliveError(f"behavior '{bcfg.arch}' walks captured objects; only the object-layers generator can "
                          f"show its states, not '{gcfg.arch}'",
                          "use --generator object-layers, or an embedding behavior such as --behavior mdn-window")
@@ -137,6 +137,9 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
         beh = train_object_walk(emb, cap, walk_settings(behavior), rep,
                                 regions=gen if hasattr(gen, "region_features") else None,
                                 objects=getattr(gen, "objects", None))
+    elif bcfg.arch == "relational":   # a trained model of the objects together; the walk where data is short
+        from ..models.relational.train import train_relational
+        beh = train_relational(emb, cap, bcfg, rep)
     else:
         beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
     t_beh = time.monotonic() - t0
@@ -148,6 +151,9 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
               "train_psnr": round(train_psnr, 2), "device": dev, "encoder": encoder_info["label"],
               "width": int(W), "height": int(H), "capture_width": int(reader.width),
               "capture_height": int(reader.height)}
+    if getattr(beh, "choice", None):   # which behavior was trained and why (relational or its walk fallback)
+        result.update(behavior=beh.cfg.arch, behavior_choice=beh.choice,
+                      **({"behavior_loss": beh.info["loss"]} if getattr(beh, "info", None) else {}))
     write_json(model_dir / "train.json", result)
     write_manifest(model_dir, ["generator.safetensors", "behavior.safetensors"],
                    {"encoder": encoder_info["identity"], "encoder_label": encoder_info["label"],
@@ -265,6 +271,10 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
         from ..models.object_walk import rollout_states
         states = rollout_states(beh, emb, cfg, rep)
         traj, walk_record = _encode_states(wd, states, dev, rep, direction, cfg)
+    elif beh is not None and beh.cfg.arch == "relational":
+        from ..models.relational.stepper import rollout_relational
+        states, poses = rollout_relational(beh, emb, cfg, rep)
+        traj, walk_record = _encode_states(wd, states, dev, rep, direction, cfg)
     else:
         traj = run_rollout(beh, emb, cfg, rep, steer_direction=direction)
     secs = time.monotonic() - t0
@@ -275,6 +285,7 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
         save_npy(states_file, states.astype(np.int32))
     elif states_file.exists():
         states_file.unlink()   # an earlier walk's states do not belong to this rollout
+    _save_poses(out, poses)
     info = {"settings": cfg.to_dict(), "behavior": beh.cfg.arch if beh is not None else None,
             "start_frame": start_frame(emb, cfg.start), "shape": list(traj.shape), "seconds": round(secs, 3),
             "steps_per_second": round(cfg.count * cfg.steps / max(secs, 1e-9), 1), "file": str(out)}
@@ -282,10 +293,27 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
         info["states"] = str(states_file)
         info["objects"] = list(beh.objects)
         info["embeddings"] = walk_record   # what was encoded, and how a reader encodes the rest
+    if poses is not None:
+        info["poses"] = str(_poses_file(out))
+        info["object_names"] = list(beh.object_names)
+        info["poses_drawn"] = "predicted poses; frames are drawn from the captured samples in states"
     write_json(out.with_suffix(".json"), info)
     if key:
         wd.mark_done("rollout", key)
     return info
+
+
+def _poses_file(rollout_file: Path) -> Path:
+    """Per-object world matrices beside a rollout: R.npy -> R.poses.npy (K, N+1, M, 4, 4)."""
+    return Path(rollout_file).with_suffix(".poses.npy")
+
+
+def _save_poses(rollout_file: Path, poses) -> None:
+    path = _poses_file(rollout_file)
+    if poses is not None:
+        save_npy(path, np.asarray(poses, np.float32))
+    elif path.exists():
+        path.unlink()   # an earlier relational rollout's poses do not belong to this one
 
 
 def _states_file(rollout_file: Path) -> Path:

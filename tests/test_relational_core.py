@@ -1,0 +1,201 @@
+"""The relational behavior on synthetic poses (pure core, no Blender): relations, controls, drift.
+
+The poses are the carried scene's (``blender/interaction_scenes.build_carried_scene``) written out
+as formulas: a platform rising and falling, a ball rolling along its top in step with it, a cube
+spinning beside them on a coprime period.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from alive_blender.core.errors import AliveError
+from alive_blender.core.models.behavior import BehaviorConfig
+from alive_blender.core.models.relational.model import RelationalBehavior
+from alive_blender.core.models.relational.relations import (contact_pairs, contact_violations, edge_types, groups,
+                                                            stated_pairs)
+from alive_blender.core.models.relational.state import pose_features, world_from_features
+from alive_blender.core.models.relational.stepper import RelationalStepper
+from alive_blender.core.models.relational.train import fit_simulator
+from alive_blender.core.stepping import StepControls
+
+BOUNDS = np.array([[[-1.3, -.6, -.125], [1.3, .6, .125]], [[-.32] * 3, [.32] * 3], [[-.4] * 3, [.4] * 3]])
+NAMES = ["Platform", "Ball", "Spinner"]
+torch.set_num_threads(1)   # tiny ops on a shared machine (as the rollout stage does)
+
+
+def carried(frames, p1=12, p2=17):
+    W = np.tile(np.eye(4), (frames, 3, 1, 1))
+    for t in range(frames):
+        a, b = 2 * math.pi * (t % p1) / p1, 2 * math.pi * (t % p2) / p2
+        pz, along = 0.55 + 0.4 * math.sin(a), 0.85 * math.sin(a + math.pi / 3)
+        W[t, 0, :3, 3] = (-0.5, 1, pz)
+        th = along / 0.32
+        W[t, 1, :3, :3] = [[math.cos(th), 0, math.sin(th)], [0, 1, 0], [-math.sin(th), 0, math.cos(th)]]
+        W[t, 1, :3, 3] = (-0.5 + along, 1, pz + 0.125 + 0.32)
+        W[t, 2, :3, :3] = [[math.cos(b), -math.sin(b), 0], [math.sin(b), math.cos(b), 0], [0, 0, 1]]
+        W[t, 2, :3, 3] = (1.9, 0.2, 0.7)
+    return W
+
+
+def behavior(frames=36, epochs=30, noise=None, seed=0):
+    W = carried(frames)
+    contact = contact_pairs(W, BOUNDS)
+    types = edge_types(np.zeros((3, 3), bool), np.zeros((3, 3), bool), contact)
+    cfg = BehaviorConfig(arch="relational", epochs=epochs, seed=seed)
+    net, info = fit_simulator(W, types, cfg, input_noise=noise)
+    return RelationalBehavior(cfg, 8, net, W, np.arange(frames), [1, 2, 3], NAMES, groups(contact), contact,
+                              BOUNDS, info)
+
+
+@pytest.fixture(scope="module")
+def beh():
+    return behavior()
+
+
+def run(beh, steps, seed=0, start=None, draw_pull=1.0, **controls):
+    st = RelationalStepper(beh, draw_pull=draw_pull)
+    s = st.start(len(beh.poses) - 1 if start is None else start, seed)
+    out = [s]
+    for _ in range(steps):
+        s = st.step(s, StepControls(**controls))
+        out.append(s)
+    return out
+
+
+def drawn_world(beh, states):
+    """The captured world matrices of what is shown: each slot from its source sample."""
+    idx = {int(f): i for i, f in enumerate(beh.frames)}
+    return np.stack([[beh.world[idx[int(f)], m] for m, f in enumerate(s.sources)] for s in states])
+
+
+def test_pose_features_round_trip():
+    W = carried(20)
+    assert np.allclose(world_from_features(pose_features(W)), W, atol=1e-9)
+
+
+def test_relations_contact_and_stated():
+    W = carried(24)
+    contact = contact_pairs(W, BOUNDS)
+    assert contact[0, 1] and contact[1, 0] and not contact[0, 2] and not contact[1, 2]
+    assert groups(contact) == [[0, 1], [2]]
+    parent, constraint = stated_pairs([{"Ball": {"parent": "Platform", "constraints": ["COPY_ROTATION"]}}], NAMES)
+    assert parent[0, 1] and parent[1, 0] and not parent[0, 2]
+    assert constraint[1].any() and not constraint[1, 1]
+
+
+def test_contact_metric_flags_a_ball_out_of_step():
+    W = carried(24)
+    assert not contact_violations(W, W, BOUNDS, contact_pairs(W, BOUNDS)).any()   # the capture itself is valid
+    shuffled = W.copy()
+    shuffled[:, 1] = W[(np.arange(24) + 3) % 24, 1]      # the ball three frames out of step with its platform
+    assert contact_violations(shuffled, W, BOUNDS, contact_pairs(W, BOUNDS)).mean() > 0.5
+
+
+def test_carried_object_stays_on_its_carrier_for_500_steps(beh):
+    states = run(beh, 500)
+    world = drawn_world(beh, states)
+    assert not contact_violations(world, beh.world, BOUNDS, beh.contact).any()
+    assert all(s.sources[0] == s.sources[1] for s in states)   # drawn jointly: from one captured sample
+    # and it moves: the platform is not held in place
+    assert len({int(s.sources[0]) for s in states}) >= 10
+
+
+def test_temperature_scales_the_randomness(beh):
+    def spread(T):
+        runs = [np.array([s.sources for s in run(beh, 40, seed=k, temperature=T)]) for k in range(4)]
+        return np.mean([(runs[0] != r).mean() for r in runs[1:]])
+    cold, warm = spread(0.0), spread(1.5)
+    assert cold == 0.0 and warm > 0.1
+
+
+def test_seeds_reproduce(beh):
+    a = [s.sources.tolist() for s in run(beh, 30, seed=7)]
+    b = [s.sources.tolist() for s in run(beh, 30, seed=7)]
+    c = [s.sources.tolist() for s in run(beh, 30, seed=8)]
+    assert a == b and a != c
+
+
+def test_anchor_one_keeps_to_captured_joint_states(beh):
+    states = run(beh, 40, anchor=1.0)
+    feats = pose_features(beh.world)
+    for s in states[1:]:
+        pred = pose_features(s.poses)
+        assert np.abs(feats - pred).max((1, 2)).min() < 1e-6       # the predicted state is a captured one
+    free = run(beh, 40, anchor=0.0, temperature=1.0)
+    off = [np.abs(feats - pose_features(s.poses)).max((1, 2)).min() for s in free[1:]]
+    assert max(off) > 1e-3
+
+
+def test_loop_returns_to_the_start(beh):
+    st = RelationalStepper(beh)
+    start = st.start(5, 0)
+    target = st.start(5, 1)
+    s, n = start, 24
+    for t in range(1, n + 1):
+        s = st.step(s, StepControls(loop_target=target, loop_weight=max(0.0, (t - 18) / 6)))
+    assert np.array_equal(s.sources, start.sources)
+    assert np.allclose(s.poses, start.poses, atol=1e-6)
+
+
+def test_goal_pulls_an_object_halfway_within_48_steps(beh):
+    z = beh.world[:, 0, 2, 3]
+    start = int(np.argmin(z))
+    goal = beh.world[int(np.argmax(z)), 0, :3, 3]        # the platform's highest captured point: on its path
+    free = run(beh, 48, start=start, temperature=0.0)
+    pulled = run(beh, 48, start=start, temperature=0.0, goals={0: goal}, goal_strength=1.0)
+
+    def dist(s):
+        return float(np.linalg.norm(drawn_world(beh, [s])[0, 0, :3, 3] - goal))
+    d0 = dist(pulled[0])
+    assert min(dist(s) for s in pulled[1:]) <= 0.5 * d0
+    # the goal acts: the same seed without it rolls out differently (the platform's own motion also
+    # passes the goal: it lies on its path)
+    assert [s.sources.tolist() for s in pulled] != [s.sources.tolist() for s in free]
+
+
+def test_held_objects_hold_still(beh):
+    states = run(beh, 20, held=frozenset({2}), temperature=1.0)
+    assert len({int(s.sources[2]) for s in states}) == 1
+    assert len({int(s.sources[0]) for s in states}) > 3
+
+
+def test_bad_controls_are_refused(beh):
+    st = RelationalStepper(beh)
+    s = st.start(0, 0)
+    with pytest.raises(AliveError):
+        st.step(s, StepControls(goals={5: (0, 0, 0)}))
+    with pytest.raises(AliveError):
+        st.start(10_000, 0)
+
+
+def test_saved_and_loaded_behavior_rolls_out_the_same(beh, tmp_path):
+    from alive_blender.core.models.behavior import Behavior
+    beh.save(tmp_path / "behavior.safetensors")
+    back = Behavior.load(tmp_path / "behavior.safetensors")
+    assert isinstance(back, RelationalBehavior)
+    a = [s.sources.tolist() for s in run(beh, 20, seed=3)]
+    b = [s.sources.tolist() for s in run(back, 20, seed=3)]
+    assert a == b
+
+
+def test_noise_trained_model_drifts_less_over_1000_steps():
+    """GNS's finding, on this model: trained with input noise, its own free rollout stays nearer the
+    captured states. Free running (nothing drawn feeds back: draw_pull 0), T = 0, with the seed's
+    anchor 0.1 (without any anchor both leave the captured region entirely on a shot this short);
+    distance to the nearest captured joint state (in observed steps) over the last 100 of 1000
+    steps, summed over three training seeds (measured: 18.5/18.6/18.3 with noise, 18.6/19.8/23.0
+    without)."""
+    def drift(noise, seed):
+        beh = behavior(frames=36, epochs=40, noise=noise, seed=seed)
+        states = run(beh, 1000, draw_pull=0.0, anchor=0.1, temperature=0.0)
+        d = [np.sqrt((((np.linalg.norm(beh.poses - s.memory.pose, axis=-1) / beh.step_size) ** 2).sum(-1)).min())
+             for s in states[-100:]]
+        return float(np.mean(d))
+    noisy = sum(drift(0.5, seed) for seed in (0, 1, 2))
+    clean = sum(drift(0.0, seed) for seed in (0, 1, 2))
+    assert noisy < clean
