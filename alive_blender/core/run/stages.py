@@ -266,7 +266,7 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
     what = f"'{beh.cfg.arch}'" if beh is not None else "video-texture walk"
     rep.status(f"rollout: {what} {cfg.count} x {cfg.steps} steps (seed {cfg.seed})")
     t0 = time.monotonic()
-    states = walk_record = None
+    states = walk_record = poses = None
     if beh is not None and beh.cfg.arch in WALK_ARCHS:
         from ..models.object_walk import rollout_states
         states = rollout_states(beh, emb, cfg, rep)

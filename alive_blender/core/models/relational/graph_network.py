@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ...config import Config
+
 
 def mlp(inp: int, hidden: int, out: int, layers: int = 2) -> nn.Sequential:
     mods, width = [], inp
@@ -25,7 +27,8 @@ def mlp(inp: int, hidden: int, out: int, layers: int = 2) -> nn.Sequential:
 
 
 @dataclass
-class GraphNetworkConfig:
+class GraphNetworkConfig(Config):
+    WHAT = "graph network"
     node_in: int
     edge_in: int
     latent: int = 64

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ...config import Config
+
 
 @dataclass
-class SlotMemoryConfig:
+class SlotMemoryConfig(Config):
+    WHAT = "slot memory"
     inp: int
     hidden: int = 64
 

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ...config import Config
+
 
 @dataclass
-class MixtureConfig:
+class MixtureConfig(Config):
+    WHAT = "mixture head"
     inp: int
     out: int
     components: int = 4

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...config import Config
+
 from .graph_network import EncodeProcessDecode, GraphNetworkConfig
 from .memory import SlotMemory, SlotMemoryConfig
 from .mixture import MixtureConfig, MixtureHead
@@ -30,7 +32,8 @@ EDGE_IN = 10 + len(EDGE_TYPES)
 
 
 @dataclass
-class RelationalNetConfig:
+class RelationalNetConfig(Config):
+    WHAT = "relational network"
     slots: int
     latent: int = 64
     message_steps: int = 1       # one round suffices for a few slots on a dense graph (and halves the cost)
