@@ -39,6 +39,11 @@ def stepper_for(behavior, generator):
     make = getattr(behavior, "stepper", None)
     if callable(make):
         return make()
+    from ..models.relational.model import RelationalBehavior
+    if isinstance(behavior, RelationalBehavior):   # free poses where the generator draws any pose
+        from ..models.relational.drawing import draws_free_poses
+        from ..models.relational.stepper import RelationalStepper
+        return RelationalStepper(behavior, free_poses=draws_free_poses(behavior, generator)[0])
     from ..models.object_walk import ObjectWalk
     if isinstance(behavior, ObjectWalk):
         return WalkStepper(behavior, generator)
