@@ -484,7 +484,7 @@ def main(argv=None) -> int:
     p.add_argument("--periods", default="12,17", help="the two objects' periods (coprime)")
     p.add_argument("--circle", action="store_true", help="the second object circles instead of swinging "
                                                         "(no symmetric path: every frame is its own configuration)")
-    p.add_argument("--scene", default="combination", choices=["combination", "carried", "rig"],
+    p.add_argument("--scene", default="combination", choices=["combination", "carried", "rig", "collision"],
                    help="combination (independent objects) or an interaction scene (blender/interaction_scenes.py)")
     p.add_argument("--count", type=int, default=8, help="rollout variations")
     p.add_argument("--steps", type=int, default=200, help="steps per variation")
