@@ -19,8 +19,9 @@ and its trained ``default`` (object-walk) and ``relational`` rows); where DIR la
      (source sample per object) tuples shown;
    - anchor 1.0 against 0.1: share of steps whose joint state (every object's pose) equals one
      captured frame's joint state;
-   - loop (the rollout's ``--loop``: the loop weight ramps to 1 over the last quarter of 200 steps):
-     PSNR of the composed last frame to the composed start frame, against tau;
+   - loop (the loop weight ramps to 1 over the last quarter of 200 steps, as the relational rollout
+     ramps it), through the stepper and through ``alive rollout --loop`` (``cli_loop_*``): PSNR of
+     the composed last frame to the composed start frame, against tau;
    - a per-object goal (the captured position of that object farthest from its start): share of
      the way covered within 48 steps, at the end and at best (target: at least half).
 """
@@ -119,6 +120,19 @@ def captured_joint(stepper) -> np.ndarray:
     return np.asarray(stepper.matrices, np.float64).transpose(1, 0, 2, 3)   # the walk's (M, F, 4, 4)
 
 
+def cli_loop(wd: Path, gen, tau_db, args, log: Path) -> dict:
+    """``alive rollout --loop`` (8 x 200): PSNR of each variation's composed last frame to its start."""
+    import bench_alive
+    out = wd / "drift_loop.npy"
+    res, _ = bench_alive.cli(["rollout", wd, "--steps", 200, "--count", 8, "--seed", 0, "--loop", "--out", out],
+                             args.threads, log)
+    states = np.load(out.with_suffix(".states.npy"))
+    first, last = compose(gen, states[:, 0]), compose(gen, states[:, -1])
+    p = np.array([float(fm.psnr_from_mse(np.mean((a - b) ** 2))) for a, b in zip(first, last)])
+    return {"cli_loop_end_psnr_min": float(p.min()), "cli_loop_end_psnr_median": float(np.median(p)),
+            "cli_loop_within_tau": float(np.mean(p >= tau_db))}
+
+
 def controls(label: str, wd: Path, gen, tau_db, args) -> dict:
     from alive_blender.core.stepping import StepControls
     _, _, stepper = load(wd)
@@ -213,7 +227,7 @@ def main(argv=None) -> int:
         drift_rows.append(drift(label, wd, args, cfgs, tau_db, gen, log))
         print(json.dumps(drift_rows[-1]), file=sys.stderr)
         if not args.skip_controls:
-            control_rows.append(controls(label, wd, gen, tau_db, args))
+            control_rows.append({**controls(label, wd, gen, tau_db, args), **cli_loop(wd, gen, tau_db, args, log)})
             print(json.dumps(control_rows[-1]), file=sys.stderr)
     print(f"drift: {args.scene}, {args.steps} steps, tau {tau_db:.2f} dB, every {args.every}th frame of the first "
           f"and last {args.window} scored")
