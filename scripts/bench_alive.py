@@ -57,7 +57,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FOOTAGE = Path(os.environ.get("ALIVE_FOOTAGE", "/work/shared/data/pedestrians"))
-ALL_ROWS = ["default", "grid-siren", "original", "relational", "video-texture", "crossfade", "ceiling", "footage",
+ALL_ROWS = ["default", "grid-siren", "original", "relational", "walk", "video-texture", "crossfade", "ceiling", "footage",
             "moving-camera"]
 ALL_ROWS += ["footage-frames", "footage-regions"]   # the scene fed as footage (scripts/bench_regions.py)
 TARGET_S = 180.0
@@ -322,6 +322,11 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
             return cli(["train", wd, "--behavior", "relational", *budget], args.threads, log)[1]
         return trained_row("relational", train, note="object-layers + relational (core/models/relational)")
 
+    def walk_row():   # the object walk by name, whatever run's default behavior is
+        def train(wd):
+            return cli(["train", wd, "--behavior", "object-walk", *budget], args.threads, log)[1]
+        return trained_row("walk", train, note="object-layers + object-walk (core/models/object_walk.py)")
+
     def crossfade_row():
         labels = fm.group_configurations(truth.rgb[:args.frames])
         fades = fm.cross_fades(truth.rgb[:args.frames], args.count * args.steps, seed=0, labels=labels)
@@ -337,6 +342,7 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
     attempt("ceiling", ceiling_row)
     attempt("default", default_row)
     attempt("relational", relational_row)
+    attempt("walk", walk_row)
     attempt("video-texture", video_texture_row)
     attempt("grid-siren", grid_siren_row)
     attempt("original", original_row)

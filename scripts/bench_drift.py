@@ -5,8 +5,9 @@
                                   [--every 5] [--threads 1] [--json OUT]
 
 Uses a ``scripts/bench_alive.py --keep DIR`` work folder (its ground truth of every configuration
-and its trained ``default`` (object-walk) and ``relational`` rows); where DIR lacks them, it runs
-``bench_alive.py --scene SCENE --rows default,relational --keep DIR`` first (64x48, Workbench).
+and its trained object-walk row (``walk``, or ``default`` where that is the walk) and ``relational``
+row, told apart by their train.json); where DIR lacks them, it runs ``bench_alive.py --scene SCENE
+--rows default,walk,relational --keep DIR`` first (64x48, Workbench).
 
 1. **Drift**: each behavior rolls ``--steps`` steps (``alive rollout``, one variation, the CLI's
    defaults); the composed frames of the first ``--window`` steps and of the last ``--window`` are
@@ -44,7 +45,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from alive_blender.core import frame_metrics as fm  # noqa: E402
 
-BEHAVIORS = {"walk": "default", "relational": "relational"}   # label -> bench_alive row folder
+BEHAVIORS = {"walk": ("walk", "default"), "relational": ("relational", "default")}   # label -> row folders to try
+BEHAVIOR_ARCH = {"walk": "object-walk", "relational": "relational"}
 TEMPERATURES = (0.0, 0.5, 1.0, 2.0)
 
 
@@ -52,14 +54,25 @@ def shot_folder(work: Path) -> Path:
     return work / "workbench_64x48"
 
 
+def trained_as(wd: Path) -> str:
+    """The behavior a bench row's model was trained with (its train.json), '' when none."""
+    info = wd / "model" / "train.json"
+    return json.loads(info.read_text()).get("behavior", "") if info.exists() else ""
+
+
+def row_folder(shot: Path, label: str):
+    """The bench row folder holding ``label``'s behavior (the named row, or the default row where run's
+    default is that behavior: the walk before the relational behavior became the default), or None."""
+    return next((shot / r for r in BEHAVIORS[label] if trained_as(shot / r) == BEHAVIOR_ARCH[label]), None)
+
+
 def ensure_work(args, log: Path) -> Path:
     shot = shot_folder(args.work)
-    if all((shot / r / "model" / "manifest.json").exists() for r in BEHAVIORS.values()) and \
-            (shot / "truth" / "capture" / "meta.json").exists():
+    if all(row_folder(shot, b) is not None for b in BEHAVIORS) and (shot / "truth" / "capture" / "meta.json").exists():
         return shot
     print(f"bench_drift: no trained rows in {shot}: running bench_alive.py first", file=sys.stderr)
     cmd = [sys.executable, str(ROOT / "scripts" / "bench_alive.py"), "--scene", args.scene, "--size", "64x48",
-           "--engine", "WORKBENCH", "--rows", "default,relational", "--threads", str(args.threads),
+           "--engine", "WORKBENCH", "--rows", "default,walk,relational", "--threads", str(args.threads),
            "--keep", str(args.work), "--count", "1", "--steps", "10"]
     with open(log, "a") as f:
         subprocess.run(cmd, check=True, stdout=f, stderr=f, cwd=ROOT)
@@ -73,8 +86,9 @@ def load(wd: Path):
     from alive_blender.core.run import stages
     beh = stages.load_behavior(wd)
     gen = stages.load_generator(wd)
-    # the relational behavior's stepper is built as its rollout builds it (it has no .stepper() yet)
-    return beh, gen, (RelationalStepper(beh) if isinstance(beh, RelationalBehavior) else stepper_for(beh, gen))
+    # the relational behavior's stepper as its rollout builds it, where it offers no .stepper()
+    plain = isinstance(beh, RelationalBehavior) and not callable(getattr(beh, "stepper", None))
+    return beh, gen, (RelationalStepper(beh) if plain else stepper_for(beh, gen))
 
 
 def compose(gen, states: np.ndarray) -> np.ndarray:
@@ -216,13 +230,13 @@ def main(argv=None) -> int:
     shot = ensure_work(args, log)
     from alive_blender.core.workdir.dataset import load_capture
     truth = load_capture(shot / "truth")
-    frames = len(load_capture(shot / "default").rgb)
+    frames = len(load_capture(row_folder(shot, "relational")).rgb)
     cfgs = fm.Configurations.from_renders(truth.rgb, truth.depth, truth.frames.astype(int),
                                           captured_frames=range(1, frames + 1))
     tau_db = fm.tau(cfgs)
     drift_rows, control_rows = [], []
-    for label, folder in BEHAVIORS.items():
-        wd = shot / folder
+    for label in BEHAVIORS:
+        wd = row_folder(shot, label)
         _, gen, _ = load(wd)
         drift_rows.append(drift(label, wd, args, cfgs, tau_db, gen, log))
         print(json.dumps(drift_rows[-1]), file=sys.stderr)
