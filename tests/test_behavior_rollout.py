@@ -47,8 +47,8 @@ def models(shot):
             for arch in ("mdn-window", "mdn-gru")}
 
 
-def test_default_is_the_object_walk_and_the_models_stay():
-    assert DEFAULT_ARCH == "object-walk" and "mdn-window" in ARCHITECTURES
+def test_default_is_the_relational_behavior_and_the_models_stay():
+    assert DEFAULT_ARCH == "relational" and "object-walk" in ARCHITECTURES and "mdn-window" in ARCHITECTURES
     assert "original-vae" in ARCHITECTURES and "mdn-gru" in ARCHITECTURES
 
 

@@ -40,7 +40,8 @@ def live_workdir(tmp_path_factory):
     torch.set_num_threads(1)
     try:
         stages.encode(work, EncoderSpec(), "cpu")
-        stages.train(work, {"seed": 0}, {"seed": 0}, "cpu")
+        # the walk's stepper is what these tests drive (the relational stepper: test_relational_core.py)
+        stages.train(work, {"seed": 0}, {"seed": 0, "arch": "object-walk"}, "cpu")
     finally:
         torch.set_num_threads(threads)
     return work, blend

@@ -55,8 +55,8 @@ def footage_capture(workdir, frames=16):
 def trained(workdir, **generator):
     from alive_blender.core.run import stages
     stages.encode(workdir, {"kind": "deterministic", "dim": 32}, device="cpu")
-    # the defaults: object-layers + object-walk
-    stages.train(workdir, {"seed": 0, **generator}, {"seed": 0}, device="cpu")
+    # object-layers + object-walk (the walk these tests are about; the default behavior is relational)
+    stages.train(workdir, {"seed": 0, **generator}, {"seed": 0, "arch": "object-walk"}, device="cpu")
     return workdir
 
 

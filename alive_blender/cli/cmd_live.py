@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import AliveError
+from ..core.settings import FLAT_DEFAULTS
 
 
 def add_parser(sub) -> None:
@@ -24,7 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--start", type=int, default=None, help="captured frame to start from (default: the last)")
     p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--anchor", type=float, default=0.1, help="pull toward the nearest captured state, 0..1")
+    p.add_argument("--anchor", type=float, default=FLAT_DEFAULTS["anchor"],
+                   help="pull toward the nearest captured state, 0..1 (default %(default)s, the seed's)")
     p.add_argument("--tempo", type=int, default=1, help="behavior steps per tick")
     p.add_argument("--point-density", type=float, default=None,
                    help="points per output pixel, at most 1 (default: one point per captured pixel)")

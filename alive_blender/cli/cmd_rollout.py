@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--start", default="", help="frame index (0-based) or an .npy file with one embedding "
                    "(default: the last frame)")
     p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--anchor", type=float, default=0.0, help="pull toward the nearest observed embedding, 0..1")
+    p.add_argument("--anchor", type=float, default=FLAT_DEFAULTS["anchor"],
+                   help="pull toward the nearest observed state, 0..1 (default %(default)s, the seed's)")
     p.add_argument("--prompt", default="", help="steer toward this text (through the encoder's text tower)")
     p.add_argument("--negative-prompt", default="", help="steer away from this text")
     p.add_argument("--steer-strength", type=float, default=0.3, help="steering strength 0..1 (with --prompt)")

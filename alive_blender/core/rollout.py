@@ -46,7 +46,7 @@ class RolloutConfig(Config):
     seed: int = 0
     start: Optional[Union[int, list]] = None   # frame index, an embedding (list of D floats), None = last frame
     temperature: Curve = 1.0                   # scalar or per-step curve
-    anchor: Curve = 0.0                        # pull toward the nearest observed embedding (0..1)
+    anchor: Curve = 0.1                        # pull toward the nearest observed state (0..1; the seed's 0.1)
     mode: str = "model"                        # 'model' | 'video-texture'
     loop: bool = False                         # end near the loop target so the result loops
     loop_target: Optional[int] = None          # frame index; None = the start

@@ -26,12 +26,14 @@ from typing import Any, Optional, Protocol
 
 import numpy as np
 
+from .rollout import RolloutConfig   # the one default of the controls a rollout and a tick share
+
 
 @dataclass
 class StepControls:
     """The controls of one tick (all optional; defaults are the seed's)."""
     temperature: float = 1.0                       # scales the sampled randomness
-    anchor: float = 0.1                            # pull toward the nearest captured joint state (seed: 0.1)
+    anchor: float = RolloutConfig.anchor           # pull toward the nearest captured joint state (seed: 0.1)
     held: frozenset = frozenset()                  # slots that hold still this tick
     goals: dict = field(default_factory=dict)      # slot -> (3,) world position the object heads for
     goal_strength: float = 1.0                     # 0..1: how hard a goal pulls

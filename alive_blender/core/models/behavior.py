@@ -53,7 +53,7 @@ ARCHITECTURES = ("object-walk", "mdn-window", "mdn-gru", "original-vae", "relati
 # and rolls out faster, and temperature is an artist's control.
 # object-walk (core/models/object_walk.py) walks each captured object along its own observed motion and
 # pairs with the object-layers generator (new arrangements of real pixels; scripts/bench_alive.py)
-DEFAULT_ARCH = "object-walk"
+DEFAULT_ARCH = "relational"   # issue 20: trained, relational; it falls back to the walk where data is short
 WALK_ARCHS = ("object-walk",)   # walks over the capture, trained by object_walk.train_object_walk
 # made from a capture's objects (not from embeddings alone): need the object-layers generator to show them;
 # relational: core/models/relational (a trained model of how the objects move together)
@@ -243,7 +243,7 @@ def walk_settings(behavior: Optional[dict]) -> dict:
 
 def config_for_generator(behavior: Optional[dict], layered: bool) -> "BehaviorConfig":
     """The behavior config to train beside a generator: without a named arch, the
-    default (object-walk) with object layers, else EMBEDDING_DEFAULT (a generator of
+    default (relational, which falls back to object-walk on short shots and footage) with object layers, else EMBEDDING_DEFAULT (a generator of
     embeddings gets a behavior of embeddings; object-walk needs object layers)."""
     d = dict(behavior or {})
     if "arch" not in d and not layered:

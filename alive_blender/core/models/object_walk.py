@@ -109,10 +109,13 @@ class ObjectWalk:
             want_p, want_v = P[i] + V[i], V[i]
         return (np.linalg.norm(P - want_p, axis=1) + np.linalg.norm(V - want_v, axis=1)) / self.step[m]
 
-    def walk(self, start: int, steps: int, count: int, seed: int, temperature) -> np.ndarray:
-        """(count, steps + 1, M) frame indices (into the real frames) per object."""
+    def walk(self, start: int, steps: int, count: int, seed: int, temperature, anchor=0.0) -> np.ndarray:
+        """(count, steps + 1, M) frame indices (into the real frames) per object. ``anchor`` (scalar
+        or per-step curve, 0..1): the chance per step to return to a captured arrangement (the
+        seed's pull toward the nearest observed state, on the walk's discrete states)."""
         from ..rollout import curve
         temps = curve(temperature, steps, "temperature")
+        anchors = curve(anchor, steps, "anchor", 0.0, 1.0)
         M, F, _ = self.poses.shape
         rng = np.random.default_rng(seed)
         out = np.empty((count, steps + 1, M), np.int64)
@@ -144,7 +147,12 @@ class ObjectWalk:
                         nxt = int(rng.choice(F, p=p / p.sum()))
                         choices.append(np.flatnonzero(c <= max(tol, c[nxt])))
                     cur[m] = nxt
-                if M > 1 and self._arrangement(cur) in self.captured and rng.random() < self.cfg.novelty:
+                # drawn only when anchoring, so a walk without anchor keeps its random stream
+                anchored = M > 1 and anchors[t] > 0 and rng.random() < anchors[t]
+                if anchored and self._arrangement(cur) not in self.captured:
+                    cur = self._new_arrangement(cur, choices, rng, captured=True)
+                elif not anchored and M > 1 and self._arrangement(cur) in self.captured \
+                        and rng.random() < self.cfg.novelty:
                     cur = self._new_arrangement(cur, choices, rng)
                 out[k, t] = cur
         return out
@@ -152,15 +160,15 @@ class ObjectWalk:
     def _arrangement(self, frames) -> tuple:
         return tuple(int(self.pose_class[m, f]) for m, f in enumerate(frames))
 
-    def _new_arrangement(self, cur: np.ndarray, choices: list, rng) -> np.ndarray:
+    def _new_arrangement(self, cur: np.ndarray, choices: list, rng, captured: bool = False) -> np.ndarray:
         """Swap one object (in random order) to an equivalent frame that makes an arrangement no
-        captured frame shows; unchanged when there is none."""
+        captured frame shows (``captured``: one a captured frame shows); unchanged when there is none."""
         for m in rng.permutation(len(cur)):
             options = [f for f in rng.permutation(choices[m]) if f != cur[m]]
             for f in options:
                 trial = cur.copy()
                 trial[m] = f
-                if self._arrangement(trial) not in self.captured:
+                if (self._arrangement(trial) in self.captured) == captured:
                     return trial
         return cur
 
@@ -221,10 +229,10 @@ def rollout_states(walk: ObjectWalk, observed: np.ndarray, cfg, reporter=None) -
         obs = np.asarray(observed, np.float32)[frames]
         start_idx = int(frames[np.argmax(obs @ start)])
     start_frame = int(np.argmin(np.abs(frames - start_idx)))
-    if reporter is not None and (cfg.prompt or cfg.loop or np.max(np.asarray(cfg.anchor, float)) > 0):
-        reporter.warning("object-walk ignores anchor, loop and steering (its frames are captured poses); "
-                         "use another behavior for them")
-    idx = walk.walk(start_frame, cfg.steps, cfg.count, cfg.seed, cfg.temperature)
+    if reporter is not None and (cfg.prompt or cfg.loop):
+        reporter.warning("object-walk's frames ignore loop and steering (steering changes only its embeddings); "
+                         "use the relational behavior for them")
+    idx = walk.walk(start_frame, cfg.steps, cfg.count, cfg.seed, cfg.temperature, cfg.anchor)
     dynamism = float(getattr(cfg, "dynamism", 1.0))
     if dynamism != 1.0:   # the least active regions/objects hold their start frame (outside 0..1: refused)
         from ..regions.dynamism import apply_dynamism

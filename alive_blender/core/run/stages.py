@@ -139,7 +139,8 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
                                 objects=getattr(gen, "objects", None))
     elif bcfg.arch == "relational":   # a trained model of the objects together; the walk where data is short
         from ..models.relational.train import train_relational
-        beh = train_relational(emb, cap, bcfg, rep)
+        beh = train_relational(emb, cap, bcfg, rep, regions=gen if hasattr(gen, "region_features") else None,
+                               objects=getattr(gen, "objects", None))
     else:
         beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
     t_beh = time.monotonic() - t0

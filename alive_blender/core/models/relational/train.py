@@ -107,23 +107,28 @@ def fit_simulator(world: np.ndarray, types: np.ndarray, cfg, reporter=None, inpu
     return net, info
 
 
-def train_relational(embeddings: np.ndarray, capture, cfg, reporter=None):
+def train_relational(embeddings: np.ndarray, capture, cfg, reporter=None, regions=None, objects=None):
     """The relational behavior for a capture, or the object walk where there is too little to learn
-    (no object ids, fewer than MIN_FRAMES real frames); ``train`` reports which, and why."""
+    (no object ids, fewer than MIN_FRAMES real frames); ``train`` reports which, and why.
+    ``regions`` (footage's region-layers) and ``objects`` (the generator's object ids) are what
+    the walk fallback walks, as the train stage would give them to it."""
     from ..layers import moving_objects
     from ..object_walk import train_object_walk
     from .model import RelationalBehavior
     real = np.flatnonzero(np.asarray(capture.is_real_frame))
     if len(real) < 2:
         raise AliveError("the behavior model needs at least 2 frames", "capture a longer frame range")
-    objects = moving_objects(capture)
+    objects = moving_objects(capture) if objects is None else [int(o) for o in objects]
     reason = None
-    if not objects:
+    if regions is not None:
+        reason = "footage regions have no poses to learn from (each region walks its own captured frames)"
+    elif not objects:
         reason = "no moving objects with ids (footage or a moving camera)"
     elif len(real) < MIN_FRAMES:
         reason = f"{len(real)} real frames, fewer than the {MIN_FRAMES} it needs to learn motion"
     if reason:
-        walk = train_object_walk(embeddings, capture, {"seed": cfg.seed}, reporter)
+        walk = train_object_walk(embeddings, capture, {"seed": cfg.seed}, reporter, regions=regions,
+                                 objects=None if regions is not None else objects)
         walk.choice = f"object-walk instead of {ARCH}: {reason}"
         if reporter is not None:
             reporter.status(f"train: behavior: {walk.choice}")
