@@ -27,7 +27,9 @@ frames) shows every combination of their phases. Per engine and size:
 
 Rows: default (run's defaults), grid-siren (explicitly, at run's step budget),
 original (original-siren + original-vae, rollout anchor 0.1 as that design
-had), video-texture (``rollout --video-texture`` through the default model's
+had), relational and walk (object-layers with ``--behavior relational`` /
+``object-walk`` by name, whatever run's default is), video-texture
+(``rollout --video-texture`` through the default model's
 generator), crossfade (50/50 blends of two captured frames of different
 configurations: must score low, else the metric is broken), ceiling (the real
 renders of the never-captured configurations), footage
