@@ -59,9 +59,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FOOTAGE = Path(os.environ.get("ALIVE_FOOTAGE", "/work/shared/data/pedestrians"))
-ALL_ROWS = ["default", "grid-siren", "original", "relational", "walk", "video-texture", "crossfade", "ceiling", "footage",
+ALL_ROWS = ["default", "grid-siren", "original", "relational", "relational+world", "video-texture", "crossfade", "ceiling", "footage",
             "moving-camera"]
 ALL_ROWS += ["footage-frames", "footage-regions"]   # the scene fed as footage (scripts/bench_regions.py)
+ALL_ROWS += ["walk"]   # the object walk by name, whatever run's default behavior is
 TARGET_S = 180.0
 
 from alive_blender.core import frame_metrics as fm  # noqa: E402  (pure numpy, no bpy)
@@ -163,12 +164,18 @@ def rollout_and_decode(wd: Path, tag: str, args, size: str, log: Path, extra=())
     states = ro.with_suffix(".states.npy")   # an object walk's per-object states: decode composes them
     if states.exists():
         np.save(flat.with_suffix(".states.npy"), np.load(states)[:, 1:])
+    import bench_relational_world as brw   # free poses (relational on object-world): decode draws R.poses.npy
+    free = res_ro.get("poses_drawn") == "free"
+    if free:
+        np.save(flat.with_suffix(".poses.npy"), np.load(ro.with_suffix(".poses.npy"))[:, 1:])
     out = wd / f"decoded_{tag}"
-    _, t_dec = cli(["decode", wd, "--embeddings", flat, "--out", out, "--size", size], args.threads, log)
+    _, t_dec = cli(["decode", wd, "--embeddings", flat, "--out", out, "--size", size,
+                    *(["--poses", flat.with_suffix(".poses.npy")] if free else [])], args.threads, log)
     rgb, depth = read_decoded(out)
     return {"rgb": rgb, "depth": depth, "rollout_s": t_ro, "decode_s": t_dec,
-            "behavior": res_ro.get("behavior"),
-            "contact_off": contact_off(wd, np.load(states)[:, 1:]) if states.exists() else None}
+            "behavior": res_ro.get("behavior"), "new_poses": brw.new_pose_share(wd, ro),
+            "contact_off": (brw.contact_off_poses(wd, ro) if free else
+                            contact_off(wd, np.load(states)[:, 1:]) if states.exists() else None)}
 
 
 def contact_off(wd: Path, states: np.ndarray):
@@ -265,6 +272,7 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
                   "rollout_s": round(dec["rollout_s"], 1), "decode_s": round(dec["decode_s"], 1)}
         timing["total_s"] = round(t_run + dec["rollout_s"] + dec["decode_s"], 1)
         timing["contact_off"] = dec["contact_off"]
+        timing["new_poses"] = dec["new_poses"]
         return score_row("default", dec["rgb"], dec["depth"], cfgs, tau_db, timing,
                          f"run defaults; {res.get('train', {}).get('generator', '?')} + "
                          f"{res.get('train', {}).get('behavior', '?')}")
@@ -282,7 +290,7 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
             t_train = train_cmd(wd)
         dec = rollout_and_decode(wd, name, args, size, log, rollout_extra)
         timing = {"train_s": None if t_train is None else round(t_train, 1), "rollout_s": round(dec["rollout_s"], 1),
-                  "decode_s": round(dec["decode_s"], 1), "contact_off": dec["contact_off"]}
+                  "decode_s": round(dec["decode_s"], 1), "contact_off": dec["contact_off"], "new_poses": dec["new_poses"]}
         return score_row(name, dec["rgb"], dec["depth"], cfgs, tau_db, timing, note)
 
     def grid_siren_row():
@@ -344,6 +352,9 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
     attempt("ceiling", ceiling_row)
     attempt("default", default_row)
     attempt("relational", relational_row)
+    import bench_relational_world   # issues 19 + 20: free poses through the 3-D composer, the re-render oracle
+    attempt("relational+world", lambda: bench_relational_world.relational_world_row(
+        shot, dflt, blend, args, size, engine, log, cli, python, rollout_and_decode, score_row, cfgs, tau_db, budget))
     attempt("walk", walk_row)
     attempt("video-texture", video_texture_row)
     attempt("grid-siren", grid_siren_row)
@@ -390,7 +401,7 @@ def fmt(v, pct=False, digits=1):
 
 
 COLUMNS = ["engine", "size", "row", "tau", "psnr", "real", "novel", "reached", "new", "depth err",
-           "capture", "train", "rollout", "decode", "contact off"]
+           "capture", "train", "rollout", "decode", "contact off", "new poses"]
 
 
 def table(shots, footage) -> str:
@@ -406,7 +417,8 @@ def table(shots, footage) -> str:
                                  fmt(r["novel_real"], True), str(r["reached"]),
                                  f"{r['new_reached']}/{r['configurations'] - r['captured_configurations']}",
                                  fmt(r["depth_error"], True), fmt(r.get("capture_s")), fmt(r.get("train_s")),
-                                 fmt(r.get("rollout_s")), fmt(r.get("decode_s")), fmt(r.get("contact_off"), True)])
+                                 fmt(r.get("rollout_s")), fmt(r.get("decode_s")), fmt(r.get("contact_off"), True),
+                                 fmt(r.get("new_poses"), True)])
     for r in footage:
         lead = ["footage", r["size"], r.get("row", "footage")]
         if "error" in r:
@@ -414,7 +426,7 @@ def table(shots, footage) -> str:
             continue
         lines.append(lead + [fmt(r["tau"]), fmt(r["psnr_median"]), fmt(r["real"], True), "-", str(r["reached"]),
                              "-", "-", fmt(r.get("capture_s")), fmt(r.get("train_s")), fmt(r.get("rollout_s")),
-                             fmt(r.get("decode_s")), "-"])
+                             fmt(r.get("decode_s")), "-", "-"])
     full = [l for l in lines if len(l) == len(COLUMNS)]
     widths = [max(len(l[i]) for l in full) for i in range(len(COLUMNS))]
     out = []
@@ -454,6 +466,11 @@ def contact_sheet(shot: dict, path: Path, per_row: int = 8, scale: int = 0) -> N
         if "_scores" not in r or r["row"] == "ceiling" or r.get("note", "").startswith("same settings"):
             continue
         s, rgb = r["_scores"], r["_rgb"]
+        if "_oracle" in r:   # scored by the re-render oracle (bench_relational_world.py): over Blender's render
+            j = np.linspace(0, len(r["_pick"]) - 1, per_row).astype(int)
+            strip(rgb[r["_pick"][j]], f"{r['row']}\ninvented", [f"{r['_own_psnr'][i]:.1f}dB" for i in j])
+            strip(r["_oracle"][j], "Blender render\nof its poses")
+            continue
         pick = np.linspace(0, len(rgb) - 1, per_row).astype(int)
         strip(rgb[pick], f"{r['row']}\ninvented",
               [f"{s.psnr[i]:.1f}dB{' R' if s.real[i] else ''}{'N' if s.novel_real[i] else ''}" for i in pick])

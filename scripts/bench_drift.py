@@ -80,15 +80,12 @@ def ensure_work(args, log: Path) -> Path:
 
 
 def load(wd: Path):
+    """(behavior, generator, the stepper a live session would drive for them)."""
     from alive_blender.core.live.steppers import stepper_for
-    from alive_blender.core.models.relational.model import RelationalBehavior
-    from alive_blender.core.models.relational.stepper import RelationalStepper
     from alive_blender.core.run import stages
     beh = stages.load_behavior(wd)
     gen = stages.load_generator(wd)
-    # the relational behavior's stepper as its rollout builds it, where it offers no .stepper()
-    plain = isinstance(beh, RelationalBehavior) and not callable(getattr(beh, "stepper", None))
-    return beh, gen, (RelationalStepper(beh) if plain else stepper_for(beh, gen))
+    return beh, gen, stepper_for(beh, gen)
 
 
 def compose(gen, states: np.ndarray) -> np.ndarray:

@@ -136,7 +136,8 @@ def test_rollout_settings_carry_per_step_curves(addon):
     # step k is baked at frame_start + k: steps 1..4 -> frames 11..14
     assert r["steps"] == 4
     assert r["temperature"] == pytest.approx([0.0, 1.0, 2.0, 3.0])
-    assert r["anchor"] == pytest.approx(0.0) and r["steer_strength"] == 0.0
+    # not animated: the property's value, the schema's default (the seed's anchor 0.1)
+    assert r["anchor"] == pytest.approx(0.1) and r["steer_strength"] == 0.0
 
 
 def test_every_property_has_a_description(addon):

@@ -199,3 +199,30 @@ def test_noise_trained_model_drifts_less_over_1000_steps():
     noisy = sum(drift(0.5, seed) for seed in (0, 1, 2))
     clean = sum(drift(0.0, seed) for seed in (0, 1, 2))
     assert noisy < clean
+
+
+def test_free_pose_relations_and_reach():
+    """drawing.keep_relations places a group as in its nearest captured joint frame relative to its
+    carrier, wherever the carrier is; within_reach keeps positions inside the grown captured box."""
+    from types import SimpleNamespace
+    from alive_blender.core.models.relational.drawing import REACH, keep_relations, within_reach
+    rng = np.random.default_rng(0)
+    F = 10
+    poses = np.zeros((F, 3, 12))
+    poses[:, 1, 2] = np.linspace(0.0, 1.0, F)                       # a carrier rising
+    poses[:, 0, 0] = np.linspace(-1.0, 1.0, F)                      # its load rolling along it (and more spread)
+    poses[:, 0, 2] = poses[:, 1, 2] + 0.5
+    poses[:, 2, 0] = 3.0                                            # an independent slot
+    beh = SimpleNamespace(poses=poses, groups=[[0, 1], [2]])
+    costs = lambda pred, vel, g: ((poses[:, g, :3] - pred[g, :3]) ** 2).sum((1, 2))   # noqa: E731
+    pred = poses[4] + rng.normal(0, 0.05, (3, 12))
+    pred[1, 2] += 0.03                                              # the carrier at a height never captured
+    out = keep_relations(pred, np.zeros_like(pred), beh, costs)
+    assert np.allclose(out[1, :3], pred[1, :3])                      # the carrier stays where predicted
+    assert np.allclose(out[0, :3] - out[1, :3], poses[4, 0, :3] - poses[4, 1, :3])   # the load on it as captured
+    assert np.allclose(out[2], pred[2]) and np.allclose(out[:, 3:], pred[:, 3:])     # the rest untouched
+    held = keep_relations(pred, np.zeros_like(pred), beh, costs, held={0})
+    assert np.allclose(held[0], pred[0]) and np.allclose(held[1, :3] - held[0, :3], poses[4, 1, :3] - poses[4, 0, :3])
+    far = pred.copy()
+    far[1, 2] = 5.0
+    assert np.isclose(within_reach(far, beh)[1, 2], 1.0 + REACH * 1.0)

@@ -108,3 +108,21 @@ def test_short_shot_falls_back_to_the_walk(tmp_path):
     info = stages.train(work, {}, {"arch": "relational", "epochs": 3}, "cpu")
     assert info["behavior"] == "object-walk"
     assert "fewer than" in info["behavior_choice"]
+
+
+def test_object_layers_keep_captured_poses_and_bake_what_was_drawn(carried_work, tmp_path):
+    """With object-layers the rollout snaps (R.json says captured) and ``bake --objects`` keys the
+    captured matrices of the drawn samples, not R.poses.npy's predictions."""
+    from alive_blender.blender.bake.objects import rollout_poses
+    from alive_blender.core.run import stages
+    work, _ = carried_work
+    out = tmp_path / "R.npy"
+    info = stages.rollout(work, {"steps": 40, "count": 1, "seed": 0}, out=out, device="cpu")
+    assert info["poses_drawn"] == "captured"
+    states, predicted = np.load(out.with_suffix(".states.npy"))[0], np.load(out.with_suffix(".poses.npy"))[0]
+    beh = stages.load_behavior(work)
+    idx = {int(f): i for i, f in enumerate(beh.frames)}
+    drawn = np.stack([[beh.world[idx[int(f)], m] for m, f in enumerate(row)] for row in states])
+    names, keyed = rollout_poses(work, out)
+    assert names == info["object_names"] and np.abs(keyed - drawn).max() < 1e-5
+    assert np.abs(predicted - drawn).max() > 1e-3   # the predictions were not what was shown

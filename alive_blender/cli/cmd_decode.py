@@ -21,6 +21,10 @@ def add_parser(sub) -> None:
                    help="per-object states of an object-walk rollout (int (N, M) or (K, N, M), the rows of "
                         "EMB.npy in order): compose them with the object layers instead of decoding the "
                         "embeddings (default: EMB.states.npy when it exists beside EMB.npy)")
+    p.add_argument("--poses", default="",
+                   help="world matrices of a free-pose relational rollout ((N, M, 4, 4) or (K, N, M, 4, 4), with "
+                        "--states): drawn by an object-world generator, the states as its hint (default: "
+                        "EMB.poses.npy when EMB.json says poses_drawn free)")
     p.add_argument("--size", default="", help="WxH (default: the training resolution); any size works")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.set_defaults(func=execute)
@@ -36,5 +40,13 @@ def execute(args, reporter) -> dict:
         check_frames_fit(min(32, len(emb.reshape(-1, emb.shape[-1]))), w, h, f"--size {w}x{h}")
     states_file = Path(args.states).expanduser() if args.states else emb_file.with_suffix(".states.npy")
     states = load_npy(states_file, "states file") if args.states or states_file.exists() else None
+    poses = None
+    if args.poses:
+        poses = load_npy(Path(args.poses).expanduser(), "poses file")
+    elif states is not None and emb_file.with_suffix(".poses.npy").exists() and emb_file.with_suffix(".json").exists():
+        from ..core.models.relational.drawing import FREE
+        from ..core.workdir.artifacts import read_json
+        if read_json(emb_file.with_suffix(".json")).get("poses_drawn") == FREE:
+            poses = load_npy(emb_file.with_suffix(".poses.npy"), "poses file")
     return stages.decode_to_dir(Path(args.workdir).expanduser().absolute(), emb, Path(args.out).expanduser(),
-                                w, h, args.device, reporter, states=states)
+                                w, h, args.device, reporter, states=states, poses=poses)

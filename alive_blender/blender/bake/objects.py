@@ -72,8 +72,10 @@ def key_object_poses(scene, names: list, poses: np.ndarray, frames, camera_poses
 
 
 def rollout_poses(workdir, rollout_file: Optional[Path] = None, variation: int = 0):
-    """(object names (M,), poses (N, M, 4, 4)) of one rollout variation: R.poses.npy if the
-    behavior wrote one, else each object's captured matrix in its R.states.npy source sample."""
+    """(object names (M,), poses (N, M, 4, 4)) of one rollout variation: the drawn poses. R.poses.npy
+    when they are what was drawn (R.json ``poses_drawn`` free, or no states: a live take), else each
+    object's captured matrix in its R.states.npy source sample (a relational rollout in captured
+    mode draws those; its R.poses.npy holds the predictions)."""
     from ...core.workdir.artifacts import ROLLOUT, load_npy, read_json
     from ...core.workdir.dataset import load_capture_info
     workdir = Path(workdir)
@@ -81,7 +83,8 @@ def rollout_poses(workdir, rollout_file: Optional[Path] = None, variation: int =
     info = read_json(rollout_file.with_suffix(".json"), "rollout metadata")
     cap = load_capture_info(workdir)
     poses_file, states_file = rollout_file.with_suffix(".poses.npy"), rollout_file.with_suffix(".states.npy")
-    if poses_file.exists():
+    drawn_free = info.get("poses_drawn", "free") == "free" or not (states_file.exists() and info.get("objects"))
+    if poses_file.exists() and drawn_free:
         poses = load_npy(poses_file, "rollout poses")
         names = info.get("object_names") or [cap.meta["object_ids"][str(o)] for o in info["objects"]]
     elif states_file.exists() and info.get("objects"):

@@ -69,6 +69,8 @@ class TakeRecorder:
                 "states": str(states_file), "poses": str(poses_file),
                 "objects": [int(o) for o in getattr(s.behavior, "objects", [])],
                 "object_names": list(s.object_names),
+                # which poses the frames showed (relational/drawing.py): free = R.poses.npy, else the states'
+                "poses_drawn": "free" if getattr(s.stepper, "free_poses", False) else "captured",
                 "live": {"ticks": N, "size": list(s.size), "tempo": s.tempo}}
         out.parent.mkdir(parents=True, exist_ok=True)
         # every array first, the description last: a reader that finds the .json finds the take whole

@@ -39,12 +39,17 @@ def stepper_for(behavior, generator):
     make = getattr(behavior, "stepper", None)
     if callable(make):
         return make()
+    from ..models.relational.model import RelationalBehavior
+    if isinstance(behavior, RelationalBehavior):   # free poses where the generator draws any pose
+        from ..models.relational.drawing import draws_free_poses
+        from ..models.relational.stepper import RelationalStepper
+        return RelationalStepper(behavior, free_poses=draws_free_poses(behavior, generator)[0])
     from ..models.object_walk import ObjectWalk
     if isinstance(behavior, ObjectWalk):
         return WalkStepper(behavior, generator)
     arch = getattr(getattr(behavior, "cfg", None), "arch", type(behavior).__name__)
     raise AliveError(f"behavior '{arch}' cannot be played live (it has no stepper)",
-                     "train with --behavior object-walk (the default) and --generator object-layers")
+                     "train with --behavior relational (the default) or object-walk")
 
 
 def _matrices(pose_features: np.ndarray) -> np.ndarray:

@@ -185,6 +185,39 @@ class WorldLayers(ObjectLayers):
         views = [c if isinstance(c, View) else None for c in samples]
         return self._draw(poses, [None if isinstance(c, View) else c for c in samples], views, width, height)
 
+    def compose_drawn(self, poses, states, frames, width: int = 0, height: int = 0, start=None) -> dict:
+        """Frames of world matrices ``poses`` (F, M, 4, 4), frame f seen through the camera of invented
+        frame ``frames[f]`` (the shot's path), ``states`` (F, M) the capture sample nearest each pose:
+        the hint for which captured pixels a captured pose shows and whose shading a new pose carries
+        (a free-pose relational rollout's R.poses.npy and R.states.npy)."""
+        poses = np.asarray(poses, np.float64)
+        states = np.asarray(states, np.int64).reshape(len(poses), -1)
+        n = len(self.a["rgb"])
+        if not self.objects:
+            return self.compose(states, width, height)
+        if poses.ndim != 4 or poses.shape[1:] != (len(self.objects), 4, 4) or states.shape[1] != len(self.objects):
+            raise AliveError(f"poses of shape {poses.shape} and states of shape {states.shape}; this model has "
+                             f"{len(self.objects)} object slots", "roll out again with this work directory's models")
+        if states.size and (states.min() < 0 or states.max() >= n):
+            raise AliveError(f"a state names sample {int(states.max())}; the capture has {n}", "roll out again")
+        cams = self.camera_samples(np.asarray(frames, np.int64).reshape(len(poses)), start)
+        return self._draw(poses, [int(c) for c in cams], [None] * len(poses), width, height, sources=states)
+
+    def compose_state(self, state, width: int = 0, height: int = 0) -> dict:
+        """One frame of a live ``StepState`` (core/live/compose.py's hook): its poses drawn through
+        the camera of tick ``state.step`` (a moving camera follows the shot's path), its sources
+        the hint; a state without poses composes its sources."""
+        sources = np.asarray(state.sources, np.int64).reshape(1, -1)
+        poses = getattr(state, "poses", None)
+        captured = poses is None or not self.objects or np.shape(poses) != (len(self.objects), 4, 4) or \
+            np.abs(self.a["matrices"][sources[0], np.arange(len(self.objects))] - poses).max() <= POSE_TOLERANCE
+        if captured:   # the sources' own poses (an object walk): composed exactly as decode composes them
+            res = self.compose(sources, width, height, frames=[int(state.step)]) if self.moving_camera \
+                else self.compose(sources, width, height)
+        else:
+            res = self.compose_drawn(np.asarray(poses)[None], sources, [int(state.step)], width, height)
+        return {k: v[0] for k, v in res.items()}
+
     def _draw(self, poses, cam_samples, views, width, height, sources=None) -> dict:
         a = self.a
         n, H, W = a["rgb"].shape[:3]
@@ -210,7 +243,11 @@ class WorldLayers(ObjectLayers):
                         nearest_pose_sample(a["matrices"][:, m], poses[f, m])
                     shade = self.shade_cloud(m, ref)
                     if len(shade):
-                        ratio, rz, _ = draw_clouds([shade], [poses[f, m]], [1], view)
+                        # a shadow keeps its place beside the object in the world (the light does not turn
+                        # with it): the reference sample's pose moved to this position, not this rotation
+                        at = np.array(a["matrices"][ref, m], np.float64)
+                        at[:3, 3] = poses[f, m][:3, 3]
+                        ratio, rz, _ = draw_clouds([shade], [at], [1], view)
                         apply_shade(img, z, ratio, rz)
                     continue
                 sel = a["owner"][src] == oid

@@ -140,7 +140,8 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     elif bcfg.arch == "relational":   # a trained model of the objects together; the walk where data is short
         from ..models.relational.train import train_relational
         beh = train_relational(emb, cap, bcfg, rep, regions=gen if hasattr(gen, "region_features") else None,
-                               objects=getattr(gen, "objects", None))
+                               objects=getattr(gen, "objects", None),
+                               free_poses=callable(getattr(gen, "compose_poses", None)))
     else:
         beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
     t_beh = time.monotonic() - t0
@@ -273,8 +274,11 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
         states = rollout_states(beh, emb, cfg, rep)
         traj, walk_record = _encode_states(wd, states, dev, rep, direction, cfg)
     elif beh is not None and beh.cfg.arch == "relational":
+        from ..models.relational.drawing import draws_free_poses
         from ..models.relational.stepper import rollout_relational
-        states, poses = rollout_relational(beh, emb, cfg, rep)
+        free, why = draws_free_poses(beh, load_generator(wd.root, dev, reporter=rep))
+        rep.status(f"rollout: relational draws {'free' if free else 'captured'} poses: {why}")
+        states, poses = rollout_relational(beh, emb, cfg, rep, free_poses=free)
         traj, walk_record = _encode_states(wd, states, dev, rep, direction, cfg)
     else:
         traj = run_rollout(beh, emb, cfg, rep, steer_direction=direction)
@@ -297,7 +301,9 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
     if poses is not None:
         info["poses"] = str(_poses_file(out))
         info["object_names"] = list(beh.object_names)
-        info["poses_drawn"] = "predicted poses; frames are drawn from the captured samples in states"
+        from ..models.relational.drawing import CAPTURED, FREE, NOTES
+        info["poses_drawn"] = FREE if free else CAPTURED
+        info["poses_note"] = NOTES[info["poses_drawn"]]
     write_json(out.with_suffix(".json"), info)
     if key:
         wd.mark_done("rollout", key)
@@ -322,9 +328,26 @@ def _states_file(rollout_file: Path) -> Path:
     return Path(rollout_file).with_suffix(".states.npy")
 
 
-def _compose(gen, states: np.ndarray, first: int, width: int = 0, height: int = 0, frames=None) -> dict:
+def _free_poses(rollout_file: Path, gen):
+    """(K, N, M, 4, 4) R.poses.npy when the rollout drew free poses (R.json ``poses_drawn``) and the
+    generator draws explicit poses (object-world); else None (compose the states)."""
+    from ..models.relational.drawing import FREE
+    meta, poses_file = Path(rollout_file).with_suffix(".json"), _poses_file(rollout_file)
+    if not (meta.exists() and poses_file.exists() and callable(getattr(gen, "compose_drawn", None))):
+        return None
+    if read_json(meta).get("poses_drawn") != FREE:
+        return None
+    return load_npy(poses_file, "rollout poses")
+
+
+def _compose(gen, states: np.ndarray, first: int, width: int = 0, height: int = 0, frames=None,
+             poses=None) -> dict:
     """States of invented frames first, first + 1, ... (or ``frames``) composed; a generator
-    that draws through a moving camera (object-world) is told which frames they are."""
+    that draws through a moving camera (object-world) is told which frames they are; ``poses``
+    (free-pose rollouts): those world matrices are drawn, the states are the shading hint."""
+    if poses is not None:
+        return gen.compose_drawn(poses, states, first + np.arange(len(states)) if frames is None else frames,
+                                 width, height)
     if getattr(gen, "moving_camera", False):
         return gen.compose(states, width, height,
                            frames=first + np.arange(len(states)) if frames is None else frames)
@@ -439,7 +462,8 @@ def _frame_names(n: int) -> list[str]:
 
 def _write_decoded(gen, emb: np.ndarray, out_dir: Path, width: int, height: int, rep: Reporter,
                    chunk: int = 32, arrays: bool = True, depth_pngs: bool = False,
-                   states: Optional[np.ndarray] = None, frame_numbers: Optional[np.ndarray] = None) -> list[str]:
+                   states: Optional[np.ndarray] = None, frame_numbers: Optional[np.ndarray] = None,
+                   poses: Optional[np.ndarray] = None) -> list[str]:
     """The one decode writer: ``emb`` (N, D) decoded ``chunk`` frames at a
     time into ``out_dir`` (complete or not at all), so memory stays bounded
     however long the sequence. Always one RGB PNG per frame (names sort in
@@ -465,7 +489,8 @@ def _write_decoded(gen, emb: np.ndarray, out_dir: Path, width: int, height: int,
         for i0 in range(0, n, chunk):
             rep.check_cancel()
             res = _compose(gen, states[i0:i0 + chunk], i0, width, height,
-                           None if frame_numbers is None else frame_numbers[i0:i0 + chunk]) if states is not None \
+                           None if frame_numbers is None else frame_numbers[i0:i0 + chunk],
+                           None if poses is None else poses[i0:i0 + chunk]) if states is not None \
                 else gen.decode(emb[i0:i0 + chunk], width, height)
             rgb8 = (np.clip(res["rgb"], 0, 1) * 255 + 0.5).astype(np.uint8)
             bg = res["alpha"] < 0.5
@@ -490,8 +515,9 @@ def _write_decoded(gen, emb: np.ndarray, out_dir: Path, width: int, height: int,
 
 def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0, height: int = 0,
                   device: str = "auto", reporter: Optional[Reporter] = None, chunk: int = 32,
-                  states: Optional[np.ndarray] = None) -> dict:
-    """Decode embeddings (N, D) or (K, N, D) to ``out_dir``: one RGB PNG per
+                  states: Optional[np.ndarray] = None, poses: Optional[np.ndarray] = None) -> dict:
+    """Decode embeddings (N, D) or (K, N, D) to ``out_dir`` (``poses``: a free-pose rollout's
+    world matrices, drawn with ``states`` as the hint): one RGB PNG per
     embedding, and in ``out_dir/depth`` a 16-bit PNG per embedding
     (millimetres of scene units, 0 = background) plus depth.npy (float32,
     scene units, inf = background)."""
@@ -526,15 +552,31 @@ def decode_to_dir(workdir, embeddings: np.ndarray, out_dir: Path, width: int = 0
         if not hasattr(gen, "compose"):
             raise AliveError("states were given but the generator cannot compose them",
                              "train with --generator object-layers, or decode without --states")
+        poses = _flat_poses(poses, states, gen)
     if not width or not height:
         w0, h0 = decode_size(wd.root)
         width, height = width or w0, height or h0
     rep.status(f"decode: {len(emb)} {'object states (composed)' if states is not None else 'embeddings'} "
                f"at {width}x{height}")
     names = _write_decoded(gen, emb, out_dir, width, height, rep, chunk, arrays=False, depth_pngs=True,
-                           states=states, frame_numbers=frame_numbers)
+                           states=states, frame_numbers=frame_numbers, poses=poses)
     return {"frames": int(len(emb)), "width": int(width), "height": int(height), "dir": str(out_dir),
             "first": names[0], "last": names[-1]}
+
+
+def _flat_poses(poses, states: np.ndarray, gen):
+    """A free-pose rollout's (N, M, 4, 4) or (K, N, M, 4, 4) poses as one row per (flat) state, checked."""
+    if poses is None:
+        return None
+    if not callable(getattr(gen, "compose_drawn", None)):
+        raise AliveError("poses were given but the generator draws only captured poses",
+                         "train with --generator object-world, or decode the states alone")
+    poses = np.asarray(poses, np.float64)
+    poses = poses.reshape(-1, *poses.shape[-3:])
+    if poses.shape[0] != len(states) or poses.shape[1] != states.shape[1]:
+        raise AliveError(f"poses of shape {poses.shape[:2]} for states of shape {states.shape}",
+                         "give the poses file the same rollout wrote (R.poses.npy beside R.npy)")
+    return poses
 
 
 def _write_png16(path: Path, img: np.ndarray) -> None:
@@ -607,20 +649,24 @@ def decode_rollout(workdir, rollout_file: Optional[Path] = None, variation: int 
     if not 0 <= variation < len(traj):
         raise AliveError(f"rollout has {len(traj)} variations; {variation} does not exist", "pick a smaller index")
     gen = load_generator(wd.root, pick_device(device), rep)
-    states = None
+    states = poses = None
     states_file = _states_file(Path(rollout_file) if rollout_file else wd / ROLLOUT / "rollout.npy")
     if states_file.exists():
         if not hasattr(gen, "compose"):
             raise AliveError(f"the rollout has per-object states ({states_file.name}) but the generator "
                              "cannot compose them", "train with --generator object-layers, or roll out again")
         states = load_npy(states_file, "rollout states")[variation]
-        rep.status(f"decode: {traj.shape[1]} frames at {width}x{height}, composed from object layers")
+        poses = _free_poses(Path(rollout_file) if rollout_file else wd / ROLLOUT / "rollout.npy", gen)
+        if poses is not None:
+            poses = poses[variation]
+        rep.status(f"decode: {traj.shape[1]} frames at {width}x{height}, composed from object layers"
+                   + (" (the rollout's free poses, R.poses.npy)" if poses is not None else ""))
     else:
         rep.status(f"decode: {traj.shape[1]} frames at {width}x{height}")
     out_dir = Path(out_dir) if out_dir else wd / "decoded"
     chunk = max(1, DECODE_CHUNK_PIXELS // (width * height))
     _write_decoded(gen, np.asarray(traj[variation], np.float32), out_dir, width, height, rep, chunk=chunk,
-                   states=states)
+                   states=states, poses=poses)
     result = {"frames": int(traj.shape[1]), "width": width, "height": height, "dir": str(out_dir)}
     if upscaled:
         result["upscaled"] = True

@@ -46,11 +46,6 @@ class RelationalBehavior:
         self.step_size = np.array([max(float(np.median(s[s > 1e-9])) if (s > 1e-9).any() else 1e-3, 1e-6)
                                    for s in steps.T])
 
-    def stepper(self):
-        """The one-step interface (core/stepping) that the live session drives."""
-        from .stepper import RelationalStepper
-        return RelationalStepper(self)
-
     def header(self) -> dict:
         return {"kind": "behavior", "config": self.cfg.to_dict(), "dim": self.dim, "format": 1,
                 "objects": self.objects, "names": self.object_names, "groups": self.groups,

@@ -21,8 +21,14 @@ the same pose), each independent slot from its own nearest frame; among
 equal frames the one that continues the current one wins. The model
 continues from ``draw_pull`` (DRAW_PULL, 1) of the way from its prediction
 to the drawn captured state (pose and velocity); ``draw_pull = 0`` runs free
-(for a composer of new poses, and to measure drift). ``poses`` in the state
-are the predicted world matrices.
+(to measure drift). ``poses`` in the state are the predicted world matrices.
+
+Free poses (``free_poses``, for a generator that draws any pose: see
+``drawing.py``): no snapping; after the controls each group of related slots
+keeps the relative placement of its nearest captured joint frame
+(``drawing.keep_relations``), the model continues from its own prediction,
+``poses`` are what is drawn and ``sources`` each slot's nearest captured
+sample.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import numpy as np
 
 from ...errors import AliveError
 from ...stepping import StepControls, StepState
+from .drawing import FREE_ANCHOR, FREE_PULL, keep_relations, within_reach
 from .state import pose_features, renormalize, world_from_features
 
 GOAL_RATE = 0.15   # share of the way to a goal per step at goal_strength 1
@@ -53,9 +60,11 @@ class RelationalMemory:
 
 
 class RelationalStepper:
-    def __init__(self, behavior, draw_pull: float = DRAW_PULL, history: int = 8):
+    def __init__(self, behavior, draw_pull: float = DRAW_PULL, history: int = 8, free_poses: bool = False):
         self.beh = behavior
-        self.draw_pull = float(draw_pull)
+        # free poses (drawing.py): the drawn pose is the prediction, so the model runs on it (no pull)
+        self.free_poses = bool(free_poses)
+        self.draw_pull = FREE_PULL if self.free_poses else float(draw_pull)
         self.history = int(history)
         self.object_names = list(behavior.object_names)
         self._torch()
@@ -106,11 +115,16 @@ class RelationalStepper:
             target = pose_features(controls.loop_target.poses)
             pred = pred + min(1.0, controls.loop_weight) * (target - pred)
         anchor = 1.0 if controls.ground else min(1.0, max(0.0, float(controls.anchor)))
+        if self.free_poses:
+            anchor = max(anchor, FREE_ANCHOR)
         if anchor > 0:
             nearest = self._nearest_joint(pred, pred - mem.pose)
             pred = pred + anchor * (beh.poses[nearest] - pred)
         pred = renormalize(pred)
         novel = not (controls.ground or (controls.loop_target is not None and controls.loop_weight > 0))
+        if self.free_poses:   # drawn as predicted: the relations hold it together; states: the nearest samples
+            pred = keep_relations(within_reach(pred, beh), pred - mem.pose, beh, self._costs, held)
+            novel = False
         frames = self._draw(pred, mem, held, novel)
         # continue from draw_pull of the way from the prediction to the drawn captured state (pose and
         # velocity): at 1 the model always starts from a state the capture has (it stays in what it
@@ -118,6 +132,8 @@ class RelationalStepper:
         slots = np.arange(M)
         nxt = renormalize(pred + self.draw_pull * (beh.poses[frames, slots] - pred))
         nvel = vel + self.draw_pull * (beh.vels[frames, slots] - vel)
+        if self.free_poses and self.draw_pull == 0:   # the step it made, controls and relations included
+            nvel = nxt - mem.pose
         new = RelationalMemory(nxt, nvel, hidden, frames, mem.generator)
         return StepState(sources=beh.frames[frames], poses=world_from_features(pred), memory=new,
                          step=state.step + 1)
@@ -183,8 +199,10 @@ class RelationalStepper:
         return tuple(int(self.beh.pose_class[f, m]) for m, f in enumerate(frames))
 
 
-def rollout_relational(beh, observed: np.ndarray, cfg, reporter=None, draw_pull: float = DRAW_PULL):
-    """(states (K, N+1, M) capture sample indices, poses (K, N+1, M, 4, 4)) for a RolloutConfig ``cfg``."""
+def rollout_relational(beh, observed: np.ndarray, cfg, reporter=None, draw_pull: float = DRAW_PULL,
+                       free_poses: bool = False):
+    """(states (K, N+1, M) capture sample indices, poses (K, N+1, M, 4, 4)) for a RolloutConfig ``cfg``
+    (``free_poses``: see drawing.py)."""
     from ...rollout import curve, resolve_start
     frames = beh.frames
     start_idx, start = resolve_start(np.asarray(observed, np.float32), cfg.start)
@@ -201,12 +219,12 @@ def rollout_relational(beh, observed: np.ndarray, cfg, reporter=None, draw_pull:
                          "as encoded), not the object poses")
     from ...device import torch_threads
     with torch_threads(1, "cpu"):   # tiny ops: intra-op threads only add synchronisation (see device.py)
-        return _rollout(beh, cfg, start_frame, N, K, temps, anchors, loop_steps, draw_pull, reporter)
+        return _rollout(beh, cfg, start_frame, N, K, temps, anchors, loop_steps, draw_pull, reporter, free_poses)
 
 
-def _rollout(beh, cfg, start_frame, N, K, temps, anchors, loop_steps, draw_pull, reporter):
+def _rollout(beh, cfg, start_frame, N, K, temps, anchors, loop_steps, draw_pull, reporter, free_poses=False):
     frames = beh.frames
-    stepper = RelationalStepper(beh, draw_pull=draw_pull, history=cfg.history)
+    stepper = RelationalStepper(beh, draw_pull=draw_pull, history=cfg.history, free_poses=free_poses)
     M = len(beh.object_names)
     states = np.empty((K, N + 1, M), np.int64)
     poses = np.empty((K, N + 1, M, 4, 4), np.float64)

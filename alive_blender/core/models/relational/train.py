@@ -107,7 +107,8 @@ def fit_simulator(world: np.ndarray, types: np.ndarray, cfg, reporter=None, inpu
     return net, info
 
 
-def train_relational(embeddings: np.ndarray, capture, cfg, reporter=None, regions=None, objects=None):
+def train_relational(embeddings: np.ndarray, capture, cfg, reporter=None, regions=None, objects=None,
+                     free_poses: bool = False):
     """The relational behavior for a capture, or the object walk where there is too little to learn
     (no object ids, fewer than MIN_FRAMES real frames); ``train`` reports which, and why.
     ``regions`` (footage's region-layers) and ``objects`` (the generator's object ids) are what
@@ -153,7 +154,8 @@ def train_relational(embeddings: np.ndarray, capture, cfg, reporter=None, region
                          "bounds": bounds is not None}
     choice = (f"{ARCH}: {len(objects)} objects over {len(real)} frames; drawn jointly: "
               f"{'; '.join('+'.join(g) for g in joint) or 'none (all independent)'}; "
-              f"poses kept to captured ones (object-layers draws only those)")
+              + ("poses drawn free (the generator draws any pose; drawing.py)" if free_poses else
+                 "poses kept to captured ones (object-layers draws only those)"))
     info["choice"] = choice
     if reporter is not None:
         reporter.status(f"train: behavior {choice}; loss {info['loss']}, {info['seconds']} s")
