@@ -27,7 +27,9 @@ frames) shows every combination of their phases. Per engine and size:
 
 Rows: default (run's defaults), grid-siren (explicitly, at run's step budget),
 original (original-siren + original-vae, rollout anchor 0.1 as that design
-had), video-texture (``rollout --video-texture`` through the default model's
+had), relational and walk (object-layers with ``--behavior relational`` /
+``object-walk`` by name, whatever run's default is), video-texture
+(``rollout --video-texture`` through the default model's
 generator), crossfade (50/50 blends of two captured frames of different
 configurations: must score low, else the metric is broken), ceiling (the real
 renders of the never-captured configurations), footage
@@ -60,6 +62,7 @@ FOOTAGE = Path(os.environ.get("ALIVE_FOOTAGE", "/work/shared/data/pedestrians"))
 ALL_ROWS = ["default", "grid-siren", "original", "relational", "relational+world", "video-texture", "crossfade", "ceiling", "footage",
             "moving-camera"]
 ALL_ROWS += ["footage-frames", "footage-regions"]   # the scene fed as footage (scripts/bench_regions.py)
+ALL_ROWS += ["walk"]   # the object walk by name, whatever run's default behavior is
 TARGET_S = 180.0
 
 from alive_blender.core import frame_metrics as fm  # noqa: E402  (pure numpy, no bpy)
@@ -329,6 +332,11 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
             return cli(["train", wd, "--behavior", "relational", *budget], args.threads, log)[1]
         return trained_row("relational", train, note="object-layers + relational (core/models/relational)")
 
+    def walk_row():   # the object walk by name, whatever run's default behavior is
+        def train(wd):
+            return cli(["train", wd, "--behavior", "object-walk", *budget], args.threads, log)[1]
+        return trained_row("walk", train, note="object-layers + object-walk (core/models/object_walk.py)")
+
     def crossfade_row():
         labels = fm.group_configurations(truth.rgb[:args.frames])
         fades = fm.cross_fades(truth.rgb[:args.frames], args.count * args.steps, seed=0, labels=labels)
@@ -347,6 +355,7 @@ def bench_shot(engine: str, size: str, args, rows: list, work: Path, defaults: d
     import bench_relational_world   # issues 19 + 20: free poses through the 3-D composer, the re-render oracle
     attempt("relational+world", lambda: bench_relational_world.relational_world_row(
         shot, dflt, blend, args, size, engine, log, cli, python, rollout_and_decode, score_row, cfgs, tau_db, budget))
+    attempt("walk", walk_row)
     attempt("video-texture", video_texture_row)
     attempt("grid-siren", grid_siren_row)
     attempt("original", original_row)
@@ -500,7 +509,7 @@ def main(argv=None) -> int:
     p.add_argument("--periods", default="12,17", help="the two objects' periods (coprime)")
     p.add_argument("--circle", action="store_true", help="the second object circles instead of swinging "
                                                         "(no symmetric path: every frame is its own configuration)")
-    p.add_argument("--scene", default="combination", choices=["combination", "carried", "rig"],
+    p.add_argument("--scene", default="combination", choices=["combination", "carried", "rig", "collision"],
                    help="combination (independent objects) or an interaction scene (blender/interaction_scenes.py)")
     p.add_argument("--count", type=int, default=8, help="rollout variations")
     p.add_argument("--steps", type=int, default=200, help="steps per variation")

@@ -21,7 +21,7 @@ BPY_FILES = {"test_addon.py", "test_addon_panel.py", "test_bake.py", "test_batch
              "test_camera.py", "test_capture.py", "test_cli_pipeline.py", "test_cli_run.py",
              "test_generator_cli.py", "test_install_extension.py", "test_jobs.py", "test_manifest.py",
              "test_pipeline_bugs.py", "test_pipeline_resume.py", "test_regions_cli.py",
-             "test_world.py", "test_relational_scene.py", "test_relational_world.py"}
+             "test_world.py", "test_relational_scene.py", "test_relational_world.py", "test_collision_scene.py"}
 SLOW_FILES = {"test_batch.py", "test_build_extension.py", "test_cli_pipeline.py", "test_cli_run.py",
               "test_install_extension.py", "test_jobs.py", "test_pipeline_resume.py", "test_generator_cli.py",
               "test_regions_cli.py", "test_relational_scene.py",

@@ -14,6 +14,11 @@ some objects depend on others, which is what a behavior must learn to keep:
 * ``build_rig_scene``: a cart drives back and forth (period P1) with four
   wheels *parented* to it that turn as it rolls (Blender states the relation:
   ``parent``), and a sphere bobs beside it (period P2).
+* ``build_collision_scene``: Blender's rigid body world: a ball dropped onto
+  a light box hits its edge, pushes it aside and rolls off onto the floor
+  (simulated for P1 frames, then baked by hand to keyframes and repeated
+  every P1 frames: a drop that starts over), and a cube spins beside them
+  (period P2). Nothing states the collision; the capture sees only poses.
 
 Materials follow ``combination_scene`` (a node base colour for Cycles/EEVEE
 and the viewport colour for Workbench). Every frame of the full cycle is
@@ -162,4 +167,76 @@ def build_rig_scene(periods=CARRIED_PERIODS, width: int = 64, height: int = 48, 
     return scene
 
 
-SCENES = {"carried": build_carried_scene, "rig": build_rig_scene}
+COLLISION_BALL_START = (-0.05, 1.0, 2.1)   # over the box's right edge: the ball glances off it
+COLLISION_BOX_START = (-0.6, 1.0, 0.49)    # resting on the floor (0.45 half height + the shape margin)
+
+
+def _rigid_body(scene, obj, kind: str, shape: str, mass: float = 1.0) -> None:
+    view_layer = scene.view_layers[0]
+    view_layer.objects.active = obj
+    with bpy.context.temp_override(scene=scene, view_layer=view_layer, object=obj, active_object=obj,
+                                   selected_objects=[obj]):
+        bpy.ops.rigidbody.object_add(type=kind)
+    body = obj.rigid_body
+    body.collision_shape, body.mass, body.restitution, body.friction = shape, mass, 0.6, 0.5
+
+
+def _simulate(scene, objects, frames: int) -> list:
+    """Step the rigid body world from its start (it only simulates in order) and read each object's
+    simulated ``matrix_world`` per frame; then remove the rigid bodies and the world, so what is left
+    are plain keys (``bpy.ops.rigidbody.bake_to_keyframes`` needs a UI context: see the field notes)."""
+    view_layer = scene.view_layers[0]
+    poses = []
+    for f in range(1, frames + 1):
+        scene.frame_set(f)
+        poses.append([o.matrix_world.copy() for o in objects])
+    for obj in [o for o in scene.objects if o.rigid_body is not None]:
+        view_layer.objects.active = obj
+        with bpy.context.temp_override(scene=scene, view_layer=view_layer, object=obj, active_object=obj,
+                                       selected_objects=[obj]):
+            bpy.ops.rigidbody.object_remove()
+    with bpy.context.temp_override(scene=scene, view_layer=view_layer):
+        bpy.ops.rigidbody.world_remove()
+    return poses
+
+
+def build_collision_scene(periods=CARRIED_PERIODS, width: int = 64, height: int = 48, name: str = "AliveCollision"):
+    """A ball dropped onto a box (rigid bodies, period P1, baked to keys) and a spinning cube (P2)."""
+    p1, p2 = periods
+    frames = _cycle(periods)
+    scene = _stage(name, frames, width, height)
+    coll = scene.collection
+    box = bpy.data.objects.new("Box", _box_mesh(
+        "Box", (0.9, 0.9, 0.9), _material("Box", (0.2, 0.6, 0.3, 1.0), ((0.1, 0.35, 0.15, 1.0), 4.0))))
+    coll.objects.link(box)
+    box.location = COLLISION_BOX_START
+    ball = bpy.data.objects.new("Ball", smooth_sphere_mesh(
+        "Ball", BALL_RADIUS, _material("Ball", (0.1, 0.4, 0.95, 1.0), ((0.95, 0.95, 0.95, 1.0), 6.0))))
+    coll.objects.link(ball)
+    ball.location = COLLISION_BALL_START
+    cube = bpy.data.objects.new("Spinner", _box_mesh(
+        "Spinner", (0.8, 0.8, 0.8), _material("Spinner", (0.85, 0.22, 0.1, 1.0), ((0.95, 0.75, 0.2, 1.0), 3.0))))
+    coll.objects.link(cube)
+    with bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0]):
+        bpy.ops.rigidbody.world_add()
+    world = scene.rigidbody_world
+    world.time_scale = 2.0          # the drop, the hit and the roll off fit in P1 = 12 frames
+    world.substeps_per_frame = 20
+    world.point_cache.frame_start, world.point_cache.frame_end = 1, p1
+    _rigid_body(scene, scene.objects["Floor"], "PASSIVE", "MESH")
+    _rigid_body(scene, box, "ACTIVE", "BOX", mass=0.4)     # light: the ball's hit pushes it aside
+    _rigid_body(scene, ball, "ACTIVE", "SPHERE", mass=1.0)
+    simulated = _simulate(scene, [box, ball], p1)
+    for f in range(1, frames + 1):
+        t = f - 1
+        for obj, matrix in zip((box, ball), simulated[t % p1]):   # the drop starts over every P1 frames
+            obj.matrix_world = matrix
+            obj.keyframe_insert("location", frame=f)
+            obj.keyframe_insert("rotation_euler", frame=f)
+        b = 2.0 * math.pi * (t % p2) / p2
+        _key(cube, f, (1.9, 0.2, 0.7), (0.0, 0.0, b))
+    scene.frame_set(1)
+    return scene
+
+
+SCENES = {"carried": build_carried_scene, "rig": build_rig_scene, "collision": build_collision_scene}
