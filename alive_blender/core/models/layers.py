@@ -238,32 +238,44 @@ class ObjectLayers:
                 "objects": self.objects, "object_names": self.names, "depth_scale": 1.0}
 
     def save(self, path: Path) -> None:
-        import torch
         from ..workdir.checkpoint import save_model
-        state = {}
-        for k, v in self.a.items():
-            v = np.ascontiguousarray(v)
-            if v.dtype == np.float32 and k in ("depth", "plate_depth"):
-                v = np.where(np.isfinite(v), v, -1.0).astype(np.float32)   # safetensors keeps inf, but be plain
-            if k == "shade":
-                v = v.astype(np.float16)   # ratios near 1: half precision is plenty, and half the file
-            state[k] = torch.from_numpy(v)
-        save_model(Path(path), state, self.header())
+        save_model(Path(path), saved_arrays(self.a), self.header())
 
     @classmethod
     def from_state(cls, cfg, state: dict, header: dict, device: str = "cpu") -> "ObjectLayers":
-        arrays = {}
-        for k, v in state.items():
-            arr = v.cpu().numpy()
-            if k in ("depth", "plate_depth"):
-                arr = np.where(arr < 0, np.inf, arr).astype(np.float32)
-            arrays[k] = arr.astype(np.float32) if k == "shade" else arr
+        arrays = loaded_arrays(state)
         need = {"rgb", "depth", "alpha", "embeddings"} | (
             {"ids", "plate", "plate_depth", "shade", "owner", "representative"} if header.get("objects") else set())
         if not need <= set(arrays):
             raise AliveError(f"object-layers checkpoint lacks {', '.join(sorted(need - set(arrays)))}", "train again")
         return cls(cfg, header["dim"], arrays, [int(o) for o in header.get("objects", [])],
                    header.get("object_names", {}), device)
+
+
+def saved_arrays(arrays: dict) -> dict:
+    """A layer generator's arrays as tensors to save: depths with -1 for inf (safetensors keeps
+    inf, but be plain), shading ratios in half precision (near 1: plenty, and half the file)."""
+    import torch
+    state = {}
+    for k, v in arrays.items():
+        v = np.ascontiguousarray(v)
+        if k in ("depth", "plate_depth"):
+            v = np.where(np.isfinite(v), v, -1.0).astype(np.float32)
+        if k == "shade":
+            v = v.astype(np.float16)
+        state[k] = torch.from_numpy(v)
+    return state
+
+
+def loaded_arrays(state: dict) -> dict:
+    """``saved_arrays`` undone: numpy arrays, depths with inf again, shading as float32."""
+    arrays = {}
+    for k, v in state.items():
+        arr = v.cpu().numpy()
+        if k in ("depth", "plate_depth"):
+            arr = np.where(arr < 0, np.inf, arr).astype(np.float32)
+        arrays[k] = arr.astype(np.float32) if k == "shade" else arr
+    return arrays
 
 
 def _resized(frames: dict, width: int, height: int) -> dict:

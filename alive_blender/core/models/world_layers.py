@@ -39,7 +39,7 @@ from ..world.camera_path import CameraPath, camera_path
 from ..world.clouds import Cloud, object_cloud
 from ..world.compose import View, draw_clouds
 from ..world.shading import apply_shade, nearest_pose_sample, shade_points, shading_owner
-from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, moving_objects
+from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, loaded_arrays, moving_objects
 
 ARCH = "object-world"
 CAMERA_TOLERANCE = 1e-4
@@ -345,12 +345,7 @@ class WorldLayers(ObjectLayers):
     def from_state(cls, cfg, state: dict, header: dict, device: str = "cpu") -> "WorldLayers":
         rule = header.get("camera_rule", "still")
         objects = [int(o) for o in header.get("objects", [])]
-        arrays = {}
-        for k, v in state.items():
-            arr = v.cpu().numpy()
-            if k in ("depth", "plate_depth"):
-                arr = np.where(arr < 0, np.inf, arr).astype(np.float32)
-            arrays[k] = arr.astype(np.float32) if k == "shade" else arr
+        arrays = loaded_arrays(state)
         need = {"rgb", "depth", "alpha", "embeddings"}
         if objects:
             need |= {"ids", "representative", "owner", "shade_points", "shade_ratio", "shade_sizes", "shade_samples",

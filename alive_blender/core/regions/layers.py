@@ -177,15 +177,9 @@ class RegionLayers:
                 "objects": self.objects, "regions": self.region_count, "depth_scale": 1.0}
 
     def save(self, path: Path) -> None:
-        import torch
+        from ..models.layers import saved_arrays
         from ..workdir.checkpoint import save_model
-        state = {}
-        for k, v in self.a.items():
-            v = np.ascontiguousarray(v)
-            if k in ("depth", "plate_depth"):
-                v = np.where(np.isfinite(v), v, -1.0).astype(np.float32)
-            state[k] = torch.from_numpy(v)
-        save_model(Path(path), state, self.header())
+        save_model(Path(path), saved_arrays(self.a), self.header())
 
     @classmethod
     def from_state(cls, cfg, state: dict, header: dict, device: str = "cpu") -> "RegionLayers":
@@ -193,13 +187,8 @@ class RegionLayers:
                 "owner", "representative", "order", "periods"}
         if not need <= set(state):
             raise AliveError(f"region-layers checkpoint lacks {', '.join(sorted(need - set(state)))}", "train again")
-        arrays = {}
-        for k, v in state.items():
-            arr = v.cpu().numpy()
-            if k in ("depth", "plate_depth"):
-                arr = np.where(arr < 0, np.inf, arr).astype(np.float32)
-            arrays[k] = arr
-        return cls(cfg, header["dim"], arrays, device)
+        from ..models.layers import loaded_arrays
+        return cls(cfg, header["dim"], loaded_arrays(state), device)
 
 
 def region_layers_for(cfg, embeddings: np.ndarray, capture, reporter=None):
