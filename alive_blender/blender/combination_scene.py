@@ -32,6 +32,30 @@ from .demo_scene import new_scene, smooth_sphere_mesh
 DEFAULT_PERIODS = (12, 17)
 
 
+def add_sun(coll):
+    """The benchmark scenes' sun: soft shadows from the front left."""
+    sun_data = bpy.data.lights.new("Sun", "SUN")
+    sun_data.energy = 3.5
+    sun_data.angle = math.radians(3.0)
+    sun = bpy.data.objects.new("Sun", sun_data)
+    sun.rotation_euler = (math.radians(35), math.radians(-25), math.radians(20))
+    coll.objects.link(sun)
+    return sun
+
+
+def add_camera(scene, location, target, lens: float = 30.0):
+    """The scene's camera at ``location`` looking at ``target``."""
+    from mathutils import Vector
+    cam_data = bpy.data.cameras.new("Camera")
+    cam_data.lens = lens
+    cam = bpy.data.objects.new("Camera", cam_data)
+    cam.location = location
+    cam.rotation_euler = (Vector(target) - cam.location).to_track_quat("-Z", "Y").to_euler()
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    return cam
+
+
 def cycle_length(periods=DEFAULT_PERIODS) -> int:
     p1, p2 = periods
     if math.gcd(p1, p2) != 1:
@@ -145,22 +169,11 @@ def build_combination_scene(periods=DEFAULT_PERIODS, width: int = 64, height: in
 
     _keyframe_every_frame(sphere, frames, swinger)
 
-    sun_data = bpy.data.lights.new("Sun", "SUN")
-    sun_data.energy = 3.5
-    sun_data.angle = math.radians(3.0)
-    sun = bpy.data.objects.new("Sun", sun_data)
-    sun.rotation_euler = (math.radians(35), math.radians(-25), math.radians(20))
-    coll.objects.link(sun)
-
-    cam_data = bpy.data.cameras.new("Camera")
-    cam_data.lens = 30.0
-    cam = bpy.data.objects.new("Camera", cam_data)
-    cam.location = (0.3, -5.6, 3.0)
-    from mathutils import Vector
-    cam.rotation_euler = (Vector((-0.1, 0.5, 0.5)) - cam.location).to_track_quat("-Z", "Y").to_euler()
-    coll.objects.link(cam)
-    scene.camera = cam
+    add_sun(coll)
+    cam = add_camera(scene, (0.3, -5.6, 3.0), (-0.1, 0.5, 0.5))
     if pan > 0:
+        from mathutils import Vector
+
         def camera_pose(t):
             x = 0.3 + 1.8 * math.sin(2.0 * math.pi * (t % pan) / pan)
             loc = Vector((x, -5.6, 3.0))

@@ -31,7 +31,7 @@ import math
 
 import bpy
 
-from .combination_scene import _material, _quad
+from .combination_scene import _material, _quad, add_camera, add_sun
 from .demo_scene import new_scene, smooth_sphere_mesh
 
 CARRIED_PERIODS = (12, 17)
@@ -67,20 +67,8 @@ def _stage(name, frames, width, height):
                             _material("Floor", (0.78, 0.76, 0.72, 1.0), ((0.35, 0.35, 0.38, 1.0), 20.0))))
     coll.objects.link(_quad("Backdrop", [(-12, 3.2, 0), (12, 3.2, 0), (12, 3.2, 8), (-12, 3.2, 8)],
                             _material("Backdrop", (0.82, 0.7, 0.55, 1.0))))
-    sun_data = bpy.data.lights.new("Sun", "SUN")
-    sun_data.energy = 3.5
-    sun_data.angle = math.radians(3.0)
-    sun = bpy.data.objects.new("Sun", sun_data)
-    sun.rotation_euler = (math.radians(35), math.radians(-25), math.radians(20))
-    coll.objects.link(sun)
-    cam_data = bpy.data.cameras.new("Camera")
-    cam_data.lens = 30.0
-    cam = bpy.data.objects.new("Camera", cam_data)
-    cam.location = (0.4, -3.6, 1.9)
-    from mathutils import Vector
-    cam.rotation_euler = (Vector((0.4, 1.0, 0.75)) - cam.location).to_track_quat("-Z", "Y").to_euler()
-    coll.objects.link(cam)
-    scene.camera = cam
+    add_sun(coll)
+    add_camera(scene, (0.4, -3.6, 1.9), (0.4, 1.0, 0.75))
     return scene
 
 
