@@ -167,10 +167,8 @@ class RegionLayers:
 
     def decode(self, embeddings: np.ndarray, width: int, height: int, **_) -> dict:
         """An embedding alone decodes as the nearest captured frame (every region from it)."""
-        if width < 1 or height < 1:
-            raise AliveError(f"cannot decode at {width}x{height}", "give a positive width and height")
-        idx = self.nearest_samples(embeddings)
-        return self.compose(np.repeat(idx[:, None], self.states_width, 1), width, height)
+        from ..models.layers import ObjectLayers
+        return ObjectLayers.decode(self, embeddings, width, height)
 
     def header(self) -> dict:
         return {"kind": "generator", "config": self.cfg.to_dict(), "dim": self.dim, "format": FORMAT,
