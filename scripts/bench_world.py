@@ -39,17 +39,8 @@ for s in [s for s in bpy.data.scenes if s != scene]:
 bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])
 """
 
-KEY_POSES = """
-import bpy, sys, numpy as np
-from alive_blender.blender.bake.objects import key_object_poses
-bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
-spec = np.load(sys.argv[3])
-scene = bpy.context.scene
-F = len(spec["poses"])
-scene.frame_start, scene.frame_end = 1, F
-key_object_poses(scene, [str(n) for n in spec["names"]], spec["poses"], range(1, F + 1), spec["cameras"])
-bpy.ops.wm.save_as_mainfile(filepath=sys.argv[2])
-"""
+# the re-render oracle's Blender side: the same script the tests key poses with
+KEY_POSES = (Path(__file__).resolve().parents[1] / "tests" / "scripts" / "key_poses.py").read_text()
 
 
 def psnr(a, b) -> float:
