@@ -276,10 +276,11 @@ def rollout(workdir, settings: dict | None = None, out: Optional[Path] = None, d
     elif beh is not None and beh.cfg.arch == "relational":
         from ..models.relational.drawing import draws_free_poses
         from ..models.relational.stepper import rollout_relational
-        free, why = draws_free_poses(beh, load_generator(wd.root, dev, reporter=rep))
+        gen = load_generator(wd.root, dev, reporter=rep)
+        free, why = draws_free_poses(beh, gen)
         rep.status(f"rollout: relational draws {'free' if free else 'captured'} poses: {why}")
         states, poses = rollout_relational(beh, emb, cfg, rep, free_poses=free)
-        traj, walk_record = _encode_states(wd, states, dev, rep, direction, cfg)
+        traj, walk_record = _encode_states(wd, states, dev, rep, direction, cfg, gen)
     else:
         traj = run_rollout(beh, emb, cfg, rep, steer_direction=direction)
     secs = time.monotonic() - t0
@@ -354,15 +355,16 @@ def _compose(gen, states: np.ndarray, first: int, width: int = 0, height: int = 
     return gen.compose(states, width, height)
 
 
-def _encode_states(wd: WorkDir, states: np.ndarray, device: str, rep: Reporter, direction, cfg):
+def _encode_states(wd: WorkDir, states: np.ndarray, device: str, rep: Reporter, direction, cfg, gen=None):
     """The scene-level embedding of every walk state (core/walk_encoding): captured
     frames from embeddings.npy, composed ones encoded once each in batches, and
     only when steering needs them now; the rest later, on demand. Returns the
-    (K, N, D) rows and R.json's record of what was done."""
+    (K, N, D) rows and R.json's record of what was done. ``gen``: the generator,
+    when the caller has loaded it already."""
     from ..sphere import normalize, slerp
     from ..rollout import curve
     from ..walk_encoding import record, walk_embeddings
-    gen = load_generator(wd.root, device, reporter=rep)
+    gen = gen if gen is not None else load_generator(wd.root, device, reporter=rep)
     strengths = curve(cfg.steer_strength, cfg.steps, "steering strength", 0.0, 1.0)
     steer = direction is not None and strengths.max() > 0
     encode = None
