@@ -46,6 +46,7 @@ from ...core.run.protocol import Reporter
 from ...core.settings import CaptureSettings, engine_name  # noqa: F401  (the schema's; re-exported)
 from .. import compat
 from . import object_relations
+from .deformation import deformation_record
 
 # the schema's engine names (aliases resolved by core.settings.engine_name) -> Blender's
 ENGINES = {"CYCLES": "CYCLES", "WORKBENCH": "BLENDER_WORKBENCH", "EEVEE": "BLENDER_EEVEE", "SCENE": ""}
@@ -450,7 +451,8 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                               "camera": params.to_dict(),
                               "objects": {str(k): np.asarray(o.evaluated_get(depsgraph).matrix_world).tolist()
                                           for k, o in enumerate(with_ids, 1)},
-                              "attached": object_relations.attachments(with_ids)}
+                              "attached": object_relations.attachments(with_ids),
+                              "deformation": deformation_record(with_ids, depsgraph)}
                     key = content_key(identity, state.static, cam_obj.name, frame, sub,
                                       state.dynamic_digest(depsgraph), record["K"], record["world_from_camera"])
                     label = f"frame {frame}{'+%.3g' % sub if sub else ''}{'' if real else ' (in-between)'}"

@@ -269,6 +269,15 @@ def _animated(idb):
     return paths
 
 
+def may_deform(obj) -> bool:
+    """Whether an object's evaluated geometry can differ from its mesh (modifiers, shape keys,
+    animated data, non-mesh geometry)."""
+    data = obj.data
+    return bool(len(obj.modifiers) or (getattr(data, "shape_keys", None) is not None)
+                or (data is not None and data.animation_data is not None) or obj.type not in
+                {"MESH", "CAMERA", "LIGHT", "EMPTY", "LIGHT_PROBE", "SPEAKER"})
+
+
 class SceneState:
     """Per-capture helper: the static digest once, then a key per sample."""
 
@@ -277,12 +286,6 @@ class SceneState:
         self.static = static_digest(scene)
         self.animated = [(idb, _animated(idb)) for idb in _ids() + [scene, scene.world] if idb is not None]
         self.animated = [(idb, paths) for idb, paths in self.animated if paths]
-
-    def _deforms(self, obj) -> bool:
-        data = obj.data
-        return bool(len(obj.modifiers) or (getattr(data, "shape_keys", None) is not None)
-                    or (data is not None and data.animation_data is not None) or obj.type not in
-                    {"MESH", "CAMERA", "LIGHT", "EMPTY", "LIGHT_PROBE", "SPEAKER"})
 
     def dynamic_digest(self, depsgraph) -> str:
         h = _Hasher()
@@ -306,7 +309,7 @@ class SceneState:
             m = np.asarray(inst.matrix_world, np.float64).round(6)
             h.add(obj.name, obj.type, inst.is_instance)
             h.add_bytes(m.tobytes())
-            if obj.type == "MESH" and (inst.is_instance or self._deforms(obj.original)):
+            if obj.type == "MESH" and (inst.is_instance or may_deform(obj.original)):
                 mesh = obj.data
                 arr = np.empty(len(mesh.vertices) * 3, np.float32)
                 mesh.vertices.foreach_get("co", arr)

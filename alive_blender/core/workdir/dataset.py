@@ -12,7 +12,8 @@ camera that saw it. ``meta.json`` describes the whole set::
       "has_ids": bool, "object_ids": {"1": object name, ...}   (renders: what each id is),
       "samples": [ {"file": "000001.npz", "frame": 1, "subframe": 0.0, "real_frame": true,
                     "K": 3x3, "world_from_camera": 4x4, "camera": {...},
-                    "objects": {"1": 4x4 world matrix, ...}, "key": ...}, ... ]
+                    "objects": {"1": 4x4 world matrix, ...}, "deformation": {"1": digest, ...},
+                    "key": ...}, ... ]
     }
 
 Samples are stored as ``samples/NNNNNN.npz`` (rgb uint8 HxWx3 sRGB, depth
