@@ -53,6 +53,10 @@ def describe(workdir) -> dict:
                            "size": f"{meta.get('width')}x{meta.get('height')}", "engine": meta.get("engine"),
                            "camera": meta.get("camera"), "scene": meta.get("scene"),
                            "has_depth": meta.get("has_depth")}
+        if meta.get("object_ids"):
+            from ..core.world.deformation import deforming_objects
+            found = deforming_objects(meta.get("samples", []), [int(k) for k in meta["object_ids"]])
+            info["capture"]["deforming"] = {meta["object_ids"][str(o)]: k for o, k in found.items()}
     if (wd / EMBED / "encoder.json").exists():
         enc = read_json(wd / EMBED / "encoder.json")
         info["encoder"] = {k: enc.get(k) for k in ("label", "semantic", "dim", "count")}
@@ -115,6 +119,9 @@ def format_info(info: dict) -> str:
         fr = c["frames"]
         lines.append(f"capture: {c['samples']} samples, frames {fr[0]}-{fr[1]}, {c['size']}, {c['source']}, "
                      f"{c['engine']}, camera {c['camera']}" if fr else f"capture: {c}")
+        if c.get("deforming"):
+            lines.append("deforming objects (a cloud per state): " +
+                         ", ".join(f"{n} {k} states" for n, k in c["deforming"].items()))
     if "encoder" in info:
         e = info["encoder"]
         lines.append(f"encoder: {e['label']} (dim {e['dim']}{'' if e['semantic'] else ', NOT semantic'})")

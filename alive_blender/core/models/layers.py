@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AliveError
+from ..world.deformation import deformation_states, describe
 
 ARCH = "object-layers"
 FORMAT = 2   # the generator file format: generator.py, which loads these files too, checks it is its own
@@ -42,7 +43,8 @@ REPRESENTATIVE_MARGIN = 0.1  # a pose's sample is replaced by one showing at lea
 
 
 def moving_objects(capture, moving_camera: bool = False) -> list[int]:
-    """Ids of the objects that move (their world matrix changes) and are seen, in id order;
+    """Ids of the objects that move (their world matrix or their deformation state changes) and are
+    seen, in id order;
     [] when the capture has no ids or (unless ``moving_camera``: the 3-D layers of
     ``world_layers.py``) its camera moves (these layers are composed in image space)."""
     if capture.ids is None or not capture.samples:
@@ -56,7 +58,8 @@ def moving_objects(capture, moving_camera: bool = False) -> list[int]:
         oid = int(key)
         if oid in seen:
             m = capture.object_matrices(oid)
-            if np.abs(m - m[:1]).max() > POSE_TOLERANCE:
+            # a deforming object changes shape where its matrix may not: it moves too
+            if np.abs(m - m[:1]).max() > POSE_TOLERANCE or deformation_states(capture.samples, oid).any():
                 out.append(oid)
     return out
 
@@ -81,14 +84,16 @@ def _fill_nearest(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return img[iy, ix]
 
 
-def _pose_representatives(matrices: np.ndarray, area: np.ndarray) -> np.ndarray:
-    """For each sample, the sample with the same pose (within tolerance) that shows the most of the object
-    (itself when it shows within REPRESENTATIVE_MARGIN of that)."""
+def _pose_representatives(matrices: np.ndarray, area: np.ndarray, shapes=None) -> np.ndarray:
+    """For each sample, the sample with the same pose (within tolerance; and the same deformation
+    state, ``shapes`` (N,)) that shows the most of the object (itself when it shows within
+    REPRESENTATIVE_MARGIN of that)."""
     n = len(matrices)
     flat = matrices.reshape(n, -1)
+    shapes = np.zeros(n, np.int32) if shapes is None else np.asarray(shapes)
     rep = np.arange(n)
     for i in range(n):
-        same = np.flatnonzero(np.abs(flat - flat[i]).max(1) <= POSE_TOLERANCE)
+        same = np.flatnonzero((np.abs(flat - flat[i]).max(1) <= POSE_TOLERANCE) & (shapes == shapes[i]))
         best = same[np.argmax(area[same])]
         # a sample keeps its own pixels unless another shows clearly more of the object: where the
         # difference is a few pixels occluded by a *related* object (a ball on its platform), swapping
@@ -143,7 +148,8 @@ class ObjectLayers:
                 nearest = ids[i][iy, ix]
                 owner[i] = np.where(differs, nearest, 0)
                 shade[i] = np.where(differs[..., None], ratio, 1.0)
-            reps = np.stack([_pose_representatives(capture.object_matrices(o), (ids == o).sum((1, 2)))
+            reps = np.stack([_pose_representatives(capture.object_matrices(o), (ids == o).sum((1, 2)),
+                                                   deformation_states(capture.samples, o))
                              for o in objects], 1).astype(np.int32)
             shade = shade.astype(np.float16).astype(np.float32)   # as saved: a loaded model composes the same
             arrays.update(ids=ids, plate=plate.astype(np.float32), plate_depth=plate_depth, shade=shade,
@@ -151,6 +157,7 @@ class ObjectLayers:
         model = cls(cfg, embeddings.shape[1], arrays, objects, names)
         if reporter is not None:
             what = (f"{len(objects)} moving object layers ({', '.join(names.values())}) over a background plate"
+                    f" (deforming: {describe(capture.samples, objects, names)})"
                     if objects else "no object ids: whole captured frames (nearest frame, no new arrangements)")
             reporter.status(f"train: object-layers: {what}, {n} samples {W}x{H}")
         return model

@@ -38,6 +38,7 @@ from ..world.background import background_cloud, sky_color
 from ..world.camera_path import CameraPath, camera_path
 from ..world.clouds import Cloud, object_cloud
 from ..world.compose import View, draw_clouds
+from ..world.deformation import deformation_states, describe, state_samples
 from ..world.shading import apply_shade, nearest_pose_sample, shade_points, shading_owner
 from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, loaded_arrays, moving_objects
 
@@ -88,12 +89,19 @@ class WorldLayers(ObjectLayers):
         a["matrices"] = np.stack([capture.object_matrices(o) for o in model.objects], 1)   # (n, M, 4, 4)
         a["path"] = np.stack([path.frames, path.samples]).astype(np.int64)
         a["path_rule"] = np.array([("still", "cyclic", "last").index(path.rule), path.period], np.int64)
+        # a deforming object: one cloud per captured deformation state, fused from that state's samples
+        a["shape_states"] = np.stack([deformation_states(capture.samples, o) for o in model.objects], 1)
         ids_all = np.asarray(capture.ids)
-        clouds = [object_cloud(a["rgb"], a["depth"], ids_all, o, a["K"], a["cameras"], a["matrices"][:, m])
-                  for m, o in enumerate(model.objects)]
+        per_state = [[object_cloud(a["rgb"], a["depth"], ids_all, o, a["K"], a["cameras"], a["matrices"][:, m],
+                                   samples=group) for group in state_samples(a["shape_states"][:, m])]
+                     for m, o in enumerate(model.objects)]
+        clouds = [c for states in per_state for c in states]
         bg = background_cloud(a["rgb"], a["depth"], ids_all, model.objects, a["K"], a["cameras"])
         allc = [bg] + clouds
-        labels = np.concatenate([np.full(len(c), k, np.int32) for k, c in enumerate(allc)])
+        slot = [0] + [m + 1 for m, states in enumerate(per_state) for _ in states]
+        labels = np.concatenate([np.full(len(c), k, np.int32) for k, c in zip(slot, allc)])
+        a["cloud_state"] = np.concatenate([np.zeros(len(bg), np.int32)] + [np.full(len(c), s, np.int32)
+                                           for states in per_state for s, c in enumerate(states)])
         a["cloud_points"] = np.concatenate([c.points for c in allc]).astype(np.float32)
         a["cloud_colors"] = np.concatenate([c.colors for c in allc]).astype(np.uint8)
         a["cloud_sizes"] = np.concatenate([c.sizes for c in allc]).astype(np.float32)
@@ -104,9 +112,10 @@ class WorldLayers(ObjectLayers):
         model._clouds = None
         _carried_shading(model)
         if reporter is not None:
-            reporter.status(f"train: object-world: {len(model.objects)} object clouds "
-                            f"({', '.join(f'{model.names[str(o)]} {len(c)} points' for o, c in zip(model.objects, clouds))}),"
-                            f" background {len(bg)} points; {path.describe()}")
+            reporter.status(f"train: object-world: {len(model.objects)} objects "
+                            f"({', '.join(f'{model.names[str(o)]} {sum(map(len, c))} points' for o, c in zip(model.objects, per_state))}),"
+                            f" background {len(bg)} points; deforming (a cloud per state): "
+                            f"{describe(capture.samples, model.objects, model.names)}; {path.describe()}")
         return model
 
     # -- clouds
@@ -119,15 +128,26 @@ class WorldLayers(ObjectLayers):
                      np.zeros((int(sel.sum()), 3), np.float32))
 
     def clouds(self) -> tuple[Cloud, list[Cloud]]:
-        """(background cloud in world space, one cloud per object slot in its own frame)."""
+        """(background cloud in world space, one cloud per object slot in its own frame: a deforming
+        object's first captured deformation state; ``state_clouds`` has them all)."""
+        bg, per_state = self.state_clouds()
+        return bg, [states[0] for states in per_state]
+
+    def state_clouds(self) -> tuple[Cloud, list[list[Cloud]]]:
+        """(background cloud, per object slot its clouds per deformation state: one for a rigid object)."""
         if self._clouds is None:
             a = self.a
-            lab = a["cloud_labels"]
-            cut = lambda k: Cloud(a["cloud_points"][lab == k], a["cloud_colors"][lab == k],  # noqa: E731
-                                  a["cloud_sizes"][lab == k], a["cloud_views"][lab == k],
-                                  a["cloud_rim"][lab == k].astype(bool))
-            self._clouds = (cut(0), [cut(m + 1) for m in range(len(self.objects))])
+            lab, st = a["cloud_labels"], a["cloud_state"]
+            cut = lambda sel: Cloud(a["cloud_points"][sel], a["cloud_colors"][sel],  # noqa: E731
+                                    a["cloud_sizes"][sel], a["cloud_views"][sel], a["cloud_rim"][sel].astype(bool))
+            self._clouds = (cut(lab == 0), [[cut((lab == m + 1) & (st == s))
+                                             for s in range(int(a["shape_states"][:, m].max(initial=0)) + 1)]
+                                            for m in range(len(self.objects))])
         return self._clouds
+
+    def cloud_at(self, m: int, sample: int) -> Cloud:
+        """Object slot m's cloud in the deformation state it had in capture ``sample``."""
+        return self.state_clouds()[1][m][int(self.a["shape_states"][sample, m])]
 
     @property
     def moving_camera(self) -> bool:
@@ -170,11 +190,12 @@ class WorldLayers(ObjectLayers):
         poses = self.a["matrices"][states, np.arange(states.shape[1])[None, :]]   # (F, M, 4, 4)
         return self._draw(poses, [int(c) for c in cams], [None] * len(states), width, height, sources=states)
 
-    def compose_poses(self, poses, cameras, width: int = 0, height: int = 0) -> dict:
+    def compose_poses(self, poses, cameras, width: int = 0, height: int = 0, sources=None) -> dict:
         """Frames of explicit world matrices ``poses`` (F, M, 4, 4) (M = the object slots) seen from
         ``cameras``: (F,) capture sample indices (their captured cameras), or a list of ``View``s.
         A pose some sample seen from that camera has is drawn with its captured pixels; any other
-        from the object's cloud."""
+        from the object's cloud. ``sources`` (F, M): the capture sample each object looks like
+        (its deformation state and shading; default: the sample nearest its pose)."""
         poses = np.asarray(poses, np.float64)
         if poses.ndim != 4 or poses.shape[1:] != (len(self.objects), 4, 4):
             raise AliveError(f"poses of shape {poses.shape}; this model has {len(self.objects)} object slots",
@@ -183,7 +204,10 @@ class WorldLayers(ObjectLayers):
             raise AliveError(f"{len(cameras)} cameras for {len(poses)} frames", "give one camera per frame")
         samples = [c if isinstance(c, View) else int(c) for c in cameras]
         views = [c if isinstance(c, View) else None for c in samples]
-        return self._draw(poses, [None if isinstance(c, View) else c for c in samples], views, width, height)
+        if sources is not None:
+            sources = np.asarray(sources, np.int64).reshape(len(poses), len(self.objects))
+        return self._draw(poses, [None if isinstance(c, View) else c for c in samples], views, width, height,
+                          sources=sources)
 
     def compose_drawn(self, poses, states, frames, width: int = 0, height: int = 0, start=None) -> dict:
         """Frames of world matrices ``poses`` (F, M, 4, 4), frame f seen through the camera of invented
@@ -228,7 +252,6 @@ class WorldLayers(ObjectLayers):
         rgb = np.empty((F, H, W, 3), np.float32)
         depth = np.empty((F, H, W), np.float32)
         shown = np.zeros((F, H, W), np.int32)
-        bg_cloud, clouds = self.clouds()
         for f in range(F):
             c = cam_samples[f]
             view = views[f] if views[f] is not None else self.view(c)
@@ -237,10 +260,12 @@ class WorldLayers(ObjectLayers):
             z = z.copy()
             srcs = [self._captured_source(m, poses[f, m], c, None if sources is None else int(sources[f, m]))
                     for m in range(len(self.objects))]
+            # the sample each object looks like: its shading, and its deformation state's cloud
+            refs = [int(sources[f, m]) if sources is not None else nearest_pose_sample(a["matrices"][:, m], poses[f, m])
+                    for m in range(len(self.objects))]
             for m, (oid, src) in enumerate(zip(self.objects, srcs)):   # shading first, then the objects
                 if src is None:        # carried in 3-D: where its shadow points land on the surface
-                    ref = int(sources[f, m]) if sources is not None else \
-                        nearest_pose_sample(a["matrices"][:, m], poses[f, m])
+                    ref = refs[m]
                     shade = self.shade_cloud(m, ref)
                     if len(shade):
                         # a shadow keeps its place beside the object in the world (the light does not turn
@@ -265,7 +290,8 @@ class WorldLayers(ObjectLayers):
                         img[rim] = col[rim]
                         z[rim] = d[rim]
                 else:   # from the cloud, its edge pixels blended by covered fraction (anti-aliased)
-                    col, d, lab, cover = draw_clouds([clouds[m]], [poses[f, m]], [1], view, with_alpha=True)
+                    col, d, lab, cover = draw_clouds([self.cloud_at(m, refs[m])], [poses[f, m]], [1], view,
+                                                     with_alpha=True)
                     edge = (lab == 1) & (d < z) & (cover <= 0.5)
                     img[edge] = img[edge] * (1.0 - cover[edge, None]) + col[edge] * cover[edge, None]
                     front = (lab == 1) & (d < z) & (cover > 0.5)
@@ -288,6 +314,8 @@ class WorldLayers(ObjectLayers):
             return None
         a = self.a
         same_pose = np.abs(a["matrices"][:, m] - pose).reshape(len(a["matrices"]), -1).max(1) <= POSE_TOLERANCE
+        if hint is not None:   # a deforming object: only samples in the shape it is to have
+            same_pose &= a["shape_states"][:, m] == a["shape_states"][hint, m]
         same_cam = np.abs(a["cameras"] - a["cameras"][cam_sample]).reshape(len(a["cameras"]), -1).max(1) \
             <= CAMERA_TOLERANCE
         ok = np.flatnonzero(same_pose & same_cam)
@@ -339,6 +367,9 @@ class WorldLayers(ObjectLayers):
         if self.path is not None:
             h["camera_rule"] = self.path.rule
             h["camera_period"] = int(self.path.period)
+        if self.objects:
+            counts = self.a["shape_states"].max(0) + 1
+            h["deforming"] = {self.names.get(str(o), str(o)): int(k) for o, k in zip(self.objects, counts) if k > 1}
         return h
 
     @classmethod
@@ -356,6 +387,9 @@ class WorldLayers(ObjectLayers):
                 need |= {"plate", "plate_depth", "shade"}
         if not need <= set(arrays):
             raise AliveError(f"object-world checkpoint lacks {', '.join(sorted(need - set(arrays)))}", "train again")
+        if objects and "shape_states" not in arrays:   # saved before deformation states: every object rigid
+            arrays["shape_states"] = np.zeros((len(arrays["rgb"]), len(objects)), np.int32)
+            arrays["cloud_state"] = np.zeros(len(arrays["cloud_labels"]), np.int32)
         path = None
         if "path" in arrays:
             pr = arrays["path_rule"]
