@@ -5,7 +5,10 @@ rotation in its own rotation mode, scale) from the rollout's poses: the
 per-object states (``R.states.npy``: the captured world matrix of each
 object's source sample) or explicit poses (``R.poses.npy``, K x (N+1) x M x 4
 x 4, a relational behavior's). Its original action is kept (fake user, named
-in the object's ``alive_original_action`` property) so nothing is lost. Cycles
+in the object's ``alive_original_action`` property) so nothing is lost. A
+deforming object (more than one captured deformation state) also gets a time
+remap of the animation that shapes it, to the frame of the sample it is drawn
+from (``remap.py``: what is covered and what not). Cycles
 (or any engine) then renders the invented behaviour with the real meshes,
 materials and lights; the re-render oracle of ``scripts/bench_alive.py`` and
 the tests use the same keys with the camera keyed too.
@@ -101,16 +104,47 @@ def rollout_poses(workdir, rollout_file: Optional[Path] = None, variation: int =
     return list(names), np.asarray(poses[variation], np.float64)
 
 
+def rollout_appearance(workdir, rollout_file: Optional[Path] = None, variation: int = 0):
+    """(N, M) the capture sample each object looks like per frame (R.states.npy: its source sample,
+    or for free poses the nearest one), in the rollout's object order; None without states."""
+    from ...core.workdir.artifacts import ROLLOUT, load_npy
+    rollout_file = Path(rollout_file) if rollout_file else Path(workdir) / ROLLOUT / "rollout.npy"
+    states_file = rollout_file.with_suffix(".states.npy")
+    if not states_file.exists():
+        return None
+    states = load_npy(states_file, "rollout states")
+    return np.asarray(states[variation], np.int64) if 0 <= variation < len(states) else None
+
+
 def bake_objects_from_workdir(scene, workdir, rollout_file=None, variation: int = 0, start=None,
                               reporter=None) -> dict:
-    """``bake --objects``: key each source object's world matrix from the invented states."""
+    """``bake --objects``: key each source object's world matrix from the invented states, and
+    remap a deforming object's own animation to the frame it is drawn from."""
+    from ...core.workdir.dataset import load_capture_info
+    from ...core.world.deformation import deforming_objects
+    from .remap import remap_deforming
     names, poses = rollout_poses(workdir, rollout_file, variation)
     s0 = scene.frame_start if start is None else int(start)
     frames = s0 + np.arange(len(poses))
+    cap = load_capture_info(workdir)
+    ids = {v: int(k) for k, v in cap.meta.get("object_ids", {}).items()}
+    deforming = {n for n in names if ids.get(n) in deforming_objects(cap.samples, [ids[n] for n in names if n in ids])}
+    appearance = rollout_appearance(workdir, rollout_file, variation) if deforming else None
+    remapped = {}
+    if appearance is not None and appearance.shape == (len(poses), len(names)):
+        # before the matrices: a remapped armature parent moves the object too
+        remapped = remap_deforming(scene, names, appearance, cap.frames, deforming, frames)
     result = key_object_poses(scene, names, poses, frames)
     if reporter is not None:
         reporter.status(f"bake --objects: keyed {len(names)} objects ({', '.join(names)}) on frames "
                         f"{frames[0]}-{frames[-1]}; their original actions are kept (fake user)")
+        for name in sorted(deforming):
+            what = ", ".join(remapped.get(name, []))
+            reporter.status(f"bake --objects: {name} deforms: " + (
+                f"time remap of {what} to the frame it is drawn from" if what else
+                "no time remap (no states in the rollout, or no shape key / mesh / armature action animates it): "
+                "it plays its own animation"))
     result["keyed_frames"] = int(len(frames))
+    result["remapped"] = remapped
     return result
 

@@ -10,7 +10,10 @@ geometry-nodes group makes them points with the bake's emission material
 matrix is keyed per invented frame from the rollout's poses
 (``objects.key_object_poses``), so the clouds are solid from every side the
 capture saw, render from any camera, and play back without the add-on. The
-.blend holds each point once, not once per frame.
+.blend holds each point once, not once per frame. A deforming object has one
+cloud object per captured deformation state ("NAME state S"), all moved by the
+same keys; per frame only the state of the sample the object is drawn from
+(``R.states.npy``) is visible (keyed ``hide_render``/``hide_viewport``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 import bpy
 
 from ...core.errors import AliveError
-from .objects import key_object_poses, rollout_poses
+from .objects import key_object_poses, rollout_appearance, rollout_poses
 from .points import _collection, _point_material, modifier_input, remove_bake, write_point_mesh
 from .tags import tag
 from .. import compat
@@ -84,25 +87,39 @@ def bake_world(scene, workdir, name: str = "alive", rollout_file: Optional[Path]
     if names != cap_names:
         raise AliveError(f"the rollout's objects ({', '.join(names)}) are not the generator's "
                          f"({', '.join(cap_names)})", "roll out again with this work directory's models")
-    bg, clouds = gen.clouds()
+    bg, per_state = gen.state_clouds()
+    appearance = rollout_appearance(workdir, rollout_file, variation)
+    if appearance is None or appearance.shape != poses.shape[:2]:
+        appearance = np.zeros(poses.shape[:2], np.int64)   # no states: each object's first captured shape
     remove_bake(name)
     try:
         coll = _collection(scene, name)
         group = _cloud_node_group(name)
         material = _point_material(name)
         _cloud_object(coll, name, "background", bg, group, material)
-        objs = [_cloud_object(coll, name, n, c, group, material) for n, c in zip(names, clouds)]
+        objs, slots = [], []
+        for m, (n, states) in enumerate(zip(names, per_state)):
+            for s, c in enumerate(states):
+                objs.append(_cloud_object(coll, name, n if len(states) == 1 else f"{n} state {s}", c, group,
+                                          material))
+                slots.append((m, s, len(states)))
         s0 = scene.frame_start if start is None else int(start)
         frames = s0 + np.arange(len(poses))
-        key_object_poses(scene, [o.name for o in objs], poses, frames)
-        for o in objs:   # the keys' action is the bake's: a re-bake removes it
-            if o.animation_data and o.animation_data.action:
-                tag(o.animation_data.action, name)
+        key_object_poses(scene, [o.name for o in objs], poses[:, [m for m, _, _ in slots]], frames)
+        for o, (m, s, count) in zip(objs, slots):
+            if count > 1:   # a deforming object: the cloud of the state its sample had
+                shown = gen.a["shape_states"][appearance[:, m], m] == s
+                for frame, show in zip(frames, shown):
+                    o.hide_render = o.hide_viewport = not bool(show)
+                    o.keyframe_insert("hide_render", frame=int(frame))
+                    o.keyframe_insert("hide_viewport", frame=int(frame))
+            if o.animation_data and o.animation_data.action:   # the keys' action is the bake's: a re-bake
+                tag(o.animation_data.action, name)              # removes it
     except BaseException:
         remove_bake(name)
         raise
-    points = len(bg) + sum(len(c) for c in clouds)
+    points = len(bg) + sum(len(c) for states in per_state for c in states)
     if reporter is not None:
-        reporter.status(f"bake '{name}': 3-D clouds ({len(objs)} objects + background, {points} points), "
-                        f"keyed on frames {frames[0]}-{frames[-1]}")
+        reporter.status(f"bake '{name}': 3-D clouds ({len(names)} objects in {len(objs)} clouds + background, "
+                        f"{points} points), keyed on frames {frames[0]}-{frames[-1]}")
     return {"name": name, "points": int(points), "objects": names, "frames": [int(frames[0]), int(frames[-1])]}
