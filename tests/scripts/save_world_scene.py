@@ -5,17 +5,11 @@ Two objects on cyclic paths of 3 and 4 frames (12 configurations over frames
 from some frame), and a ball that bobs. The camera pans linearly over frames
 1..12 (not cyclic); with "still" it stays at its first pose. Keyed every frame."""
 import bpy, bmesh, math, sys
-bpy.ops.wm.read_factory_settings(use_empty=True)
-scene = bpy.context.scene
-scene.frame_start, scene.frame_end = 1, 12
-floor = bpy.data.meshes.new("Floor")
-floor.from_pydata([(-5, -5, 0), (5, -5, 0), (5, 5, 0), (-5, 5, 0)], [], [[0, 1, 2, 3]])
-scene.collection.objects.link(bpy.data.objects.new("Floor", floor))
-def body(name, make, colour):
-    bm = bmesh.new(); make(bm); me = bpy.data.meshes.new(name); bm.to_mesh(me); bm.free()
-    ob = bpy.data.objects.new(name, me); ob.color = colour; scene.collection.objects.link(ob); return ob
-a = body("A_Cube", lambda bm: bmesh.ops.create_cube(bm, size=1.0), (1, 0.2, 0.1, 1))
-b = body("B_Ball", lambda bm: bmesh.ops.create_uvsphere(bm, u_segments=12, v_segments=8, radius=0.5), (0.1, 0.4, 1, 1))
+from tests.scripts.scene_parts import add_floor, add_sun, body, empty_scene
+scene = empty_scene(12)
+add_floor(scene)
+a = body(scene, "A_Cube", lambda bm: bmesh.ops.create_cube(bm, size=1.0), (1, 0.2, 0.1, 1))
+b = body(scene, "B_Ball", lambda bm: bmesh.ops.create_uvsphere(bm, u_segments=12, v_segments=8, radius=0.5), (0.1, 0.4, 1, 1))
 cam = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
 scene.collection.objects.link(cam); scene.camera = cam
 for f in range(1, 13):
@@ -33,7 +27,6 @@ for ob in (a, b, cam):
     for fc in (ob.animation_data.action.fcurves if hasattr(ob.animation_data.action, "fcurves") else []):
         for k in fc.keyframe_points:
             k.interpolation = "LINEAR"
-sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
-sun.rotation_euler = (math.radians(30), 0, math.radians(20)); scene.collection.objects.link(sun)
+add_sun(scene)
 scene.display.shading.color_type = "OBJECT"
 bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])
