@@ -2,7 +2,10 @@
 rollout with the work directory's generator and bake it into a scene.
 
 With none of --points/--texture/--card/--world/--object the bake makes the
-point cloud and an image-sequence card (what ``run`` bakes). Otherwise it
+point cloud and an image-sequence card (what ``run`` bakes). The point cloud
+is the 3-D one (one fused cloud per object + the background, keyed per frame)
+where the capture allows it, else, or with --point-bake per-frame, each
+invented frame's depth surface. Otherwise it
 makes what is asked: --texture alone shows the frames on a card; --card,
 --world and --object pick where the texture goes (sequence by default)."""
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import AliveError
+from ..core.settings import POINT_BAKES
 
 
 def add_parser(sub) -> None:
@@ -23,6 +27,10 @@ def add_parser(sub) -> None:
     p.add_argument("--name", default="alive", help="bake name: its collection is 'Alive NAME'; re-baking a name "
                                                   "replaces what it made")
     p.add_argument("--points", action="store_true", help="bake the point cloud")
+    p.add_argument("--point-bake", choices=POINT_BAKES, default=None,
+                   help="which point cloud: 3d (default where the capture allows it: one fused cloud per object "
+                        "+ the background, keyed per frame, solid from every side) or per-frame (each invented "
+                        "frame's depth surface, seen from the capture camera)")
     p.add_argument("--texture", choices=["sequence", "atlas"], default=None,
                    help="bake the frames as a texture: PNG sequence next to the .blend, or one packed atlas "
                         "(self-contained .blend)")
@@ -74,7 +82,8 @@ def settings_from_args(args):
                      target_object=args.object, hold=args.hold, density=args.density,
                      pointcloud_object=bool(args.pointcloud_object), camera_pose=args.camera_pose,
                      trajectory=bool(args.trajectory), radius=args.radius, width=out_w, height=out_h,
-                     allow_upscale=bool(args.allow_upscale), point_density=args.point_density)
+                     allow_upscale=bool(args.allow_upscale), point_density=args.point_density,
+                     **({"point_bake": args.point_bake} if args.point_bake else {}))
     s.check()
     return s
 

@@ -1,0 +1,114 @@
+"""The 3-D bake's clouds from any rendered capture: whatever generator was trained.
+
+Needs what a rendered capture has (id masks, depth, K, camera poses, object
+matrices), not a trained model: one cloud per moving object in its own frame
+(``clouds.object_cloud``), completed from the surface Blender recorded
+(``completion.py``, when ``capture/object_surfaces.npz`` exists), and the
+world-space background cloud (``background.py``). A large capture is read on
+a coarser pixel grid (every s-th pixel, K rescaled) so a 1280x720 shot does not
+unproject tens of millions of pixels: ``MAX_PIXELS`` per cloud kind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AliveError
+from .background import background_cloud
+from .clouds import Cloud, object_cloud
+from .completion import complete_cloud
+
+SURFACES = "object_surfaces.npz"
+EDGE_JUMP = 0.05         # a background pixel whose neighbours' depths span more than 5 % of its own is an edge
+MAX_PIXELS = 1_500_000   # unprojected pixels per cloud kind, at most (the grid gets coarser beyond)
+
+
+def why_not(capture_info) -> str:
+    """'' when a capture can make 3-D clouds, else why not (for the bake's message)."""
+    meta = capture_info.meta
+    if not meta.get("has_depth"):
+        return "the capture is footage (no depth)"
+    if not meta.get("has_ids"):
+        return "the capture has no object ids"
+    return ""
+
+
+def moving_ids(records: list) -> list[int]:
+    """Ids whose world matrix differs between the captured samples (meta.json records)."""
+    if not records:
+        return []
+    out = []
+    for key in sorted(records[0].get("objects", {}), key=int):
+        mats = np.array([r["objects"][key] for r in records if key in r.get("objects", {})], np.float64)
+        if len(mats) > 1 and np.abs(mats - mats[:1]).max() > 1e-6:
+            out.append(int(key))
+    return out
+
+
+def grid_stride(pixels: int, budget: int = MAX_PIXELS) -> int:
+    """Every s-th pixel in x and y so that ``pixels`` become at most ``budget``."""
+    return max(1, int(np.ceil(np.sqrt(max(int(pixels), 1) / budget))))
+
+
+def strided_intrinsics(K: np.ndarray, s: int) -> np.ndarray:
+    """K of the grid of every s-th pixel (pixel j of the grid is the original pixel s*j)."""
+    K = np.asarray(K, np.float64).copy()
+    if s > 1:
+        K[:2, :2] /= s
+        K[:2, 2] = (K[:2, 2] - 0.5) / s + 0.5
+    return K
+
+
+def without_depth_edges(depth: np.ndarray, jump: float = EDGE_JUMP) -> np.ndarray:
+    """Planar depth (N, H, W) with the pixels on a depth edge set to +inf (no point): a pixel whose
+    3x3 neighbourhood spans more than ``jump`` of its depth mixes two surfaces (anti-aliased, or
+    its id and depth renders disagree there) and lands between them, a streak along the camera's
+    ray that only a side view shows."""
+    from scipy.ndimage import maximum_filter, minimum_filter
+    d = np.where(np.isfinite(depth), depth, np.float32(1e10)).astype(np.float32)
+    span = maximum_filter(d, size=(1, 3, 3)) - minimum_filter(d, size=(1, 3, 3))
+    return np.where(span > jump * d, np.float32(np.inf), depth).astype(np.float32)
+
+
+def load_surfaces(capture_dir) -> dict:
+    """{object id: (points, normals, area)} from the capture's surfaces file ({} without one)."""
+    path = Path(capture_dir) / SURFACES
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {int(o): (z["points"][k], z["normals"][k], float(z["areas"][k])) for k, o in enumerate(z["ids"])}
+    except (OSError, ValueError, KeyError) as err:
+        raise AliveError(f"unreadable object surfaces '{path}': {err}", "capture again (--force capture)") from None
+
+
+def capture_clouds(capture, objects: list, surfaces: dict | None = None) -> tuple[Cloud, list[Cloud], dict]:
+    """(background cloud (world), one cloud per id in ``objects`` (own frame), report).
+
+    ``capture``: a loaded ``Capture`` with depth and ids; ``surfaces``: ``load_surfaces``'s
+    dict (an object without one keeps only its captured points). The report says per object
+    how many points were captured, baked and completed (not seen), and the pixel grid used."""
+    why = why_not(capture)
+    if why:
+        raise AliveError(f"no 3-D clouds: {why}", "bake with --point-bake per-frame")
+    rgb, depth, ids = np.asarray(capture.rgb), np.asarray(capture.depth), np.asarray(capture.ids)
+    n, H, W = depth.shape
+    Ks = np.stack([capture.K(i) for i in range(n)])
+    cams = np.stack([capture.world_from_camera(i) for i in range(n)])
+    surfaces = surfaces or {}
+    obj_px = int(np.isin(ids, objects).sum()) if objects else 0
+    so, sb = grid_stride(obj_px), grid_stride(n * H * W)
+    clouds, report = [], {"grid": {"objects": so, "background": sb}, "objects": {}}
+    for oid in objects:
+        cloud = object_cloud(rgb[:, ::so, ::so], depth[:, ::so, ::so], ids[:, ::so, ::so], oid,
+                             [strided_intrinsics(K, so) for K in Ks], cams, capture.object_matrices(oid))
+        seen = len(cloud)
+        if oid in surfaces:
+            cloud = complete_cloud(cloud, *surfaces[oid])
+        clouds.append(cloud)
+        report["objects"][str(oid)] = {"captured": seen, "points": len(cloud), "completed": int((~cloud.seen).sum())}
+    bg = background_cloud(rgb[:, ::sb, ::sb], without_depth_edges(depth[:, ::sb, ::sb]), ids[:, ::sb, ::sb], list(objects),
+                          [strided_intrinsics(K, sb) for K in Ks], cams)
+    return bg, clouds, report
