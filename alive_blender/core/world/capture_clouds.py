@@ -21,7 +21,7 @@ from .clouds import Cloud, object_cloud
 from .completion import complete_cloud
 
 SURFACES = "object_surfaces.npz"
-EDGE_JUMP = 0.05         # a background pixel whose neighbours' depths span more than 5 % of its own is an edge
+EDGE_JUMP = 0.05         # inverse depth off its neighbours' mean by more than 5 %: a depth edge
 MAX_PIXELS = 1_500_000   # unprojected pixels per cloud kind, at most (the grid gets coarser beyond)
 
 
@@ -62,14 +62,16 @@ def strided_intrinsics(K: np.ndarray, s: int) -> np.ndarray:
 
 
 def without_depth_edges(depth: np.ndarray, jump: float = EDGE_JUMP) -> np.ndarray:
-    """Planar depth (N, H, W) with the pixels on a depth edge set to +inf (no point): a pixel whose
-    3x3 neighbourhood spans more than ``jump`` of its depth mixes two surfaces (anti-aliased, or
-    its id and depth renders disagree there) and lands between them, a streak along the camera's
-    ray that only a side view shows."""
-    from scipy.ndimage import maximum_filter, minimum_filter
-    d = np.where(np.isfinite(depth), depth, np.float32(1e10)).astype(np.float32)
-    span = maximum_filter(d, size=(1, 3, 3)) - minimum_filter(d, size=(1, 3, 3))
-    return np.where(span > jump * d, np.float32(np.inf), depth).astype(np.float32)
+    """Planar depth (N, H, W) with the pixels on a depth edge set to +inf (no point). A plane's
+    inverse depth is affine in the pixel coordinates, so its Laplacian is zero however steeply the
+    plane is seen (a floor at a grazing angle stays); a pixel whose inverse depth is off the mean of
+    its four neighbours by more than ``jump`` of its own mixes two surfaces (anti-aliased, next to
+    the sky, or where its id and depth renders disagree) and would land between them: a streak
+    along the camera's ray that only a side view shows."""
+    inv = np.where(np.isfinite(depth) & (depth > 0), 1.0 / np.where(depth > 0, depth, 1.0), 0.0)
+    pad = np.pad(inv, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    lap = np.abs(4 * inv - pad[:, :-2, 1:-1] - pad[:, 2:, 1:-1] - pad[:, 1:-1, :-2] - pad[:, 1:-1, 2:]) / 4
+    return np.where(lap > jump * inv, np.float32(np.inf), depth).astype(np.float32)
 
 
 def load_surfaces(capture_dir) -> dict:
