@@ -137,6 +137,9 @@ def bake_world(scene, workdir, name: str = "alive", rollout_file: Optional[Path]
         for o in objs:   # the keys' action is the bake's: a re-bake removes it
             if o.animation_data and o.animation_data.action:
                 tag(o.animation_data.action, name)
+                for fc in compat.action_fcurves(o.animation_data) if hold > 1 else ():
+                    for k in fc.keyframe_points:   # on twos: each pose held, like the per-frame bake's frames
+                        k.interpolation = "CONSTANT"
     except BaseException:
         remove_bake(name)
         raise

@@ -103,9 +103,16 @@ def capture_clouds(capture, objects: list, surfaces: dict | None = None) -> tupl
     obj_px = int(np.isin(ids, objects).sum()) if objects else 0
     so, sb = grid_stride(obj_px), grid_stride(n * H * W)
     clouds, report = [], {"grid": {"objects": so, "background": sb}, "objects": {}}
+    sids = ids[:, ::so, ::so]
     for oid in objects:
-        cloud = object_cloud(rgb[:, ::so, ::so], depth[:, ::so, ::so], ids[:, ::so, ::so], oid,
-                             [strided_intrinsics(K, so) for K in Ks], cams, capture.object_matrices(oid))
+        # only the rows and columns where the object ever is (and a pixel round them): a small
+        # object in a large frame is not unprojected whole once per sample
+        rows, cols = np.nonzero((sids == oid).any(0).any(1))[0], np.nonzero((sids == oid).any(0).any(0))[0]
+        y0, y1 = (max(int(rows[0]) - 1, 0), int(rows[-1]) + 2) if len(rows) else (0, 0)
+        x0, x1 = (max(int(cols[0]) - 1, 0), int(cols[-1]) + 2) if len(cols) else (0, 0)
+        crop = (slice(None), slice(y0 * so, y1 * so, so), slice(x0 * so, x1 * so, so))
+        Kc = [strided_intrinsics(K, so) - np.array([[0, 0, x0], [0, 0, y0], [0, 0, 0]]) for K in Ks]
+        cloud = object_cloud(rgb[crop], depth[crop], ids[crop], oid, Kc, cams, capture.object_matrices(oid))
         seen = len(cloud)
         if oid in surfaces:
             cloud = complete_cloud(cloud, *surfaces[oid])
