@@ -47,7 +47,8 @@ def _mesh_surface(obj, depsgraph):
 def write_surfaces(folder: Path, objects: list, records: list, depsgraph) -> int:
     """Write ``folder/object_surfaces.npz`` for the moving id objects (``objects``: id order,
     1-based ids). Returns how many objects it holds (0: nothing moves, no file)."""
-    from ...core.workdir.artifacts import atomic_path
+    import io
+    from ...core.workdir.artifacts import DISK_FULL, atomic_path, disk_full_error
     ids, pts, nrm, areas = [], [], [], []
     for oid in moving_ids(records):
         got = _mesh_surface(objects[oid - 1], depsgraph) if oid <= len(objects) else None
@@ -58,8 +59,13 @@ def write_surfaces(folder: Path, objects: list, records: list, depsgraph) -> int
             areas.append(got[2])
     if not ids:
         return 0
-    with atomic_path(Path(folder) / FILE) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, ids=np.array(ids, np.int32), points=np.stack(pts), normals=np.stack(nrm),
-                     areas=np.array(areas, np.float64))
+    buffer = io.BytesIO()   # a full disk then fails in one plain write, with its errno
+    np.savez(buffer, ids=np.array(ids, np.int32), points=np.stack(pts), normals=np.stack(nrm).astype(np.float16),
+             areas=np.array(areas, np.float64))
+    path = Path(folder) / FILE
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(buffer.getbuffer())
+    except OSError as err:
+        raise (disk_full_error(err, path) if err.errno in DISK_FULL else err) from None
     return len(ids)
