@@ -22,6 +22,7 @@ from .completion import complete_cloud
 
 SURFACES = "object_surfaces.npz"
 EDGE_JUMP = 0.05         # inverse depth off its neighbours' mean by more than 5 %: a depth edge
+MAX_SLANT = 4.0          # a background splat grows at most this much on a surface seen at a grazing angle
 MAX_PIXELS = 1_500_000   # unprojected pixels per cloud kind, at most (the grid gets coarser beyond)
 
 
@@ -74,6 +75,32 @@ def without_depth_edges(depth: np.ndarray, jump: float = EDGE_JUMP) -> np.ndarra
     return np.where(lap > jump * inv, np.float32(np.inf), depth).astype(np.float32)
 
 
+def slanted_splats(cloud: Cloud, neighbours: int = 10) -> Cloud:
+    """The background's points sized for the surface they sample and moved one radius under it.
+
+    A pixel's footprint is its width facing the camera; on a surface seen at a grazing angle
+    (a floor) its patch is 1 / cos(angle) longer, so splats sized by the footprint leave the
+    floor as rows of points from any other camera. Each point's normal comes from its
+    neighbours (the least spread of the ``neighbours`` nearest, turned toward the camera that
+    saw it); its footprint grows by 1 / cos (at most ``MAX_SLANT``) and it sinks one baked radius
+    along the normal, so its sphere reaches the surface and not above it."""
+    from scipy.spatial import cKDTree
+    from .completion import RADIUS
+    k = min(neighbours, len(cloud))
+    if k < 4:
+        return cloud
+    p = cloud.points.astype(np.float64)
+    _, idx = cKDTree(p).query(p, k=k)
+    d = p[idx] - p[idx].mean(1, keepdims=True)
+    normal = np.linalg.eigh(np.einsum("nki,nkj->nij", d, d))[1][:, :, 0]     # least-spread direction
+    cos = (normal * cloud.views).sum(1)
+    normal *= np.where(cos < 0, -1.0, 1.0)[:, None]                             # toward the camera
+    sizes = cloud.sizes / np.clip(np.abs(cos), 1.0 / MAX_SLANT, 1.0)
+    points = p - normal * (RADIUS * sizes)[:, None]
+    return Cloud(points.astype(np.float32), cloud.colors, sizes.astype(np.float32), cloud.views, cloud.rim,
+                 cloud.seen)
+
+
 def load_surfaces(capture_dir) -> dict:
     """{object id: (points, normals, area)} from the capture's surfaces file ({} without one)."""
     path = Path(capture_dir) / SURFACES
@@ -118,6 +145,6 @@ def capture_clouds(capture, objects: list, surfaces: dict | None = None) -> tupl
             cloud = complete_cloud(cloud, *surfaces[oid])
         clouds.append(cloud)
         report["objects"][str(oid)] = {"captured": seen, "points": len(cloud), "completed": int((~cloud.seen).sum())}
-    bg = background_cloud(rgb[:, ::sb, ::sb], without_depth_edges(depth[:, ::sb, ::sb]), ids[:, ::sb, ::sb], list(objects),
-                          [strided_intrinsics(K, sb) for K in Ks], cams)
+    bg = slanted_splats(background_cloud(rgb[:, ::sb, ::sb], without_depth_edges(depth[:, ::sb, ::sb]), ids[:, ::sb, ::sb], list(objects),
+                          [strided_intrinsics(K, sb) for K in Ks], cams))
     return bg, clouds, report
