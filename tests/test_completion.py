@@ -50,3 +50,19 @@ def test_an_object_no_sample_saw_is_its_grey_surface():
     pts, nrm, area = sample_surface(v, tris, count=500)
     out = complete_cloud(Cloud.empty(), pts, nrm, area)
     assert len(out) == 500 and not out.seen.any() and np.all(out.colors == 128)
+
+
+def test_a_floor_seen_at_a_grazing_angle_gets_splats_as_long_as_its_patches():
+    from alive_blender.core.world.capture_clouds import MAX_SLANT, slanted_splats
+    g = np.arange(0, 2, 0.05)
+    xx, yy = np.meshgrid(g, g)
+    pts = np.stack([xx.ravel(), yy.ravel(), np.zeros(xx.size)], 1).astype(np.float32)   # the floor z = 0
+    up = np.float32([0.0, -np.sqrt(0.75), 0.5])   # seen from 60 degrees off its normal: cos = 0.5
+    views = np.tile(up, (len(pts), 1))
+    floor = slanted_splats(Cloud(pts, np.zeros((len(pts), 3), np.uint8), np.full(len(pts), 0.02, np.float32), views))
+    assert np.allclose(floor.sizes, 0.04, rtol=1e-3)                      # 1 / cos = 2 x the pixel's width
+    assert np.allclose(floor.points[:, 2], -RADIUS * 0.04, atol=1e-5)      # one radius under the floor
+    assert np.allclose(floor.points[:, :2], pts[:, :2], atol=1e-5)
+    edge_on = slanted_splats(Cloud(pts, np.zeros((len(pts), 3), np.uint8), np.full(len(pts), 0.02, np.float32),
+                                   np.tile(np.float32([0, 1, 0.001]), (len(pts), 1))))
+    assert np.allclose(edge_on.sizes, 0.02 * MAX_SLANT)                  # capped
