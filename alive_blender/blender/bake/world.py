@@ -33,9 +33,8 @@ import bpy
 from ...core.errors import AliveError
 from ...core.world.completion import RADIUS
 from .objects import key_object_poses, rollout_poses
-from .tags import tagged
 from .points import _collection, _point_material, modifier_input, remove_bake, write_point_mesh
-from .tags import tag
+from .tags import tag, tagged
 from .. import compat
 
 RADIUS_ATTR = "alive_radius"
@@ -88,7 +87,7 @@ def world_plan(workdir, rollout_file: Optional[Path] = None, variation: int = 0)
     """((object ids, names, poses (N, M, 4, 4)), "") when the 3-D bake applies, else (None, why not)."""
     from ...core.workdir.artifacts import MODEL, ROLLOUT, read_json
     from ...core.workdir.dataset import load_capture_info
-    from ...core.world.capture_clouds import why_not
+    from ...core.world.capture_clouds import moving_ids, why_not
     workdir = Path(workdir)
     cap = load_capture_info(workdir)
     why = why_not(cap)
@@ -97,7 +96,6 @@ def world_plan(workdir, rollout_file: Optional[Path] = None, variation: int = 0)
     arch = read_json(workdir / MODEL / "generator.json", "generator header").get("config", {}).get("arch", "")
     if arch not in WORLD_ARCHS:
         return None, f"the generator '{arch}' does not draw captured objects"
-    from ...core.world.capture_clouds import moving_ids
     rollout_file = Path(rollout_file) if rollout_file else workdir / ROLLOUT / "rollout.npy"
     if not (rollout_file.with_suffix(".states.npy").exists() or rollout_file.with_suffix(".poses.npy").exists()):
         return None, "the rollout has no per-object states or poses"
