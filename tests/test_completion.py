@@ -66,3 +66,12 @@ def test_a_floor_seen_at_a_grazing_angle_gets_splats_as_long_as_its_patches():
     edge_on = slanted_splats(Cloud(pts, np.zeros((len(pts), 3), np.uint8), np.full(len(pts), 0.02, np.float32),
                                    np.tile(np.float32([0, 1, 0.001]), (len(pts), 1))))
     assert np.allclose(edge_on.sizes, 0.02 * MAX_SLANT)                  # capped
+
+
+def test_surface_samples_follow_the_captured_pixel_size():
+    from alive_blender.core.world.completion import MAX_SURFACE_SAMPLES, SURFACE_SAMPLES, surface_sample_count
+    # a unit cube (area 6) seen at pixels of 1 cm: about one sample per pixel's square
+    assert surface_sample_count(6.0, 0.01) == 60_000
+    assert surface_sample_count(6.0, 0.1) == SURFACE_SAMPLES                 # a small capture: the floor
+    assert surface_sample_count(6.0, 0.001) == MAX_SURFACE_SAMPLES            # a huge one: the cap
+    assert surface_sample_count(6.0, float("inf")) == SURFACE_SAMPLES

@@ -3,8 +3,9 @@
 The capture sees only the sides the camera looked at; Blender knows the
 rest. For every object with an id whose world matrix changes over the
 captured samples, the evaluated mesh (modifiers applied, at the frame the
-scene is at when the capture ends) is sampled uniformly by area: ``SURFACE_SAMPLES``
-points with their face normals, in object-local coordinates (the frame the
+scene is at when the capture ends) is sampled uniformly by area, about one point per
+captured pixel's footprint squared where the object came nearest the camera (12,000 to
+200,000: ``completion.surface_sample_count``), with face normals, in object-local coordinates (the frame the
 object clouds live in, ``core/world/clouds.py``). The 3-D bake completes each
 object's cloud from them (``core/world/completion.py``).
 
@@ -20,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from ...core.world.capture_clouds import SURFACES as FILE, moving_ids
-from ...core.world.completion import sample_surface
+from ...core.world.completion import finest_footprint, sample_surface, surface_sample_count
 
 
-def _mesh_surface(obj, depsgraph):
+def _mesh_surface(obj, depsgraph, footprint: float):
     ev = obj.evaluated_get(depsgraph)
     try:
         me = ev.to_mesh()
@@ -39,7 +40,11 @@ def _mesh_surface(obj, depsgraph):
         me.vertices.foreach_get("co", co)
         tris = np.empty(len(me.loop_triangles) * 3, np.int32)
         me.loop_triangles.foreach_get("vertices", tris)
-        return sample_surface(co.reshape(-1, 3).astype(np.float64), tris.reshape(-1, 3))
+        vertices, tris = co.reshape(-1, 3).astype(np.float64), tris.reshape(-1, 3)
+        area = sample_surface(vertices, tris, count=1)   # the area first: the count follows from it
+        if area is None:
+            return None
+        return sample_surface(vertices, tris, count=surface_sample_count(area[2], footprint))
     finally:
         ev.to_mesh_clear()
 
@@ -51,7 +56,8 @@ def write_surfaces(folder: Path, objects: list, records: list, depsgraph) -> int
     from ...core.workdir.artifacts import DISK_FULL, atomic_path, disk_full_error
     ids, pts, nrm, areas = [], [], [], []
     for oid in moving_ids(records):
-        got = _mesh_surface(objects[oid - 1], depsgraph) if oid <= len(objects) else None
+        got = _mesh_surface(objects[oid - 1], depsgraph, finest_footprint(records, oid)) \
+            if oid <= len(objects) else None
         if got is not None:
             ids.append(oid)
             pts.append(got[0])
@@ -60,7 +66,8 @@ def write_surfaces(folder: Path, objects: list, records: list, depsgraph) -> int
     if not ids:
         return 0
     buffer = io.BytesIO()   # a full disk then fails in one plain write, with its errno
-    np.savez(buffer, ids=np.array(ids, np.int32), points=np.stack(pts), normals=np.stack(nrm).astype(np.float16),
+    np.savez(buffer, ids=np.array(ids, np.int32), counts=np.array([len(p) for p in pts], np.int64),
+             points=np.concatenate(pts), normals=np.concatenate(nrm).astype(np.float16),
              areas=np.array(areas, np.float64))
     path = Path(folder) / FILE
     try:

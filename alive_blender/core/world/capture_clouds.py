@@ -108,7 +108,9 @@ def load_surfaces(capture_dir) -> dict:
         return {}
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {int(o): (z["points"][k], z["normals"][k], float(z["areas"][k])) for k, o in enumerate(z["ids"])}
+            cut = np.concatenate([[0], np.cumsum(z["counts"])])
+            return {int(o): (z["points"][cut[k]:cut[k + 1]], z["normals"][cut[k]:cut[k + 1]], float(z["areas"][k]))
+                    for k, o in enumerate(z["ids"])}
     except (OSError, ValueError, KeyError) as err:
         raise AliveError(f"unreadable object surfaces '{path}': {err}", "capture again (--force capture)") from None
 

@@ -21,13 +21,34 @@ NEAR = 1.5          # a surface sample is covered when a seen point lies within 
 OFF_SURFACE = 2.0   # seen points farther than this x their footprint (and the sample spacing) give no colour
 SPLAT = 1.6         # a completion point's footprint: this x the sample spacing (random samples overlap)
 NEIGHBOURS = 4      # colour from this many nearest seen points (inverse-distance weighted)
-SURFACE_SAMPLES = 12000   # samples per object surface: a unit cube gets one per 2.2 cm
+SURFACE_SAMPLES = 12000   # samples per object surface at least: a unit cube gets one per 2.2 cm
+MAX_SURFACE_SAMPLES = 200_000   # at most (a large capture: about one per captured pixel up to this)
 RADIUS = 0.75       # a baked point's radius / its footprint (neighbours overlap: no see-through cracks)
 
 
 def sample_spacing(area: float, count: int) -> float:
     """Mean distance between ``count`` samples spread over ``area``."""
     return float(np.sqrt(max(float(area), 1e-12) / max(int(count), 1)))
+
+
+def finest_footprint(records: list, oid: int) -> float:
+    """The smallest width, in the object's own units, of a captured pixel at the object's origin
+    over the samples (meta.json records: K, world_from_camera, objects); inf when never known."""
+    best = np.inf
+    for r in records:
+        m = np.asarray(r.get("objects", {}).get(str(oid), np.eye(4)), np.float64)
+        cam, K = np.asarray(r["world_from_camera"], np.float64), np.asarray(r["K"], np.float64)
+        scale = float(np.cbrt(abs(np.linalg.det(m[:3, :3])))) or 1.0
+        best = min(best, float(np.linalg.norm(cam[:3, 3] - m[:3, 3])) / float(np.sqrt(K[0, 0] * K[1, 1])) / scale)
+    return best
+
+
+def surface_sample_count(area: float, footprint: float) -> int:
+    """Samples for a surface of ``area``: about one per captured pixel's footprint squared (so a
+    large capture keeps its detail), at least ``SURFACE_SAMPLES`` (exact silhouettes from the
+    side at a small capture), at most ``MAX_SURFACE_SAMPLES``."""
+    want = float(area) / max(float(footprint), 1e-9) ** 2 if np.isfinite(footprint) else 0.0
+    return int(np.clip(want, SURFACE_SAMPLES, MAX_SURFACE_SAMPLES))
 
 
 def sample_surface(vertices: np.ndarray, triangles: np.ndarray, count: int = SURFACE_SAMPLES, seed: int = 0):
