@@ -291,7 +291,7 @@ def test_cli_bake_atlas_renders_after_workdir_is_deleted(tiny_blend, tiny_workdi
     out = tmp_path / "out" / "baked.blend"
     res = run_cli("--json", "bake", tiny_blend, work, "--rollout", work / "rollout" / "rollout.npy",
                   "--name", "v2", "--points", "--texture", "atlas", "--card", "--hold", "2", "--start", "10",
-                  "--density", "2", "--allow-upscale", "--trajectory", "--save", out)
+                  "--density", "2", "--allow-upscale", "--trajectory", "--point-bake", "per-frame", "--save", out)
     assert res.returncode == 0, res.stderr[-3000:]
     result = json.loads(res.stdout)
     assert result["frames"] == [10, 19] and result["size"] == [48, 32]  # density 2: twice the training size
@@ -331,7 +331,9 @@ def test_bake_operator_is_undoable_and_bakes(tiny_blend, tiny_workdir, tmp_path)
     res = run_script("bake_operator.py", tiny_blend, tiny_workdir)
     assert res.returncode == 0, res.stderr[-3000:]
     data = json.loads(res.stdout.split("RESULT", 1)[1].splitlines()[0])
-    assert data == {"ret": ["FINISHED"], "objects": ["Alive Card ui", "Alive Frame Table ui", "Alive Points ui"]}
+    # the default point bake: one 3-D cloud per moving object + the background, beside the card
+    assert data == {"ret": ["FINISHED"], "objects": ["Alive Card ui", "Alive Cloud ui Cube", "Alive Cloud ui Drum",
+                                                     "Alive Cloud ui Sphere", "Alive Cloud ui background"]}
 
 
 def test_failed_bake_leaves_the_scene_as_it_was(fresh_bpy, tmp_path):

@@ -18,6 +18,9 @@ def test_run_then_reopen_without_addon(tiny_blend, tmp_path):
     assert "NON-SEMANTIC" in result["encode"]["label"] and "NON-SEMANTIC" in res.stderr
     assert save.exists() and (work / "preview.png").exists()
     per_frame = result["bake"]["points_per_frame"]
+    # the default point bake is the 3-D one where it can be made; a SIREN draws no captured objects
+    assert "per-frame depth points: no 3-D bake, the generator 'grid-siren' does not draw captured objects" \
+        in res.stderr
     first, last = result["bake"]["frames"]
     assert last - first + 1 == 5 == len(per_frame)
     check = run_script("check_run_blend.py", save, first, last)

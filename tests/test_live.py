@@ -228,7 +228,8 @@ def test_recorded_take_bakes_and_reopens_as_played(live_workdir, tmp_path):
     assert info["start_frame"] == s.start_sample
     bpy.ops.wm.open_mainfile(filepath=str(blend))
     try:
-        res = bake_from_workdir(bpy.context.scene, work, BakeSettings(name="take", width=W, height=H),
+        res = bake_from_workdir(bpy.context.scene, work, BakeSettings(name="take", width=W, height=H,
+                                                                              point_bake="per-frame"),
                                 rollout_file=tmp_path / "take.npy", blend_dir=tmp_path, device="cpu")
         out = tmp_path / "baked.blend"
         bpy.ops.wm.save_as_mainfile(filepath=str(out))

@@ -69,7 +69,7 @@ def combination_run(tmp_path_factory):
     blend = save_combination_scene(root / "combo.blend")
     work = root / "work"
     res = run_cli("--json", "run", blend, "--out", work, "--frames", "1-6", "--resolution", SIZE,
-                  "--engine", "WORKBENCH", "--rollout-frames", "40", timeout=300)
+                  "--engine", "WORKBENCH", "--rollout-frames", "40", "--point-bake", "per-frame", timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     # the real renders of all 12 configurations, for comparison
     truth = root / "truth"

@@ -2,7 +2,10 @@
 rollout with the work directory's generator and bake it into a scene.
 
 With none of --points/--texture/--card/--world/--object the bake makes the
-point cloud and an image-sequence card (what ``run`` bakes). Otherwise it
+point cloud and an image-sequence card (what ``run`` bakes). The point cloud
+is the 3-D one (one fused cloud per object + the background, keyed per frame)
+where the capture allows it, else, or with --point-bake per-frame, each
+invented frame's depth surface. Otherwise it
 makes what is asked: --texture alone shows the frames on a card; --card,
 --world and --object pick where the texture goes (sequence by default)."""
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import AliveError
+from ..core.settings import POINT_BAKES
 
 
 def add_parser(sub) -> None:
@@ -23,6 +27,10 @@ def add_parser(sub) -> None:
     p.add_argument("--name", default="alive", help="bake name: its collection is 'Alive NAME'; re-baking a name "
                                                   "replaces what it made")
     p.add_argument("--points", action="store_true", help="bake the point cloud")
+    p.add_argument("--point-bake", choices=POINT_BAKES, default=None,
+                   help="which point cloud: 3d (default where the capture allows it: one fused cloud per object "
+                        "+ the background, keyed per frame, solid from every side) or per-frame (each invented "
+                        "frame's depth surface, seen from the capture camera)")
     p.add_argument("--texture", choices=["sequence", "atlas"], default=None,
                    help="bake the frames as a texture: PNG sequence next to the .blend, or one packed atlas "
                         "(self-contained .blend)")
@@ -50,9 +58,8 @@ def add_parser(sub) -> None:
     p.add_argument("--objects", action="store_true", help="key each source object's world matrix from the "
                    "invented states (Cycles renders the invented behavior with the real meshes); alone: "
                    "nothing else is baked")
-    p.add_argument("--points-3d", action="store_true", help="bake the object-world generator's fused 3-D "
-                   "clouds (one per object + the background), moved per frame by keyed transforms: solid from "
-                   "every side; alone: nothing else is baked")
+    p.add_argument("--points-3d", action="store_true", help="the 3-D point bake, or an error saying why it "
+                   "cannot be made (no fallback to the per-frame points); alone: nothing else is baked")
     p.add_argument("--device", default="auto", help="decode on auto, cpu, cuda or mps")
     p.add_argument("--save", required=True, help="where to save the baked scene (.blend)")
     p.set_defaults(func=execute)
@@ -62,11 +69,13 @@ def settings_from_args(args):
     from ..blender.bake.points import BakeSettings
     from .common import parse_size
     out_w, out_h = parse_size(args.output_size, "--output-size")
+    if args.points_3d and args.point_bake == "per-frame":
+        raise AliveError("--points-3d and --point-bake per-frame ask for two different point bakes", "give one")
     chosen = args.points or args.texture or args.card or args.world or args.object
     if not chosen:
         points, texture, card = True, True, True
     else:
-        points = bool(args.points)
+        points = bool(args.points or args.points_3d)
         texture = bool(args.texture or args.card or args.world or args.object)
         card = bool(args.card or (args.texture and not (args.world or args.object)))
     s = BakeSettings(name=args.name, start=args.start, points=points, texture=texture,
@@ -74,7 +83,9 @@ def settings_from_args(args):
                      target_object=args.object, hold=args.hold, density=args.density,
                      pointcloud_object=bool(args.pointcloud_object), camera_pose=args.camera_pose,
                      trajectory=bool(args.trajectory), radius=args.radius, width=out_w, height=out_h,
-                     allow_upscale=bool(args.allow_upscale), point_density=args.point_density)
+                     allow_upscale=bool(args.allow_upscale), point_density=args.point_density,
+                     **({"point_bake": "3d" if args.points_3d else args.point_bake}
+                        if args.point_bake or args.points_3d else {}))
     s.check()
     return s
 
@@ -99,11 +110,14 @@ def execute(args, reporter) -> dict:
             from ..blender.bake.objects import bake_objects_from_workdir
             keyed = bake_objects_from_workdir(bpy.context.scene, workdir, args.rollout or None, args.variation,
                                               args.start, reporter)
-        if args.points_3d:
-            from ..blender.bake.world import bake_world
-            # its own bake name beside a per-frame bake (a bake removes what its name made before)
-            world = bake_world(bpy.context.scene, workdir, args.name if only_objects else f"{args.name} 3-D",
-                               args.rollout or None, args.variation, args.start, reporter)
+        if args.points_3d:   # asked for by name: no silent per-frame fallback
+            from ..blender.bake.world import bake_world, world_plan
+            plan, why = world_plan(workdir, args.rollout or None, args.variation)
+            if plan is None:
+                raise AliveError(f"no 3-D bake: {why}", "bake the per-frame points (--point-bake per-frame)")
+            if only_objects:
+                world = bake_world(bpy.context.scene, workdir, args.name, args.rollout or None, args.variation,
+                                   args.start, reporter, hold=args.hold)
         if only_objects:
             result = {k: v for k, v in (("objects", keyed if args.objects else None),
                                         ("points_3d", world if args.points_3d else None)) if v is not None}
@@ -113,8 +127,6 @@ def execute(args, reporter) -> dict:
                                        reporter=reporter)
         if args.objects and not only_objects:
             result["objects"] = keyed
-        if args.points_3d and not only_objects:
-            result["points_3d"] = world
         result["blend"] = str(save_blend(save))
     reporter.status(f"saved {result['blend']}")
     return result

@@ -6,7 +6,7 @@ given"), so the schema's one default applies and ``--help`` shows it."""
 
 from __future__ import annotations
 
-from ..core.settings import ENGINE_CHOICES, FLAT_DEFAULTS, RunSettings, engine_name
+from ..core.settings import ENGINE_CHOICES, FLAT_DEFAULTS, POINT_BAKES, RunSettings, engine_name
 from .common import add_encoder_args, encoder_spec, parse_frames, parse_size
 
 
@@ -79,6 +79,10 @@ def add_output_args(p) -> None:
                    help="allow decoding above the capture's size (reported as upscaled); otherwise refused")
     p.add_argument("--point-density", type=float, default=None,
                    help="points per decoded pixel, at most 1 (0.25: one point per 2x2 pixels)" + _d("point_density"))
+    p.add_argument("--point-bake", choices=POINT_BAKES, default=None,
+                   help="3d: one fused cloud per object + the background, keyed per frame (solid from every side; "
+                        "a rendered capture with ids); per-frame: each invented frame's depth surface" +
+                        _d("point_bake"))
 
 
 def add_run_args(p) -> None:

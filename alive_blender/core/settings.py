@@ -42,6 +42,9 @@ def engine_name(name) -> str:
     return ENGINE_ALIASES.get(up, up)
 TEXTURE_MODES = ("sequence", "atlas")
 CAMERA_POSES = ("start", "per-frame")
+# "3d": fused clouds per object + background, keyed transforms (solid from every side; needs a rendered
+# capture with ids and an object generator, else per-frame); "per-frame": each decoded frame's depth surface
+POINT_BAKES = ("3d", "per-frame")
 
 
 @dataclass
@@ -73,6 +76,7 @@ class BakeSettings(Config):
     name: str = "alive"
     start: Optional[int] = None      # scene frame of the first baked frame; None = scene start
     points: bool = True
+    point_bake: str = "3d"           # "3d" | "per-frame" (POINT_BAKES)
     texture: bool = True             # bake the frames as a texture (shown on the targets below)
     texture_mode: str = "sequence"   # "sequence": PNGs next to the .blend; "atlas": one packed image
     card: bool = True                # the texture on a card filling the capture camera's frustum
@@ -105,6 +109,8 @@ class BakeSettings(Config):
                              "use e.g. --point-density 0.25 (one point per 2x2 pixels) or 1")
         if (self.width > 0) != (self.height > 0) or self.width < 0 or self.height < 0:
             raise AliveError(f"bad output size {self.width}x{self.height}", "give both, e.g. --output-size 1280x720")
+        if self.point_bake not in POINT_BAKES:
+            raise AliveError(f"unknown point bake '{self.point_bake}'", "use '3d' or 'per-frame'")
         if self.camera_pose not in CAMERA_POSES:
             raise AliveError(f"unknown camera pose mode '{self.camera_pose}'", "use 'start' or 'per-frame'")
 
@@ -234,7 +240,8 @@ FLAT: dict[str, tuple[Optional[str], str]] = {
     "anchor": ("rollout", "anchor"), "prompt": ("rollout", "prompt"),
     "negative_prompt": ("rollout", "negative_prompt"), "steer_strength": ("rollout", "steer_strength"),
     "loop": ("rollout", "loop"), "dynamism": ("rollout", "dynamism"),
-    "name": ("bake", "name"), "bake_points": ("bake", "points"), "bake_texture": ("bake", "texture"),
+    "name": ("bake", "name"), "bake_points": ("bake", "points"), "point_bake": ("bake", "point_bake"),
+    "bake_texture": ("bake", "texture"),
     "density": ("bake", "density"), "output_width": ("bake", "width"), "output_height": ("bake", "height"),
     "allow_upscale": ("bake", "allow_upscale"), "point_density": ("bake", "point_density"),
     "device": (None, "device"), "seed": (None, "seed"),

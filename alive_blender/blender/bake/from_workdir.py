@@ -61,7 +61,9 @@ def load_decoded(decoded_dir: Path, has_depth: bool) -> dict:
 def bake_from_workdir(scene, workdir, settings: BakeSettings, rollout_file=None, variation: int = 0,
                       blend_dir: Optional[Path] = None, device: str = "auto", reporter: Optional[Reporter] = None,
                       decoded_dir: Optional[Path] = None) -> dict:
-    """Decode (unless ``decoded_dir`` already holds the arrays) and bake."""
+    """Decode (unless ``decoded_dir`` already holds the arrays) and bake. The points are the
+    3-D bake (``world.py``) when ``settings.point_bake`` is "3d" and the capture allows it,
+    else each decoded frame's depth surface (and the status says why)."""
     rep = reporter or Reporter()
     settings.check()
     target_object(scene, settings)  # a wrong name fails before the decode, not after
@@ -70,6 +72,12 @@ def bake_from_workdir(scene, workdir, settings: BakeSettings, rollout_file=None,
     rollout_file = Path(rollout_file) if rollout_file else wd / ROLLOUT / "rollout.npy"
     if not rollout_file.exists():
         raise AliveError(f"rollout file not found: '{rollout_file}'", "give the .npy that rollout wrote")
+    if settings.points and settings.point_bake == "3d":
+        from .world import world_plan
+        plan, why = world_plan(wd.root, rollout_file, variation)
+        if plan is not None:
+            return _bake_3d(scene, wd, settings, rollout_file, variation, blend_dir, device, rep, decoded_dir)
+        rep.status(f"bake '{settings.name}': per-frame depth points: no 3-D bake, {why}")
     if decoded_dir is None:
         width, height = decode_size(wd.root, settings.density, settings.width, settings.height)
         decoded_dir = wd / "bakes" / bpy.path.clean_name(settings.name) / "decoded"
@@ -102,4 +110,22 @@ def bake_from_workdir(scene, workdir, settings: BakeSettings, rollout_file=None,
     result["decoded_dir"] = str(decoded_dir)
     if decode.get("upscaled"):
         result["upscaled"] = True
+    return result
+
+
+def _bake_3d(scene, wd, settings: BakeSettings, rollout_file, variation, blend_dir, device, rep, decoded_dir):
+    """The 3-D clouds in place of the per-frame points, beside whatever else ``settings`` asks for."""
+    from dataclasses import replace
+    from .points import remove_bake
+    from .world import bake_world
+    rest = replace(settings, points=False)
+    if rest.texture or rest.card or rest.world or rest.trajectory:
+        result = bake_from_workdir(scene, wd.root, rest, rollout_file, variation, blend_dir, device, rep, decoded_dir)
+    else:
+        target_object(scene, rest)
+        remove_bake(settings.name)
+        result = {"name": settings.name, "hold": int(settings.hold)}
+    world = bake_world(scene, wd.root, settings.name, rollout_file, variation, settings.start, rep,
+                       hold=settings.hold, replace=False)
+    result.update(points_3d=world, point_bake="3d", frames=result.get("frames", world["frames"]))
     return result

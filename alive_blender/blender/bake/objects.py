@@ -78,9 +78,11 @@ def rollout_poses(workdir, rollout_file: Optional[Path] = None, variation: int =
     """(object names (M,), poses (N, M, 4, 4)) of one rollout variation: the drawn poses. R.poses.npy
     when they are what was drawn (R.json ``poses_drawn`` free, or no states: a live take), else each
     object's captured matrix in its R.states.npy source sample (a relational rollout in captured
-    mode draws those; its R.poses.npy holds the predictions)."""
+    mode draws those; its R.poses.npy holds the predictions); states of whole captured frames (no
+    ``objects``): every moving object's matrix in the frame's sample."""
     from ...core.workdir.artifacts import ROLLOUT, load_npy, read_json
     from ...core.workdir.dataset import load_capture_info
+    from ...core.world.capture_clouds import moving_ids
     workdir = Path(workdir)
     rollout_file = Path(rollout_file) if rollout_file else workdir / ROLLOUT / "rollout.npy"
     info = read_json(rollout_file.with_suffix(".json"), "rollout metadata")
@@ -90,9 +92,12 @@ def rollout_poses(workdir, rollout_file: Optional[Path] = None, variation: int =
     if poses_file.exists() and drawn_free:
         poses = load_npy(poses_file, "rollout poses")
         names = info.get("object_names") or [cap.meta["object_ids"][str(o)] for o in info["objects"]]
-    elif states_file.exists() and info.get("objects"):
+    elif states_file.exists() and (info.get("objects") or moving_ids(cap.samples)):
         states = load_npy(states_file, "rollout states")
         objects = [int(o) for o in info["objects"]]
+        if not objects:   # whole captured frames (a moving camera on object-layers): every moving object
+            objects = moving_ids(cap.samples)
+            states = np.repeat(states.reshape(*states.shape[:2], -1)[..., :1], len(objects), 2)
         names = [cap.meta["object_ids"][str(o)] for o in objects]
         mats = np.stack([cap.object_matrices(o) for o in objects], 1)        # (samples, M, 4, 4)
         poses = mats[states, np.arange(len(objects))[None, None, :]]         # (K, N, M, 4, 4)

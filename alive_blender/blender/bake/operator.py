@@ -12,7 +12,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from ...core.errors import AliveError
 from ...core.run.protocol import Reporter
-from ...core.settings import BakeSettings
+from ...core.settings import FLAT_DEFAULTS, BakeSettings
 from ..ui.preferences import resolve_workdir
 from ..ui.settings import output_size
 from .from_workdir import bake_from_workdir
@@ -58,6 +58,10 @@ class ALIVE_OT_bake_options(bpy.types.Operator):
                                             "otherwise refused")
     pointcloud_object: BoolProperty(name="Point Cloud Object", default=False,
                                     description="Make the points a Point Cloud object instead of a mesh")
+    point_bake: EnumProperty(name="Points", default=FLAT_DEFAULTS["point_bake"], description="Which point cloud",
+                             items=[("3d", "3-D Objects", "One fused cloud per object plus the background, "
+                                     "moved per frame: solid from every side"),
+                                    ("per-frame", "Per-Frame Depth", "Each invented frame's depth surface")])
     camera_pose: EnumProperty(name="Camera Pose", default="start", description="Which camera pose unprojects",
                               items=[("start", "Start Frame", "The pose of the frame the rollout started from"),
                                      ("per-frame", "Per Frame", "The scene camera at each shown frame")])
@@ -68,7 +72,7 @@ class ALIVE_OT_bake_options(bpy.types.Operator):
         alive = getattr(context.scene, "alive", None)
         out_w, out_h = output_size(alive) if alive is not None else (0, 0)   # the panel's output size
         return BakeSettings(name=self.name, start=None if self.use_scene_start else self.start,
-                            points=self.points, texture=texture,
+                            points=self.points, point_bake=self.point_bake, texture=texture,
                             texture_mode="atlas" if self.texture_mode == "ATLAS" else "sequence",
                             card=texture and self.card, world=texture and self.world,
                             target_object=self.target_object if texture else "", hold=self.hold,

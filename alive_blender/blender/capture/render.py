@@ -45,7 +45,7 @@ from ...core.errors import AliveError
 from ...core.run.protocol import Reporter
 from ...core.settings import CaptureSettings, engine_name  # noqa: F401  (the schema's; re-exported)
 from .. import compat
-from . import object_relations
+from . import object_relations, object_surfaces
 from .deformation import deformation_record
 
 # the schema's engine names (aliases resolved by core.settings.engine_name) -> Blender's
@@ -490,7 +490,11 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                     "object_bounds": object_relations.local_bounds(with_ids, depsgraph),
                     "settings": settings.to_dict(), "fps": scene.render.fps / scene.render.fps_base,
                     "scene_key": scene_key}
+            with this_scene():   # each moving object's whole surface, for the 3-D bake's unseen sides
+                surfaces = object_surfaces.write_surfaces(store.staged, with_ids, store.records, depsgraph)
             meta = store.commit(meta)
+            if surfaces and not (store.dir / object_surfaces.FILE).is_file():   # up to date, from before the file
+                object_surfaces.write_surfaces(store.dir, with_ids, meta["samples"], depsgraph)
             rendered, reused = store.rendered, store.reused
     finally:
         shutil.rmtree(tmp_render, ignore_errors=True)

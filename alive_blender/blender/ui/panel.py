@@ -159,6 +159,9 @@ class ALIVE_PT_bake(_AliveSubPanel, bpy.types.Panel):
         col = layout.column()
         col.prop(s, "bake_name")
         col.prop(s, "bake_points")
+        sub = col.row()
+        sub.enabled = s.bake_points
+        sub.prop(s, "point_bake")
         col.prop(s, "bake_texture")
         row = layout.row(align=True)
         row.operator("alive.bake", icon="OUTLINER_OB_POINTCLOUD")

@@ -96,6 +96,11 @@ class AliveSettings(bpy.types.PropertyGroup):
                               description="Name of the bake; re-baking a name replaces what it made")
     bake_points: BoolProperty(name="Point Cloud", default=DEFAULTS["bake_points"],
                               description="Bake the frames as an animated point cloud (needs depth)")
+    point_bake: EnumProperty(name="Points", default=DEFAULTS["point_bake"], description="Which point cloud to bake",
+                             items=[("3d", "3-D Objects", "One fused cloud per object plus the background, moved "
+                                     "per frame: solid from every side (a rendered capture with object ids)"),
+                                    ("per-frame", "Per-Frame Depth", "Each invented frame's depth surface, "
+                                     "seen from the capture camera")])
     bake_texture: BoolProperty(name="Image Card", default=DEFAULTS["bake_texture"],
                                description="Bake the frames as an image sequence on a card in the camera's view")
     workdir: StringProperty(name="Work Folder", default="", subtype="DIR_PATH",

@@ -38,7 +38,7 @@ def flat_settings(scene) -> dict:
         "generator": s.generator, "generator_steps": s.generator_steps, "generator_seconds": s.generator_seconds,
         "behavior": None if s.behavior == MATCH_GENERATOR else s.behavior, "behavior_epochs": s.behavior_epochs, "seed": s.seed,
         "rollout_frames": s.rollout_frames, "loop": s.loop, "prompt": s.prompt, "negative_prompt": s.negative_prompt,
-        "name": s.bake_name, "bake_points": s.bake_points, "bake_texture": s.bake_texture,
+        "name": s.bake_name, "bake_points": s.bake_points, "point_bake": s.point_bake, "bake_texture": s.bake_texture,
         "point_density": s.point_density, "dynamism": s.dynamism,
         **rollout_controls(scene),
     }
@@ -55,7 +55,7 @@ def bake_settings(scene) -> BakeSettings:
     s = scene.alive
     out_w, out_h = output_size(s)
     return BakeSettings(name=s.bake_name, start=scene.frame_start, points=s.bake_points, texture=s.bake_texture,
-                        width=out_w, height=out_h, point_density=s.point_density)
+                        point_bake=s.point_bake, width=out_w, height=out_h, point_density=s.point_density)
 
 
 def run_settings(scene) -> RunSettings:

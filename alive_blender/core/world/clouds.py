@@ -29,16 +29,21 @@ class Cloud:
     it (in the cloud's frame; shading such as Workbench's studio light depends on
     it, so the composer prefers points seen from a direction near its own);
     rim (P,) bool: the point came from the rim of its object's mask (a pixel only
-    partly covered: its patch reaches past the silhouette, so it is drawn smaller)."""
+    partly covered: its patch reaches past the silhouette, so it is drawn smaller);
+    seen (P,) bool: a sample saw it (False: added from the object's surface where no
+    sample looked, ``world/completion.py``)."""
     points: np.ndarray
     colors: np.ndarray
     sizes: np.ndarray
     views: np.ndarray
     rim: np.ndarray = None
+    seen: np.ndarray = None
 
     def __post_init__(self):
         if self.rim is None:
             self.rim = np.zeros(len(self.points), bool)
+        if self.seen is None:
+            self.seen = np.ones(len(self.points), bool)
 
     def __len__(self) -> int:
         return len(self.points)
