@@ -39,6 +39,7 @@ from ..world.camera_path import CameraPath, camera_path
 from ..world.clouds import Cloud, object_cloud
 from ..world.compose import View, draw_clouds
 from ..world.shading import apply_shade, nearest_pose_sample, shade_points, shading_owner
+from ..world.warp import choose_sample, object_layer, warp_layer
 from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, loaded_arrays, moving_objects
 
 ARCH = "object-world"
@@ -53,6 +54,7 @@ class WorldLayers(ObjectLayers):
         self.path = path
         self._clouds = None
         self._bg_cache = {}
+        self._layers = {}   # object slot -> its layer in every sample (world/warp.py), built on first use
 
     # -- building
 
@@ -237,9 +239,12 @@ class WorldLayers(ObjectLayers):
             z = z.copy()
             srcs = [self._captured_source(m, poses[f, m], c, None if sources is None else int(sources[f, m]))
                     for m in range(len(self.objects))]
+            # a pose not captured from this camera: warped from the sample that saw it most alike
+            warps = [None if src is not None else self._warp_sample(m, poses[f, m], view)
+                     for m, src in enumerate(srcs)]
             for m, (oid, src) in enumerate(zip(self.objects, srcs)):   # shading first, then the objects
                 if src is None:        # carried in 3-D: where its shadow points land on the surface
-                    ref = int(sources[f, m]) if sources is not None else \
+                    ref = warps[m] if warps[m] is not None else int(sources[f, m]) if sources is not None else \
                         nearest_pose_sample(a["matrices"][:, m], poses[f, m])
                     shade = self.shade_cloud(m, ref)
                     if len(shade):
@@ -256,31 +261,81 @@ class WorldLayers(ObjectLayers):
                 else:
                     img[sel] = a["rgb"][src][sel]               # this camera's own capture of it: exact
             for m, (oid, src) in enumerate(zip(self.objects, srcs)):
-                if src is not None:   # the captured pixels of this pose from this camera
-                    d = a["depth"][src]
-                    front = (a["ids"][src] == oid) & ((d < z) | hole)
-                    col = a["rgb"][src]
-                    if hole.any():   # the object's own anti-aliased rim, where the background is a hole
-                        rim = binary_dilation(a["ids"][src] == oid) & (a["ids"][src] == 0) & hole
-                        img[rim] = col[rim]
-                        z[rim] = d[rim]
-                else:   # from the cloud, its edge pixels blended by covered fraction (anti-aliased)
-                    col, d, lab, cover = draw_clouds([clouds[m]], [poses[f, m]], [1], view, with_alpha=True)
-                    edge = (lab == 1) & (d < z) & (cover <= 0.5)
-                    img[edge] = img[edge] * (1.0 - cover[edge, None]) + col[edge] * cover[edge, None]
-                    front = (lab == 1) & (d < z) & (cover > 0.5)
-                    img[front] = img[front] * (1.0 - cover[front, None]) + col[front] * cover[front, None]
-                    z[front] = d[front]
-                    shown[f][front] = oid
+                if src is None:
                     continue
+                # the captured pixels of this pose from this camera
+                d = a["depth"][src]
+                front = (a["ids"][src] == oid) & ((d < z) | hole)
+                col = a["rgb"][src]
+                if hole.any():   # the object's own anti-aliased rim, where the background is a hole
+                    rim = binary_dilation(a["ids"][src] == oid) & (a["ids"][src] == 0) & hole
+                    img[rim] = col[rim]
+                    z[rim] = d[rim]
                 img[front] = col[front]
                 z[front] = d[front]
                 shown[f][front] = oid
+            # the others far to near, so a nearer one's anti-aliased rim lies over what is behind it
+            depth_of = lambda m: -(np.linalg.inv(view.world_from_camera) @ poses[f, m][:, 3])[2]  # noqa: E731
+            for m in sorted((m for m, src in enumerate(srcs) if src is None), key=depth_of, reverse=True):
+                self._draw_warped(m, poses[f, m], view, warps[m], clouds[m], img, z, shown[f])
             rgb[f] = np.clip(img / 255.0, 0.0, 1.0)
             depth[f] = z
         alpha = np.isfinite(depth).astype(np.float32)
         out = {"rgb": rgb, "depth": depth, "alpha": alpha, "ids": shown}
         return out if explicit else _resized(out, width or W, height or H)
+
+    def _object_layers(self, m: int) -> list:
+        """Object slot m as each sample saw it (world/warp.py; None where a sample does not show it)."""
+        if m not in self._layers:
+            a = self.a
+            oid = self.objects[m]
+            still = self.path.rule == "still"
+            self._layers[m] = [
+                object_layer(a["rgb"][s], a["depth"][s], a["ids"][s], oid,
+                             a["plate"] if still else self._background(s, self.view(s))[0],
+                             a["K"][s], a["cameras"][s], a["matrices"][s, m], s)
+                for s in range(len(a["rgb"]))]
+        return self._layers[m]
+
+    def _warp_sample(self, m: int, pose, view: View):
+        """The sample whose view of slot m is nearest ``pose`` through ``view`` (None: none near enough)."""
+        layers = self._object_layers(m)
+        usable = np.array([lay is not None for lay in layers])
+        if not usable.any():
+            return None
+        pts = self.clouds()[1][m].points
+        pts = pts[:: max(1, len(pts) // 64)]
+        a = self.a
+        return choose_sample(pts, a["matrices"][:, m], a["cameras"], pose, view,
+                             [lay is not None and lay.partial for lay in layers], usable)
+
+    def _draw_warped(self, m, pose, view, sample, cloud, img, z, shown) -> None:
+        """Object slot m at ``pose``: the chosen sample's pixels warped there (world/warp.py), its cloud
+        where that sample did not see it; composed into img, z, shown (in place)."""
+        layer = None if sample is None else self._object_layers(m)[sample]
+        got = None if layer is None else warp_layer(layer, pose, view)
+        seen = np.zeros(z.shape, np.float32)
+        if got is not None:
+            y0, x0, prem, alpha, d, seen_bg = got
+            box = (slice(y0, y0 + alpha.shape[0]), slice(x0, x0 + alpha.shape[1]))
+            zi, im = z[box], img[box]
+            on = (alpha > 1e-3) & (d < zi)
+            im[on] = prem[on] + (1.0 - alpha[on, None]) * im[on]
+            solid = on & (alpha > 0.5)
+            zi[solid] = d[solid]
+            shown[box][solid] = self.objects[m]
+            seen[box] = np.maximum(alpha, seen_bg)
+            if not layer.partial:
+                return
+        # from the cloud where the sample did not see it, edge pixels blended by covered fraction
+        col, d, lab, cover = draw_clouds([cloud], [pose], [1], view, with_alpha=True)
+        mine = (lab == 1) & (d < z) & (seen < 0.5)
+        edge = mine & (cover <= 0.5)
+        img[edge] = img[edge] * (1.0 - cover[edge, None]) + col[edge] * cover[edge, None]
+        front = mine & (cover > 0.5)
+        img[front] = img[front] * (1.0 - cover[front, None]) + col[front] * cover[front, None]
+        z[front] = d[front]
+        shown[front] = self.objects[m]
 
     def _captured_source(self, m: int, pose, cam_sample, hint):
         """A sample that shows object slot m at ``pose`` through camera ``cam_sample`` (None: none does)."""
@@ -380,6 +435,10 @@ def _carried_shading(model: WorldLayers) -> None:
             hole = binary_dilation(a["ids"][c] > 0)
             ratios[c], owners[c] = shading_owner(a["rgb"][c], plate, a["ids"][c], hole, a["depth"][c])
         a["owner"] = owners
+    # the pixels just outside a mask are the object's anti-aliased rim, not its shadow: a warped object
+    # brings its own (world/warp.py), and a rim carried as shading draws a ghost outline where it lands
+    rims = np.stack([binary_dilation(i > 0) for i in a["ids"]])
+    owners = np.where(rims, 0, owners)
     parts = [shade_points(ratios, owners, a["depth"], o, a["K"], a["cameras"], a["matrices"][:, m])
              for m, o in enumerate(model.objects)]
     a["shade_points"] = np.concatenate([p[0] for p in parts])
