@@ -39,7 +39,7 @@ from ..world.camera_path import CameraPath, camera_path
 from ..world.clouds import Cloud, object_cloud
 from ..world.compose import View, draw_clouds
 from ..world.shading import apply_shade, nearest_pose_sample, shade_points, shading_owner
-from ..world.warp import choose_sample, object_layer, warp_layer
+from ..world.warp import choose_samples, object_layer, view_costs, warp_fill
 from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, loaded_arrays, moving_objects
 
 ARCH = "object-world"
@@ -240,11 +240,10 @@ class WorldLayers(ObjectLayers):
             srcs = [self._captured_source(m, poses[f, m], c, None if sources is None else int(sources[f, m]))
                     for m in range(len(self.objects))]
             # a pose not captured from this camera: warped from the sample that saw it most alike
-            warps = [None if src is not None else self._warp_sample(m, poses[f, m], view)
-                     for m, src in enumerate(srcs)]
+            warps = self._warp_samples(poses[f], view, [m for m, src in enumerate(srcs) if src is None])
             for m, (oid, src) in enumerate(zip(self.objects, srcs)):   # shading first, then the objects
                 if src is None:        # carried in 3-D: where its shadow points land on the surface
-                    ref = warps[m] if warps[m] is not None else int(sources[f, m]) if sources is not None else \
+                    ref = warps[m][0][0] if warps[m] else int(sources[f, m]) if sources is not None else \
                         nearest_pose_sample(a["matrices"][:, m], poses[f, m])
                     shade = self.shade_cloud(m, ref)
                     if len(shade):
@@ -297,37 +296,40 @@ class WorldLayers(ObjectLayers):
                 for s in range(len(a["rgb"]))]
         return self._layers[m]
 
-    def _warp_sample(self, m: int, pose, view: View):
-        """The sample whose view of slot m is nearest ``pose`` through ``view`` (None: none near enough)."""
-        layers = self._object_layers(m)
-        usable = np.array([lay is not None for lay in layers])
-        if not usable.any():
-            return None
-        pts = self.clouds()[1][m].points
-        pts = pts[:: max(1, len(pts) // 64)]
+    def _warp_samples(self, poses, view: View, drawn) -> list:
+        """For each object slot m in ``drawn``: the samples whose views of it are nearest ``poses[m]``
+        through ``view``, with their costs (world/warp.py; empty: none near enough); the others []."""
         a = self.a
-        return choose_sample(pts, a["matrices"][:, m], a["cameras"], pose, view,
-                             [lay is not None and lay.partial for lay in layers], usable)
+        costs = {}
+        for m in drawn:
+            pts = self.clouds()[1][m].points
+            costs[m] = view_costs(pts[:: max(1, len(pts) // 64)], a["matrices"][:, m], a["cameras"], poses[m], view)
+        prefer = None
+        if len(costs) > 1:   # a sample near every drawn object: one coherent frame warped (shadows agree)
+            prefer = int(np.argmin(np.max([c for c, _ in costs.values()], axis=0)))
+        out = []
+        for m in range(len(self.objects)):
+            layers = self._object_layers(m) if m in costs else []
+            usable = np.array([lay is not None for lay in layers], bool)
+            out.append(choose_samples(*costs[m], [lay is not None and lay.partial for lay in layers], usable,
+                                      prefer) if m in costs and usable.any() else [])
+        return out
 
-    def _draw_warped(self, m, pose, view, sample, cloud, img, z, shown) -> None:
-        """Object slot m at ``pose``: the chosen sample's pixels warped there (world/warp.py), its cloud
-        where that sample did not see it; composed into img, z, shown (in place)."""
-        layer = None if sample is None else self._object_layers(m)[sample]
-        got = None if layer is None else warp_layer(layer, pose, view)
+    def _draw_warped(self, m, pose, view, chosen, cloud, img, z, shown) -> None:
+        """Object slot m at ``pose``: the chosen samples' pixels warped there (world/warp.py: the nearest,
+        the others where it was hidden), its cloud where none saw it; into img, z, shown (in place)."""
+        layers = [(self._object_layers(m)[s], cost) for s, cost in chosen]
         seen = np.zeros(z.shape, np.float32)
-        if got is not None:
-            y0, x0, prem, alpha, d, seen_bg = got
-            box = (slice(y0, y0 + alpha.shape[0]), slice(x0, x0 + alpha.shape[1]))
-            zi, im = z[box], img[box]
-            on = (alpha > 1e-3) & (d < zi)
-            im[on] = prem[on] + (1.0 - alpha[on, None]) * im[on]
+        if layers:
+            prem, alpha, d, seen, box = warp_fill(layers, pose, view)
+            on = (alpha > 1e-3) & (d < z)
+            img[on] = prem[on] + (1.0 - alpha[on, None]) * img[on]
             solid = on & (alpha > 0.5)
-            zi[solid] = d[solid]
-            shown[box][solid] = self.objects[m]
-            seen[box] = np.maximum(alpha, seen_bg)
-            if not layer.partial:
+            z[solid] = d[solid]
+            shown[solid] = self.objects[m]
+            if box is not None and (seen[box] > 0.5).all():   # every pixel round it seen by some sample
                 return
-        # from the cloud where the sample did not see it, edge pixels blended by covered fraction
+        # from the cloud where no chosen sample saw it, edge pixels blended by covered fraction
         col, d, lab, cover = draw_clouds([cloud], [pose], [1], view, with_alpha=True)
         mine = (lab == 1) & (d < z) & (seen < 0.5)
         edge = mine & (cover <= 0.5)
