@@ -182,11 +182,11 @@ def test_a_captured_pose_warped_from_the_other_samples_is_nearer_its_frame_than_
     gen = load_generator(work)
     a = gen.a
     gen._captured_source = lambda *args, **kw: None          # never the sample's own pixels
-    every = {m: list(gen._object_layers(m)) for m in range(len(gen.objects))}
+    every = {m: list(gen._sees_part(m)) for m in range(len(gen.objects))}
     real = a["rgb"] / 255.0
 
     def drawn(i):
-        gen._layers = {m: [None if s == i else lay for s, lay in enumerate(ls)] for m, ls in every.items()}
+        gen._parts = {m: [None if s == i else p for s, p in enumerate(ps)] for m, ps in every.items()}
         return gen.compose_poses(a["matrices"][i][None], [i])["rgb"][0]
 
     samples = range(0, len(real), 2)

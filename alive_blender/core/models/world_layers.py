@@ -39,7 +39,7 @@ from ..world.camera_path import CameraPath, camera_path
 from ..world.clouds import Cloud, object_cloud
 from ..world.compose import View, draw_clouds
 from ..world.shading import apply_shade, nearest_pose_sample, shade_points, shading_owner
-from ..world.warp import choose_samples, object_layer, view_costs, warp_fill
+from ..world.warp import choose_samples, object_layer, sees_part, view_costs, warp_fill
 from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, loaded_arrays, moving_objects
 
 ARCH = "object-world"
@@ -54,7 +54,8 @@ class WorldLayers(ObjectLayers):
         self.path = path
         self._clouds = None
         self._bg_cache = {}
-        self._layers = {}   # object slot -> its layer in every sample (world/warp.py), built on first use
+        self._layers = {}   # (object slot, sample) -> its layer (world/warp.py), built on first use
+        self._parts = {}    # object slot -> per sample: not shown (None) / saw only part of it
 
     # -- building
 
@@ -283,18 +284,21 @@ class WorldLayers(ObjectLayers):
         out = {"rgb": rgb, "depth": depth, "alpha": alpha, "ids": shown}
         return out if explicit else _resized(out, width or W, height or H)
 
-    def _object_layers(self, m: int) -> list:
-        """Object slot m as each sample saw it (world/warp.py; None where a sample does not show it)."""
-        if m not in self._layers:
+    def _object_layer(self, m: int, s: int):
+        """Object slot m as sample s saw it (world/warp.py; None where it does not show it), built once."""
+        if (m, s) not in self._layers:
             a = self.a
-            oid = self.objects[m]
-            still = self.path.rule == "still"
-            self._layers[m] = [
-                object_layer(a["rgb"][s], a["depth"][s], a["ids"][s], oid,
-                             a["plate"] if still else self._background(s, self.view(s))[0],
-                             a["K"][s], a["cameras"][s], a["matrices"][s, m], s)
-                for s in range(len(a["rgb"]))]
-        return self._layers[m]
+            behind = a["plate"] if self.path.rule == "still" else self._background(s, self.view(s))[0]
+            self._layers[m, s] = object_layer(a["rgb"][s], a["depth"][s], a["ids"][s], self.objects[m], behind,
+                                              a["K"][s], a["cameras"][s], a["matrices"][s, m], s)
+        return self._layers[m, s]
+
+    def _sees_part(self, m: int) -> list:
+        """Per sample: None (slot m not shown), or whether it saw only part of it (world/warp.py)."""
+        if m not in self._parts:
+            a = self.a
+            self._parts[m] = [sees_part(a["ids"][s], a["depth"][s], self.objects[m]) for s in range(len(a["rgb"]))]
+        return self._parts[m]
 
     def _warp_samples(self, poses, view: View, drawn) -> list:
         """For each object slot m in ``drawn``: the samples whose views of it are nearest ``poses[m]``
@@ -309,16 +313,16 @@ class WorldLayers(ObjectLayers):
             prefer = int(np.argmin(np.max([c for c, _ in costs.values()], axis=0)))
         out = []
         for m in range(len(self.objects)):
-            layers = self._object_layers(m) if m in costs else []
-            usable = np.array([lay is not None for lay in layers], bool)
-            out.append(choose_samples(*costs[m], [lay is not None and lay.partial for lay in layers], usable,
-                                      prefer) if m in costs and usable.any() else [])
+            parts = self._sees_part(m) if m in costs else []
+            usable = np.array([p is not None for p in parts], bool)
+            out.append(choose_samples(*costs[m], [bool(p) for p in parts], usable, prefer)
+                       if m in costs and usable.any() else [])
         return out
 
     def _draw_warped(self, m, pose, view, chosen, cloud, img, z, shown) -> None:
         """Object slot m at ``pose``: the chosen samples' pixels warped there (world/warp.py: the nearest,
         the others where it was hidden), its cloud where none saw it; into img, z, shown (in place)."""
-        layers = [(self._object_layers(m)[s], cost) for s, cost in chosen]
+        layers = [(self._object_layer(m, s), cost) for s, cost in chosen]
         seen = np.zeros(z.shape, np.float32)
         if layers:
             prem, alpha, d, seen, box = warp_fill(layers, pose, view)

@@ -52,9 +52,9 @@ class Layer:
     partial: bool          # the sample did not see all of it: an occluder beside its mask, or the frame's edge
 
 
-def object_layer(rgb, depth, ids, oid: int, behind, K, camera, matrix, sample: int) -> Layer | None:
-    """The layer of object ``oid`` in one sample (rgb 0..255, planar depth, ids, ``behind`` the
-    static scene from that camera, 0..255); None when the sample does not show it."""
+def _cut(ids, depth, oid: int):
+    """Object ``oid``'s box in one sample, grown by ``MARGIN``: (box, mask, depth there, the object's
+    depth continued past its mask, where something lies behind it, partial); None: not shown."""
     from ..models.layers import _fill_nearest   # lazy: models import world
     mask = ids == oid
     if not mask.any():
@@ -65,10 +65,32 @@ def object_layer(rgb, depth, ids, oid: int, behind, K, camera, matrix, sample: i
     x0, x1 = max(int(xs.min()) - MARGIN, 0), min(int(xs.max()) + MARGIN + 1, W)
     box = (slice(y0, y1), slice(x0, x1))
     m, idc = mask[box], ids[box]
-    col = rgb[box].astype(np.float32)
-    bh = np.asarray(behind, np.float32)[box]
     d = np.asarray(depth, np.float64)[box]
     d_obj = _fill_nearest(np.where(m, d, 0.0), m)
+    behind_ok = ~m & ((idc == 0) | ~np.isfinite(d) | (d > d_obj * (1.0 + BEHIND_SLACK)))
+    occluder = binary_dilation(m) & ~m & ~behind_ok
+    edge = ys.min() == 0 or xs.min() == 0 or ys.max() == H - 1 or xs.max() == W - 1
+    return box, m, d_obj, behind_ok, bool(edge or occluder.any())
+
+
+def sees_part(ids, depth, oid: int):
+    """None when the sample does not show object ``oid``; else whether it saw only part of it (an
+    occluder beside its mask, or the frame's edge): cheap, for choosing before building layers."""
+    cut = _cut(ids, depth, oid)
+    return None if cut is None else cut[-1]
+
+
+def object_layer(rgb, depth, ids, oid: int, behind, K, camera, matrix, sample: int) -> Layer | None:
+    """The layer of object ``oid`` in one sample (rgb 0..255, planar depth, ids, ``behind`` the
+    static scene from that camera, 0..255); None when the sample does not show it."""
+    from ..models.layers import _fill_nearest   # lazy: models import world
+    cut = _cut(ids, depth, oid)
+    if cut is None:
+        return None
+    box, m, d_obj, behind_ok, partial = cut
+    idc = ids[box]
+    col = rgb[box].astype(np.float32)
+    bh = np.asarray(behind, np.float32)[box]
     inner = binary_erosion(m)
     obj = _fill_nearest(col, inner if inner.any() else m)   # the object's own colour beside each pixel
     ring = binary_dilation(m) & ~m & (idc == 0)
@@ -80,13 +102,9 @@ def object_layer(rgb, depth, ids, oid: int, behind, K, camera, matrix, sample: i
     alpha = np.where(m, 1.0, a).astype(np.float32)
     rim = np.clip(col - (1.0 - a)[..., None] * bh, 0.0, None) * (a > 0)[..., None]
     premult = np.where(m[..., None], col, np.minimum(rim, 255.0 * a[..., None])).astype(np.float32)
-    behind_ok = ~m & ((idc == 0) | ~np.isfinite(d) | (d > d_obj * (1.0 + BEHIND_SLACK)))
     seen_bg = np.where(behind_ok, 1.0 - alpha, 0.0).astype(np.float32)
-    occluder = binary_dilation(m) & ~m & ~behind_ok
-    edge = ys.min() == 0 or xs.min() == 0 or ys.max() == H - 1 or xs.max() == W - 1
-    return Layer(sample, y0, x0, premult, alpha, d_obj, seen_bg, np.asarray(K, np.float64),
-                 np.asarray(camera, np.float64), np.asarray(matrix, np.float64), (H, W),
-                 bool(edge or occluder.any()))
+    return Layer(sample, box[0].start, box[1].start, premult, alpha, d_obj, seen_bg, np.asarray(K, np.float64),
+                 np.asarray(camera, np.float64), np.asarray(matrix, np.float64), ids.shape, partial)
 
 
 def view_costs(points, matrices, cameras, pose, view):
