@@ -8,7 +8,8 @@ path (``world/camera_path.py``: which captured camera shows invented frame t).
 
 - **Still camera**: states compose exactly as ``object-layers`` (plate,
   carried shading, captured pixels); ``compose_poses`` draws a pose no sample
-  had from the object's cloud.
+  had by warping the sample that saw the object most alike (``world/warp.py``),
+  from the object's cloud where that sample did not see it or none is near.
 - **Moving camera**: the objects are the ids whose world matrix changes
   (``layers.moving_objects(..., moving_camera=True)``). A state is still one
   source sample per object; frame t is drawn through the camera of the
@@ -16,7 +17,8 @@ path (``world/camera_path.py``: which captured camera shows invented frame t).
   captured camera c is sample c's own pixels, and where a moving object hid
   them, the background cloud seen from c. An object whose source sample (or a
   sample with the same pose) was seen from camera c is drawn with its captured
-  pixels; otherwise its cloud is splatted at its pose. A captured
+  pixels; otherwise it is warped there from the sample that saw it most alike
+  (``world/warp.py``; its cloud where none did). A captured
   arrangement seen from its captured camera is therefore the captured frame,
   pixel for pixel.
 - **Shading** (``world/shading.py``): with a moving camera, a sample's pixels
