@@ -523,7 +523,8 @@ def main(argv=None) -> int:
                                                             "(no train timing) instead of training again")
     p.add_argument("--json", default="", metavar="OUT", help="also write the results as JSON")
     p.add_argument("--contact-sheet", default="", metavar="PNG",
-                   help="captured / invented / nearest real configuration, for the first engine and size")
+                   help="captured / invented / nearest real configuration, for the first engine and size "
+                        "(moving-camera: one sheet per engine and size, PNG_moving_camera[_ENGINE_SIZE].png)")
     args = p.parse_args(argv)
     args.periods = tuple(int(x) for x in args.periods.split(","))
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
@@ -583,9 +584,10 @@ def main(argv=None) -> int:
                 for size in sizes:
                     moving.append(bench_world.bench_moving_camera(args, work, log, cli, python, size, engine))
                     print(bench_world.table(moving[-1]), file=sys.stderr)
-                    if len(moving) == 1 and args.contact_sheet:
-                        bench_world.contact_sheet(moving[0], Path(args.contact_sheet).with_name(
-                            Path(args.contact_sheet).stem + "_moving_camera.png"))
+                    if args.contact_sheet:   # one sheet per shot: the first as before, the others named by engine and size
+                        tag = "" if len(moving) == 1 else f"_{engine.lower()}_{size}"
+                        bench_world.contact_sheet(moving[-1], Path(args.contact_sheet).with_name(
+                            Path(args.contact_sheet).stem + f"_moving_camera{tag}.png"))
         conditions = {"threads": args.threads, "cpus_visible": os.cpu_count(), "loadavg_before": round(load_before, 2),
                       "loadavg_after": round(os.getloadavg()[0], 2), "frames": args.frames,
                       "periods": list(args.periods), "swing": not args.circle, "scene": args.scene, "count": args.count,

@@ -8,7 +8,8 @@ path (``world/camera_path.py``: which captured camera shows invented frame t).
 
 - **Still camera**: states compose exactly as ``object-layers`` (plate,
   carried shading, captured pixels); ``compose_poses`` draws a pose no sample
-  had from the object's cloud.
+  had by warping the sample that saw the object most alike (``world/warp.py``),
+  from the object's cloud where that sample did not see it or none is near.
 - **Moving camera**: the objects are the ids whose world matrix changes
   (``layers.moving_objects(..., moving_camera=True)``). A state is still one
   source sample per object; frame t is drawn through the camera of the
@@ -16,7 +17,8 @@ path (``world/camera_path.py``: which captured camera shows invented frame t).
   captured camera c is sample c's own pixels, and where a moving object hid
   them, the background cloud seen from c. An object whose source sample (or a
   sample with the same pose) was seen from camera c is drawn with its captured
-  pixels; otherwise its cloud is splatted at its pose. A captured
+  pixels; otherwise it is warped there from the sample that saw it most alike
+  (``world/warp.py``; its cloud where none did). A captured
   arrangement seen from its captured camera is therefore the captured frame,
   pixel for pixel.
 - **Shading** (``world/shading.py``): with a moving camera, a sample's pixels
@@ -40,6 +42,7 @@ from ..world.clouds import Cloud, object_cloud
 from ..world.compose import View, draw_clouds
 from ..world.deformation import deformation_states, describe, state_samples
 from ..world.shading import apply_shade, nearest_pose_sample, shade_points, shading_owner
+from ..world.warp import choose_samples, object_layer, sees_part, view_costs, warp_fill
 from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, loaded_arrays, moving_objects
 
 ARCH = "object-world"
@@ -54,6 +57,8 @@ class WorldLayers(ObjectLayers):
         self.path = path
         self._clouds = None
         self._bg_cache = {}
+        self._layers = {}   # (object slot, sample) -> its layer (world/warp.py), built on first use
+        self._parts = {}    # object slot -> per sample: not shown (None) / saw only part of it
 
     # -- building
 
@@ -260,12 +265,14 @@ class WorldLayers(ObjectLayers):
             z = z.copy()
             srcs = [self._captured_source(m, poses[f, m], c, None if sources is None else int(sources[f, m]))
                     for m in range(len(self.objects))]
-            # the sample each object looks like: its shading, and its deformation state's cloud
+            # the sample each object looks like: its deformation state's cloud and samples, its shading
             refs = [int(sources[f, m]) if sources is not None else nearest_pose_sample(a["matrices"][:, m], poses[f, m])
                     for m in range(len(self.objects))]
+            # a pose not captured from this camera: warped from the sample that saw it most alike (in that shape)
+            warps = self._warp_samples(poses[f], view, [m for m, src in enumerate(srcs) if src is None], refs)
             for m, (oid, src) in enumerate(zip(self.objects, srcs)):   # shading first, then the objects
                 if src is None:        # carried in 3-D: where its shadow points land on the surface
-                    ref = refs[m]
+                    ref = warps[m][0][0] if warps[m] else refs[m]
                     shade = self.shade_cloud(m, ref)
                     if len(shade):
                         # a shadow keeps its place beside the object in the world (the light does not turn
@@ -281,32 +288,90 @@ class WorldLayers(ObjectLayers):
                 else:
                     img[sel] = a["rgb"][src][sel]               # this camera's own capture of it: exact
             for m, (oid, src) in enumerate(zip(self.objects, srcs)):
-                if src is not None:   # the captured pixels of this pose from this camera
-                    d = a["depth"][src]
-                    front = (a["ids"][src] == oid) & ((d < z) | hole)
-                    col = a["rgb"][src]
-                    if hole.any():   # the object's own anti-aliased rim, where the background is a hole
-                        rim = binary_dilation(a["ids"][src] == oid) & (a["ids"][src] == 0) & hole
-                        img[rim] = col[rim]
-                        z[rim] = d[rim]
-                else:   # from the cloud, its edge pixels blended by covered fraction (anti-aliased)
-                    col, d, lab, cover = draw_clouds([self.cloud_at(m, refs[m])], [poses[f, m]], [1], view,
-                                                     with_alpha=True)
-                    edge = (lab == 1) & (d < z) & (cover <= 0.5)
-                    img[edge] = img[edge] * (1.0 - cover[edge, None]) + col[edge] * cover[edge, None]
-                    front = (lab == 1) & (d < z) & (cover > 0.5)
-                    img[front] = img[front] * (1.0 - cover[front, None]) + col[front] * cover[front, None]
-                    z[front] = d[front]
-                    shown[f][front] = oid
+                if src is None:
                     continue
+                # the captured pixels of this pose from this camera
+                d = a["depth"][src]
+                front = (a["ids"][src] == oid) & ((d < z) | hole)
+                col = a["rgb"][src]
+                if hole.any():   # the object's own anti-aliased rim, where the background is a hole
+                    rim = binary_dilation(a["ids"][src] == oid) & (a["ids"][src] == 0) & hole
+                    img[rim] = col[rim]
+                    z[rim] = d[rim]
                 img[front] = col[front]
                 z[front] = d[front]
                 shown[f][front] = oid
+            # the others far to near, so a nearer one's anti-aliased rim lies over what is behind it
+            depth_of = lambda m: -(np.linalg.inv(view.world_from_camera) @ poses[f, m][:, 3])[2]  # noqa: E731
+            for m in sorted((m for m, src in enumerate(srcs) if src is None), key=depth_of, reverse=True):
+                self._draw_warped(m, poses[f, m], view, warps[m], self.cloud_at(m, refs[m]), img, z, shown[f])
             rgb[f] = np.clip(img / 255.0, 0.0, 1.0)
             depth[f] = z
         alpha = np.isfinite(depth).astype(np.float32)
         out = {"rgb": rgb, "depth": depth, "alpha": alpha, "ids": shown}
         return out if explicit else _resized(out, width or W, height or H)
+
+    def _object_layer(self, m: int, s: int):
+        """Object slot m as sample s saw it (world/warp.py; None where it does not show it), built once."""
+        if (m, s) not in self._layers:
+            a = self.a
+            behind = a["plate"] if self.path.rule == "still" else self._background(s, self.view(s))[0]
+            self._layers[m, s] = object_layer(a["rgb"][s], a["depth"][s], a["ids"][s], self.objects[m], behind,
+                                              a["K"][s], a["cameras"][s], a["matrices"][s, m], s)
+        return self._layers[m, s]
+
+    def _sees_part(self, m: int) -> list:
+        """Per sample: None (slot m not shown), or whether it saw only part of it (world/warp.py)."""
+        if m not in self._parts:
+            a = self.a
+            self._parts[m] = [sees_part(a["ids"][s], a["depth"][s], self.objects[m]) for s in range(len(a["rgb"]))]
+        return self._parts[m]
+
+    def _warp_samples(self, poses, view: View, drawn, refs) -> list:
+        """For each object slot m in ``drawn``: the samples whose views of it are nearest ``poses[m]``
+        through ``view``, with their costs (world/warp.py; empty: none near enough); the others [].
+        Only samples in the deformation state of ``refs[m]`` (the sample it looks like) are warped."""
+        a = self.a
+        costs = {}
+        for m in drawn:
+            pts = self.cloud_at(m, refs[m]).points
+            costs[m] = view_costs(pts[:: max(1, len(pts) // 64)], a["matrices"][:, m], a["cameras"], poses[m], view)
+        prefer = None
+        if len(costs) > 1:   # a sample near every drawn object: one coherent frame warped (shadows agree)
+            prefer = int(np.argmin(np.max([c for c, _ in costs.values()], axis=0)))
+        out = []
+        for m in range(len(self.objects)):
+            parts = self._sees_part(m) if m in costs else []
+            usable = np.array([p is not None for p in parts], bool)
+            if m in costs:   # a deforming object: only samples of its shape
+                usable &= a["shape_states"][:, m] == a["shape_states"][refs[m], m]
+            out.append(choose_samples(*costs[m], [bool(p) for p in parts], usable, prefer)
+                       if m in costs and usable.any() else [])
+        return out
+
+    def _draw_warped(self, m, pose, view, chosen, cloud, img, z, shown) -> None:
+        """Object slot m at ``pose``: the chosen samples' pixels warped there (world/warp.py: the nearest,
+        the others where it was hidden), its cloud where none saw it; into img, z, shown (in place)."""
+        layers = [(self._object_layer(m, s), cost) for s, cost in chosen]
+        seen = np.zeros(z.shape, np.float32)
+        if layers:
+            prem, alpha, d, seen, box = warp_fill(layers, pose, view)
+            on = (alpha > 1e-3) & (d < z)
+            img[on] = prem[on] + (1.0 - alpha[on, None]) * img[on]
+            solid = on & (alpha > 0.5)
+            z[solid] = d[solid]
+            shown[solid] = self.objects[m]
+            if box is not None and (seen[box] > 0.5).all():   # every pixel round it seen by some sample
+                return
+        # from the cloud where no chosen sample saw it, edge pixels blended by covered fraction
+        col, d, lab, cover = draw_clouds([cloud], [pose], [1], view, with_alpha=True)
+        mine = (lab == 1) & (d < z) & (seen < 0.5)
+        edge = mine & (cover <= 0.5)
+        img[edge] = img[edge] * (1.0 - cover[edge, None]) + col[edge] * cover[edge, None]
+        front = mine & (cover > 0.5)
+        img[front] = img[front] * (1.0 - cover[front, None]) + col[front] * cover[front, None]
+        z[front] = d[front]
+        shown[front] = self.objects[m]
 
     def _captured_source(self, m: int, pose, cam_sample, hint):
         """A sample that shows object slot m at ``pose`` through camera ``cam_sample`` (None: none does)."""
@@ -414,6 +479,10 @@ def _carried_shading(model: WorldLayers) -> None:
             hole = binary_dilation(a["ids"][c] > 0)
             ratios[c], owners[c] = shading_owner(a["rgb"][c], plate, a["ids"][c], hole, a["depth"][c])
         a["owner"] = owners
+    # the pixels just outside a mask are the object's anti-aliased rim, not its shadow: a warped object
+    # brings its own (world/warp.py), and a rim carried as shading draws a ghost outline where it lands
+    rims = np.stack([binary_dilation(i > 0) for i in a["ids"]])
+    owners = np.where(rims, 0, owners)
     parts = [shade_points(ratios, owners, a["depth"], o, a["K"], a["cameras"], a["matrices"][:, m])
              for m, o in enumerate(model.objects)]
     a["shade_points"] = np.concatenate([p[0] for p in parts])
