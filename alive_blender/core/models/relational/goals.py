@@ -10,7 +10,8 @@ and what it carries go with it):
   nearest the goal;
 - from a frame the group may go on to the successor of any frame that shows
   the same arrangement of the group (its captured motion, and the twins the
-  periodic shot repeats), or stay where it is;
+  periodic shot repeats; at the capture's end, the frame nearest its state
+  moved one step on), or stay where it is;
 - each step it takes the option fewest such steps from a target (a
   breadth-first search, as the walk's goals do: greedy would stall where the
   motion first turns away); at a target, staying is one of the best options,
@@ -23,14 +24,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...stepping import steps_to
+
 
 class GoalPlanner:
-    """Goal plans over a behavior's captured frames (``pose_class``: one id per slot and pose)."""
+    """Goal plans over a behavior's captured frames (``pose_class``: one id per slot and pose);
+    ``costs(pred, vel, slots)`` -> (F,) is the stepper's joint-frame cost."""
 
     _PLANS = 64   # cached plans (group, targets): a live session's goal stays set for many ticks
 
-    def __init__(self, behavior):
+    def __init__(self, behavior, costs):
         self.beh = behavior
+        self.costs = costs
         self.position = behavior.world[:, :, :3, 3]           # (F, M, 3)
         self._options: dict = {}
         self._plans: dict = {}
@@ -48,31 +53,25 @@ class GoalPlanner:
             out = []
             for i in range(F):
                 twins = np.flatnonzero((cls == cls[i]).all(1))
-                out.append(np.array([i, *[int(t) + 1 for t in twins if t + 1 < F]], np.int64))
+                nxt = [int(t) + 1 for t in twins if t + 1 < F] or [self._continuation(list(group), i)]
+                out.append(np.array([i, *nxt], np.int64))
             self._options[group] = out
         return self._options[group]
+
+    def _continuation(self, group: list, i: int) -> int:
+        """Where the capture's end goes on: the other frame nearest frame i's state moved one step on
+        (the stepper's joint-frame cost over the group: as the walk jumps at its end)."""
+        beh = self.beh
+        cost = self.costs(beh.poses[i] + beh.vels[i], beh.vels[i], np.asarray(group))
+        cost[i] = np.inf
+        return int(np.argmin(cost))
 
     def _plan(self, group: tuple, targets: tuple) -> np.ndarray:
         """Steps from each captured frame to the nearest of ``targets`` (inf: unreachable)."""
         key = (group, targets)
         if key in self._plans:
             return self._plans[key]
-        options = self.options(group)
-        back = [[] for _ in options]
-        for i, opts in enumerate(options):
-            for j in opts:
-                back[int(j)].append(i)
-        dist = np.full(len(options), np.inf)
-        dist[list(targets)] = 0
-        frontier = list(targets)
-        while frontier:
-            nxt = []
-            for j in frontier:
-                for i in back[j]:
-                    if dist[i] == np.inf:
-                        dist[i] = dist[j] + 1
-                        nxt.append(i)
-            frontier = nxt
+        dist = steps_to(self.options(group), targets)
         if len(self._plans) >= self._PLANS:
             self._plans.pop(next(iter(self._plans)))
         self._plans[key] = dist

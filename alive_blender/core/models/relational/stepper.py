@@ -69,7 +69,7 @@ class RelationalStepper:
         self.draw_pull = FREE_PULL if self.free_poses else float(draw_pull)
         self.history = int(history)
         self.object_names = list(behavior.object_names)
-        self.planner = GoalPlanner(behavior)
+        self.planner = GoalPlanner(behavior, self._costs)
         self._torch()
 
     def _torch(self):
