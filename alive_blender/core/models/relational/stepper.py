@@ -49,6 +49,9 @@ ACC_LIMIT = 4.0    # a draw's acceleration is kept within this many of the shot'
 SPEED_LIMIT = 1.5  # and each slot's speed within this many times its fastest captured speed (a wall, as
                    # the embedding models have: what the model has never seen, it may not rush into)
 NOVELTY_SLACK = 1.5  # cost (squared observed steps per member) a group may give up to show a new arrangement
+MOTION_SLACK = 4.0  # cost (as NOVELTY_SLACK) a group may give up to go on with its captured motion: it follows
+                   # the motion unless the model puts it over about 1.4 observed steps (pose and velocity) nearer
+                   # another frame (higher: temperature no longer varies the carried scene; lower: a collision jitters)
 DRAW_PULL = 1.0    # share of the way from the prediction to the drawn state the model continues from
 
 
@@ -191,8 +194,10 @@ class RelationalStepper:
         """The captured frame each slot is drawn from: one per group of related slots. Where that
         shows an arrangement the capture has, one group (in order) is drawn instead from its best
         frame within NOVELTY_SLACK that makes a new one (the walk's novelty preference: a hold or a
-        skip of one group), unless ``novel`` is off (a loop closing, grounding). ``fixed`` ({slot: frame}:
-        a goal's plan) draws those slots from their frames."""
+        skip of one group), unless ``novel`` is off (a loop closing, grounding, free poses). With ``novel``
+        a group also goes on with its captured motion where that costs at most MOTION_SLACK more (a
+        collision learned from one shot stalls or steps back otherwise). ``fixed`` ({slot: frame}: a
+        goal's plan) draws those slots from their frames."""
         beh = self.beh
         F = len(beh.poses)
         vel = pred - mem.pose
@@ -209,9 +214,21 @@ class RelationalStepper:
             cont = (int(mem.frames[free[0]]) + 1) % F
             cost = cost + 1e-6 * (np.arange(F) != cont)    # among equal frames: the one that continues
             best = int(np.argmin(cost))
-            out[free] = best
             near = np.flatnonzero(cost <= cost[best] + NOVELTY_SLACK * len(group))
-            options.append((free, near[np.argsort(cost[near])]))
+            near = near[np.argsort(cost[near])]
+            if novel:   # within MOTION_SLACK, a frame that goes on with the captured motion;
+                # the novelty's alternatives: those first, then a hold, then the rest (a step back last)
+                cur = int(mem.frames[free[0]])
+                moves = self.planner.options(tuple(group))[cur][1:]
+                if cost[moves].min() <= cost[best] + MOTION_SLACK * len(group):
+                    best = int(moves[np.argmin(cost[moves])])
+                    near = np.flatnonzero(cost <= cost[best] + NOVELTY_SLACK * len(group))
+                    near = near[np.argsort(cost[near])]
+                hold = beh.pose_class[near][:, group] == beh.pose_class[cur, group]
+                rank = np.where(np.isin(near, moves), 0, np.where(hold.all(1), 1, 2))
+                near = near[np.argsort(rank, kind="stable")]
+            out[free] = best
+            options.append((free, near))
         if novel and len(beh.groups) > 1 and self._arrangement(out) in beh.captured:
             for free, near in options:
                 for f in near:
