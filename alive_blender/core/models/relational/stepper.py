@@ -220,12 +220,13 @@ class RelationalStepper:
                 # the novelty's alternatives: those first, then a hold, then the rest (a step back last)
                 cur = int(mem.frames[free[0]])
                 moves = self.planner.options(tuple(group))[cur][1:]
-                if cost[moves].min() <= cost[best] + MOTION_SLACK * len(group):
+                holds = (beh.pose_class[:, group] == beh.pose_class[cur, group]).all(1)
+                if best not in moves and not holds[best] and \
+                        cost[moves].min() <= cost[best] + MOTION_SLACK * len(group):
                     best = int(moves[np.argmin(cost[moves])])
                     near = np.flatnonzero(cost <= cost[best] + NOVELTY_SLACK * len(group))
                     near = near[np.argsort(cost[near])]
-                hold = beh.pose_class[near][:, group] == beh.pose_class[cur, group]
-                rank = np.where(np.isin(near, moves), 0, np.where(hold.all(1), 1, 2))
+                rank = np.where(np.isin(near, moves), 0, np.where(holds[near], 1, 2))
                 near = near[np.argsort(rank, kind="stable")]
             out[free] = best
             options.append((free, near))
