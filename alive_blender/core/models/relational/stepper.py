@@ -49,9 +49,8 @@ ACC_LIMIT = 4.0    # a draw's acceleration is kept within this many of the shot'
 SPEED_LIMIT = 1.5  # and each slot's speed within this many times its fastest captured speed (a wall, as
                    # the embedding models have: what the model has never seen, it may not rush into)
 NOVELTY_SLACK = 1.5  # cost (squared observed steps per member) a group may give up to show a new arrangement
-MOTION_SLACK = 4.0  # cost (as NOVELTY_SLACK) a group may give up to go on with its captured motion: it follows
-                   # the motion unless the model puts it over about 1.4 observed steps (pose and velocity) nearer
-                   # another frame (higher: temperature no longer varies the carried scene; lower: a collision jitters)
+MOTION_SLACK = 4.0  # cost (as NOVELTY_SLACK) a group may give up to go on with its captured motion instead of
+                   # stepping back (a hold stays allowed: it is how variations of a smooth shot part ways)
 DRAW_PULL = 1.0    # share of the way from the prediction to the drawn state the model continues from
 
 
@@ -195,8 +194,9 @@ class RelationalStepper:
         shows an arrangement the capture has, one group (in order) is drawn instead from its best
         frame within NOVELTY_SLACK that makes a new one (the walk's novelty preference: a hold or a
         skip of one group), unless ``novel`` is off (a loop closing, grounding, free poses). With ``novel``
-        a group also goes on with its captured motion where that costs at most MOTION_SLACK more (a
-        collision learned from one shot stalls or steps back otherwise). ``fixed`` ({slot: frame}: a
+        a group whose nearest frame is neither a hold nor a step of its captured motion goes on with
+        the motion instead where that costs at most MOTION_SLACK more (a collision learned from one
+        shot steps back at the hit otherwise). ``fixed`` ({slot: frame}: a
         goal's plan) draws those slots from their frames."""
         beh = self.beh
         F = len(beh.poses)
@@ -216,8 +216,8 @@ class RelationalStepper:
             best = int(np.argmin(cost))
             near = np.flatnonzero(cost <= cost[best] + NOVELTY_SLACK * len(group))
             near = near[np.argsort(cost[near])]
-            if novel:   # within MOTION_SLACK, a frame that goes on with the captured motion;
-                # the novelty's alternatives: those first, then a hold, then the rest (a step back last)
+            if novel:   # no step back where the captured motion is within MOTION_SLACK; the novelty's
+                # alternatives: the motion's steps first, then a hold, then the rest
                 cur = int(mem.frames[free[0]])
                 moves = self.planner.options(tuple(group))[cur][1:]
                 holds = (beh.pose_class[:, group] == beh.pose_class[cur, group]).all(1)
