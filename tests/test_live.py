@@ -92,6 +92,38 @@ def test_goal_on_the_path_halves_the_distance_within_48_ticks(live_workdir, name
     assert dists[-1] <= d0 / 2, f"{name}: it stays at the goal ({dists[-1]:.3f})"
 
 
+def test_relational_goal_is_reached_and_held_live(live_workdir, tmp_path):
+    """Live play drives the relational behavior's own stepper, so a goal there heads for the target
+    along the captured motion and stays while it is set (core: test_relational_core.py)."""
+    import shutil
+
+    import torch
+
+    from alive_blender.core.models.relational.stepper import RelationalStepper
+    from alive_blender.core.run import stages
+    work = tmp_path / "work"
+    shutil.copytree(live_workdir[0], work)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        stages.train(work, {"seed": 0}, {"seed": 0, "arch": "relational", "epochs": 20}, "cpu")
+    finally:
+        torch.set_num_threads(threads)
+    s = session(work, seed=2)
+    assert isinstance(s.stepper, RelationalStepper)
+    slot = s.slot("Drum")
+    path = s.behavior.world[:, slot, :3, 3]
+    now = position(s.step(), slot)
+    goal = path[np.argmax(np.linalg.norm(path - now, axis=1))]   # the farthest point of its own path
+    d0 = float(np.linalg.norm(now - goal))
+    s.step({"goal": {"object": "Drum", "to": goal.tolist()}})
+    d = np.array([np.linalg.norm(position(s.step(), slot) - goal) for _ in range(95)])
+    arrived = int(np.flatnonzero(d <= d0 / 2)[0])
+    assert arrived < 48 and (d[arrived:] <= d0 / 2).all(), d.round(2)
+    s.step({"goal": {"object": "Drum", "to": None}})
+    assert len({tuple(position(s.step(), slot).round(6)) for _ in range(8)}) > 1, "released, it moves again"
+
+
 def test_ground_snaps_to_the_nearest_captured_arrangement(live_workdir):
     work, _ = live_workdir
     s = session(work, seed=3)

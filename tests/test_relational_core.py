@@ -2,7 +2,8 @@
 
 The poses are the carried scene's (``blender/interaction_scenes.build_carried_scene``) written out
 as formulas: a platform rising and falling, a ball rolling along its top in step with it, a cube
-spinning beside them on a coprime period.
+spinning beside them on a coprime period; and the collision scene's (``build_collision_scene``): a ball
+falls onto a box, glances off it and pushes it away, every 12 frames.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import torch
 from alive_blender.core.errors import AliveError
 from alive_blender.core.models.behavior import BehaviorConfig
 from alive_blender.core.models.relational.model import RelationalBehavior
-from alive_blender.core.models.relational.relations import (contact_pairs, contact_violations, edge_types, groups,
-                                                            stated_pairs)
+from alive_blender.core.models.relational.relations import (contact_pairs, contact_violations, edge_types,
+                                                            event_pairs, groups, stated_pairs, sustained_pairs,
+                                                            touching)
 from alive_blender.core.models.relational.state import pose_features, world_from_features
 from alive_blender.core.models.relational.stepper import RelationalStepper
-from alive_blender.core.models.relational.train import fit_simulator
+from alive_blender.core.models.relational.train import fit_simulator, reversible
 from alive_blender.core.stepping import StepControls
 
 BOUNDS = np.array([[[-1.3, -.6, -.125], [1.3, .6, .125]], [[-.32] * 3, [.32] * 3], [[-.4] * 3, [.4] * 3]])
@@ -42,14 +44,32 @@ def carried(frames, p1=12, p2=17):
     return W
 
 
-def behavior(frames=36, epochs=30, noise=None, seed=0):
-    W = carried(frames)
-    contact = contact_pairs(W, BOUNDS)
+def collision(frames, p1=12, p2=17):
+    """Box, ball, spinner: the ball falls (gravity) onto the box's edge at phase 5, then rolls off to the
+    right while the box slides left, slowing down; the ball touches the box only at phases 5 and 6."""
+    W = np.tile(np.eye(4), (frames, 3, 1, 1))
+    for t in range(frames):
+        p, b = t % p1, 2 * math.pi * (t % p2) / p2
+        after = max(0, p - 5)
+        W[t, 0, :3, 3] = (-0.6 - 0.12 * after + 0.006 * after ** 2, 1, 0.49)
+        W[t, 1, :3, 3] = ((-0.05, 1, 2.1 - 0.034 * p ** 2) if p <= 5 else
+                          (-0.05 + 0.1 * after, 1, max(0.33, 1.25 - 0.2 * after)))
+        W[t, 2, :3, :3] = [[math.cos(b), -math.sin(b), 0], [math.sin(b), math.cos(b), 0], [0, 0, 1]]
+        W[t, 2, :3, 3] = (1.9, 0.2, 0.7)
+    return W
+
+
+COLLISION_BOUNDS = np.array([[[-.45] * 3, [.45] * 3], [[-.32] * 3, [.32] * 3], [[-.4] * 3, [.4] * 3]])
+
+
+def behavior(frames=36, epochs=30, noise=None, seed=0, scene=carried, bounds=BOUNDS):
+    W = scene(frames)
+    contact = contact_pairs(W, bounds)
     types = edge_types(np.zeros((3, 3), bool), np.zeros((3, 3), bool), contact)
-    cfg = BehaviorConfig(arch="relational", epochs=epochs, seed=seed)
+    cfg = BehaviorConfig(arch="relational", epochs=epochs, seed=seed, bidirectional=reversible(W, bounds))
     net, info = fit_simulator(W, types, cfg, input_noise=noise)
     return RelationalBehavior(cfg, 8, net, W, np.arange(frames), [1, 2, 3], NAMES, groups(contact), contact,
-                              BOUNDS, info)
+                              bounds, info)
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +106,56 @@ def test_relations_contact_and_stated():
     parent, constraint = stated_pairs([{"Ball": {"parent": "Platform", "constraints": ["COPY_ROTATION"]}}], NAMES)
     assert parent[0, 1] and parent[1, 0] and not parent[0, 2]
     assert constraint[1].any() and not constraint[1, 1]
+
+
+def test_a_brief_collision_relates_and_passing_close_by_does_not():
+    W = collision(36)
+    touch = touching(W, COLLISION_BOUNDS)[:12, 0, 1]
+    assert touch.sum() == 2                                  # touching only at the hit: no sustained contact
+    assert not sustained_pairs(W, COLLISION_BOUNDS).any()
+    assert event_pairs(W, COLLISION_BOUNDS)[0, 1] and groups(contact_pairs(W, COLLISION_BOUNDS)) == [[0, 1], [2]]
+    # two objects on their own smooth loops whose boxes touch where one turns: no event, independent
+    passing = carried(36)
+    passing[:, 1, :3, :3] = np.eye(3)
+    passing[:, 1, :3, 3] = (0.5, 1.0, 0.55 - 0.4 - 0.125 - 0.32)      # under the platform's lowest point
+    assert touching(passing, BOUNDS)[:, 0, 1].any()
+    assert groups(contact_pairs(passing, BOUNDS)) == [[0], [1], [2]]
+
+
+def test_contact_metric_on_a_collision():
+    W = collision(36)
+    contact = contact_pairs(W, COLLISION_BOUNDS)
+    assert not contact_violations(W, W, COLLISION_BOUNDS, contact).any()      # the capture itself is valid
+    cycle = W.copy()
+    cycle[:, 1] = W[(np.arange(36) + 12) % 36, 1]        # the ball from another drop, in step: still valid
+    assert not contact_violations(cycle, W, COLLISION_BOUNDS, contact).any()
+    late = W.copy()
+    late[:, 1] = W[(np.arange(36) + 3) % 36, 1]          # the ball three frames ahead of the box
+    off = contact_violations(late, W, COLLISION_BOUNDS, contact)
+    assert off.mean() > 0.5
+    # still falling onto a resting box: valid; glancing off a box that was never pushed: not
+    assert not off[:3].any() and off[3:5].all()
+
+
+def test_colliding_objects_are_drawn_together(monkeypatch):
+    beh = behavior(frames=36, scene=collision, bounds=COLLISION_BOUNDS)
+    assert beh.groups == [[0, 1], [2]]
+    states = run(beh, 200)
+    assert all(s.sources[0] == s.sources[1] for s in states)     # ball and box from one captured sample
+    assert not contact_violations(drawn_world(beh, states), beh.world, COLLISION_BOUNDS, beh.contact).any()
+    assert len({(int(s.sources[0]) % 12, int(s.sources[2]) % 17) for s in states}) > 36   # new arrangements
+    # along the collision's own motion: it is not learned backwards, and the draw prefers going on with
+    # it (this small model still holds or steps back often: on the bench's 64-frame shot it goes on in
+    # about 80 % of its steps)
+    assert not reversible(beh.world, COLLISION_BOUNDS) and reversible(carried(36), BOUNDS)
+
+    def steps(states):
+        phase = np.array([int(s.sources[0]) % 12 for s in states])
+        return np.bincount((phase[1:] - phase[:-1]) % 12, minlength=12)
+    on = steps(states)
+    monkeypatch.setattr("alive_blender.core.models.relational.stepper.MOTION_SLACK", 0.0)
+    off = steps(run(beh, 200))
+    assert on[1] > 1.5 * off[1] and on[1] > 2.5 * on[11], (on, off)   # measured: 68 against 41; 19 back
 
 
 def test_contact_metric_flags_a_ball_out_of_step():
@@ -142,20 +212,41 @@ def test_loop_returns_to_the_start(beh):
     assert np.allclose(s.poses, start.poses, atol=1e-6)
 
 
-def test_goal_pulls_an_object_halfway_within_48_steps(beh):
+@pytest.mark.parametrize("free", [False, True])
+def test_a_goal_is_reached_within_48_steps_and_held(beh, free):
+    """A dragged object heads for its goal along its captured motion and stays there while the goal
+    is set: at least halfway within 48 steps, and within that distance for the rest of 96 steps."""
     z = beh.world[:, 0, 2, 3]
     start = int(np.argmin(z))
     goal = beh.world[int(np.argmax(z)), 0, :3, 3]        # the platform's highest captured point: on its path
-    free = run(beh, 48, start=start, temperature=0.0)
-    pulled = run(beh, 48, start=start, temperature=0.0, goals={0: goal}, goal_strength=1.0)
+    top_step = np.linalg.norm(np.diff(beh.world[:, 0, :3, 3], axis=0), axis=1).max()
+    st = RelationalStepper(beh, free_poses=free)
+    for seed in range(3):
+        s = st.start(start, seed)
+        states = [s]
+        for _ in range(96):
+            s = st.step(s, StepControls(temperature=1.0, goals={0: goal}))
+            states.append(s)
+        world = np.stack([x.poses for x in states]) if free else drawn_world(beh, states)
+        d = np.linalg.norm(world[:, 0, :3, 3] - goal, axis=1)
+        half = 0.5 * d[0]
+        arrived = int(np.flatnonzero(d <= half)[0])
+        assert arrived <= 48 and (d[arrived:] <= half).all(), (seed, d.round(2))
+        assert d[-1] < 0.05 * d[0]                           # and it ends at the goal (it lies on the path)
+        # along its motion: no step longer than the capture's own
+        assert np.linalg.norm(np.diff(world[:, 0, :3, 3], axis=0), axis=1).max() <= top_step + 1e-6
+        # its carried ball goes with it
+        assert not contact_violations(world, beh.world, BOUNDS, beh.contact).any()
+    # without the goal (same seed) the platform does not stay at the top
+    free_run = run(beh, 96, start=start, temperature=1.0)
+    d = np.linalg.norm(drawn_world(beh, free_run)[48:, 0, :3, 3] - goal, axis=1)
+    assert d.max() > 0.5 * np.linalg.norm(beh.world[start, 0, :3, 3] - goal)
 
-    def dist(s):
-        return float(np.linalg.norm(drawn_world(beh, [s])[0, 0, :3, 3] - goal))
-    d0 = dist(pulled[0])
-    assert min(dist(s) for s in pulled[1:]) <= 0.5 * d0
-    # the goal acts: the same seed without it rolls out differently (the platform's own motion also
-    # passes the goal: it lies on its path)
-    assert [s.sources.tolist() for s in pulled] != [s.sources.tolist() for s in free]
+
+def test_goal_strength_zero_leaves_the_rollout_alone(beh):
+    a = [s.sources.tolist() for s in run(beh, 20, seed=2)]
+    b = [s.sources.tolist() for s in run(beh, 20, seed=2, goals={0: (0.0, 0.0, 0.0)}, goal_strength=0.0)]
+    assert a == b
 
 
 def test_held_objects_hold_still(beh):

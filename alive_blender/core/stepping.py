@@ -63,3 +63,25 @@ class Stepper(Protocol):
     def step(self, state: StepState, controls: StepControls) -> StepState:
         """The next state. Must not keep references that grow with the number of steps."""
         ...
+
+
+def steps_to(choices, targets) -> np.ndarray:
+    """Fewest steps from each frame to the nearest of ``targets`` (inf: unreachable), where
+    ``choices[i]`` are the frames a stepper may show after frame i (a breadth-first search backwards:
+    a goal heads there along those choices instead of stalling where its motion first turns away)."""
+    back = [[] for _ in choices]   # the reversed choice graph
+    for i, opts in enumerate(choices):
+        for j in opts:
+            back[int(j)].append(i)
+    dist = np.full(len(choices), np.inf)
+    frontier = list(targets)
+    dist[frontier] = 0
+    while frontier:
+        nxt = []
+        for j in frontier:
+            for i in back[j]:
+                if dist[i] == np.inf:
+                    dist[i] = dist[j] + 1
+                    nxt.append(i)
+        frontier = nxt
+    return dist

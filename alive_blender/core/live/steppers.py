@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import AliveError
-from ..stepping import StepControls, StepState
+from ..stepping import StepControls, StepState, steps_to
 
 
 def stepper_for(behavior, generator):
@@ -108,23 +108,7 @@ class WalkStepper:
         key = (m, targets)
         if key in self._plans:
             return self._plans[key]
-        F = self.size[1]
-        dist = np.full(F, np.inf)
-        back = [[] for _ in range(F)]   # reversed choice graph
-        for i in range(F):
-            for j in self.choices[m][i]:
-                back[int(j)].append(i)
-        frontier = list(targets)
-        for t in frontier:
-            dist[t] = 0
-        while frontier:
-            nxt = []
-            for j in frontier:
-                for i in back[j]:
-                    if dist[i] == np.inf:
-                        dist[i] = dist[j] + 1
-                        nxt.append(i)
-            frontier = nxt
+        dist = steps_to(self.choices[m], targets)
         if len(self._plans) >= self._PLANS:
             self._plans.pop(next(iter(self._plans)))
         self._plans[key] = dist

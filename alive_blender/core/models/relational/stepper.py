@@ -5,13 +5,15 @@ acceleration; a draw (temperature scales its randomness) gives the predicted
 state; then the controls act on it, in this order:
 
 - held slots keep their pose (velocity zero);
-- a per-object goal pulls the slot's position ``goal_strength x GOAL_RATE``
-  of the way toward its target;
 - a loop target (``--loop``) pulls the whole state ``loop_weight`` of the way
   to the target state (the rollout ramps it to 1 at the end: it ends there);
 - anchor pulls ``anchor`` of the way to the nearest captured joint state (the
   seed's renormalize-then-lerp, on the pose manifold: the rotation is made
-  orthonormal again after); ``ground`` snaps to it.
+  orthonormal again after); ``ground`` snaps to it;
+- a per-object goal (``goals.py``) draws the slot's group from the captured
+  frame that heads for the goal along the captured motion, and stays at the
+  frame nearest it while the goal is set (a pull on the prediction alone did
+  not hold: the next draw followed the motion past the goal).
 
 Then the drawable step: ``object-layers`` can only show captured poses, so
 each group of related slots (``relations.groups``) is drawn from the one
@@ -40,13 +42,15 @@ import numpy as np
 from ...errors import AliveError
 from ...stepping import StepControls, StepState
 from .drawing import FREE_ANCHOR, FREE_PULL, keep_relations, within_reach
+from .goals import GoalPlanner
 from .state import pose_features, renormalize, world_from_features
 
-GOAL_RATE = 0.15   # share of the way to a goal per step at goal_strength 1
 ACC_LIMIT = 4.0    # a draw's acceleration is kept within this many of the shot's RMS accelerations
 SPEED_LIMIT = 1.5  # and each slot's speed within this many times its fastest captured speed (a wall, as
                    # the embedding models have: what the model has never seen, it may not rush into)
 NOVELTY_SLACK = 1.5  # cost (squared observed steps per member) a group may give up to show a new arrangement
+MOTION_SLACK = 4.0  # cost (as NOVELTY_SLACK) a group may give up to go on with its captured motion instead of
+                   # stepping back (a hold stays allowed: it is how variations of a smooth shot part ways)
 DRAW_PULL = 1.0    # share of the way from the prediction to the drawn state the model continues from
 
 
@@ -67,6 +71,7 @@ class RelationalStepper:
         self.draw_pull = FREE_PULL if self.free_poses else float(draw_pull)
         self.history = int(history)
         self.object_names = list(behavior.object_names)
+        self.planner = GoalPlanner(behavior, self._costs)
         self._torch()
 
     def _torch(self):
@@ -107,10 +112,6 @@ class RelationalStepper:
         for m in held:
             self._slot(m, M, "held")
             pred[m] = mem.pose[m]
-        for m, goal in (controls.goals or {}).items():
-            self._slot(int(m), M, "goal")
-            g = np.asarray(goal, np.float64).reshape(3)
-            pred[int(m), :3] += min(1.0, max(0.0, controls.goal_strength)) * GOAL_RATE * (g - pred[int(m), :3])
         if controls.loop_target is not None and controls.loop_weight > 0:
             target = pose_features(controls.loop_target.poses)
             pred = pred + min(1.0, controls.loop_weight) * (target - pred)
@@ -121,11 +122,16 @@ class RelationalStepper:
             nearest = self._nearest_joint(pred, pred - mem.pose)
             pred = pred + anchor * (beh.poses[nearest] - pred)
         pred = renormalize(pred)
+        goal_frames = self._goals(controls, mem, held)
+        for m, f in goal_frames.items():   # the goal's group shows (and continues from) its planned frame
+            pred[m], vel[m] = beh.poses[f, m], beh.vels[f, m]
         novel = not (controls.ground or (controls.loop_target is not None and controls.loop_weight > 0))
         if self.free_poses:   # drawn as predicted: the relations hold it together; states: the nearest samples
             pred = keep_relations(within_reach(pred, beh), pred - mem.pose, beh, self._costs, held)
+            for m, f in goal_frames.items():   # a goal's group is drawn as planned (captured: within reach)
+                pred[m] = beh.poses[f, m]
             novel = False
-        frames = self._draw(pred, mem, held, novel)
+        frames = self._draw(pred, mem, held, novel, goal_frames)
         # continue from draw_pull of the way from the prediction to the drawn captured state (pose and
         # velocity): at 1 the model always starts from a state the capture has (it stays in what it
         # was trained on, so nothing drifts); at 0 it runs free
@@ -165,27 +171,65 @@ class RelationalStepper:
     def _nearest_joint(self, pred, vel) -> int:
         return int(np.argmin(self._costs(pred, vel, np.arange(len(self.object_names)))))
 
-    def _draw(self, pred, mem, held, novel: bool = True) -> np.ndarray:
+    def _goals(self, controls, mem, held) -> dict:
+        """{slot: captured frame} for every free slot of a group with a goal (goals.py); a goal decides
+        with chance ``goal_strength`` per step, and the first goal of a group decides it."""
+        M = len(self.object_names)
+        out = {}
+        for m, goal in sorted((controls.goals or {}).items()):
+            self._slot(int(m), M, "goal")
+            g = np.asarray(goal, np.float64).reshape(3)
+            group = next(gr for gr in self.beh.groups if int(m) in gr)
+            strength = min(1.0, max(0.0, float(controls.goal_strength)))
+            if int(m) in held or any(s in out for s in group) or strength <= 0 or \
+                    (strength < 1 and float(self.torch.rand(1, generator=mem.generator)) >= strength):
+                continue
+            f = self.planner.next_frame(group, int(m), int(mem.frames[int(m)]), g)
+            if f is not None:
+                out.update({s: f for s in group if s not in held})
+        return out
+
+    def _draw(self, pred, mem, held, novel: bool = True, fixed=None) -> np.ndarray:
         """The captured frame each slot is drawn from: one per group of related slots. Where that
         shows an arrangement the capture has, one group (in order) is drawn instead from its best
         frame within NOVELTY_SLACK that makes a new one (the walk's novelty preference: a hold or a
-        skip of one group), unless ``novel`` is off (a loop closing, grounding)."""
+        skip of one group), unless ``novel`` is off (a loop closing, grounding, free poses). With ``novel``
+        a group whose nearest frame is neither a hold nor a step of its captured motion goes on with
+        the motion instead where that costs at most MOTION_SLACK more (a collision learned from one
+        shot steps back at the hit otherwise). ``fixed`` ({slot: frame}: a
+        goal's plan) draws those slots from their frames."""
         beh = self.beh
         F = len(beh.poses)
         vel = pred - mem.pose
         out = mem.frames.copy()
         options = []
+        fixed = fixed or {}
+        for m, f in fixed.items():
+            out[m] = f
         for group in beh.groups:
-            free = [m for m in group if m not in held]
+            free = [m for m in group if m not in held and m not in fixed]
             if not free:
                 continue
             cost = self._costs(pred, vel, np.asarray(group))
             cont = (int(mem.frames[free[0]]) + 1) % F
             cost = cost + 1e-6 * (np.arange(F) != cont)    # among equal frames: the one that continues
             best = int(np.argmin(cost))
-            out[free] = best
             near = np.flatnonzero(cost <= cost[best] + NOVELTY_SLACK * len(group))
-            options.append((free, near[np.argsort(cost[near])]))
+            near = near[np.argsort(cost[near])]
+            if novel:   # no step back where the captured motion is within MOTION_SLACK; the novelty's
+                # alternatives: the motion's steps first, then a hold, then the rest
+                cur = int(mem.frames[free[0]])
+                moves = self.planner.options(tuple(group))[cur][1:]
+                holds = (beh.pose_class[:, group] == beh.pose_class[cur, group]).all(1)
+                if best not in moves and not holds[best] and \
+                        cost[moves].min() <= cost[best] + MOTION_SLACK * len(group):
+                    best = int(moves[np.argmin(cost[moves])])
+                    near = np.flatnonzero(cost <= cost[best] + NOVELTY_SLACK * len(group))
+                    near = near[np.argsort(cost[near])]
+                rank = np.where(np.isin(near, moves), 0, np.where(holds[near], 1, 2))
+                near = near[np.argsort(rank, kind="stable")]
+            out[free] = best
+            options.append((free, near))
         if novel and len(beh.groups) > 1 and self._arrangement(out) in beh.captured:
             for free, near in options:
                 for f in near:

@@ -22,7 +22,7 @@ from ...errors import AliveError
 from . import ARCH
 from .mixture import mixture_mean, mixture_nll
 from .noise import random_walk_noise
-from .relations import contact_pairs, edge_types, groups, stated_pairs
+from .relations import contact_pairs, edge_types, event_pairs, groups, stated_pairs
 from .simulator import RelationalNetConfig, RelationalSimulator
 from .state import pose_features, velocities
 
@@ -107,6 +107,12 @@ def fit_simulator(world: np.ndarray, types: np.ndarray, cfg, reporter=None, inpu
     return net, info
 
 
+def reversible(world: np.ndarray, bounds) -> bool:
+    """Whether the shot may also be learned played backwards: not where objects collide (a box does
+    not throw the ball back up; taught both directions, the rollout stalls or jitters between them)."""
+    return bounds is None or not event_pairs(world, bounds).any()
+
+
 def train_relational(embeddings: np.ndarray, capture, cfg, reporter=None, regions=None, objects=None,
                      free_poses: bool = False):
     """The relational behavior for a capture, or the object walk where there is too little to learn
@@ -147,7 +153,9 @@ def train_relational(embeddings: np.ndarray, capture, cfg, reporter=None, region
     types = edge_types(parent, constraint, contact)
     related = parent | contact
     grouped = groups(related)
-    net, info = fit_simulator(world, types, cfg, reporter)
+    backwards = bool(cfg.bidirectional) and reversible(world, bounds)
+    net, info = fit_simulator(world, types, replace(cfg, bidirectional=backwards), reporter)
+    info["played_backwards"] = backwards
     joint = [[names[m] for m in g] for g in grouped if len(g) > 1]
     info["relations"] = {"parent": int(parent.sum() // 2), "constraint": int(constraint.any(1).sum()),
                          "contact": int(contact.sum() // 2), "joint groups": joint,
