@@ -12,7 +12,9 @@ Rows, side by side in one run:
     .blend size, frame-change time (target <= 50 ms median)
   * with --device cuda: train and decode again on the GPU, and decode under bf16 autocast (mixed precision)
 
-It runs whatever generator is the default at run time (``--generator`` picks another).
+It runs whatever generator is the default at run time (``--generator`` picks another, or several:
+``--generator object-layers,object-world`` runs each on the same capture, rows side by side); ``--scene
+pan|dolly`` takes the combination scene with a moving camera instead of the demo scene.
 
   OMP_NUM_THREADS=2 python scripts/bench_resolution.py [--frames 48] [--size 1280x720] [--json PATH]
 """
