@@ -34,7 +34,10 @@ generator), crossfade (50/50 blends of two captured frames of different
 configurations: must score low, else the metric is broken), ceiling (the real
 renders of the never-captured configurations), footage
 (/work/shared/data/pedestrians: no configurations; whole-frame nearest-real
-PSNR of invented frames against tau computed among the real frames).
+PSNR of invented frames against tau computed among the real frames),
+moving-camera and dolly (issue 19, ``scripts/bench_world.py``: the scene with a
+panning / dollying camera, object-world with run's default behavior and with
+the object walk, against object-layers; scored by the re-render oracle).
 
 Timing columns are the wall time of each CLI process (start-up and imports
 included: what a user waits); the machine's load average is recorded.
@@ -60,7 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FOOTAGE = Path(os.environ.get("ALIVE_FOOTAGE", "/work/shared/data/pedestrians"))
 ALL_ROWS = ["default", "grid-siren", "original", "relational", "relational+world", "video-texture", "crossfade", "ceiling", "footage",
-            "moving-camera"]
+            "moving-camera", "dolly"]
 ALL_ROWS += ["footage-frames", "footage-regions"]   # the scene fed as footage (scripts/bench_regions.py)
 ALL_ROWS += ["walk"]   # the object walk by name, whatever run's default behavior is
 TARGET_S = 180.0
@@ -552,7 +555,7 @@ def main(argv=None) -> int:
     try:
         blend = work / "combination.blend"
         python(MAKE_SCENE, [blend, *args.periods, "0" if args.circle else "1", args.scene], args.threads, log)
-        scene_rows = [r for r in rows if r not in ("footage", "moving-camera")]
+        scene_rows = [r for r in rows if r not in ("footage", "moving-camera", "dolly")]
         for engine in engines if scene_rows else []:
             for size in sizes:
                 shot = bench_shot(engine, size, args, scene_rows, work, defaults, log)
@@ -578,16 +581,20 @@ def main(argv=None) -> int:
                 except CommandFailed as err:
                     footage.append({"row": "footage-regions", "size": size, "error": str(err)})
         moving = []
-        if "moving-camera" in rows:   # issue 19: a panning camera, scored by the re-render oracle
+        # issue 19: a panning ("moving-camera") or dollying camera, scored by the re-render oracle
+        for move in [m for m in ("moving-camera", "dolly") if m in rows]:
             import bench_world
             for engine in engines:
                 for size in sizes:
-                    moving.append(bench_world.bench_moving_camera(args, work, log, cli, python, size, engine))
+                    moving.append(bench_world.bench_moving_camera(args, work, log, cli, python, size, engine,
+                                                                  move="pan" if move == "moving-camera" else move))
                     print(bench_world.table(moving[-1]), file=sys.stderr)
-                    if args.contact_sheet:   # one sheet per shot: the first as before, the others named by engine and size
-                        tag = "" if len(moving) == 1 else f"_{engine.lower()}_{size}"
+                    if args.contact_sheet:   # one sheet per shot: the first of each move as before, the others
+                        first = sum(m["move"] == moving[-1]["move"] for m in moving) == 1   # by engine and size
+                        name = "_moving_camera" if move == "moving-camera" else f"_{move}"
+                        tag = "" if first else f"_{engine.lower()}_{size}"
                         bench_world.contact_sheet(moving[-1], Path(args.contact_sheet).with_name(
-                            Path(args.contact_sheet).stem + f"_moving_camera{tag}.png"))
+                            Path(args.contact_sheet).stem + f"{name}{tag}.png"))
         conditions = {"threads": args.threads, "cpus_visible": os.cpu_count(), "loadavg_before": round(load_before, 2),
                       "loadavg_after": round(os.getloadavg()[0], 2), "frames": args.frames,
                       "periods": list(args.periods), "swing": not args.circle, "scene": args.scene, "count": args.count,

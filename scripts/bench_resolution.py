@@ -12,7 +12,9 @@ Rows, side by side in one run:
     .blend size, frame-change time (target <= 50 ms median)
   * with --device cuda: train and decode again on the GPU, and decode under bf16 autocast (mixed precision)
 
-It runs whatever generator is the default at run time (``--generator`` picks another).
+It runs whatever generator is the default at run time (``--generator`` picks another, or several:
+``--generator object-layers,object-world`` runs each on the same capture, rows side by side); ``--scene
+pan|dolly`` takes the combination scene with a moving camera instead of the demo scene.
 
   OMP_NUM_THREADS=2 python scripts/bench_resolution.py [--frames 48] [--size 1280x720] [--json PATH]
 """
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import threading
@@ -96,69 +99,113 @@ def frame_change_ms(scene, obj, frames) -> float:
     return float(np.median(times)) * 1000.0
 
 
+def build_scene(args):
+    """The shot at --size: the demo scene (still camera), or the combination scene with a panning or a
+    dollying camera (issue 19), its first --frames frames."""
+    import bpy
+
+    from alive_blender.blender.combination_scene import build_combination_scene
+    from alive_blender.blender.demo_scene import build_demo_scene
+    W, H = args.size
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    if args.scene == "demo":
+        scene = build_demo_scene(frames=args.frames, width=W, height=H)
+    else:
+        scene = build_combination_scene(width=W, height=H, **{args.scene: 16})
+        scene.frame_end = args.frames
+    for other in [s for s in bpy.data.scenes if s != scene]:
+        bpy.data.scenes.remove(other)
+    return scene
+
+
 def run_end_to_end(args, rows, out_dir: Path):
+    """Every stage for each of --generator's architectures, on one capture (rendered and encoded once;
+    each generator's end-to-end total counts that capture and encode)."""
     import bpy
 
     from alive_blender.blender.bake.from_workdir import bake_from_workdir
     from alive_blender.blender.bake.points import BakeSettings
     from alive_blender.blender.capture.render import CaptureSettings, capture
-    from alive_blender.blender.demo_scene import build_demo_scene
     from alive_blender.blender.scenefile import save_blend
     from alive_blender.core.models.generator import DEFAULT_ARCH
     from alive_blender.core.run import stages
     from alive_blender.core.workdir.dataset import open_capture
     W, H = args.size
     ww, wh = args.working
-    wd = out_dir / "work"
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = build_demo_scene(frames=args.frames, width=W, height=H)
-    for other in [s for s in bpy.data.scenes if s != scene]:
-        bpy.data.scenes.remove(other)
-    arch = args.generator or DEFAULT_ARCH
+    scene = build_scene(args)
+    clean = out_dir / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(clean))
+    archs = [a.strip() for a in (args.generator or DEFAULT_ARCH).split(",") if a.strip()]
     rows.append({"row": "baseline (bpy + torch loaded)", "seconds": 0.0, "peak_gb": rss_bytes() / 1e9})
-    gen_cfg = {"arch": arch, "steps": args.steps, "seed": 0}
-    stage_calls = [
-        ("capture", lambda: capture(scene, wd, CaptureSettings(width=W, height=H, engine=args.engine,
-                                                               samples=args.samples))),
-        ("encode", lambda: stages.encode(wd, {}, "cpu")),
-        ("train", lambda: stages.train(wd, gen_cfg, {"epochs": 150, "seed": 0}, "cpu", working_size=(ww, wh))),
-        ("rollout", lambda: stages.rollout(wd, {"steps": args.frames - 1, "count": 1, "seed": 0}, device="cpu")),
-        ("decode", lambda: stages.decode_rollout(wd, width=W, height=H, device="cpu")),
-        ("bake", lambda: bake_from_workdir(scene, wd, BakeSettings(point_density=args.point_density),
-                                           blend_dir=out_dir, device="cpu", decoded_dir=wd / "decoded")),
-        ("save", lambda: save_blend(out_dir / "shot.blend")),
-        ("preview", lambda: stages.preview(wd)),
-    ]
-    results = {}
-    total = 0.0
-    for name, call in stage_calls:
+    first = out_dir / "work"
+
+    def timed(name, call):
         with PeakMemory() as mem:
             t = time.monotonic()
-            results[name] = call()
+            result = call()
             secs = time.monotonic() - t
-        total += secs
-        rows.append({"row": f"{name}" + (f" ({arch}, {ww}x{wh})" if name == "train" else ""),
-                     "seconds": secs, "cpu_s": mem.cpu, "peak_gb": mem.peak / 1e9})
+        rows.append({"row": name, "seconds": secs, "cpu_s": mem.cpu, "peak_gb": mem.peak / 1e9})
         print(f"  {name}: {secs:.1f} s ({mem.cpu:.1f} s CPU), peak {mem.peak / 1e9:.2f} GB", flush=True)
-    rows.append({"row": f"end to end ({args.frames} frames {W}x{H})", "seconds": total,
-                 "cpu_s": sum(r.get("cpu_s", 0.0) for r in rows), "peak_gb": max(r["peak_gb"] for r in rows)})
-    cap = open_capture(wd)
+        return result
+
+    if args.capture_from:   # an earlier run's capture and embeddings of the same shot (hard links)
+        shutil.rmtree(first, ignore_errors=True)
+        shutil.copytree(Path(args.capture_from), first, copy_function=os.link,
+                        ignore=shutil.ignore_patterns("model", "rollout", "decoded", "bakes", "preview*"))
+        rows.append({"row": f"capture + encode: reused from {args.capture_from}", "seconds": 0.0, "peak_gb": 0.0})
+    else:
+        timed("capture", lambda: capture(scene, first, CaptureSettings(width=W, height=H, engine=args.engine,
+                                                                       samples=args.samples)))
+        timed("encode", lambda: stages.encode(first, {}, "cpu"))
+    shared = rows[-1:] if args.capture_from else rows[-2:]
+    cap = open_capture(first)
     captured = [cap.read(i)[0] for i in range(len(cap))]
-    dec = np.load(wd / "decoded" / "rgb.npy", mmap_mode="r")
-    ratio = gradient_energy(dec) / max(gradient_energy(captured), 1e-12)
-    bake = results["bake"]
-    obj = scene.objects[bake["points_object"]]
-    start = bake["frames"][0]
-    change = frame_change_ms(scene, obj, [start + (i * 7) % args.frames for i in range(20)])
-    per_frame = np.asarray(bake["points_per_frame"])
-    info = {"sharpness_ratio": ratio, "blend_mb": (out_dir / "shot.blend").stat().st_size / 1e6,
-            "frame_change_ms": change, "points_per_frame_median": int(np.median(per_frame)),
-            "train_psnr": results["train"].get("train_psnr"), "generator": arch}
-    sheet = contact_sheet_full(captured, dec, args.sheet_columns, args.sheet_crop)
-    if args.sheet:
-        from alive_blender.core.workdir.images import write_png
-        write_png(Path(args.sheet), sheet)
-        info["sheet"] = args.sheet
+    info = {}
+    for k, arch in enumerate(archs):
+        wd = first if k == 0 else out_dir / f"work_{arch}"
+        if k:   # the same capture and embeddings (hard links), nothing trained
+            shutil.rmtree(wd, ignore_errors=True)
+            shutil.copytree(first, wd, copy_function=os.link,
+                            ignore=shutil.ignore_patterns("model", "rollout", "decoded", "bakes", "preview*"))
+        bpy.ops.wm.open_mainfile(filepath=str(clean))   # each bake on the scene as captured
+        scene = bpy.context.scene
+        gen_cfg = {"arch": arch, "steps": args.steps, "seed": 0}
+        mine = len(rows)
+        rows.append({"row": f"baseline before {arch}", "seconds": 0.0, "peak_gb": rss_bytes() / 1e9})
+        results = {}
+        for name, call in [
+            ("train", lambda: stages.train(wd, gen_cfg, {"epochs": 150, "seed": 0}, "cpu", working_size=(ww, wh))),
+            ("rollout", lambda: stages.rollout(wd, {"steps": args.frames - 1, "count": 1, "seed": 0}, device="cpu")),
+            ("decode", lambda: stages.decode_rollout(wd, width=W, height=H, device="cpu")),
+            ("bake", lambda: bake_from_workdir(scene, wd, BakeSettings(point_density=args.point_density),
+                                               blend_dir=out_dir, device="cpu", decoded_dir=wd / "decoded")),
+            ("save", lambda: save_blend(out_dir / f"shot_{arch}.blend")),
+            ("preview", lambda: stages.preview(wd)),
+        ]:
+            results[name] = timed(f"{name} ({arch}" + (f", {ww}x{wh})" if name == "train" else ")"), call)
+        own = shared + rows[mine:]
+        rows.append({"row": f"end to end, {arch} ({args.scene}, {args.frames} frames {W}x{H})",
+                     "seconds": sum(r["seconds"] for r in own), "cpu_s": sum(r.get("cpu_s", 0.0) for r in own),
+                     "peak_gb": max(r["peak_gb"] for r in own)})
+        dec = np.load(wd / "decoded" / "rgb.npy", mmap_mode="r")
+        ratio = gradient_energy(dec) / max(gradient_energy(captured), 1e-12)
+        bake = results["bake"]
+        obj = scene.objects[bake["points_object"]]
+        start = bake["frames"][0]
+        change = frame_change_ms(scene, obj, [start + (i * 7) % args.frames for i in range(20)])
+        per_frame = np.asarray(bake["points_per_frame"])
+        tag = "" if len(archs) == 1 else f" ({arch})"
+        info.update({f"sharpness_ratio{tag}": ratio,
+                     f"blend_mb{tag}": (out_dir / f"shot_{arch}.blend").stat().st_size / 1e6,
+                     f"frame_change_ms{tag}": change, f"points_per_frame_median{tag}": int(np.median(per_frame)),
+                     f"train_psnr{tag}": results["train"].get("train_psnr")})
+        if args.sheet:
+            from alive_blender.core.workdir.images import write_png
+            sheet = Path(args.sheet)
+            sheet = sheet if len(archs) == 1 else sheet.with_name(f"{sheet.stem}_{arch}{sheet.suffix}")
+            write_png(sheet, contact_sheet_full(captured, dec, args.sheet_columns, args.sheet_crop))
+            info[f"sheet{tag}"] = str(sheet)
+    info["generator"] = ",".join(archs)
     return info
 
 
@@ -241,7 +288,7 @@ def run_cuda_rows(args, rows, out_dir: Path):
     wd = out_dir / "work"
     W, H = args.size
     ww, wh = args.working
-    gen_cfg = {"arch": args.generator or None, "steps": args.steps, "seed": 0}
+    gen_cfg = {"arch": args.generator.split(",")[0] or None, "steps": args.steps, "seed": 0}
     gen_cfg = {k: v for k, v in gen_cfg.items() if v is not None}
     for name, call in [
         ("train (cuda)", lambda: stages.train(wd, gen_cfg, {"epochs": 150, "seed": 0}, "cuda", force=True,
@@ -279,7 +326,10 @@ def main(argv=None):
     ap.add_argument("--engine", default="CYCLES")
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--steps", type=int, default=500, help="generator steps")
-    ap.add_argument("--generator", default="", help="generator architecture (default: the package's default)")
+    ap.add_argument("--generator", default="", help="generator architecture(s), comma-separated, on one capture "
+                                                    "(default: the package's default)")
+    ap.add_argument("--scene", default="demo", choices=["demo", "pan", "dolly"],
+                    help="demo (still camera) or the combination scene with a panning / dollying camera")
     ap.add_argument("--point-density", type=float, default=1 / 9, help="end-to-end bake: points per pixel")
     ap.add_argument("--bake-frames", type=int, default=200, help="dense bake: frames (0: skip)")
     ap.add_argument("--bake-density", type=float, default=1 / 9, help="dense bake: points per pixel")
@@ -289,6 +339,8 @@ def main(argv=None):
     ap.add_argument("--sheet-columns", type=int, default=3)
     ap.add_argument("--sheet-crop", type=size, default=(480, 270),
                     help="centre crop WxH of each frame in the sheet, pixels 1:1 (the full size: whole frames)")
+    ap.add_argument("--capture-from", default="", help="use this work directory's capture and embeddings (the "
+                    "same --scene, --size, --frames, --engine) instead of rendering: the generators' rows only")
     ap.add_argument("--json", default="", help="also write the results here")
     ap.add_argument("--keep", default="", help="work in this folder and keep it (default: a temporary one)")
     args = ap.parse_args(argv)

@@ -2,8 +2,14 @@
 
 The combination scene with a panning camera (``build_combination_scene(pan=P)``:
 the camera swings left and right with period P while the two objects loop
-with periods P1 and P2). A configuration is (orbiter phase, swinger position,
-camera phase); the capture (frames 1..N) holds N of them. Invented frame t is
+with periods P1 and P2), or a dollying one (``dolly=P``: the camera moves in
+and out along its view axis, period P). A configuration is (orbiter phase,
+swinger position, camera): for the pan the camera's phase (16; as first
+measured), for the dolly its position (a cosine, like the swinger: phases t
+and P - t are one position, 9 of them); the capture (frames 1..N) holds N of
+them. Both rows also count the camera by its view (the distinct captured
+camera poses: the pan's sine path shows phases t and P/2 - t from one place,
+so 9 views), the ``new by view`` column. Invented frame t is
 seen through the shot's camera at frame 1 + t (``core/world/camera_path.py``),
 so a frame is new when its objects' poses were never captured together
 under that camera.
@@ -29,11 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
-MAKE_PAN_SCENE = """
+MAKE_MOVING_SCENE = """
 import bpy, sys
 from alive_blender.blender.combination_scene import build_combination_scene
 bpy.ops.wm.read_factory_settings(use_empty=True)
-scene = build_combination_scene(periods=(int(sys.argv[2]), int(sys.argv[3])), swing=True, pan=int(sys.argv[4]))
+scene = build_combination_scene(periods=(int(sys.argv[2]), int(sys.argv[3])), swing=True,
+                                **{sys.argv[5]: int(sys.argv[4])})
 for s in [s for s in bpy.data.scenes if s != scene]:
     bpy.data.scenes.remove(s)
 bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])
@@ -49,20 +56,94 @@ def psnr(a, b) -> float:
 
 
 def bench_moving_camera(args, work: Path, log: Path, cli, python, size: str = "64x48", engine: str = "WORKBENCH",
-                        pan: int = 16, oracle_frames: int = 32) -> dict:
-    from alive_blender.core.run.stages import load_generator
-    from alive_blender.core.workdir.dataset import load_capture, load_capture_info
+                        pan: int = 16, oracle_frames: int = 32, move: str = "pan") -> dict:
+    """``move`` "pan" or "dolly", with period ``pan`` frames. Rows: object-world with run's default
+    behavior, object-world with the object walk, object-layers (today's default)."""
     p1, p2 = args.periods
-    blend = work / f"pan{pan}.blend"
-    python(MAKE_PAN_SCENE, [blend, p1, p2, pan], args.threads, log)
-    wd = work / f"pan_world_{engine}_{size}"
+    blend = work / f"{move}{pan}.blend"
+    python(MAKE_MOVING_SCENE, [blend, p1, p2, pan, move], args.threads, log)
+    wd = work / f"{move}_world_{engine}_{size}"
     if wd.exists():
         shutil.rmtree(wd)
     _, t_train = cli(["run", blend, "--out", wd, "--frames", f"1-{args.frames}", "--resolution", size, "--engine",
-                      engine, "--generator", "object-world", "--until", "train"], args.threads, log)
+                      engine, "--generator", "object-world", "--until", "train",
+                      *(["--behavior-epochs", args.behavior_epochs] if getattr(args, "behavior_epochs", 0) else [])],
+                     args.threads, log)
+    keep = shutil.ignore_patterns("model", "rollout", "bench_*", "oracle*", "decoded", "bakes")
+    world = oracle_row(args, wd, blend, cli, python, log, size, engine, pan, move, oracle_frames, t_train)
+    # the object walk on the same capture (its novelty counts the camera: core/models/object_walk.py)
+    wd3 = work / f"{move}_walk_{engine}_{size}"
+    if wd3.exists():
+        shutil.rmtree(wd3)
+    shutil.copytree(wd, wd3, ignore=keep)
+    _, t_train3 = cli(["train", wd3, "--generator", "object-world", "--behavior", "object-walk"], args.threads, log)
+    walk = oracle_row(args, wd3, blend, cli, python, log, size, engine, pan, move, oracle_frames, t_train3)
+    # today's default on the same capture: whole captured frames (a moving camera has no image-space layers)
+    wd2 = work / f"{move}_layers_{engine}_{size}"
+    if wd2.exists():
+        shutil.rmtree(wd2)
+    shutil.copytree(wd, wd2, ignore=keep)
+    _, t_train2 = cli(["train", wd2, "--generator", "object-layers"], args.threads, log)
+    ro2 = wd2 / "bench_layers.npy"
+    _, t_ro2 = cli(["rollout", wd2, "--steps", args.steps, "--count", args.count, "--seed", 0, "--out", ro2],
+                   args.threads, log)
+    cfg = world["_configs"]
+    st2 = np.load(ro2.with_suffix(".states.npy"))[:, 1:].ravel()
+    layers = {"row": "object-layers (today: whole captured frames)", "tau_db": world["tau_db"],
+              "new_reached": len({cfg.of(s, s) for s in st2} - cfg.captured),
+              "never_captured": world["never_captured"], "captured_configs": world["captured_configs"],
+              "new_by_view": len({cfg.by_view(s, s) for s in st2} - cfg.captured_v),
+              "never_captured_by_view": world["never_captured_by_view"], "train_s": t_train2, "rollout_s": t_ro2,
+              "note": "every invented frame is a captured frame, camera included (replayed, not new)"}
+    return {"engine": engine, "size": size, "pan": pan, "move": move, "rows": [world, walk, layers]}
+
+
+class Configs:
+    """What counts as a configuration of the shot: (orbiter phase, swinger position, camera): for the pan
+    the camera's phase, for the dolly its position; ``by_view``: the camera by its captured pose class."""
+
+    def __init__(self, cap, p1: int, p2: int, pan: int, move: str):
+        self.fr = np.round(cap.frames).astype(int)               # scene frame of each sample
+        n = len(self.fr)
+        views = np.stack([cap.world_from_camera(i) for i in range(n)]).reshape(n, -1)
+        self.view = np.array([np.flatnonzero(np.abs(views - v).max(1) <= 1e-4)[0] for v in views])
+        self.p1, self.p2, self.pan, self.move = p1, p2, pan, move
+        self.captured = {self.of(i, i, i) for i in range(n)}
+        self.captured_v = {self.by_view(i, i, i) for i in range(n)}
+        n_cam = pan if move == "pan" else pan // 2 + 1
+        self.never = p1 * (p2 // 2 + 1) * n_cam - len(self.captured)
+        self.never_v = p1 * (p2 // 2 + 1) * len(set(self.view.tolist())) - len(self.captured_v)
+
+    def phase(self, s):
+        return (self.fr[s] - 1) % self.p1
+
+    def swing(self, s):
+        b = (self.fr[s] - 1) % self.p2
+        return min(b, self.p2 - b)
+
+    def campos(self, s):
+        b = (self.fr[s] - 1) % self.pan
+        return b if self.move == "pan" else min(b, self.pan - b)   # the dolly: combination_scene.dolly_position_of
+
+    def of(self, orb_sample, swi_sample, cam_sample=None):
+        cam = orb_sample if cam_sample is None else cam_sample
+        return self.phase(orb_sample), self.swing(swi_sample), self.campos(cam)
+
+    def by_view(self, orb_sample, swi_sample, cam_sample=None):
+        cam = orb_sample if cam_sample is None else cam_sample
+        return self.phase(orb_sample), self.swing(swi_sample), int(self.view[cam])
+
+
+def oracle_row(args, wd: Path, blend: Path, cli, python, log: Path, size: str, engine: str, pan: int, move: str,
+               oracle_frames: int, t_train: float) -> dict:
+    """Roll out the work directory's behavior, compose every invented frame, count the configurations
+    reached, and score a sample of them against Blender's render of the same state (the oracle)."""
+    from alive_blender.core.run.stages import load_generator
+    from alive_blender.core.workdir.dataset import load_capture, load_capture_info
+    p1, p2 = args.periods
     ro = wd / "bench_world.npy"
-    _, t_ro = cli(["rollout", wd, "--steps", args.steps, "--count", args.count, "--seed", 0, "--out", ro],
-                  args.threads, log)
+    res_ro, t_ro = cli(["rollout", wd, "--steps", args.steps, "--count", args.count, "--seed", 0, "--out", ro],
+                       args.threads, log)
     states = np.load(ro.with_suffix(".states.npy"))            # (K, N + 1, M)
     cap = load_capture_info(wd)
     gen = load_generator(wd)
@@ -72,22 +153,19 @@ def bench_moving_camera(args, work: Path, log: Path, cli, python, size: str = "6
                          for k in range(len(states))])         # (K, N + 1, H, W, 3)
     t_compose = time.monotonic() - t0
     cams = gen.camera_samples(frames)
-    fr = np.round(cap.frames).astype(int)                      # scene frame of each sample
-    phase = lambda s: (fr[s] - 1) % p1                         # noqa: E731
-    swing = lambda s: min((fr[s] - 1) % p2, p2 - (fr[s] - 1) % p2)  # noqa: E731
-    campos = lambda s: (fr[s] - 1) % pan                       # noqa: E731
+    cfg = Configs(cap, p1, p2, pan, move)
     names = [gen.names[str(o)] for o in gen.objects]
     orb, swi = names.index("Orbiter"), names.index("Swinger")
-    captured = {(phase(i), swing(i), campos(i)) for i in range(len(fr))}
-    config = lambda k, t: (phase(states[k, t, orb]), swing(states[k, t, swi]), campos(cams[t]))  # noqa: E731
+    config = lambda k, t: cfg.of(states[k, t, orb], states[k, t, swi], cams[t])  # noqa: E731
     invented = [(k, t) for k in range(len(states)) for t in range(1, states.shape[1])]
-    configs = [config(k, t) for k, t in invented]
-    new_reached = {c for c in configs if c not in captured}
+    new_reached = {config(k, t) for k, t in invented} - cfg.captured
+    new_v = {cfg.by_view(states[k, t, orb], states[k, t, swi], cams[t]) for k, t in invented} - cfg.captured_v
     # the oracle: a sample of invented frames, each with its neighbours, rendered by Blender
     rng = np.random.default_rng(0)
     pick = [invented[i] for i in sorted(rng.choice(len(invented), min(oracle_frames, len(invented)), replace=False))]
-    sample_of_phase = {phase(i): i for i in range(len(fr))}
-    sample_of_swing = {swing(i): i for i in range(len(fr))}
+    n = len(cfg.fr)
+    sample_of_phase = {cfg.phase(i): i for i in range(n)}
+    sample_of_swing = {cfg.swing(i): i for i in range(n)}
     mats = gen.a["matrices"]                                   # (samples, M, 4, 4)
     poses, cameras, groups = [], [], []
     for k, t in pick:
@@ -119,34 +197,21 @@ def bench_moving_camera(args, work: Path, log: Path, cli, python, size: str = "6
     for (k, t), group in zip(pick, groups):
         own_psnr.append(psnr(composed[k, t] / 255.0, oracle[group[0]]))
         taus.append(max([psnr(oracle[group[0]], oracle[g]) for g in group[1:]] or [0.0]))
-        novel.append(config(k, t) not in captured)
+        novel.append(config(k, t) not in cfg.captured)
     tau = float(np.median(taus))
     real = np.array(own_psnr) >= tau
     novel = np.array(novel)
-    world = {"row": "object-world + object-walk (3-D layers)", "tau_db": tau, "psnr_median": float(np.median(own_psnr)),
-             "real": float(real.mean()), "novel_real": float((real & novel).mean()),
-             "oracle_novel_within_tau": float(real[novel].mean()) if novel.any() else None,
-             "oracle_frames": len(pick), "oracle_novel_frames": int(novel.sum()),
-             "new_reached": len(new_reached), "never_captured": p1 * (p2 // 2 + 1) * pan - len(captured),
-             "captured_configs": len(captured), "camera_rule": gen.path.describe(),
-             "train_s": t_train, "rollout_s": t_ro, "compose_s": t_compose, "oracle_s": t_oracle,
-             "_composed": composed, "_pick": pick, "_oracle": oracle, "_groups": groups}
-    # today's default on the same capture: whole captured frames (a moving camera has no image-space layers)
-    wd2 = work / f"pan_layers_{engine}_{size}"
-    if wd2.exists():
-        shutil.rmtree(wd2)
-    shutil.copytree(wd, wd2, ignore=shutil.ignore_patterns("model", "rollout", "bench_*", "oracle*", "decoded", "bakes"))
-    _, t_train2 = cli(["train", wd2, "--generator", "object-layers"], args.threads, log)
-    ro2 = wd2 / "bench_layers.npy"
-    _, t_ro2 = cli(["rollout", wd2, "--steps", args.steps, "--count", args.count, "--seed", 0, "--out", ro2],
-                   args.threads, log)
-    st2 = np.load(ro2.with_suffix(".states.npy"))
-    new2 = {(phase(s), swing(s), campos(s)) for s in st2[:, 1:].ravel()} - captured
-    layers = {"row": "object-layers (today: whole captured frames)", "tau_db": tau, "new_reached": len(new2),
-              "never_captured": world["never_captured"], "captured_configs": len(captured),
-              "train_s": t_train2, "rollout_s": t_ro2,
-              "note": "every invented frame is a captured frame, camera included (replayed, not new)"}
-    return {"engine": engine, "size": size, "pan": pan, "rows": [world, layers]}
+    behavior = res_ro.get("behavior") or "?"
+    return {"row": f"object-world + {behavior} (3-D layers)", "tau_db": tau, "psnr_median": float(np.median(own_psnr)),
+            "real": float(real.mean()), "novel_real": float((real & novel).mean()),
+            "oracle_novel_within_tau": float(real[novel].mean()) if novel.any() else None,
+            "oracle_frames": len(pick), "oracle_novel_frames": int(novel.sum()),
+            "new_reached": len(new_reached), "never_captured": cfg.never,
+            "new_by_view": len(new_v), "never_captured_by_view": cfg.never_v,
+            "captured_configs": len(cfg.captured), "camera_rule": gen.path.describe(), "poses_drawn":
+            res_ro.get("poses_drawn"), "train_s": t_train, "rollout_s": t_ro, "compose_s": t_compose,
+            "oracle_s": t_oracle, "_composed": composed, "_pick": pick, "_oracle": oracle, "_groups": groups,
+            "_configs": cfg}
 
 
 def table(shot: dict) -> str:
@@ -154,13 +219,14 @@ def table(shot: dict) -> str:
         if v is None:
             return "-"
         return f"{100 * v:.1f} %" if pct else (f"{v:.1f}" if isinstance(v, float) else str(v))
-    lines = [f"moving camera (pan {shot['pan']}), {shot['engine']} {shot['size']}",
-             "| row | tau dB | PSNR median | real | novel-real | oracle: novel within tau | new reached | train s | "
-             "rollout s | compose s |", "|" + " --- |" * 10]
+    lines = [f"moving camera ({shot.get('move', 'pan')} {shot['pan']}), {shot['engine']} {shot['size']}",
+             "| row | tau dB | PSNR median | real | novel-real | oracle: novel within tau | new reached | new by view | "
+             "train s | rollout s | compose s |", "|" + " --- |" * 11]
     for r in shot["rows"]:
         lines.append(f"| {r['row']} | {f(r.get('tau_db'))} | {f(r.get('psnr_median'))} | {f(r.get('real'), True)} | "
                      f"{f(r.get('novel_real'), True)} | {f(r.get('oracle_novel_within_tau'), True)} | "
-                     f"{r['new_reached']}/{r['never_captured']} | {f(r.get('train_s'))} | {f(r.get('rollout_s'))} | "
+                     f"{r['new_reached']}/{r['never_captured']} | {r['new_by_view']}/{r['never_captured_by_view']} | "
+                     f"{f(r.get('train_s'))} | {f(r.get('rollout_s'))} | "
                      f"{f(r.get('compose_s'))} |")
     return "\n".join(lines)
 

@@ -150,3 +150,30 @@ def test_combination_scene_shows_every_phase_combination(fresh_bpy, tmp_path, sw
     cfgs = fm.Configurations.from_renders(cap.rgb, cap.depth, frames, captured_frames=range(1, 6))
     assert int(cfgs.captured.sum()) == len({configuration_of(f, periods, swing) for f in range(1, 6)})
     assert np.isfinite(fm.tau(cfgs)) and fm.tau(cfgs) < fm.SAME_CONFIGURATION_PSNR
+
+
+def test_dolly_scene_moves_the_camera_along_its_view_axis(fresh_bpy):
+    """The dolly shot (issue 19): the camera keeps its aim and moves along its view axis, in and out
+    with period P; phases t and P - t are one camera position (dolly_position_of), as the bench counts."""
+    from alive_blender.blender.combination_scene import DOLLY_REACH, build_combination_scene, dolly_position_of
+    P = 8
+    scene = build_combination_scene((4, 5), width=32, height=24, dolly=P)   # keyed over 20 frames
+    cam = scene.camera
+    mats = []
+    for f in range(1, 2 * P + 1):
+        scene.frame_set(f)
+        mats.append(np.array(cam.matrix_world))
+    mats = np.array(mats)
+    axis = -mats[0, :3, 2]                                    # the view direction (-Z)
+    assert np.abs(mats[:, :3, :3] - mats[0, :3, :3]).max() < 1e-6          # the aim never changes
+    offsets = mats[:, :3, 3] - mats[P // 4, :3, 3]                          # from the rest position
+    along = offsets @ axis
+    assert np.abs(offsets - along[:, None] * axis).max() < 1e-5            # only along the view axis
+    # nearest at frame 1 (DOLLY_REACH in), farthest half a period later (as far out)
+    assert np.allclose([along[0], along[P // 2]], [DOLLY_REACH, -DOLLY_REACH], atol=1e-5)
+    for f in range(1, 2 * P + 1):
+        for g in range(1, 2 * P + 1):
+            same = np.abs(mats[f - 1] - mats[g - 1]).max() < 1e-5
+            assert same == (dolly_position_of(f, P) == dolly_position_of(g, P))
+    with pytest.raises(ValueError):
+        build_combination_scene((3, 4), pan=P, dolly=P)

@@ -30,6 +30,7 @@ import bpy
 from .demo_scene import new_scene, smooth_sphere_mesh
 
 DEFAULT_PERIODS = (12, 17)
+DOLLY_REACH = 1.0   # scene units the dolly moves in and out of its rest position (6.6 from the stage)
 
 
 def add_sun(coll):
@@ -69,6 +70,12 @@ def configuration_of(frame: int, periods=DEFAULT_PERIODS, swing: bool = True) ->
     t = frame - 1
     b = t % p2
     return t % p1, (min(b, p2 - b) if swing else b)
+
+
+def dolly_position_of(frame: int, dolly: int) -> int:
+    """The dolly camera's position index at a frame (1-based): phases t and P - t are one position."""
+    b = (frame - 1) % dolly
+    return min(b, dolly - b)
 
 
 def configuration_count(periods=DEFAULT_PERIODS, swing: bool = True) -> int:
@@ -116,11 +123,15 @@ def _keyframe_every_frame(obj, frames: int, pose) -> None:
 
 
 def build_combination_scene(periods=DEFAULT_PERIODS, width: int = 64, height: int = 48, swing: bool = True,
-                            name: str = "AliveCombination", pan: int = 0):
+                            name: str = "AliveCombination", pan: int = 0, dolly: int = 0):
     """Create (and make current) a new scene whose frame range is one full cycle
     (1 .. P1 * P2); returns it. ``pan`` > 0: the camera pans left and right
     (keyed every frame, period ``pan`` frames) while looking at the stage: a
-    moving-camera shot (issue 19); 0: the camera stands still."""
+    moving-camera shot (issue 19); ``dolly`` > 0: the camera moves along its
+    view axis toward the stage and back (period ``dolly`` frames, its aim
+    fixed); both 0: the camera stands still."""
+    if pan and dolly:
+        raise ValueError("a pan or a dolly, not both")
     import bmesh
 
     p1, p2 = periods
@@ -182,5 +193,13 @@ def build_combination_scene(periods=DEFAULT_PERIODS, width: int = 64, height: in
             cam.location, cam.rotation_euler = camera_pose(f - 1)
             cam.keyframe_insert("location", frame=f)
             cam.keyframe_insert("rotation_euler", frame=f)
+    if dolly > 0:
+        # matrix_world is not evaluated yet: the view axis (-Z) from the rotation itself
+        base, forward = cam.location.copy(), -cam.rotation_euler.to_matrix().col[2].normalized()
+        for f in range(1, frames + 1):
+            # nearest at frame 1 (DOLLY_REACH in), farthest half a period later (as far out): a cosine,
+            # so phases t and P - t share a camera position (dolly_position_of)
+            cam.location = base + forward * (DOLLY_REACH * math.cos(2.0 * math.pi * ((f - 1) % dolly) / dolly))
+            cam.keyframe_insert("location", frame=f)
     scene.frame_set(1)
     return scene

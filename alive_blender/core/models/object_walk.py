@@ -18,6 +18,13 @@ end of the capture an object must jump: to a frame whose pose and velocity
 continue its motion best (as in a video texture, Schoedl et al. 2000, chosen
 with probability ~ exp(-cost / (T x step))).
 
+With a moving camera (``core/world/camera_path.py``) invented frame t is seen
+through the shot's camera at frame t, so an arrangement is new unless a
+captured frame showed it *through that camera*: the novelty preference counts
+the camera in (the objects' captured arrangements under the other cameras are
+new frames too; without it the walk kept to the few object arrangements the
+capture lacked under any camera).
+
 Poses are the objects' world matrices as captured (the top 3x4, translation
 and rotation/scale entries), so "same pose" is exact for a cyclic animation
 and needs no image comparison. Without object ids the whole frame is the one
@@ -61,13 +68,17 @@ class ObjectWalk:
     stochastic = False
 
     def __init__(self, cfg: ObjectWalkConfig, dim: int, poses: np.ndarray, frames: np.ndarray,
-                 objects: list[int], device: str = "cpu", activity=None):
+                 objects: list[int], device: str = "cpu", activity=None, camera_path=None, camera_class=None):
         self.cfg = cfg
         self.dim = int(dim)
         self.poses = np.asarray(poses, np.float64)     # (M, F, P): pose features per object and real frame
         self.frames = np.asarray(frames, np.int64)     # (F,) capture sample index of each real frame
         self.objects = list(objects)
         self.device = device
+        # a moving camera: the shot's camera path (which sample's camera shows step t) and each real
+        # frame's camera class (the first real frame with the same camera pose); None: a still camera
+        self.camera_path = camera_path
+        self.camera_class = None if camera_class is None else np.asarray(camera_class, np.int64)
         self._prepare()
         # how lively each object/region is, for the dynamism control (regions: their pixels' temporal
         # deviation; objects: their mean pose speed in median steps)
@@ -84,6 +95,8 @@ class ObjectWalk:
                 same = np.flatnonzero(np.abs(self.poses[m] - self.poses[m, i]).max(1) <= 1e-4)
                 self.pose_class[m, i] = same[0]
         self.captured = {tuple(self.pose_class[:, i]) for i in range(F)}
+        if self.camera_class is not None:   # what the capture showed through each camera
+            self.captured_views = {(tuple(self.pose_class[:, i]), int(self.camera_class[i])) for i in range(F)}
         self.velocity = np.zeros_like(self.poses)
         if F > 1:
             self.velocity[:, :-1] = self.poses[:, 1:] - self.poses[:, :-1]
@@ -93,8 +106,24 @@ class ObjectWalk:
                               for s in steps])
 
     def header(self) -> dict:
-        return {"kind": "behavior", "config": self.cfg.to_dict(), "dim": self.dim, "format": 1,
-                "objects": self.objects}
+        h = {"kind": "behavior", "config": self.cfg.to_dict(), "dim": self.dim, "format": 1,
+             "objects": self.objects}
+        if self.camera_path is not None:
+            h["camera_rule"], h["camera_period"] = self.camera_path.rule, int(self.camera_path.period)
+        return h
+
+    def step_cameras(self, steps: int) -> np.ndarray | None:
+        """The camera class each step 0..steps is seen through (None: a still camera)."""
+        if self.camera_class is None:
+            return None
+        row = {int(s): i for i, s in enumerate(self.frames)}
+        return np.array([self.camera_class[row[int(s)]] for s in self.camera_path.sample_for(np.arange(steps + 1))])
+
+    def _is_captured(self, frames, camera=None) -> bool:
+        """Did a captured frame show this arrangement (through this camera class, with a moving one)?"""
+        if camera is None:
+            return self._arrangement(frames) in self.captured
+        return (self._arrangement(frames), int(camera)) in self.captured_views
 
     # -- the walk
 
@@ -122,6 +151,7 @@ class ObjectWalk:
         out[:, 0] = start
         costs = [[self._costs(m, i) for i in range(F)] for m in range(M)]
         tol = self.cfg.pose_tolerance
+        cams = self.step_cameras(steps)
         for k in range(count):
             cur = np.full(M, start)
             for t in range(1, steps + 1):
@@ -149,26 +179,29 @@ class ObjectWalk:
                     cur[m] = nxt
                 # drawn only when anchoring, so a walk without anchor keeps its random stream
                 anchored = M > 1 and anchors[t] > 0 and rng.random() < anchors[t]
-                if anchored and self._arrangement(cur) not in self.captured:
-                    cur = self._new_arrangement(cur, choices, rng, captured=True)
-                elif not anchored and M > 1 and self._arrangement(cur) in self.captured \
+                cam = None if cams is None else cams[t]
+                if anchored and not self._is_captured(cur, cam):
+                    cur = self._new_arrangement(cur, choices, rng, captured=True, camera=cam)
+                elif not anchored and M > 1 and self._is_captured(cur, cam) \
                         and rng.random() < self.cfg.novelty:
-                    cur = self._new_arrangement(cur, choices, rng)
+                    cur = self._new_arrangement(cur, choices, rng, camera=cam)
                 out[k, t] = cur
         return out
 
     def _arrangement(self, frames) -> tuple:
         return tuple(int(self.pose_class[m, f]) for m, f in enumerate(frames))
 
-    def _new_arrangement(self, cur: np.ndarray, choices: list, rng, captured: bool = False) -> np.ndarray:
+    def _new_arrangement(self, cur: np.ndarray, choices: list, rng, captured: bool = False,
+                         camera=None) -> np.ndarray:
         """Swap one object (in random order) to an equivalent frame that makes an arrangement no
-        captured frame shows (``captured``: one a captured frame shows); unchanged when there is none."""
+        captured frame shows (``captured``: one a captured frame shows; ``camera``: through that
+        camera class); unchanged when there is none."""
         for m in rng.permutation(len(cur)):
             options = [f for f in rng.permutation(choices[m]) if f != cur[m]]
             for f in options:
                 trial = cur.copy()
                 trial[m] = f
-                if (self._arrangement(trial) in self.captured) == captured:
+                if self._is_captured(trial, camera) == captured:
                     return trial
         return cur
 
@@ -177,17 +210,27 @@ class ObjectWalk:
     def save(self, path: Path) -> None:
         import torch
         from ..workdir.checkpoint import save_model
-        save_model(Path(path), {"poses": torch.from_numpy(self.poses), "frames": torch.from_numpy(self.frames),
-                                "activity": torch.from_numpy(np.asarray(self.activity, np.float64))},
-                   self.header())
+        state = {"poses": torch.from_numpy(self.poses), "frames": torch.from_numpy(self.frames),
+                 "activity": torch.from_numpy(np.asarray(self.activity, np.float64))}
+        if self.camera_class is not None:
+            path_ = self.camera_path
+            state.update(camera_class=torch.from_numpy(self.camera_class),
+                         camera_path=torch.from_numpy(np.stack([path_.frames, path_.samples]).astype(np.int64)))
+        save_model(Path(path), state, self.header())
 
     @classmethod
     def from_state(cls, state: dict, header: dict, device: str = "cpu") -> "ObjectWalk":
         if "poses" not in state or "frames" not in state:
             raise AliveError("object-walk checkpoint lacks its poses", "train again")
+        path = None
+        if "camera_class" in state:   # a moving camera (an older checkpoint: none, as before)
+            from ..world.camera_path import CameraPath
+            arr = state["camera_path"].numpy()
+            path = CameraPath(arr[0], arr[1], header["camera_rule"], int(header.get("camera_period", 0)))
         return cls(ObjectWalkConfig.from_dict(header.get("config", {})), header["dim"],
                    state["poses"].numpy(), state["frames"].numpy(), [int(o) for o in header.get("objects", [])],
-                   device, state["activity"].numpy() if "activity" in state else None)
+                   device, state["activity"].numpy() if "activity" in state else None,
+                   path, state["camera_class"].numpy() if "camera_class" in state else None)
 
 
 def train_object_walk(embeddings: np.ndarray, capture, settings: dict, reporter=None, regions=None,
@@ -212,12 +255,26 @@ def train_object_walk(embeddings: np.ndarray, capture, settings: dict, reporter=
         poses = np.stack([capture.object_matrices(o)[real][:, :3, :4].reshape(len(real), -1) for o in objects])
     else:
         poses = np.asarray(embeddings, np.float64)[real][None]
-    walk = ObjectWalk(cfg, embeddings.shape[1], poses, real, objects)
+    path, classes = _camera_classes(capture, real) if len(objects) > 1 else (None, None)
+    walk = ObjectWalk(cfg, embeddings.shape[1], poses, real, objects, camera_path=path, camera_class=classes)
     if reporter is not None:
         what = (f"{len(objects)} objects, each on its own captured motion" if objects
                 else "whole frames (video-texture walk: no object ids)")
+        if path is not None:
+            what += " (moving camera: an arrangement is new unless captured through that frame's camera)"
         reporter.status(f"train: behavior 'object-walk': {what}, {len(real)} frames")
     return walk
+
+
+def _camera_classes(capture, real: np.ndarray):
+    """(camera path, each real frame's camera class) of a moving camera; (None, None) for a still one."""
+    from ..world.camera_path import POSE_TOLERANCE, camera_path
+    path = camera_path(capture)
+    if path.rule == "still":
+        return None, None
+    cams = np.stack([capture.world_from_camera(int(i)) for i in real]).reshape(len(real), -1)
+    classes = np.array([np.flatnonzero(np.abs(cams - c).max(1) <= POSE_TOLERANCE)[0] for c in cams], np.int64)
+    return path, classes
 
 
 def rollout_states(walk: ObjectWalk, observed: np.ndarray, cfg, reporter=None) -> np.ndarray:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..camera import unproject
+from ..camera import unproject_masked
 
 
 @dataclass
@@ -96,7 +96,14 @@ def voxel_dedupe(points, colors, sizes, views, voxel: float, rim=None, median_co
     order = np.lexsort((sizes, rim))
     keys = np.floor(points[order] / max(float(voxel), 1e-9)).astype(np.int64)
     keys = np.concatenate([keys, direction_bins(views[order])[:, None]], 1)
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    keys -= keys.min(0)
+    span = keys.max(0) + 1
+    if float(np.prod(span.astype(np.float64))) < 2.0 ** 62:
+        # one integer per key: np.unique on rows (axis=0) sorts them as raw bytes, ~20x slower at
+        # 1280x720; the kept points are the same (the result is put in ``first`` order below)
+        keys = np.ravel_multi_index(keys.T, span)
+    _, first, inverse = np.unique(keys, axis=0 if keys.ndim == 2 else None, return_index=True,
+                                  return_inverse=True)
     keep = order[first]
     cols = colors[keep].astype(np.uint8)
     if median_color:
@@ -123,8 +130,7 @@ def sample_points(rgb, depth, mask, K, world_from_camera):
     keep = mask & np.isfinite(depth) & (depth > 0)
     if not keep.any():
         return np.zeros((0, 3)), np.zeros((0, 3), np.uint8), np.zeros(0, np.float32)
-    d = np.where(keep, depth, 1.0)
-    world = unproject(d, K, world_from_camera)[keep]
+    world = unproject_masked(depth, keep, K, world_from_camera)
     return world, rgb[keep], pixel_footprints(depth[keep], K)
 
 
@@ -135,10 +141,13 @@ def interior_colors(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     inner = binary_erosion(mask)
     if not inner.any() or inner.sum() == mask.sum():
         return rgb
-    _, (iy, ix) = distance_transform_edt(~inner, return_indices=True)
+    # within the mask's box and a pixel around it (the whole 1280x720 frame per object and sample was slow)
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    box = (slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(cols[0] - 1, 0), cols[-1] + 2))
+    _, (iy, ix) = distance_transform_edt(~inner[box], return_indices=True)
     out = rgb.copy()
-    rim = mask & ~inner
-    out[rim] = rgb[iy[rim], ix[rim]]
+    rim = (mask & ~inner)[box]
+    out[box][rim] = rgb[box][iy[rim], ix[rim]]
     return out
 
 

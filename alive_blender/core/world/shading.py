@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..camera import unproject
+from ..camera import unproject_masked
 from .clouds import pixel_footprints
 
 SHADE_THRESHOLD = 0.04   # ratio to the plate beyond 1 +- this is an object's shading (layers.py's rule)
@@ -53,7 +53,7 @@ def shade_points(ratios, owners, depth, oid: int, Ks, cameras, matrices):
         sel = owners[i] == oid
         if not sel.any():
             continue
-        world = unproject(np.where(sel, depth[i], 1.0), Ks[i], cameras[i])[sel]
+        world = unproject_masked(depth[i], sel, Ks[i], cameras[i])
         local = np.linalg.inv(np.asarray(matrices[i], np.float64))
         pts.append(world @ local[:3, :3].T + local[:3, 3])
         rat.append(np.minimum(ratios[i][sel], 1.0))   # darkening only (a brighter pixel is plate noise)
