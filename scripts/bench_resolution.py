@@ -190,10 +190,13 @@ def run_end_to_end(args, rows, out_dir: Path):
         dec = np.load(wd / "decoded" / "rgb.npy", mmap_mode="r")
         ratio = gradient_energy(dec) / max(gradient_energy(captured), 1e-12)
         bake = results["bake"]
-        obj = scene.objects[bake["points_object"]]
+        if "points_object" in bake:   # the per-frame bake: one points object, its points per frame
+            obj, per_frame = scene.objects[bake["points_object"]], np.asarray(bake["points_per_frame"])
+        else:   # the 3-D bake (the default): clouds stored once, moved by keys; all are drawn every frame
+            obj = scene.objects[bake["points_3d"]["cloud_objects"][0]]
+            per_frame = np.asarray([bake["points_3d"]["points"]])
         start = bake["frames"][0]
         change = frame_change_ms(scene, obj, [start + (i * 7) % args.frames for i in range(20)])
-        per_frame = np.asarray(bake["points_per_frame"])
         tag = "" if len(archs) == 1 else f" ({arch})"
         info.update({f"sharpness_ratio{tag}": ratio,
                      f"blend_mb{tag}": (out_dir / f"shot_{arch}.blend").stat().st_size / 1e6,
