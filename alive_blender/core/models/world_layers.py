@@ -21,13 +21,13 @@ path (``world/camera_path.py``: which captured camera shows invented frame t).
   (``world/warp.py``; its cloud where none did). A captured
   arrangement seen from its captured camera is therefore the captured frame,
   pixel for pixel.
-- **Shading** (``world/shading.py``): with a moving camera, a sample's pixels
-  that differ from the shadow-free plate near an object are that object's
-  shading; they are replaced by the plate unless the object is drawn from that
-  sample, and an object drawn from its cloud darkens the surface where its
-  shadow (from the sample of its pose, kept in its own frame) lands. With a
-  still camera captured poses carry object-layers' shading, new poses the
-  nearest-pose sample's shadow in 3-D.
+- **Shading** (``world/shading.py``): a sample's pixels that differ from the
+  shadow-free plate near an object are that object's shading. An object drawn
+  from a sample's pixels at that sample's own pose brings them (a still
+  camera: object-layers' shading; a moving camera: that camera's capture);
+  elsewhere (a moving camera) they are replaced by the plate. An object at a
+  pose not captured from this camera takes the shading of the sample it is
+  warped from, moved with it over the static surface (``world/shadow_warp.py``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from ..world.camera_path import CameraPath, camera_path
 from ..world.clouds import Cloud, object_cloud
 from ..world.compose import View, draw_clouds
 from ..world.deformation import deformation_states, describe, state_samples
-from ..world.shading import apply_shade, nearest_pose_sample, shade_points, shading_owner
+from ..world.shading import nearest_pose_sample, shading_owner
+from ..world.shadow_warp import ground_shift, shade_image, warp_shade
 from ..world.warp import choose_samples, object_layer, sees_part, view_costs, warp_fill
 from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, loaded_arrays, moving_objects
 
@@ -58,6 +59,7 @@ class WorldLayers(ObjectLayers):
         self._clouds = None
         self._bg_cache = {}
         self._layers = {}   # (object slot, sample) -> its layer (world/warp.py), built on first use
+        self._shades = {}   # (object slot, sample) -> its shading image and the static surface's depth
         self._parts = {}    # object slot -> per sample: not shown (None) / saw only part of it
 
     # -- building
@@ -115,7 +117,7 @@ class WorldLayers(ObjectLayers):
         a["cloud_labels"] = labels   # 0 = background, m + 1 = object slot m
         a["sky"] = sky_color(a["rgb"], a["depth"])
         model._clouds = None
-        _carried_shading(model)
+        _shading_owners(model)
         if reporter is not None:
             reporter.status(f"train: object-world: {len(model.objects)} objects "
                             f"({', '.join(f'{model.names[str(o)]} {sum(map(len, c))} points' for o, c in zip(model.objects, per_state))}),"
@@ -124,13 +126,6 @@ class WorldLayers(ObjectLayers):
         return model
 
     # -- clouds
-
-    def shade_cloud(self, m: int, sample: int) -> Cloud:
-        """Object slot m's shading as it was in ``sample``, in its own frame (colours = ratios)."""
-        a = self.a
-        sel = (a["shade_labels"] == m) & (a["shade_samples"] == sample)
-        return Cloud(a["shade_points"][sel], a["shade_ratio"][sel].astype(np.float32), a["shade_sizes"][sel],
-                     np.zeros((int(sel.sum()), 3), np.float32))
 
     def clouds(self) -> tuple[Cloud, list[Cloud]]:
         """(background cloud in world space, one cloud per object slot in its own frame: a deforming
@@ -271,16 +266,11 @@ class WorldLayers(ObjectLayers):
             # a pose not captured from this camera: warped from the sample that saw it most alike (in that shape)
             warps = self._warp_samples(poses[f], view, [m for m, src in enumerate(srcs) if src is None], refs)
             for m, (oid, src) in enumerate(zip(self.objects, srcs)):   # shading first, then the objects
-                if src is None:        # carried in 3-D: where its shadow points land on the surface
+                if src is None:        # the warped sample's shading moved over the static surface
                     ref = warps[m][0][0] if warps[m] else refs[m]
-                    shade = self.shade_cloud(m, ref)
-                    if len(shade):
-                        # a shadow keeps its place beside the object in the world (the light does not turn
-                        # with it): the reference sample's pose moved to this position, not this rotation
-                        at = np.array(a["matrices"][ref, m], np.float64)
-                        at[:3, 3] = poses[f, m][:3, 3]
-                        ratio, rz, _ = draw_clouds([shade], [at], [1], view)
-                        apply_shade(img, z, ratio, rz)
+                    shade, surface = self._shade_image(m, ref)
+                    img *= warp_shade(shade, surface, a["K"][ref], a["cameras"][ref],
+                                      ground_shift(poses[f, m], a["matrices"][ref, m]), z, view)
                     continue
                 sel = a["owner"][src] == oid
                 if self.path.rule == "still":
@@ -319,6 +309,24 @@ class WorldLayers(ObjectLayers):
             self._layers[m, s] = object_layer(a["rgb"][s], a["depth"][s], a["ids"][s], self.objects[m], behind,
                                               a["K"][s], a["cameras"][s], a["matrices"][s, m], s)
         return self._layers[m, s]
+
+    def _shade_image(self, m: int, s: int):
+        """(object slot m's shading in sample s, the static surface's depth there; world/shadow_warp.py)."""
+        if (m, s) not in self._shades:
+            a = self.a
+            if self.path.rule == "still":
+                ratio, surface = a["shade"][s], a["plate_depth"]
+            else:
+                ratio, surface = self._plate_ratio(s)[0], self._background(s, self.view(s))[1]
+            self._shades[m, s] = (shade_image(ratio, a["owner"][s], a["ids"][s], self.objects[m]), surface)
+        return self._shades[m, s]
+
+    def _plate_ratio(self, s: int):
+        """(sample s over the shadow-free plate from its camera, whose shading each pixel is): a moving
+        camera's (world/shading.py)."""
+        a = self.a
+        plate, _, _ = draw_clouds([self.clouds()[0]], [None], [1], self.view(s))
+        return shading_owner(a["rgb"][s], plate, a["ids"][s], binary_dilation(a["ids"][s] > 0), a["depth"][s])
 
     def _sees_part(self, m: int) -> list:
         """Per sample: None (slot m not shown), or whether it saw only part of it (world/warp.py)."""
@@ -444,9 +452,7 @@ class WorldLayers(ObjectLayers):
         arrays = loaded_arrays(state)
         need = {"rgb", "depth", "alpha", "embeddings"}
         if objects:
-            need |= {"ids", "representative", "owner", "shade_points", "shade_ratio", "shade_sizes", "shade_samples",
-                     "shade_labels",
-                     "K", "cameras", "matrices", "path", "path_rule", "cloud_points",
+            need |= {"ids", "representative", "owner", "K", "cameras", "matrices", "path", "path_rule", "cloud_points",
                      "cloud_colors", "cloud_sizes", "cloud_views", "cloud_rim", "cloud_labels", "sky"}
             if rule == "still":
                 need |= {"plate", "plate_depth", "shade"}
@@ -463,33 +469,11 @@ class WorldLayers(ObjectLayers):
         return cls(cfg, header["dim"], arrays, objects, header.get("object_names", {}), device, path)
 
 
-def _carried_shading(model: WorldLayers) -> None:
-    """Each object's shading (world/shading.py) as a cloud in its own frame; with a moving camera
-    also which pixels of each sample are whose shading (``owner``), against the shadow-free plate."""
-    a = model.a
-    n = len(a["rgb"])
-    if model.path.rule == "still":
-        ratios, owners = a["shade"], a["owner"]
-    else:
-        bg, _ = model.clouds()
-        ratios = np.ones(a["rgb"].shape, np.float32)
-        owners = np.zeros(a["ids"].shape, np.int32)
-        for c in range(n):
-            plate, _, _ = draw_clouds([bg], [None], [1], model.view(c))
-            hole = binary_dilation(a["ids"][c] > 0)
-            ratios[c], owners[c] = shading_owner(a["rgb"][c], plate, a["ids"][c], hole, a["depth"][c])
-        a["owner"] = owners
-    # the pixels just outside a mask are the object's anti-aliased rim, not its shadow: a warped object
-    # brings its own (world/warp.py), and a rim carried as shading draws a ghost outline where it lands
-    rims = np.stack([binary_dilation(i > 0) for i in a["ids"]])
-    owners = np.where(rims, 0, owners)
-    parts = [shade_points(ratios, owners, a["depth"], o, a["K"], a["cameras"], a["matrices"][:, m])
-             for m, o in enumerate(model.objects)]
-    a["shade_points"] = np.concatenate([p[0] for p in parts])
-    a["shade_ratio"] = np.concatenate([p[1] for p in parts]).astype(np.float16)   # ratios near 1
-    a["shade_sizes"] = np.concatenate([p[2] for p in parts])
-    a["shade_samples"] = np.concatenate([p[3] for p in parts])
-    a["shade_labels"] = np.concatenate([np.full(len(p[0]), m, np.int32) for m, p in enumerate(parts)])
+def _shading_owners(model: WorldLayers) -> None:
+    """With a moving camera, which pixels of each sample are whose shading (``owner``; a still
+    camera has object-layers' own): the sample against the shadow-free plate from its camera."""
+    if model.path.rule != "still":
+        model.a["owner"] = np.stack([model._plate_ratio(c)[1] for c in range(len(model.a["rgb"]))])
 
 
 def train_world_layers(embeddings, capture, cfg, reporter=None) -> WorldLayers:
