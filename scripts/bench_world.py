@@ -83,7 +83,7 @@ def bench_moving_camera(args, work: Path, log: Path, cli, python, size: str = "6
     if wd2.exists():
         shutil.rmtree(wd2)
     shutil.copytree(wd, wd2, ignore=keep)
-    _, t_train2 = cli(["train", wd2, "--generator", "object-layers"], args.threads, log)
+    _, t_train2 = cli(["train", wd2, "--generator", "object-layers", "--moving-camera", "frames"], args.threads, log)
     ro2 = wd2 / "bench_layers.npy"
     _, t_ro2 = cli(["rollout", wd2, "--steps", args.steps, "--count", args.count, "--seed", 0, "--out", ro2],
                    args.threads, log)

@@ -80,6 +80,7 @@ def _shots(tmp_path, text):
     ('generator_steps = "many"', ["shot 1", "'a'", "generator-steps", "many"]),
     ('engine = "POVRAY"', ["shot 1", "engine", "POVRAY"]),
     ('generator_steps = 0', ["shot 1", "generator-steps must be at least 1"]),
+    ('moving_camera = "sideways"', ["shot 1", "moving-camera", "sideways"]),
 ])
 def test_a_batch_key_or_value_that_run_does_not_know_is_an_error_naming_it(tmp_path, body, words):
     from alive_blender.cli.cmd_batch import check_shot, run_flags

@@ -263,6 +263,8 @@ def side_iou(root, baked, keyed, frame, objects) -> dict:
 @pytest.mark.timeout(300)
 def test_default_run_bakes_solid_3d_clouds(tmp_path):
     """The default generator (object-layers) and the default bake on the moving-camera scene: the
+    camera moves, so train draws the objects in 3-D (object-world) and says so, and --moving-camera
+    frames keeps whole captured frames; the
     point bake is the 3-D one (no per-frame points), every moving object's cloud completed from
     the surface the capture recorded; reopened without the add-on and rendered from the side,
     each object's silhouette matches Blender's render of the same pose (IoU >= 0.9), the ball
@@ -274,6 +276,8 @@ def test_default_run_bakes_solid_3d_clouds(tmp_path):
     res = run_cli("--json", "run", blend, "--out", work, "--frames", f"1-{CAPTURED}", "--resolution", SIZE,
                   "--engine", "WORKBENCH", "--rollout-frames", "12", timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
+    assert "object-layers draws its objects in 3-D there (object-world)" in res.stderr, res.stderr[-3000:]
+    assert json.loads((work / "model" / "train.json").read_text())["generator"] == "object-world"
     bake = json.loads(res.stdout)["bake"]
     assert bake["point_bake"] == "3d" and "points_object" not in bake
     assert sorted(bake["points_3d"]["objects"]) == ["A_Cube", "B_Ball"]
@@ -285,6 +289,9 @@ def test_default_run_bakes_solid_3d_clouds(tmp_path):
     iou = side_iou(tmp_path, work / "alive.blend", keyed, 9, ["A_Cube", "B_Ball"])
     print("DEFAULT SIDE IoU", {k: round(v, 3) for k, v in iou.items()})
     assert min(iou.values()) >= 0.9
+    res = run_cli("--json", "train", work, "--moving-camera", "frames", timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads(res.stdout)["generator"] == "object-layers" and "3-D there" not in res.stderr
 
 
 @pytest.mark.timeout(300)

@@ -38,7 +38,7 @@ def add_capture_args(p) -> None:
 
 def add_train_args(p) -> None:
     from ..core.models.behavior import ARCHITECTURES as BEHAVIORS
-    from ..core.models.generator import ARCHITECTURES as GENERATORS
+    from ..core.models.generator import ARCHITECTURES as GENERATORS, MOVING_CAMERA
     p.add_argument("--generator", default=None, choices=GENERATORS, help="generator architecture" +
                    _d("generator"))
     p.add_argument("--generator-steps", type=int, default=None, help="generator training steps (at most)" +
@@ -48,6 +48,10 @@ def add_train_args(p) -> None:
                         "With a budget the learning-rate schedule follows the clock, so results are not bit-exact")
     p.add_argument("--generator-width", type=int, default=None,
                    help="neurons per layer of film-siren / original-siren" + _d("generator_width"))
+    p.add_argument("--moving-camera", default=None, choices=MOVING_CAMERA,
+                   help="object-layers on a shot whose camera moves: world draws the objects in 3-D "
+                        "(object-world), so invented arrangements are seen through the shot's camera; frames "
+                        "replays whole captured frames" + _d("moving_camera"))
     p.add_argument("--behavior", default=None, choices=BEHAVIORS, help="behavior architecture" + _d("behavior"))
     p.add_argument("--behavior-epochs", type=int, default=None, help="behavior training epochs" +
                    _d("behavior_epochs"))

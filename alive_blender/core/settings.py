@@ -25,7 +25,7 @@ from .config import Config
 from .errors import AliveError
 from .models.behavior import BehaviorConfig, config_for_generator
 from .models.encoder import EncoderSpec
-from .models.generator import LAYER_ARCHS, GeneratorConfig
+from .models.generator import LAYER_ARCHS, MOVING_CAMERA, GeneratorConfig
 from .rollout import RolloutConfig
 
 ENGINES = ("CYCLES", "WORKBENCH", "EEVEE", "SCENE")
@@ -161,6 +161,8 @@ class RunSettings:
         if g.steps < 1:
             raise AliveError(f"--generator-steps must be at least 1 (got {g.steps})",
                              "give a positive step count, or use --generator-seconds for a time budget")
+        if g.moving_camera not in MOVING_CAMERA:
+            raise AliveError(f"unknown --moving-camera '{g.moving_camera}'", f"use {' or '.join(MOVING_CAMERA)}")
         if g.seconds < 0:
             raise AliveError(f"--generator-seconds must not be negative (got {g.seconds})", "use 0 for no time limit")
         if b.epochs < 1:
@@ -235,6 +237,7 @@ FLAT: dict[str, tuple[Optional[str], str]] = {
     "engine": ("capture", "engine"), "samples": ("capture", "samples"), "denoise": ("capture", "denoise"),
     "generator": ("generator", "arch"), "generator_steps": ("generator", "steps"),
     "generator_seconds": ("generator", "seconds"), "generator_width": ("generator", "hidden"),
+    "moving_camera": ("generator", "moving_camera"),
     "behavior": ("behavior", "arch"), "behavior_epochs": ("behavior", "epochs"),
     "rollout_frames": ("rollout", "steps"), "temperature": ("rollout", "temperature"),
     "anchor": ("rollout", "anchor"), "prompt": ("rollout", "prompt"),

@@ -112,6 +112,9 @@ class ALIVE_PT_train(_AliveSubPanel, bpy.types.Panel):
         s = context.scene.alive
         col = layout.column()
         col.prop(s, "generator")
+        row = col.row()
+        row.active = s.generator == "object-layers"   # what object-layers does when the camera moves
+        row.prop(s, "moving_camera")
         col.prop(s, "generator_steps")
         row = col.row()
         row.active = s.generator in ("film-siren", "original-siren")   # the others size themselves

@@ -56,6 +56,12 @@ class AliveSettings(bpy.types.PropertyGroup):
     # -- train
     generator: EnumProperty(name="Generator", default=DEFAULTS["generator"], description="Generator architecture",
                             items=[(a, a, f"Generator architecture {a}") for a in GENERATOR_ARCHS])
+    moving_camera: EnumProperty(name="Moving Camera", default=DEFAULTS["moving_camera"],
+                                description="What object-layers does on a shot whose camera moves",
+                                items=[("world", "3-D Objects", "Draw the objects in 3-D (object-world): invented "
+                                        "arrangements seen through the shot's own camera"),
+                                       ("frames", "Whole Frames", "Replay whole captured frames (invents no "
+                                        "new arrangement)")])
     generator_steps: IntProperty(name="Steps", default=DEFAULTS["generator_steps"], min=1, description="Generator training steps")
     generator_width: IntProperty(name="Width", default=DEFAULTS["generator_width"], min=8, max=2048,
                                  description="Neurons per layer of the film-siren and original-siren generators: smaller "

@@ -36,6 +36,7 @@ def flat_settings(scene) -> dict:
         "frame_end": None if s.use_scene_range else s.frame_end,
         "width": s.width, "height": s.height, "engine": s.engine, "samples": s.samples,
         "generator": s.generator, "generator_steps": s.generator_steps, "generator_seconds": s.generator_seconds,
+        "moving_camera": s.moving_camera,
         "behavior": None if s.behavior == MATCH_GENERATOR else s.behavior, "behavior_epochs": s.behavior_epochs, "seed": s.seed,
         "rollout_frames": s.rollout_frames, "loop": s.loop, "prompt": s.prompt, "negative_prompt": s.negative_prompt,
         "name": s.bake_name, "bake_points": s.bake_points, "point_bake": s.point_bake, "bake_texture": s.bake_texture,

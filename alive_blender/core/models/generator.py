@@ -51,6 +51,10 @@ ARCHITECTURES = ("object-layers", "grid-siren", "film-siren", "original-siren", 
 DEFAULT_ARCH = "object-layers"
 # not coordinate networks: built from the capture (layers.py, regions/, world_layers.py)
 LAYER_ARCHS = ("object-layers", "region-layers", "object-world")
+# what object-layers does with a capture whose camera moves: "world" draws its objects in 3-D
+# (object-world: each invented arrangement seen through the shot's own camera); "frames" replays
+# whole captured frames (the flat layers cannot be seen from another camera)
+MOVING_CAMERA = ("world", "frames")
 # object-world (world_layers.py): object-layers plus fused 3-D clouds: moving cameras, never-captured poses
 FORMAT = 2
 assert LAYERS_FORMAT == FORMAT, "object layers are saved as generator files of this format"
@@ -76,6 +80,7 @@ class GeneratorConfig(Config):
     checkpoint_every: int = 200
     footage_regions: bool = True      # footage (no object ids): split into independently moving regions
                                       # (core/regions); False = whole captured frames, as before regions
+    moving_camera: str = "world"      # object-layers through a moving camera: MOVING_CAMERA above
     # grid-siren
     lr_grid: float = 3e-3
     pcs: int = 64                     # whitened principal components of the embedding kept

@@ -10,6 +10,7 @@ worker process, the CLI and the tests call.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -107,6 +108,7 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     model_dir.mkdir(parents=True, exist_ok=True)
     state_path = _resumable_state(model_dir, key, force, rep)
 
+    gcfg = _layers_for_camera(gcfg, cap, rep)
     rep.status(f"train: generator '{gcfg.arch}' on {len(emb)} frames {cap.rgb.shape[2]}x{cap.rgb.shape[1]} ({dev})")
     t0 = time.monotonic()
     # real subframes, when captured, are trained on as they are; otherwise
@@ -165,6 +167,22 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
             done.unlink()  # finished: the resumable state has served its purpose
     wd.mark_done("train", key, **result)
     return result
+
+
+def _layers_for_camera(gcfg, cap, rep: Reporter):
+    """object-layers through a moving camera becomes object-world (``generator.moving_camera``
+    "world", the default): flat layers cut from one camera's pixels can only replay whole
+    captured frames there, which invents nothing; the 3-D layers draw the new arrangement through
+    the shot's own camera (core/world/camera_path.py). Says so, and how to keep whole frames."""
+    if gcfg.arch != "object-layers" or gcfg.moving_camera != "world" or cap.ids is None:
+        return gcfg
+    from ..world.camera_path import camera_path
+    path = camera_path(cap)
+    if path.rule == "still":
+        return gcfg
+    rep.status(f"train: {path.describe()}: object-layers draws its objects in 3-D there (object-world); "
+               f"--moving-camera frames replays whole captured frames instead")
+    return replace(gcfg, arch="object-world")
 
 
 def _resumable_state(model_dir: Path, key: str, force: bool, rep: Reporter) -> Path:
