@@ -29,6 +29,7 @@ default, which falls back to whole captured frames when the camera moves).
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -57,8 +58,9 @@ def psnr(a, b) -> float:
 
 def bench_moving_camera(args, work: Path, log: Path, cli, python, size: str = "64x48", engine: str = "WORKBENCH",
                         pan: int = 16, oracle_frames: int = 32, move: str = "pan") -> dict:
-    """``move`` "pan" or "dolly", with period ``pan`` frames. Rows: object-world with run's default
-    behavior, object-world with the object walk, object-layers (today's default)."""
+    """``move`` "pan" or "dolly", with period ``pan`` frames. Rows: run's defaults (object-layers, which
+    draws in 3-D through a moving camera: object-world; the relational behavior), object-world with the
+    object walk, object-layers with ``--moving-camera frames`` (whole captured frames: the default before)."""
     p1, p2 = args.periods
     blend = work / f"{move}{pan}.blend"
     python(MAKE_MOVING_SCENE, [blend, p1, p2, pan, move], args.threads, log)
@@ -66,11 +68,12 @@ def bench_moving_camera(args, work: Path, log: Path, cli, python, size: str = "6
     if wd.exists():
         shutil.rmtree(wd)
     _, t_train = cli(["run", blend, "--out", wd, "--frames", f"1-{args.frames}", "--resolution", size, "--engine",
-                      engine, "--generator", "object-world", "--until", "train",
+                      engine, "--until", "train",   # the defaults: object-layers becomes object-world here
                       *(["--behavior-epochs", args.behavior_epochs] if getattr(args, "behavior_epochs", 0) else [])],
                      args.threads, log)
     keep = shutil.ignore_patterns("model", "rollout", "bench_*", "oracle*", "decoded", "bakes")
     world = oracle_row(args, wd, blend, cli, python, log, size, engine, pan, move, oracle_frames, t_train)
+    world["row"] = "default: " + world["row"]   # the camera moves, so the default generator draws in 3-D
     # the object walk on the same capture (its novelty counts the camera: core/models/object_walk.py)
     wd3 = work / f"{move}_walk_{engine}_{size}"
     if wd3.exists():
@@ -89,7 +92,7 @@ def bench_moving_camera(args, work: Path, log: Path, cli, python, size: str = "6
                    args.threads, log)
     cfg = world["_configs"]
     st2 = np.load(ro2.with_suffix(".states.npy"))[:, 1:].ravel()
-    layers = {"row": "object-layers (today: whole captured frames)", "tau_db": world["tau_db"],
+    layers = {"row": "object-layers --moving-camera frames (whole captured frames; the default before)", "tau_db": world["tau_db"],
               "new_reached": len({cfg.of(s, s) for s in st2} - cfg.captured),
               "never_captured": world["never_captured"], "captured_configs": world["captured_configs"],
               "new_by_view": len({cfg.by_view(s, s) for s in st2} - cfg.captured_v),
@@ -149,8 +152,16 @@ def oracle_row(args, wd: Path, blend: Path, cli, python, log: Path, size: str, e
     gen = load_generator(wd)
     t0 = time.monotonic()
     frames = np.arange(states.shape[1])
-    composed = np.stack([(np.clip(gen.compose(states[k], frames=frames)["rgb"], 0, 1) * 255 + 0.5).astype(np.uint8)
-                         for k in range(len(states))])         # (K, N + 1, H, W, 3)
+    # what decode draws: the free poses a relational rollout drew (R.poses.npy), else the states'
+    # captured poses; the oracle renders the same poses
+    from alive_blender.core.run.stages import _compose, _free_poses
+    drawn = _free_poses(ro, gen)
+    if drawn is not None:   # slots in the generator's object order (as decode assumes)
+        order = json.loads(ro.with_suffix(".json").read_text()).get("object_names")
+        assert order == [gen.names[str(o)] for o in gen.objects], (order, gen.names)
+    composed = np.stack([(np.clip(_compose(gen, states[k], 0, frames=frames,
+                                           poses=None if drawn is None else drawn[k])["rgb"], 0, 1) * 255 + 0.5
+                          ).astype(np.uint8) for k in range(len(states))])   # (K, N + 1, H, W, 3)
     t_compose = time.monotonic() - t0
     cams = gen.camera_samples(frames)
     cfg = Configs(cap, p1, p2, pan, move)
@@ -170,7 +181,7 @@ def oracle_row(args, wd: Path, blend: Path, cli, python, log: Path, size: str, e
     poses, cameras, groups = [], [], []
     for k, t in pick:
         a, b, _ = config(k, t)
-        own = mats[states[k, t], np.arange(len(names))]
+        own = mats[states[k, t], np.arange(len(names))] if drawn is None else drawn[k, t].astype(np.float64)
         group = [len(poses)]
         poses.append(own)
         for da, db in ((1, 0), (-1, 0), (0, 1), (0, -1)):
@@ -209,7 +220,7 @@ def oracle_row(args, wd: Path, blend: Path, cli, python, log: Path, size: str, e
             "new_reached": len(new_reached), "never_captured": cfg.never,
             "new_by_view": len(new_v), "never_captured_by_view": cfg.never_v,
             "captured_configs": len(cfg.captured), "camera_rule": gen.path.describe(), "poses_drawn":
-            res_ro.get("poses_drawn"), "train_s": t_train, "rollout_s": t_ro, "compose_s": t_compose,
+            res_ro.get("poses_drawn"), "composed_from": "free poses" if drawn is not None else "states", "train_s": t_train, "rollout_s": t_ro, "compose_s": t_compose,
             "oracle_s": t_oracle, "_composed": composed, "_pick": pick, "_oracle": oracle, "_groups": groups,
             "_configs": cfg}
 
