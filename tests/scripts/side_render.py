@@ -3,7 +3,9 @@ side_render.py BLEND OUT_DIR FRAME NAMES_JSON [full]
 
 For each object name: everything else hidden from render, film transparent,
 Cycles (4 samples) at 64x48 from a camera at +x looking at the stage; writes
-OUT_DIR/<i>.png (RGBA). With "full": also OUT_DIR/full.png, all visible."""
+OUT_DIR/<i>.png (RGBA). With "full": also OUT_DIR/full.png, all visible. A name that is no
+object but has clouds "<name> state S" (a deforming object's 3-D bake) is the one of them
+shown (not hidden from render) at FRAME."""
 import json, math, sys
 import bpy
 bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
@@ -23,6 +25,11 @@ scene.render.image_settings.file_format = "PNG"
 scene.render.image_settings.color_mode = "RGBA"
 scene.frame_set(frame)
 hidden = {o.name: o.hide_render for o in scene.objects}
+for i, name in enumerate(names):
+    if name not in scene.objects:
+        shown = [o.name for o in scene.objects if o.name.startswith(name + " state ") and not o.hide_render]
+        assert len(shown) == 1, f"{name}: not one state shown at frame {frame}: {shown}"
+        names[i] = shown[0]
 if sys.argv[5:] == ["full"]:
     scene.render.filepath = f"{out}/full.png"
     bpy.ops.render.render(write_still=True)
