@@ -254,6 +254,10 @@ def test_bake_objects_remaps_an_armature_that_bends_its_child(tmp_path):
                   "WORKBENCH", "--generator", "object-world", "--rollout-frames", "12", timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Rod 3 states" in res.stderr
+    from alive_blender.core.workdir.dataset import load_capture
+    from alive_blender.core.world.capture_clouds import load_surfaces
+    rod = _ids(load_capture(work))["Rod"]
+    assert sorted(load_surfaces(work / "capture")[rod]) == [0, 1, 2]   # each bend its own surface (3-D bake)
     res = run_cli("--json", "bake", blend, work, "--objects", "--save", keyed, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert json.loads(res.stdout)["objects"]["remapped"] == {"Rod": ["Arm"]}, res.stdout
@@ -298,8 +302,9 @@ def test_the_3d_bake_completes_each_state_from_its_own_surface(deform_run):
     assert sorted(frames) == [0, 1, 2], shown.tolist()   # the rollout shows every state
     iou = {s: side_iou(root, work / "alive.blend", keyed, f, ["A_Blob"])["A_Blob"] for s, f in frames.items()}
     print("DEFORMING SIDE IoU", {s: round(v, 3) for s, v in iou.items()}, "frames", frames)
-    row = lambda what: np.concatenate([np.asarray(Image.open(root / f"side_{what}_{f}" / "0.png").convert("RGBA"))   # noqa: E731
-                                       for f in frames.values()], 1)
+    def row(what):
+        return np.concatenate([np.asarray(Image.open(root / f"side_{what}_{f}" / "0.png").convert("RGBA"))
+                               for f in frames.values()], 1)
     sheet = np.concatenate([row("clouds"), row("mesh")], 0)   # per state: the bake's cloud / Blender's mesh
     Image.fromarray(sheet).resize((sheet.shape[1] * 3, sheet.shape[0] * 3), Image.NEAREST).save(root / "side.png")
     assert min(iou.values()) >= 0.9, iou

@@ -92,8 +92,9 @@ def write_surfaces(folder: Path, objects: list, records: list, depsgraph, scene=
     """Write ``folder/object_surfaces.npz`` for the moving or deforming id objects (``objects``: id
     order, 1-based ids; ``records``: the samples' records). ``scene``: the scene to step to each
     deforming object's states (its frame is restored); without it a deforming object gets no
-    surface; ``max_states``: surfaces per deforming object, at most. Returns {"objects": how many objects have a surface (0: nothing moves, no file),
-    "notes": what was capped or left out, for the capture's message}."""
+    surface; ``max_states``: surfaces per deforming object, at most. Returns {"objects": how many
+    objects have a surface (0: nothing moves, no file), "notes": what was capped or left out, for
+    the capture's message}."""
     import io
     from ...core.workdir.artifacts import DISK_FULL, atomic_path, disk_full_error
     deforming = deforming_objects(records, range(1, len(objects) + 1))
