@@ -134,3 +134,24 @@ def blob_shot(n: int = 10, h: int = 12, w: int = 16, dim: int = 32):
         depth[i] -= blob
     depth[:, :2] = np.inf
     return DeterministicEncoder(dim).encode_images(rgb), rgb, depth
+
+
+def side_iou(root, baked, keyed, frame, objects) -> dict:
+    """Silhouette IoU per object: the bake's cloud against the real mesh keyed at the same pose, both
+    rendered alone from a side camera no sample had, in a plain Blender (no add-on). A deforming
+    object's cloud is the state shown at ``frame`` (side_render.py). Masks: root/side_*_FRAME/I.png."""
+    import json
+    import numpy as np
+    from PIL import Image
+    masks = {}
+    for what, path, names in (("clouds", baked, [f"Alive Cloud alive {n}" for n in objects]), ("mesh", keyed, objects)):
+        out = root / f"side_{what}_{frame}"
+        out.mkdir()
+        res = run_script("side_render.py", path, out, frame, json.dumps(names))
+        assert res.returncode == 0, res.stderr[-2000:]
+        masks[what] = [np.asarray(Image.open(out / f"{i}.png").convert("RGBA"))[..., 3] > 127 for i in range(len(names))]
+    out = {}
+    for n, a, b in zip(objects, masks["clouds"], masks["mesh"]):
+        assert b.sum() > 40
+        out[n] = float((a & b).sum() / (a | b).sum())
+    return out

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from alive_blender.core.models.generator import psnr
-from conftest import run_cli, run_python, run_script
+from conftest import run_cli, run_python, run_script, side_iou
 
 SIZE = "48x36"
 CAPTURED = 6
@@ -33,6 +33,7 @@ def deform_run(tmp_path_factory):
     res = run_cli("--json", "run", blend, "--out", work, "--frames", f"1-{CAPTURED}", "--resolution", SIZE,
                   "--engine", "WORKBENCH", "--generator", "object-world", "--rollout-frames", "12", timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
+    (root / "run.json").write_text(res.stdout)
     return root, blend, work, res.stderr
 
 
@@ -48,6 +49,15 @@ def test_deformation_states_from_the_record_and_old_captures_are_rigid():
     assert deformation_states([{}, {}], 1).tolist() == [0, 0]               # an older capture
     assert deforming_objects(samples, [1, 2]) == {1: 3}
     assert describe(samples, [1, 2], {"1": "Blob"}) == "Blob 3 states"
+
+
+def test_surface_states_keep_the_most_shown_states_with_their_first_sample():
+    from alive_blender.core.world.deformation import surface_states
+    samples = [{"deformation": {"1": d}} for d in ("a", "b", "c", "b", "c", "c")]
+    assert surface_states(samples, 1) == ([(0, 0), (1, 1), (2, 2)], 3)
+    assert surface_states(samples, 1, cap=2) == ([(1, 1), (2, 2)], 3)   # "a" is shown once
+    assert surface_states(samples, 2) == ([(0, 0)], 1)                   # rigid: one state
+    assert surface_states([], 1) == ([], 0)
 
 
 def test_a_deforming_object_that_does_not_move_is_a_moving_layer():
@@ -244,6 +254,10 @@ def test_bake_objects_remaps_an_armature_that_bends_its_child(tmp_path):
                   "WORKBENCH", "--generator", "object-world", "--rollout-frames", "12", timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Rod 3 states" in res.stderr
+    from alive_blender.core.workdir.dataset import load_capture
+    from alive_blender.core.world.capture_clouds import load_surfaces
+    rod = _ids(load_capture(work))["Rod"]
+    assert sorted(load_surfaces(work / "capture")[rod]) == [0, 1, 2]   # each bend its own surface (3-D bake)
     res = run_cli("--json", "bake", blend, work, "--objects", "--save", keyed, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert json.loads(res.stdout)["objects"]["remapped"] == {"Rod": ["Arm"]}, res.stdout
@@ -253,3 +267,85 @@ def test_bake_objects_remaps_an_armature_that_bends_its_child(tmp_path):
     chosen = np.load(work / "rollout" / "rollout.states.npy")[0][:, 0]   # sample k is scene frame 1 + k
     assert (chosen % 3 != np.arange(12) % 3).any()   # without the remap these frames would differ
     assert np.abs(baked - original[chosen]).max() < 1e-4
+
+
+@pytest.mark.bpy
+@pytest.mark.timeout(300)
+def test_the_3d_bake_completes_each_state_from_its_own_surface(deform_run):
+    """The default run's 3-D bake: the capture recorded the cube's surface in each of its three
+    shapes (stepping the scene to a sample of each, then back), every state's cloud is completed
+    from its own (points no sample saw), and reopened without the add-on and rendered from the
+    side, the cloud shown in a frame of each state matches Blender's render of the cube keyed
+    in that frame (``bake --objects``: same pose, same shape): IoU >= 0.9."""
+    from PIL import Image
+    from alive_blender.core.workdir.dataset import load_capture
+    from alive_blender.core.world.capture_clouds import load_surfaces
+    from alive_blender.core.world.deformation import deformation_states
+    root, blend, work, _ = deform_run
+    cap = load_capture(work)
+    ids = _ids(cap)
+    cube = ids["A_Blob"]
+    surfaces = load_surfaces(work / "capture")
+    assert sorted(surfaces[cube]) == [0, 1, 2] and sorted(surfaces[ids["B_Ball"]]) == [0]
+    widths = [np.ptp(surfaces[cube][s][0][:, 0]) for s in range(3)]   # each its own shape: x1.25, x1.5 wide
+    assert np.allclose(np.array(widths) / widths[0], [1.0, 1.25, 1.5], atol=0.02), widths
+    clouds = json.loads((root / "run.json").read_text())["bake"]["points_3d"]["clouds"]["objects"]
+    assert clouds[str(cube)]["states"] == clouds[str(cube)]["completed_states"] == 3, clouds
+    assert clouds[str(cube)]["completed"] > 0
+    keyed = root / "keyed_side.blend"
+    res = run_cli("bake", blend, work, "--objects", "--save", keyed, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    info = json.loads((work / "rollout" / "rollout.json").read_text())
+    m = [cap.meta["object_ids"][str(o)] for o in info["objects"]].index("A_Blob")
+    shown = deformation_states(cap.samples, cube)[np.load(work / "rollout" / "rollout.states.npy")[0][:, m]]
+    frames = {s: 1 + int(np.flatnonzero(shown == s)[0]) for s in range(3) if (shown == s).any()}
+    assert sorted(frames) == [0, 1, 2], shown.tolist()   # the rollout shows every state
+    iou = {s: side_iou(root, work / "alive.blend", keyed, f, ["A_Blob"])["A_Blob"] for s, f in frames.items()}
+    print("DEFORMING SIDE IoU", {s: round(v, 3) for s, v in iou.items()}, "frames", frames)
+    def row(what):
+        return np.concatenate([np.asarray(Image.open(root / f"side_{what}_{f}" / "0.png").convert("RGBA"))
+                               for f in frames.values()], 1)
+    sheet = np.concatenate([row("clouds"), row("mesh")], 0)   # per state: the bake's cloud / Blender's mesh
+    Image.fromarray(sheet).resize((sheet.shape[1] * 3, sheet.shape[0] * 3), Image.NEAREST).save(root / "side.png")
+    assert min(iou.values()) >= 0.9, iou
+
+
+@pytest.mark.bpy
+@pytest.mark.timeout(300)
+def test_surfaces_per_state_leave_the_scene_as_it_was_and_older_files_are_rewritten(deform_run, fresh_bpy,
+                                                                                   tmp_path):
+    """``write_surfaces`` in this process on the deform scene: the scene's (sub)frame and the cube's
+    shape there are as before; capped at 2 states it records the 2 and says so. A capture whose
+    surfaces file is from before states (one surface per object) loads as one surface each, and
+    capturing again (up to date, nothing rendered) writes it per state."""
+    from alive_blender.blender.capture.object_surfaces import write_surfaces
+    from alive_blender.blender.capture.render import id_objects
+    from alive_blender.core.workdir.dataset import load_capture
+    from alive_blender.core.world.capture_clouds import ANY_STATE, SURFACES, load_surfaces, surfaces_per_state
+    bpy = fresh_bpy
+    root, blend, work, _ = deform_run
+    cap = load_capture(work)
+    cube = _ids(cap)["A_Blob"]
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    scene = bpy.context.scene
+    scene.frame_set(5, subframe=0.25)
+    got = write_surfaces(tmp_path, id_objects(scene), cap.samples, bpy.context.evaluated_depsgraph_get(), scene,
+                         max_states=2)
+    assert (scene.frame_current, round(scene.frame_subframe, 3)) == (5, 0.25)
+    assert scene.objects["A_Blob"].data.shape_keys.key_blocks["Bulge"].value == BULGE[4 % 3]
+    assert got["objects"] == 2 and got["notes"] == [
+        "A_Blob: surfaces of 2 of its 3 states (at most 2: the ones in the most samples; the rest are not completed)"]
+    assert sorted(load_surfaces(tmp_path)[cube]) == [0, 1]   # all shown twice: the first two
+    path = work / "capture" / SURFACES
+    with np.load(path) as z:   # the same file as written before states: no "states"
+        old = {k: z[k][z["states"] == 0] if k in ("ids", "areas", "counts") else z[k] for k in z.files if k != "states"}
+    keep = np.concatenate([np.full(c, s == 0) for c, s in zip(np.load(path)["counts"], np.load(path)["states"])])
+    old["points"], old["normals"] = old["points"][keep], old["normals"][keep]
+    np.savez(path, **old)
+    assert not surfaces_per_state(work / "capture")
+    assert {o: sorted(v) for o, v in load_surfaces(work / "capture").items()} == {o: [ANY_STATE] for o in old["ids"]}
+    res = run_cli("--json", "capture", blend, "--out", work, "--frames", f"1-{CAPTURED}", "--resolution", SIZE,
+                  "--engine", "WORKBENCH", timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads(res.stdout)["up_to_date"], res.stdout
+    assert surfaces_per_state(work / "capture") and sorted(load_surfaces(work / "capture")[cube]) == [0, 1, 2]

@@ -19,7 +19,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli, run_script
+from conftest import run_cli, run_script, side_iou
 
 SIZE = "48x36"
 PERIODS = {"A_Cube": 3, "B_Ball": 4}
@@ -240,24 +240,6 @@ def test_3d_bake_reopened_without_the_addon_matches_blender_from_the_side(world_
     assert masks["mesh"].sum() > 40
     print("SIDE IoU", round(inter / union, 3))
     assert inter / union >= 0.9
-
-
-def side_iou(root, baked, keyed, frame, objects) -> dict:
-    """Silhouette IoU per object: the bake's cloud against the real mesh keyed at the same pose, both
-    rendered alone from a side camera no sample had, in a plain Blender (no add-on)."""
-    from PIL import Image
-    masks = {}
-    for what, path, names in (("clouds", baked, [f"Alive Cloud alive {n}" for n in objects]), ("mesh", keyed, objects)):
-        out = root / f"side_{what}_{frame}"
-        out.mkdir()
-        res = run_script("side_render.py", path, out, frame, json.dumps(names))
-        assert res.returncode == 0, res.stderr[-2000:]
-        masks[what] = [np.asarray(Image.open(out / f"{i}.png").convert("RGBA"))[..., 3] > 127 for i in range(len(names))]
-    out = {}
-    for n, a, b in zip(objects, masks["clouds"], masks["mesh"]):
-        assert b.sum() > 40
-        out[n] = float((a & b).sum() / (a | b).sum())
-    return out
 
 
 @pytest.mark.timeout(300)

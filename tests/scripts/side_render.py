@@ -3,7 +3,10 @@ side_render.py BLEND OUT_DIR FRAME NAMES_JSON [full]
 
 For each object name: everything else hidden from render, film transparent,
 Cycles (4 samples) at 64x48 from a camera at +x looking at the stage; writes
-OUT_DIR/<i>.png (RGBA). With "full": also OUT_DIR/full.png, all visible."""
+OUT_DIR/<i>.png (RGBA). With "full": also OUT_DIR/full.png, all visible. A name that is no
+object but has clouds "<name> state S" (a deforming object's 3-D bake) is the one of them
+shown (not hidden from render) at FRAME; keyed visibility is muted after FRAME is set, so
+hiding the others holds at render time."""
 import json, math, sys
 import bpy
 bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
@@ -23,6 +26,17 @@ scene.render.image_settings.file_format = "PNG"
 scene.render.image_settings.color_mode = "RGBA"
 scene.frame_set(frame)
 hidden = {o.name: o.hide_render for o in scene.objects}
+for i, name in enumerate(names):
+    if name not in scene.objects:
+        shown = [o.name for o in scene.objects if o.name.startswith(name + " state ") and not o.hide_render]
+        assert len(shown) == 1, f"{name}: not one state shown at frame {frame}: {shown}"
+        names[i] = shown[0]
+from bpy_extras.anim_utils import action_get_channelbag_for_slot
+for o in scene.objects:   # keyed visibility (state clouds) would undo the hiding below at render time
+    ad = o.animation_data
+    if ad and ad.action:
+        for fc in action_get_channelbag_for_slot(ad.action, ad.action_slot).fcurves:
+            fc.mute = fc.mute or fc.data_path in ("hide_render", "hide_viewport")
 if sys.argv[5:] == ["full"]:
     scene.render.filepath = f"{out}/full.png"
     bpy.ops.render.render(write_still=True)

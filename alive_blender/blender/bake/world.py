@@ -168,6 +168,12 @@ def bake_world(scene, workdir, name: str = "alive", rollout_file: Optional[Path]
                         f"{points} points, {completed} of them completed from the objects' surfaces"
                         f"{'' if surfaces else ' (none: the capture has no object surfaces, capture again)'}), "
                         f"keyed on frames {frames[0]}-{frames[-1]}")
+        per_object = [(n, report["objects"][str(o)]) for n, o in zip(names, ids)]
+        partial = [f"{n} {r['completed_states']} of {r['states']}" for n, r in per_object
+                   if surfaces and r["completed_states"] < r["states"]]
+        if partial:   # a state without its own surface is what the capture saw of it: a shell from the side
+            reporter.warning(f"bake '{name}': states completed from their own surface: {', '.join(partial)} "
+                             "(the others: captured points only; capture again for a surface per state)")
     return {"name": name, "points": int(points), "objects": names, "completed": completed,
             "cloud_objects": [o.name for o in objs], "clouds": report,
             "frames": [int(frames[0]), int(frames[-1]) + int(hold) - 1], "seconds": round(time.perf_counter() - t0, 3)}

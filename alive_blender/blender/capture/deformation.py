@@ -17,6 +17,11 @@ import numpy as np
 from .scene_state import may_deform
 
 
+def position_digest(co: np.ndarray) -> str:
+    """Digest of local vertex positions (float32, flat or (V, 3)), rounded to 1e-5."""
+    return hashlib.sha256(np.round(np.asarray(co, np.float32).ravel(), 5).tobytes()).hexdigest()[:16]
+
+
 def geometry_digest(obj_eval) -> str | None:
     """Digest of an evaluated object's vertex positions in its own frame (None: no geometry)."""
     try:
@@ -28,7 +33,7 @@ def geometry_digest(obj_eval) -> str | None:
             return None
         co = np.empty(len(mesh.vertices) * 3, np.float32)
         mesh.vertices.foreach_get("co", co)
-        return hashlib.sha256(np.round(co, 5).tobytes()).hexdigest()[:16]
+        return position_digest(co)
     finally:
         obj_eval.to_mesh_clear()
 

@@ -490,11 +490,14 @@ def capture_steps(scene, workdir, settings: CaptureSettings, reporter: Optional[
                     "object_bounds": object_relations.local_bounds(with_ids, depsgraph),
                     "settings": settings.to_dict(), "fps": scene.render.fps / scene.render.fps_base,
                     "scene_key": scene_key}
-            with this_scene():   # each moving object's whole surface, for the 3-D bake's unseen sides
-                surfaces = object_surfaces.write_surfaces(store.staged, with_ids, store.records, depsgraph)
+            with this_scene():   # each moving object's whole surface (per shape), for the 3-D bake's unseen sides
+                surfaces = object_surfaces.write_surfaces(store.staged, with_ids, store.records, depsgraph, scene)
             meta = store.commit(meta)
-            if surfaces and not (store.dir / object_surfaces.FILE).is_file():   # up to date, from before the file
-                object_surfaces.write_surfaces(store.dir, with_ids, meta["samples"], depsgraph)
+            if surfaces["objects"] and not object_surfaces.surfaces_per_state(store.dir):   # up to date, from before
+                with this_scene():
+                    object_surfaces.write_surfaces(store.dir, with_ids, meta["samples"], depsgraph, scene)
+            for note in surfaces["notes"]:
+                reporter.warning(f"capture: object surfaces: {note}")
             rendered, reused = store.rendered, store.reused
     finally:
         shutil.rmtree(tmp_render, ignore_errors=True)

@@ -2,8 +2,9 @@
 
 Needs what a rendered capture has (id masks, depth, K, camera poses, object
 matrices), not a trained model: one cloud per moving object in its own frame
-(``clouds.object_cloud``), completed from the surface Blender recorded
-(``completion.py``, when ``capture/object_surfaces.npz`` exists), and the
+(``clouds.object_cloud``; a deforming object: one per deformation state), each
+completed from the surface Blender recorded in that shape (``completion.py``,
+when ``capture/object_surfaces.npz`` exists), and the
 world-space background cloud (``background.py``). A large capture is read on
 a coarser pixel grid (every s-th pixel, K rescaled) so a 1280x720 shot does not
 unproject tens of millions of pixels: ``MAX_PIXELS`` per cloud kind.
@@ -22,6 +23,7 @@ from .completion import complete_cloud
 from .deformation import deformation_states, state_samples
 
 SURFACES = "object_surfaces.npz"
+ANY_STATE = -1           # a surfaces file from before states: the object's one surface, at one frame
 EDGE_JUMP = 0.05         # inverse depth off its neighbours' mean by more than 5 %: a depth edge
 MAX_SLANT = 4.0          # a background splat grows at most this much on a surface seen at a grazing angle
 MAX_PIXELS = 1_500_000   # unprojected pixels per cloud kind, at most (the grid gets coarser beyond)
@@ -103,17 +105,34 @@ def slanted_splats(cloud: Cloud, neighbours: int = 10) -> Cloud:
 
 
 def load_surfaces(capture_dir) -> dict:
-    """{object id: (points, normals, area)} from the capture's surfaces file ({} without one)."""
+    """{object id: {deformation state: (points, normals, area)}} from the capture's surfaces file
+    ({} without one). A file from before states (no ``states`` array) holds one surface per
+    object, at the frame the capture ended, under ``ANY_STATE``: right for a rigid object only."""
     path = Path(capture_dir) / SURFACES
     if not path.is_file():
         return {}
     try:
         with np.load(path, allow_pickle=False) as z:
             cut = np.concatenate([[0], np.cumsum(z["counts"])])
-            return {int(o): (z["points"][cut[k]:cut[k + 1]], z["normals"][cut[k]:cut[k + 1]], float(z["areas"][k]))
-                    for k, o in enumerate(z["ids"])}
+            states = z["states"] if "states" in z.files else np.full(len(z["ids"]), ANY_STATE)
+            out: dict = {}
+            for k, (o, s) in enumerate(zip(z["ids"], states)):
+                out.setdefault(int(o), {})[int(s)] = (z["points"][cut[k]:cut[k + 1]],
+                                                      z["normals"][cut[k]:cut[k + 1]], float(z["areas"][k]))
+            return out
     except (OSError, ValueError, KeyError) as err:
         raise AliveError(f"unreadable object surfaces '{path}': {err}", "capture again (--force capture)") from None
+
+
+def surfaces_per_state(capture_dir) -> bool:
+    """Whether the capture's surfaces file records its surfaces per deformation state (a file
+    from before does not: the capture writes it again)."""
+    path = Path(capture_dir) / SURFACES
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return "states" in z.files
+    except (OSError, ValueError):
+        return False
 
 
 def capture_clouds(capture, objects: list, surfaces: dict | None = None) -> tuple[Cloud, list[list[Cloud]], dict]:
@@ -121,9 +140,10 @@ def capture_clouds(capture, objects: list, surfaces: dict | None = None) -> tupl
     state (``deformation.py``; a rigid object has one), report).
 
     ``capture``: a loaded ``Capture`` with depth and ids; ``surfaces``: ``load_surfaces``'s
-    dict (an object without one keeps only its captured points; a deforming object is not
-    completed: its surface was recorded in one shape only). The report says per object how many
-    points were captured, baked and completed (not seen), its states, and the pixel grid used."""
+    dict: each state's cloud is completed from the surface recorded in that state (a state
+    without one, past the capture's cap or from an older file, keeps only its captured points).
+    The report says per object how many points were captured, baked and completed (not seen),
+    its states and how many of them were completed, and the pixel grid used."""
     why = why_not(capture)
     if why:
         raise AliveError(f"no 3-D clouds: {why}", "bake with --point-bake per-frame")
@@ -148,12 +168,15 @@ def capture_clouds(capture, objects: list, surfaces: dict | None = None) -> tupl
         states = [object_cloud(rgb[crop], depth[crop], ids[crop], oid, Kc, cams, capture.object_matrices(oid),
                                samples=g) for g in groups]
         seen = sum(len(c) for c in states)
-        if oid in surfaces and len(states) == 1:
-            states = [complete_cloud(states[0], *surfaces[oid])]
+        own = dict(surfaces.get(oid, {}))
+        if len(states) == 1 and ANY_STATE in own:   # an older file: its one surface is the rigid shape
+            own[0] = own.pop(ANY_STATE)
+        states = [complete_cloud(c, *own[s]) if s in own else c for s, c in enumerate(states)]
         clouds.append(states)
         report["objects"][str(oid)] = {"captured": seen, "points": sum(len(c) for c in states),
                                        "completed": sum(int((~c.seen).sum()) for c in states),
-                                       "states": len(states)}
+                                       "states": len(states),
+                                       "completed_states": sum(s in own for s in range(len(states)))}
     bg = slanted_splats(background_cloud(rgb[:, ::sb, ::sb], without_depth_edges(depth[:, ::sb, ::sb]), ids[:, ::sb, ::sb], list(objects),
                           [strided_intrinsics(K, sb) for K in Ks], cams))
     return bg, clouds, report

@@ -7,6 +7,10 @@ Equal digests are one *deformation state*; an object with more than one state
 deforms (armature, shape keys, modifiers, a simulation), and its cloud is
 fused per state (``world_layers.py``): points of different shapes must not be
 mixed. A capture without the record (older ones, footage) is rigid.
+
+The capture also records the object's whole surface in each state (at most
+``MAX_SURFACE_STATES`` of them: ``surface_states``), from which the 3-D bake
+completes that state's cloud (``capture_clouds.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 KEY = "deformation"
+MAX_SURFACE_STATES = 16   # surfaces recorded per deforming object, at most (each up to 200,000 samples)
 
 
 def deformation_states(samples, object_id: int) -> np.ndarray:
@@ -44,3 +49,16 @@ def state_samples(states: np.ndarray) -> list:
     """For each state index, the samples that show it."""
     return [np.flatnonzero(states == s) for s in range(int(states.max(initial=0)) + 1)]
 
+
+
+def surface_states(samples, object_id: int, cap: int = MAX_SURFACE_STATES) -> tuple[list, int]:
+    """([(state, sample)], states): the deformation states of ``object_id`` whose surface the
+    capture records, each with the first sample that shows it, and how many states there are.
+    At most ``cap``: the states shown in the most samples first (ties: the first seen), so a
+    capped object has its surface in the shapes the bake draws most; listed in state order."""
+    states = deformation_states(samples, object_id)
+    if not len(states):
+        return [], 0
+    groups = state_samples(states)
+    keep = sorted(sorted(range(len(groups)), key=lambda s: -len(groups[s]))[:max(int(cap), 0)])
+    return [(s, int(groups[s][0])) for s in keep], len(groups)
