@@ -253,3 +253,33 @@ def test_bake_objects_remaps_an_armature_that_bends_its_child(tmp_path):
     chosen = np.load(work / "rollout" / "rollout.states.npy")[0][:, 0]   # sample k is scene frame 1 + k
     assert (chosen % 3 != np.arange(12) % 3).any()   # without the remap these frames would differ
     assert np.abs(baked - original[chosen]).max() < 1e-4
+
+
+@pytest.mark.bpy
+@pytest.mark.timeout(300)
+def test_a_revisited_camera_shows_its_own_captured_background_where_an_object_moved_away(deform_run):
+    """The camera swings between two poses: where an object stood in sample 0, the background drawn
+    through sample 0's camera is the pixel another sample through that camera saw free (one sample's
+    value: Cycles' fixed-seed noise stays that camera's), not the background cloud."""
+    from scipy.ndimage import binary_dilation
+    from alive_blender.core.run.stages import load_generator
+    from alive_blender.core.workdir.dataset import load_capture
+    _, _, work, _ = deform_run
+    cap = load_capture(work)
+    gen = load_generator(work)
+    same = [i for i in range(CAPTURED) if np.abs(gen.a["cameras"][i] - gen.a["cameras"][0]).max() <= 1e-4]
+    assert same == [0, 2, 4]
+    free = {i: ~binary_dilation(gen.a["ids"][i] > 0) & (gen.a["owner"][i] == 0) for i in same}
+    uncovered = ~free[0] & (free[2] | free[4])            # hidden in sample 0, seen by 2 or 4
+    assert uncovered.sum() >= 5, int(uncovered.sum())
+    img, _, hole = gen._background(0, gen.view(0))
+    got = np.round(img).astype(np.uint8)
+    own = lambda i: free[i] & (got == cap.rgb[i]).all(-1)  # noqa: E731
+    assert (own(2) | own(4))[uncovered].all(), int((~(own(2) | own(4)))[uncovered].sum())
+    # composed with the objects somewhere else (sample 1's poses, the other camera's) through camera 0
+    out = gen.compose_poses(gen.a["matrices"][1][None], [0])
+    rgb8 = (np.clip(out["rgb"][0], 0, 1) * 255 + 0.5).astype(np.uint8)
+    away = uncovered & ~binary_dilation(out["ids"][0] > 0, iterations=3)
+    assert away.sum() >= 3, int(away.sum())
+    match = lambda i: free[i] & (rgb8 == cap.rgb[i]).all(-1)  # noqa: E731
+    assert (match(2) | match(4))[away].mean() >= 0.9, float((match(2) | match(4))[away].mean())

@@ -36,7 +36,7 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 
 from ..errors import AliveError
-from ..world.background import background_cloud, sky_color
+from ..world.background import background_cloud, camera_plate, sky_color
 from ..world.camera_path import CameraPath, camera_path
 from ..world.clouds import Cloud, object_cloud
 from ..world.compose import View, draw_clouds
@@ -58,6 +58,7 @@ class WorldLayers(ObjectLayers):
         self.path = path
         self._clouds = None
         self._bg_cache = {}
+        self._plates = {}   # first sample of a captured camera -> its plate from its own samples
         self._layers = {}   # (object slot, sample) -> its layer (world/warp.py), built on first use
         self._shades = {}   # (object slot, sample) -> its shading image and the static surface's depth
         self._parts = {}    # object slot -> per sample: not shown (None) / saw only part of it
@@ -419,6 +420,11 @@ class WorldLayers(ObjectLayers):
                 hole = binary_dilation(a["ids"][cam_sample] > 0)   # with the anti-aliased rim
                 # the objects' shading in this sample is theirs (restored when they are drawn from it)
                 replace = hole | (a["owner"][cam_sample] > 0)
+                # there: what the other samples through this camera saw free, one sample's pixel each (its
+                # noise is this camera's); the background cloud only where none did
+                plate, plate_z, plate_seen = self._camera_plate(cam_sample)
+                img = np.where(plate_seen[..., None], plate, img)
+                z = np.where(plate_seen, plate_z, z)
                 img = np.where(replace[..., None], img, a["rgb"][cam_sample].astype(np.float32))
                 z = np.where(hole, z, a["depth"][cam_sample])
                 known = ~hole | np.isfinite(z)
@@ -432,6 +438,17 @@ class WorldLayers(ObjectLayers):
         if key is not None:
             self._bg_cache[key] = out
         return out
+
+    def _camera_plate(self, cam_sample: int):
+        """(colour, depth, seen) of the static scene through ``cam_sample``'s camera from every sample
+        through it (world/background.py ``camera_plate``), built once per camera."""
+        a = self.a
+        same = np.abs(a["cameras"] - a["cameras"][cam_sample]).reshape(len(a["cameras"]), -1).max(1) \
+            <= CAMERA_TOLERANCE
+        group = [int(i) for i in np.flatnonzero(same)]
+        if group[0] not in self._plates:
+            self._plates[group[0]] = camera_plate(a["rgb"], a["depth"], a["ids"], a["owner"], group)
+        return self._plates[group[0]]
 
     # -- saving
 
