@@ -276,10 +276,12 @@ def test_a_revisited_camera_shows_its_own_captured_background_where_an_object_mo
     got = np.round(img).astype(np.uint8)
     own = lambda i: free[i] & (got == cap.rgb[i]).all(-1)  # noqa: E731
     assert (own(2) | own(4))[uncovered].all(), int((~(own(2) | own(4)))[uncovered].sum())
-    # composed with the objects somewhere else (sample 1's poses, the other camera's) through camera 0
-    out = gen.compose_poses(gen.a["matrices"][1][None], [0])
-    rgb8 = (np.clip(out["rgb"][0], 0, 1) * 255 + 0.5).astype(np.uint8)
-    away = uncovered & ~binary_dilation(out["ids"][0] > 0, iterations=3)
-    assert away.sum() >= 3, int(away.sum())
-    match = lambda i: free[i] & (rgb8 == cap.rgb[i]).all(-1)  # noqa: E731
-    assert (match(2) | match(4))[away].mean() >= 0.9, float((match(2) | match(4))[away].mean())
+    # composed with the objects somewhere else (the other camera's samples' poses) through camera 0
+    out = gen.compose_poses(gen.a["matrices"][[1, 3, 5]], [0, 0, 0])
+    hits, total = 0, 0
+    for f in range(3):
+        rgb8 = (np.clip(out["rgb"][f], 0, 1) * 255 + 0.5).astype(np.uint8)
+        away = uncovered & ~binary_dilation(out["ids"][f] > 0, iterations=2)
+        hits += int(((free[2] & (rgb8 == cap.rgb[2]).all(-1)) | (free[4] & (rgb8 == cap.rgb[4]).all(-1)))[away].sum())
+        total += int(away.sum())
+    assert total >= 5 and hits >= 0.9 * total, (hits, total)

@@ -427,7 +427,7 @@ class WorldLayers(ObjectLayers):
                 z = np.where(plate_seen, plate_z, z)
                 img = np.where(replace[..., None], img, a["rgb"][cam_sample].astype(np.float32))
                 z = np.where(hole, z, a["depth"][cam_sample])
-                known = ~hole | np.isfinite(z)
+                known = ~hole | np.isfinite(z) | plate_seen   # the plate saw it (the sky too)
                 img = _fill_nearest(img, known)
                 z = _fill_nearest(z, known)
             else:
