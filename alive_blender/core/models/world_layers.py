@@ -58,6 +58,7 @@ class WorldLayers(ObjectLayers):
         self.path = path
         self._clouds = None
         self._bg_cache = {}
+        self._occ = {}      # (object slot, sample) -> the slots in front of it beside its mask there
         self._plates = {}   # first sample of a captured camera -> its plate from its own samples
         self._layers = {}   # (object slot, sample) -> its layer (world/warp.py), built on first use
         self._shades = {}   # (object slot, sample) -> its shading image and the static surface's depth
@@ -261,6 +262,11 @@ class WorldLayers(ObjectLayers):
             z = z.copy()
             srcs = [self._captured_source(m, poses[f, m], c, None if sources is None else int(sources[f, m]))
                     for m in range(len(self.objects))]
+            # captured pixels only where they show all of it: an object another moving object hid part of in
+            # that sample, and that one is elsewhere now, is warped (the cloud fills what no sample saw)
+            srcs = [None if src is not None and any(
+                np.abs(poses[f, k] - a["matrices"][src, k]).max() > POSE_TOLERANCE for k in self._occluders(m, src))
+                else src for m, src in enumerate(srcs)]
             # the sample each object looks like: its deformation state's cloud and samples, its shading
             refs = [int(sources[f, m]) if sources is not None else nearest_pose_sample(a["matrices"][:, m], poses[f, m])
                     for m in range(len(self.objects))]
@@ -285,10 +291,13 @@ class WorldLayers(ObjectLayers):
                 d = a["depth"][src]
                 front = (a["ids"][src] == oid) & ((d < z) | hole)
                 col = a["rgb"][src]
-                if hole.any():   # the object's own anti-aliased rim, where the background is a hole
-                    rim = binary_dilation(a["ids"][src] == oid) & (a["ids"][src] == 0) & hole
-                    img[rim] = col[rim]
-                    z[rim] = d[rim]
+                # the object's own anti-aliased rim (through this camera: over the same static scene), where no
+                # other object is drawn; outside the hole too when the sample is not the camera's own
+                rim = binary_dilation(a["ids"][src] == oid) & (a["ids"][src] == 0) & (shown[f] == 0)
+                if src == c:
+                    rim &= hole
+                img[rim] = col[rim]
+                z[rim] = d[rim]
                 img[front] = col[front]
                 z[front] = d[front]
                 shown[f][front] = oid
@@ -328,6 +337,21 @@ class WorldLayers(ObjectLayers):
         a = self.a
         plate, _, _ = draw_clouds([self.clouds()[0]], [None], [1], self.view(s))
         return shading_owner(a["rgb"][s], plate, a["ids"][s], binary_dilation(a["ids"][s] > 0), a["depth"][s])
+
+    def _occluders(self, m: int, s: int) -> list:
+        """The object slots in front of slot m beside its mask in sample s (they hid part of it there)."""
+        if (m, s) not in self._occ:
+            from ..world.warp import BEHIND_SLACK
+            a = self.a
+            ids, d = a["ids"][s], a["depth"][s]
+            mask = ids == self.objects[m]
+            if not mask.any():
+                self._occ[m, s] = []
+            else:
+                d_obj = _fill_nearest(np.where(mask, d, 0.0), mask)
+                ring = binary_dilation(mask) & ~mask & (d < d_obj * (1.0 - BEHIND_SLACK))
+                self._occ[m, s] = [k for k, o in enumerate(self.objects) if k != m and (ring & (ids == o)).any()]
+        return self._occ[m, s]
 
     def _sees_part(self, m: int) -> list:
         """Per sample: None (slot m not shown), or whether it saw only part of it (world/warp.py)."""
