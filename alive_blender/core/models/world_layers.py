@@ -371,14 +371,14 @@ class WorldLayers(ObjectLayers):
             costs[m] = view_costs(pts[:: max(1, len(pts) // 64)], a["matrices"][:, m], a["cameras"], poses[m], view)
         prefer = None
         if len(costs) > 1:   # a sample near every drawn object: one coherent frame warped (shadows agree)
-            prefer = int(np.argmin(np.max([c for c, _ in costs.values()], axis=0)))
+            prefer = int(np.argmin(np.max([c[0] for c in costs.values()], axis=0)))
         out = []
         for m in range(len(self.objects)):
             parts = self._sees_part(m) if m in costs else []
             usable = np.array([p is not None for p in parts], bool)
             if m in costs:   # a deforming object: only samples of its shape
                 usable &= a["shape_states"][:, m] == a["shape_states"][refs[m], m]
-            out.append(choose_samples(*costs[m], [bool(p) for p in parts], usable, prefer)
+            out.append(choose_samples(*costs[m], partial=[bool(p) for p in parts], usable=usable, prefer=prefer)
                        if m in costs and usable.any() else [])
         return out
 
