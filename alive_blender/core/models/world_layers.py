@@ -326,9 +326,10 @@ class WorldLayers(ObjectLayers):
             a = self.a
             if self.path.rule == "still":
                 ratio, surface = a["shade"][s], a["plate_depth"]
+                owner = a["owner"][s]
             else:
-                ratio, surface = self._plate_ratio(s)[0], self._background(s, self.view(s))[1]
-            self._shades[m, s] = (shade_image(ratio, a["owner"][s], a["ids"][s], self.objects[m]), surface)
+                (ratio, owner), surface = self._plate_ratio(s), self._background(s, self.view(s))[1]
+            self._shades[m, s] = (shade_image(ratio, owner, a["ids"][s], self.objects[m]), surface)
         return self._shades[m, s]
 
     def _plate_ratio(self, s: int):
@@ -336,7 +337,11 @@ class WorldLayers(ObjectLayers):
         camera's (world/shading.py)."""
         a = self.a
         plate, _, _ = draw_clouds([self.clouds()[0]], [None], [1], self.view(s))
-        return shading_owner(a["rgb"][s], plate, a["ids"][s], binary_dilation(a["ids"][s] > 0), a["depth"][s])
+        exact = None
+        if "owner" in a:   # composing (built: the owners): the camera's own plate where its samples saw it free
+            own, _, exact = self._camera_plate(s)
+            plate = np.where(exact[..., None], own, plate)
+        return shading_owner(a["rgb"][s], plate, a["ids"][s], binary_dilation(a["ids"][s] > 0), a["depth"][s], exact)
 
     def _occluders(self, m: int, s: int) -> list:
         """The object slots in front of slot m beside its mask in sample s (they hid part of it there)."""
