@@ -264,7 +264,7 @@ class WorldLayers(ObjectLayers):
                     for m in range(len(self.objects))]
             # captured pixels only where they show all of it: an object another moving object hid part of in
             # that sample, and that one is elsewhere now, is warped (the cloud fills what no sample saw)
-            srcs = [None if src is not None and any(
+            srcs = [None if src is not None and self.path.rule != "still" and any(
                 np.abs(poses[f, k] - a["matrices"][src, k]).max() > POSE_TOLERANCE for k in self._occluders(m, src))
                 else src for m, src in enumerate(srcs)]
             # the sample each object looks like: its deformation state's cloud and samples, its shading
@@ -292,9 +292,10 @@ class WorldLayers(ObjectLayers):
                 front = (a["ids"][src] == oid) & ((d < z) | hole)
                 col = a["rgb"][src]
                 # the object's own anti-aliased rim (through this camera: over the same static scene), where no
-                # other object is drawn; outside the hole too when the sample is not the camera's own
+                # other object is drawn; outside the hole too when the sample is not the camera's own (a still
+                # camera: as object-layers, none)
                 rim = binary_dilation(a["ids"][src] == oid) & (a["ids"][src] == 0) & (shown[f] == 0)
-                if src == c:
+                if src == c or self.path.rule == "still":
                     rim &= hole
                 img[rim] = col[rim]
                 z[rim] = d[rim]
