@@ -24,7 +24,11 @@ nearest-other-configuration rule of ``core/frame_metrics.py``, per camera); a
 composed frame is real when its PSNR to its own oracle render is at least tau.
 
 Rows: object-world + object-walk (the 3-D layers), and object-layers (today's
-default, which falls back to whole captured frames when the camera moves).
+default, which falls back to whole captured frames when the camera moves);
+baselines scored by the same rule (``ceiling_row``): Blender's render of the
+same states with another Cycles seed, and the nearest captured frame through
+the same camera. With ``--keep DIR --reuse`` the rollouts and oracle renders a
+run left are composed and scored again (before / after a composer change).
 """
 
 from __future__ import annotations

@@ -14,10 +14,13 @@ path (``world/camera_path.py``: which captured camera shows invented frame t).
   (``layers.moving_objects(..., moving_camera=True)``). A state is still one
   source sample per object; frame t is drawn through the camera of the
   scene frame it is shown at (``CameraPath.sample_for``). The background of
-  captured camera c is sample c's own pixels, and where a moving object hid
-  them, the background cloud seen from c. An object whose source sample (or a
-  sample with the same pose) was seen from camera c is drawn with its captured
-  pixels; otherwise it is warped there from the sample that saw it most alike
+  captured camera c is sample c's own pixels; where a moving object hid them,
+  the other samples through the same camera (``camera_plate``: one sample's
+  pixel each, so Cycles' fixed-seed noise stays that camera's), and the
+  background cloud seen from c where none saw it. An object whose source sample
+  (or a sample with the same pose) was seen from camera c is drawn with its
+  captured pixels and rim, unless another moving object hid part of it there and
+  stands elsewhere now; otherwise it is warped there from the sample that saw it most alike
   (``world/warp.py``; its cloud where none did). A captured
   arrangement seen from its captured camera is therefore the captured frame,
   pixel for pixel.
