@@ -46,7 +46,7 @@ from ..world.compose import View, draw_clouds
 from ..world.deformation import deformation_states, describe, state_samples
 from ..world.shading import nearest_pose_sample, shading_owner
 from ..world.shadow_warp import ground_shift, shade_image, warp_shade
-from ..world.warp import choose_samples, object_layer, sees_part, view_costs, warp_fill
+from ..world.warp import SHIFT_WEIGHT, choose_samples, object_layer, sees_part, view_costs, warp_fill
 from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, loaded_arrays, moving_objects
 
 ARCH = "object-world"
@@ -387,7 +387,8 @@ class WorldLayers(ObjectLayers):
             usable = np.array([p is not None for p in parts], bool)
             if m in costs:   # a deforming object: only samples of its shape
                 usable &= a["shape_states"][:, m] == a["shape_states"][refs[m], m]
-            out.append(choose_samples(*costs[m], partial=[bool(p) for p in parts], usable=usable, prefer=prefer)
+            out.append(choose_samples(*costs[m], partial=[bool(p) for p in parts], usable=usable, prefer=prefer,
+                                      shift_weight=SHIFT_WEIGHT if self.moving_camera else None)
                        if m in costs and usable.any() else [])
         return out
 
