@@ -136,7 +136,8 @@ def choose_samples(cost, uv_s, shape=None, partial=None, usable=None, prefer=Non
     only part of the object (``partial``) ranks ``PARTIAL_COST`` pixels farther, ``prefer`` (the
     sample every object of the frame is near in: its shadows and contacts agree with the others)
     first when it is within ``JOINT_SLACK`` of the best; none whose view differs by more than
-    ``MAX_COST`` (``shape``, the cost less the shift; the cost itself when not given)."""
+    ``MAX_COST`` (``shape``, the cost less the shift; the cost itself when not given): the search
+    stops at the first such sample in rank order (a still camera's nearest seen turned: the cloud)."""
     gate = cost if shape is None else shape
     rank = (cost if shape is None or shift_weight is None else shape + shift_weight * cost) + \
         (0.0 if partial is None else PARTIAL_COST * np.asarray(partial, np.float64))
