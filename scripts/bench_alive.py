@@ -523,7 +523,9 @@ def main(argv=None) -> int:
                    help="generator steps of every trained row (default 0: run's default, read from its parser)")
     p.add_argument("--behavior-epochs", type=int, default=0, help="behavior epochs (default 0: run's default)")
     p.add_argument("--reuse", action="store_true", help="with --keep: use the models an earlier run left in DIR "
-                                                            "(no train timing) instead of training again")
+                                                            "(no train timing) instead of training again; the "
+                                                            "moving-camera and dolly rows also reuse their "
+                                                            "rollouts and oracle renders (only composed again)")
     p.add_argument("--json", default="", metavar="OUT", help="also write the results as JSON")
     p.add_argument("--contact-sheet", default="", metavar="PNG",
                    help="captured / invented / nearest real configuration, for the first engine and size "

@@ -24,7 +24,11 @@ nearest-other-configuration rule of ``core/frame_metrics.py``, per camera); a
 composed frame is real when its PSNR to its own oracle render is at least tau.
 
 Rows: object-world + object-walk (the 3-D layers), and object-layers (today's
-default, which falls back to whole captured frames when the camera moves).
+default, which falls back to whole captured frames when the camera moves);
+baselines scored by the same rule (``ceiling_row``): Blender's render of the
+same states with another Cycles seed, and the nearest captured frame through
+the same camera. With ``--keep DIR --reuse`` the rollouts and oracle renders a
+run left are composed and scored again (before / after a composer change).
 """
 
 from __future__ import annotations
@@ -65,31 +69,45 @@ def bench_moving_camera(args, work: Path, log: Path, cli, python, size: str = "6
     blend = work / f"{move}{pan}.blend"
     python(MAKE_MOVING_SCENE, [blend, p1, p2, pan, move], args.threads, log)
     wd = work / f"{move}_world_{engine}_{size}"
-    if wd.exists():
-        shutil.rmtree(wd)
-    _, t_train = cli(["run", blend, "--out", wd, "--frames", f"1-{args.frames}", "--resolution", size, "--engine",
-                      engine, "--until", "train",   # the defaults: object-layers becomes object-world here
-                      *(["--behavior-epochs", args.behavior_epochs] if getattr(args, "behavior_epochs", 0) else [])],
-                     args.threads, log)
+    # --reuse (with --keep): the models, rollouts and oracle renders an earlier run left are scored again by
+    # today's composer (the same states and renders before and after a change)
+    reuse = lambda d: bool(getattr(args, "reuse", False)) and (d / "oracle_capture").exists()  # noqa: E731
+    t_train = None
+    if not reuse(wd):
+        if wd.exists():
+            shutil.rmtree(wd)
+        _, t_train = cli(["run", blend, "--out", wd, "--frames", f"1-{args.frames}", "--resolution", size, "--engine",
+                          engine, "--until", "train",   # the defaults: object-layers becomes object-world here
+                          *(["--behavior-epochs", args.behavior_epochs] if getattr(args, "behavior_epochs", 0)
+                            else [])], args.threads, log)
     keep = shutil.ignore_patterns("model", "rollout", "bench_*", "oracle*", "decoded", "bakes")
-    world = oracle_row(args, wd, blend, cli, python, log, size, engine, pan, move, oracle_frames, t_train)
+    world = oracle_row(args, wd, blend, cli, python, log, size, engine, pan, move, oracle_frames, t_train,
+                       reuse(wd))
     world["row"] = "default: " + world["row"]   # the camera moves, so the default generator draws in 3-D
+    ceiling = ceiling_row(args, wd, blend, cli, python, log, size, engine, world, reuse(wd))
     # the object walk on the same capture (its novelty counts the camera: core/models/object_walk.py)
     wd3 = work / f"{move}_walk_{engine}_{size}"
-    if wd3.exists():
-        shutil.rmtree(wd3)
-    shutil.copytree(wd, wd3, ignore=keep)
-    _, t_train3 = cli(["train", wd3, "--generator", "object-world", "--behavior", "object-walk"], args.threads, log)
-    walk = oracle_row(args, wd3, blend, cli, python, log, size, engine, pan, move, oracle_frames, t_train3)
+    t_train3 = None
+    if not reuse(wd3):
+        if wd3.exists():
+            shutil.rmtree(wd3)
+        shutil.copytree(wd, wd3, ignore=keep)
+        _, t_train3 = cli(["train", wd3, "--generator", "object-world", "--behavior", "object-walk"], args.threads,
+                          log)
+    walk = oracle_row(args, wd3, blend, cli, python, log, size, engine, pan, move, oracle_frames, t_train3,
+                      reuse(wd3))
     # today's default on the same capture: whole captured frames (a moving camera has no image-space layers)
     wd2 = work / f"{move}_layers_{engine}_{size}"
-    if wd2.exists():
-        shutil.rmtree(wd2)
-    shutil.copytree(wd, wd2, ignore=keep)
-    _, t_train2 = cli(["train", wd2, "--generator", "object-layers", "--moving-camera", "frames"], args.threads, log)
     ro2 = wd2 / "bench_layers.npy"
-    _, t_ro2 = cli(["rollout", wd2, "--steps", args.steps, "--count", args.count, "--seed", 0, "--out", ro2],
-                   args.threads, log)
+    t_train2 = t_ro2 = None
+    if not (getattr(args, "reuse", False) and ro2.with_suffix(".states.npy").exists()):
+        if wd2.exists():
+            shutil.rmtree(wd2)
+        shutil.copytree(wd, wd2, ignore=keep)
+        _, t_train2 = cli(["train", wd2, "--generator", "object-layers", "--moving-camera", "frames"], args.threads,
+                          log)
+        _, t_ro2 = cli(["rollout", wd2, "--steps", args.steps, "--count", args.count, "--seed", 0, "--out", ro2],
+                       args.threads, log)
     cfg = world["_configs"]
     st2 = np.load(ro2.with_suffix(".states.npy"))[:, 1:].ravel()
     layers = {"row": "object-layers --moving-camera frames (whole captured frames; the default before)", "tau_db": world["tau_db"],
@@ -98,7 +116,63 @@ def bench_moving_camera(args, work: Path, log: Path, cli, python, size: str = "6
               "new_by_view": len({cfg.by_view(s, s) for s in st2} - cfg.captured_v),
               "never_captured_by_view": world["never_captured_by_view"], "train_s": t_train2, "rollout_s": t_ro2,
               "note": "every invented frame is a captured frame, camera included (replayed, not new)"}
-    return {"engine": engine, "size": size, "pan": pan, "move": move, "rows": [world, walk, layers]}
+    return {"engine": engine, "size": size, "pan": pan, "move": move, "rows": [world, *ceiling, walk, layers]}
+
+
+SET_SEED = """
+import bpy, sys
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+for scene in bpy.data.scenes:
+    scene.cycles.seed = int(sys.argv[3])
+bpy.ops.wm.save_as_mainfile(filepath=sys.argv[2])
+"""
+
+
+def ceiling_row(args, wd: Path, blend: Path, cli, python, log: Path, size: str, engine: str, world: dict,
+                reuse: bool = False) -> list:
+    """Baselines scored by the same rule as a composed frame (tau and the oracle unchanged): how much
+    of tau is the renderer's noise. Per sampled oracle frame, (1) Blender's render of the same state
+    with another Cycles seed (Cycles only: Workbench has no noise), (2) the captured frame through the
+    same camera nearest the oracle render (what replaying the capture would score at best)."""
+    from alive_blender.core.workdir.dataset import load_capture
+    own = [g[0] for g in world["_groups"]]
+    oracle, tau, novel = world["_oracle"], world["tau_db"], np.array(world["_novel"])
+    statics = world["_statics"]
+    rows = []
+
+    def row(name, scores, note, static):
+        real = np.array(scores) >= tau
+        return {"row": name, "tau_db": tau, "psnr_median": float(np.median(scores)), "real": float(real.mean()),
+                "static_psnr_median": float(np.median(static)),
+                "novel_real": float((real & novel).mean()),
+                "oracle_novel_within_tau": float(real[novel].mean()) if novel.any() else None, "note": note}
+    if engine == "CYCLES":
+        swd = wd / "oracle_seed_capture"
+        if not (reuse and swd.exists()):
+            spec = np.load(wd / "oracle.npz")
+            seed_spec = wd / "oracle_seed.npz"
+            np.savez(seed_spec, names=spec["names"], poses=spec["poses"][own], cameras=spec["cameras"][own])
+            seed_blend = wd / "oracle_seed.blend"
+            python(KEY_POSES, [blend, seed_blend, seed_spec], args.threads, log)
+            python(SET_SEED, [seed_blend, seed_blend, 1], args.threads, log)
+            cli(["capture", seed_blend, "--out", swd, "--frames", f"1-{len(own)}", "--resolution", size, "--engine",
+                 engine], args.threads, log)
+        seeded = load_capture(swd).rgb.astype(np.float32) / 255.0
+        rows.append(row("ceiling: Blender's render, Cycles seed 1", [psnr(seeded[j], oracle[g]) for j, g in
+                                                                     enumerate(own)],
+                        "the same state rendered with another noise pattern (the seed the capture used: 0)",
+                        [psnr(seeded[j][m], oracle[g][m]) for j, (g, m) in enumerate(zip(own, statics))]))
+    cap = load_capture(wd)
+    cfg, cams = world["_configs"], world["_cams"]
+    near, near_static = [], []
+    for (k, t), g, m in zip(world["_pick"], own, statics):
+        same = np.flatnonzero(cfg.view == cfg.view[int(cams[t])])
+        best = max(same, key=lambda i: psnr(cap.rgb[i].astype(np.float32) / 255.0, oracle[g]))
+        near.append(psnr(cap.rgb[best].astype(np.float32) / 255.0, oracle[g]))
+        near_static.append(psnr(cap.rgb[best][m].astype(np.float32) / 255.0, oracle[g][m]))
+    rows.append(row("baseline: nearest captured frame through that camera", near,
+                    "the capture replayed: its best frame through the same camera", near_static))
+    return rows
 
 
 class Configs:
@@ -138,15 +212,22 @@ class Configs:
 
 
 def oracle_row(args, wd: Path, blend: Path, cli, python, log: Path, size: str, engine: str, pan: int, move: str,
-               oracle_frames: int, t_train: float) -> dict:
+               oracle_frames: int, t_train: float, reuse: bool = False) -> dict:
     """Roll out the work directory's behavior, compose every invented frame, count the configurations
-    reached, and score a sample of them against Blender's render of the same state (the oracle)."""
+    reached, and score a sample of them against Blender's render of the same state (the oracle).
+    ``reuse``: the rollout and oracle renders already in ``wd`` (only the composing is done again)."""
+    import json
     from alive_blender.core.run.stages import load_generator
     from alive_blender.core.workdir.dataset import load_capture, load_capture_info
     p1, p2 = args.periods
     ro = wd / "bench_world.npy"
-    res_ro, t_ro = cli(["rollout", wd, "--steps", args.steps, "--count", args.count, "--seed", 0, "--out", ro],
-                       args.threads, log)
+    said = ro.with_suffix(".said.json")   # what the rollout said (its behavior), for --reuse
+    if reuse:
+        res_ro, t_ro = json.loads((said if said.exists() else ro.with_suffix(".json")).read_text()), None
+    else:
+        res_ro, t_ro = cli(["rollout", wd, "--steps", args.steps, "--count", args.count, "--seed", 0, "--out", ro],
+                           args.threads, log)
+        said.write_text(json.dumps(res_ro, default=str))
     states = np.load(ro.with_suffix(".states.npy"))            # (K, N + 1, M)
     cap = load_capture_info(wd)
     gen = load_generator(wd)
@@ -198,15 +279,19 @@ def oracle_row(args, wd: Path, blend: Path, cli, python, log: Path, size: str, e
     np.savez(spec, names=np.array(names), poses=np.array(poses), cameras=np.array(cameras))
     oracle_blend = wd / "oracle.blend"
     t0 = time.monotonic()
-    python(KEY_POSES, [blend, oracle_blend, spec], args.threads, log)
     owd = wd / "oracle_capture"
-    cli(["capture", oracle_blend, "--out", owd, "--frames", f"1-{len(poses)}", "--resolution", size, "--engine",
-         engine], args.threads, log)
-    t_oracle = time.monotonic() - t0
-    oracle = load_capture(owd).rgb.astype(np.float32) / 255.0
-    own_psnr, taus, novel = [], [], []
-    for (k, t), group in zip(pick, groups):
+    if not reuse:
+        python(KEY_POSES, [blend, oracle_blend, spec], args.threads, log)
+        cli(["capture", oracle_blend, "--out", owd, "--frames", f"1-{len(poses)}", "--resolution", size, "--engine",
+             engine], args.threads, log)
+    t_oracle = None if reuse else time.monotonic() - t0
+    oracle_cap = load_capture(owd)
+    oracle = oracle_cap.rgb.astype(np.float32) / 255.0
+    statics = static_masks(oracle_cap.ids, [g[0] for g in groups])
+    own_psnr, taus, novel, own_static = [], [], [], []
+    for (k, t), group, mask in zip(pick, groups, statics):
         own_psnr.append(psnr(composed[k, t] / 255.0, oracle[group[0]]))
+        own_static.append(psnr(composed[k, t][mask] / 255.0, oracle[group[0]][mask]))
         taus.append(max([psnr(oracle[group[0]], oracle[g]) for g in group[1:]] or [0.0]))
         novel.append(config(k, t) not in cfg.captured)
     tau = float(np.median(taus))
@@ -217,12 +302,24 @@ def oracle_row(args, wd: Path, blend: Path, cli, python, log: Path, size: str, e
             "real": float(real.mean()), "novel_real": float((real & novel).mean()),
             "oracle_novel_within_tau": float(real[novel].mean()) if novel.any() else None,
             "oracle_frames": len(pick), "oracle_novel_frames": int(novel.sum()),
+            "static_psnr_median": float(np.median(own_static)),
+            "psnr_frames": [round(float(v), 3) for v in own_psnr], "tau_frames": [round(float(v), 3) for v in taus],
             "new_reached": len(new_reached), "never_captured": cfg.never,
             "new_by_view": len(new_v), "never_captured_by_view": cfg.never_v,
             "captured_configs": len(cfg.captured), "camera_rule": gen.path.describe(), "poses_drawn":
-            res_ro.get("poses_drawn"), "composed_from": "free poses" if drawn is not None else "states", "train_s": t_train, "rollout_s": t_ro, "compose_s": t_compose,
+            res_ro.get("poses_drawn"), "composed_from": "free poses" if drawn is not None else "states",
+            "train_s": t_train, "rollout_s": t_ro, "compose_s": t_compose,
             "oracle_s": t_oracle, "_composed": composed, "_pick": pick, "_oracle": oracle, "_groups": groups,
-            "_configs": cfg}
+            "_configs": cfg, "_taus": taus, "_novel": novel, "_poses": poses, "_cameras": cameras,
+            "_own_psnr": own_psnr, "_cams": cams, "_states": states, "_statics": statics}
+
+
+def static_masks(ids, renders: list) -> list:
+    """Per oracle render: its static scene, shadows included (no moving object within 2 px). The
+    whole-frame PSNR forgives a smudged floor as long as it costs less than the objects' one step
+    (tau); the static PSNR shows it: Workbench renders the floor the same in every state."""
+    from scipy.ndimage import binary_dilation
+    return [~binary_dilation(ids[g] > 0, iterations=2) for g in renders]
 
 
 def table(shot: dict) -> str:
@@ -231,12 +328,14 @@ def table(shot: dict) -> str:
             return "-"
         return f"{100 * v:.1f} %" if pct else (f"{v:.1f}" if isinstance(v, float) else str(v))
     lines = [f"moving camera ({shot.get('move', 'pan')} {shot['pan']}), {shot['engine']} {shot['size']}",
-             "| row | tau dB | PSNR median | real | novel-real | oracle: novel within tau | new reached | new by view | "
-             "train s | rollout s | compose s |", "|" + " --- |" * 11]
+             "| row | tau dB | PSNR median | static PSNR | real | novel-real | oracle: novel within tau | new reached | "
+             "new by view | train s | rollout s | compose s |", "|" + " --- |" * 12]
     for r in shot["rows"]:
-        lines.append(f"| {r['row']} | {f(r.get('tau_db'))} | {f(r.get('psnr_median'))} | {f(r.get('real'), True)} | "
+        reach = lambda a, b: f"{r[a]}/{r[b]}" if a in r else "-"  # noqa: E731
+        lines.append(f"| {r['row']} | {f(r.get('tau_db'))} | {f(r.get('psnr_median'))} | "
+                     f"{f(r.get('static_psnr_median'))} | {f(r.get('real'), True)} | "
                      f"{f(r.get('novel_real'), True)} | {f(r.get('oracle_novel_within_tau'), True)} | "
-                     f"{r['new_reached']}/{r['never_captured']} | {r['new_by_view']}/{r['never_captured_by_view']} | "
+                     f"{reach('new_reached', 'never_captured')} | {reach('new_by_view', 'never_captured_by_view')} | "
                      f"{f(r.get('train_s'))} | {f(r.get('rollout_s'))} | "
                      f"{f(r.get('compose_s'))} |")
     return "\n".join(lines)

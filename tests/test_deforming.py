@@ -349,3 +349,35 @@ def test_surfaces_per_state_leave_the_scene_as_it_was_and_older_files_are_rewrit
     assert res.returncode == 0, res.stderr[-3000:]
     assert json.loads(res.stdout)["up_to_date"], res.stdout
     assert surfaces_per_state(work / "capture") and sorted(load_surfaces(work / "capture")[cube]) == [0, 1, 2]
+
+
+@pytest.mark.bpy
+@pytest.mark.timeout(300)
+def test_a_revisited_camera_shows_its_own_captured_background_where_an_object_moved_away(deform_run):
+    """The camera swings between two poses: where an object stood in sample 0, the background drawn
+    through sample 0's camera is the pixel another sample through that camera saw free (one sample's
+    value: Cycles' fixed-seed noise stays that camera's), not the background cloud."""
+    from scipy.ndimage import binary_dilation
+    from alive_blender.core.run.stages import load_generator
+    from alive_blender.core.workdir.dataset import load_capture
+    _, _, work, _ = deform_run
+    cap = load_capture(work)
+    gen = load_generator(work)
+    same = [i for i in range(CAPTURED) if np.abs(gen.a["cameras"][i] - gen.a["cameras"][0]).max() <= 1e-4]
+    assert same == [0, 2, 4]
+    free = {i: ~binary_dilation(gen.a["ids"][i] > 0) & (gen.a["owner"][i] == 0) for i in same}
+    uncovered = ~free[0] & (free[2] | free[4])            # hidden in sample 0, seen by 2 or 4
+    assert uncovered.sum() >= 5, int(uncovered.sum())
+    img, _, hole = gen._background(0, gen.view(0))
+    got = np.round(img).astype(np.uint8)
+    own = lambda i: free[i] & (got == cap.rgb[i]).all(-1)  # noqa: E731
+    assert (own(2) | own(4))[uncovered].all(), int((~(own(2) | own(4)))[uncovered].sum())
+    # composed with the objects somewhere else (the other camera's samples' poses) through camera 0
+    out = gen.compose_poses(gen.a["matrices"][[1, 3, 5]], [0, 0, 0])
+    hits, total = 0, 0
+    for f in range(3):
+        rgb8 = (np.clip(out["rgb"][f], 0, 1) * 255 + 0.5).astype(np.uint8)
+        away = uncovered & ~binary_dilation(out["ids"][f] > 0, iterations=2)
+        hits += int(((free[2] & (rgb8 == cap.rgb[2]).all(-1)) | (free[4] & (rgb8 == cap.rgb[4]).all(-1)))[away].sum())
+        total += int(away.sum())
+    assert total >= 5 and hits >= 0.9 * total, (hits, total)

@@ -313,3 +313,42 @@ def test_bake_objects_renders_in_cycles_like_the_composed_frame(tmp_path):
     tau = [psnr(captured[t], truth[t]) for t in frames]
     print("CYCLES", np.round(ours, 1), np.round(tau, 1))
     assert np.median(np.array(ours) - np.array(tau)) > 0, (ours, tau)
+
+
+def test_a_sample_seen_shifted_across_the_image_is_warped_and_a_turned_one_is_not():
+    """The warp's gate (world/warp.py): a sample whose camera-from-object transform moves the object
+    across the image only (a panning camera passing a swinging ball) is warped, however far; a
+    sample that saw the object turned (another side) is not, and through a moving camera samples
+    rank by the view change, a still one by the whole distance."""
+    from alive_blender.core.world.compose import View
+    from alive_blender.core.world.warp import MAX_COST, choose_samples, view_costs
+    K = np.array([[60.0, 0, 32], [0, 60.0, 24], [0, 0, 1]])
+    cam = np.eye(4)
+    cam[2, 3] = 6.0                                         # looking down -z at the origin from 6 away
+    view = View(K, cam, 64, 48)
+    g = np.linspace(-0.5, 0.5, 4)
+    pts = np.stack(np.meshgrid(g, g, g), -1).reshape(-1, 3)  # a unit cube's lattice, the object's frame
+    pose = np.eye(4)
+
+    def moved(dx=0.0, turn=0.0):
+        m = np.eye(4)
+        c, s = np.cos(turn), np.sin(turn)
+        m[:3, :3] = [[c, 0, s], [0, 1, 0], [-s, 0, c]]
+        m[0, 3] = dx
+        return m
+    # sample 0: the object 0.7 to the side (about 7 px), seen from the same camera; sample 1: turned 60 degrees
+    matrices = np.stack([moved(dx=0.7), moved(turn=np.pi / 3), moved(dx=0.05, turn=np.pi / 3)])
+    cost, uv, shape = view_costs(pts, matrices, np.stack([cam] * 3), pose, view)
+    assert cost[0] > 3 * MAX_COST and shape[0] < 0.25 * MAX_COST, (cost, shape)   # perspective only
+    assert shape[1] > MAX_COST and shape[2] > MAX_COST, shape
+    # a moving camera's ranking (the view change + a tenth of the shift): the shifted sample is warped
+    assert [s for s, _ in choose_samples(cost, uv, shape, shift_weight=0.1)] == [0]
+    assert choose_samples(cost, uv, shape, usable=np.array([False, True, True]), shift_weight=0.1) == []  # turned
+    assert choose_samples(cost, uv) == []                      # gated by the whole distance: the cloud
+    assert choose_samples(cost, uv, shape) == []               # a still camera's: nearest is turned, the cloud
+    # ranking: the whole distance by default, the view change (+ a tenth of the shift) when asked
+    cost2, uv2, shape2 = view_costs(pts, np.stack([moved(dx=0.7), moved(turn=0.4)]),
+                                    np.stack([cam] * 2), pose, view)
+    assert shape2[1] <= MAX_COST and shape2[1] > shape2[0] and cost2[1] < cost2[0], (cost2, shape2)
+    assert choose_samples(cost2, uv2, shape2)[0][0] == 1
+    assert choose_samples(cost2, uv2, shape2, shift_weight=0.1)[0][0] == 0

@@ -14,10 +14,13 @@ path (``world/camera_path.py``: which captured camera shows invented frame t).
   (``layers.moving_objects(..., moving_camera=True)``). A state is still one
   source sample per object; frame t is drawn through the camera of the
   scene frame it is shown at (``CameraPath.sample_for``). The background of
-  captured camera c is sample c's own pixels, and where a moving object hid
-  them, the background cloud seen from c. An object whose source sample (or a
-  sample with the same pose) was seen from camera c is drawn with its captured
-  pixels; otherwise it is warped there from the sample that saw it most alike
+  captured camera c is sample c's own pixels; where a moving object hid them,
+  the other samples through the same camera (``camera_plate``: one sample's
+  pixel each, so Cycles' fixed-seed noise stays that camera's), and the
+  background cloud seen from c where none saw it. An object whose source sample
+  (or a sample with the same pose) was seen from camera c is drawn with its
+  captured pixels and rim, unless another moving object hid part of it there and
+  stands elsewhere now; otherwise it is warped there from the sample that saw it most alike
   (``world/warp.py``; its cloud where none did). A captured
   arrangement seen from its captured camera is therefore the captured frame,
   pixel for pixel.
@@ -36,14 +39,14 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 
 from ..errors import AliveError
-from ..world.background import background_cloud, sky_color
+from ..world.background import background_cloud, camera_plate, sky_color
 from ..world.camera_path import CameraPath, camera_path
 from ..world.clouds import Cloud, object_cloud
 from ..world.compose import View, draw_clouds
 from ..world.deformation import deformation_states, describe, state_samples
 from ..world.shading import nearest_pose_sample, shading_owner
 from ..world.shadow_warp import ground_shift, shade_image, warp_shade
-from ..world.warp import choose_samples, object_layer, sees_part, view_costs, warp_fill
+from ..world.warp import SHIFT_WEIGHT, choose_samples, object_layer, sees_part, view_costs, warp_fill
 from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, loaded_arrays, moving_objects
 
 ARCH = "object-world"
@@ -58,6 +61,8 @@ class WorldLayers(ObjectLayers):
         self.path = path
         self._clouds = None
         self._bg_cache = {}
+        self._occ = {}      # (object slot, sample) -> the slots in front of it beside its mask there
+        self._plates = {}   # first sample of a captured camera -> its plate from its own samples
         self._layers = {}   # (object slot, sample) -> its layer (world/warp.py), built on first use
         self._shades = {}   # (object slot, sample) -> its shading image and the static surface's depth
         self._parts = {}    # object slot -> per sample: not shown (None) / saw only part of it
@@ -260,6 +265,11 @@ class WorldLayers(ObjectLayers):
             z = z.copy()
             srcs = [self._captured_source(m, poses[f, m], c, None if sources is None else int(sources[f, m]))
                     for m in range(len(self.objects))]
+            # captured pixels only where they show all of it: an object another moving object hid part of in
+            # that sample, and that one is elsewhere now, is warped (the cloud fills what no sample saw)
+            srcs = [None if src is not None and self.path.rule != "still" and any(
+                np.abs(poses[f, k] - a["matrices"][src, k]).max() > POSE_TOLERANCE for k in self._occluders(m, src))
+                else src for m, src in enumerate(srcs)]
             # the sample each object looks like: its deformation state's cloud and samples, its shading
             refs = [int(sources[f, m]) if sources is not None else nearest_pose_sample(a["matrices"][:, m], poses[f, m])
                     for m in range(len(self.objects))]
@@ -284,10 +294,14 @@ class WorldLayers(ObjectLayers):
                 d = a["depth"][src]
                 front = (a["ids"][src] == oid) & ((d < z) | hole)
                 col = a["rgb"][src]
-                if hole.any():   # the object's own anti-aliased rim, where the background is a hole
-                    rim = binary_dilation(a["ids"][src] == oid) & (a["ids"][src] == 0) & hole
-                    img[rim] = col[rim]
-                    z[rim] = d[rim]
+                # the object's own anti-aliased rim (through this camera: over the same static scene), where no
+                # other object is drawn; outside the hole too when the sample is not the camera's own (a still
+                # camera: as object-layers, none)
+                rim = binary_dilation(a["ids"][src] == oid) & (a["ids"][src] == 0) & (shown[f] == 0)
+                if src == c or self.path.rule == "still":
+                    rim &= hole
+                img[rim] = col[rim]
+                z[rim] = d[rim]
                 img[front] = col[front]
                 z[front] = d[front]
                 shown[f][front] = oid
@@ -316,9 +330,10 @@ class WorldLayers(ObjectLayers):
             a = self.a
             if self.path.rule == "still":
                 ratio, surface = a["shade"][s], a["plate_depth"]
+                owner = a["owner"][s]
             else:
-                ratio, surface = self._plate_ratio(s)[0], self._background(s, self.view(s))[1]
-            self._shades[m, s] = (shade_image(ratio, a["owner"][s], a["ids"][s], self.objects[m]), surface)
+                (ratio, owner), surface = self._plate_ratio(s), self._background(s, self.view(s))[1]
+            self._shades[m, s] = (shade_image(ratio, owner, a["ids"][s], self.objects[m]), surface)
         return self._shades[m, s]
 
     def _plate_ratio(self, s: int):
@@ -326,7 +341,26 @@ class WorldLayers(ObjectLayers):
         camera's (world/shading.py)."""
         a = self.a
         plate, _, _ = draw_clouds([self.clouds()[0]], [None], [1], self.view(s))
-        return shading_owner(a["rgb"][s], plate, a["ids"][s], binary_dilation(a["ids"][s] > 0), a["depth"][s])
+        exact = None
+        if "owner" in a:   # composing (built: the owners): the camera's own plate where its samples saw it free
+            own, _, exact = self._camera_plate(s)
+            plate = np.where(exact[..., None], own, plate)
+        return shading_owner(a["rgb"][s], plate, a["ids"][s], binary_dilation(a["ids"][s] > 0), a["depth"][s], exact)
+
+    def _occluders(self, m: int, s: int) -> list:
+        """The object slots in front of slot m beside its mask in sample s (they hid part of it there)."""
+        if (m, s) not in self._occ:
+            from ..world.warp import BEHIND_SLACK
+            a = self.a
+            ids, d = a["ids"][s], a["depth"][s]
+            mask = ids == self.objects[m]
+            if not mask.any():
+                self._occ[m, s] = []
+            else:
+                d_obj = _fill_nearest(np.where(mask, d, 0.0), mask)
+                ring = binary_dilation(mask) & ~mask & (d < d_obj * (1.0 - BEHIND_SLACK))
+                self._occ[m, s] = [k for k, o in enumerate(self.objects) if k != m and (ring & (ids == o)).any()]
+        return self._occ[m, s]
 
     def _sees_part(self, m: int) -> list:
         """Per sample: None (slot m not shown), or whether it saw only part of it (world/warp.py)."""
@@ -346,14 +380,15 @@ class WorldLayers(ObjectLayers):
             costs[m] = view_costs(pts[:: max(1, len(pts) // 64)], a["matrices"][:, m], a["cameras"], poses[m], view)
         prefer = None
         if len(costs) > 1:   # a sample near every drawn object: one coherent frame warped (shadows agree)
-            prefer = int(np.argmin(np.max([c for c, _ in costs.values()], axis=0)))
+            prefer = int(np.argmin(np.max([c[0] for c in costs.values()], axis=0)))
         out = []
         for m in range(len(self.objects)):
             parts = self._sees_part(m) if m in costs else []
             usable = np.array([p is not None for p in parts], bool)
             if m in costs:   # a deforming object: only samples of its shape
                 usable &= a["shape_states"][:, m] == a["shape_states"][refs[m], m]
-            out.append(choose_samples(*costs[m], [bool(p) for p in parts], usable, prefer)
+            out.append(choose_samples(*costs[m], partial=[bool(p) for p in parts], usable=usable, prefer=prefer,
+                                      shift_weight=SHIFT_WEIGHT if self.moving_camera else None)
                        if m in costs and usable.any() else [])
         return out
 
@@ -419,9 +454,14 @@ class WorldLayers(ObjectLayers):
                 hole = binary_dilation(a["ids"][cam_sample] > 0)   # with the anti-aliased rim
                 # the objects' shading in this sample is theirs (restored when they are drawn from it)
                 replace = hole | (a["owner"][cam_sample] > 0)
+                # there: what the other samples through this camera saw free, one sample's pixel each (its
+                # noise is this camera's); the background cloud only where none did
+                plate, plate_z, plate_seen = self._camera_plate(cam_sample)
+                img = np.where(plate_seen[..., None], plate, img)
+                z = np.where(plate_seen, plate_z, z)
                 img = np.where(replace[..., None], img, a["rgb"][cam_sample].astype(np.float32))
                 z = np.where(hole, z, a["depth"][cam_sample])
-                known = ~hole | np.isfinite(z)
+                known = ~hole | np.isfinite(z) | plate_seen   # the plate saw it (the sky too)
                 img = _fill_nearest(img, known)
                 z = _fill_nearest(z, known)
             else:
@@ -432,6 +472,17 @@ class WorldLayers(ObjectLayers):
         if key is not None:
             self._bg_cache[key] = out
         return out
+
+    def _camera_plate(self, cam_sample: int):
+        """(colour, depth, seen) of the static scene through ``cam_sample``'s camera from every sample
+        through it (world/background.py ``camera_plate``), built once per camera."""
+        a = self.a
+        same = np.abs(a["cameras"] - a["cameras"][cam_sample]).reshape(len(a["cameras"]), -1).max(1) \
+            <= CAMERA_TOLERANCE
+        group = [int(i) for i in np.flatnonzero(same)]
+        if group[0] not in self._plates:
+            self._plates[group[0]] = camera_plate(a["rgb"], a["depth"], a["ids"], a["owner"], group)
+        return self._plates[group[0]]
 
     # -- saving
 

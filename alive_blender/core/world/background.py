@@ -87,3 +87,30 @@ def sky_color(rgb, depth) -> np.ndarray:
     if not sky.any():
         return np.zeros(3, np.float32)
     return np.median(rgb[sky].reshape(-1, 3), axis=0).astype(np.float32)
+
+
+def camera_plate(rgb, depth, ids, owner, group: list[int]):
+    """The static scene through one captured camera from its own samples (``group``, all through it):
+    (colour float32 0..255, depth, seen) per pixel. A pixel is free in a sample where no moving object
+    covers it or its anti-aliased rim and it is no object's shading (``owner`` 0); it takes **one**
+    sample's value, the sample where it lies farthest from anything not free (an object's indirect
+    light fades with distance), never a mean or median: a renderer with a fixed seed (Cycles) gives
+    every render through that camera the same noise on the static scene, which one sample keeps."""
+    from scipy.ndimage import binary_dilation, distance_transform_edt
+    H, W = depth.shape[1:3]
+    best = np.full((H, W), -1.0)
+    pick = np.full((H, W), -1, np.int64)
+    for i in group:
+        free = ~binary_dilation(ids[i] > 0) & (owner[i] == 0)
+        if not free.any():
+            continue
+        dist = distance_transform_edt(free) if not free.all() else np.full((H, W), np.inf)
+        better = free & (dist > best)
+        best[better] = dist[better]
+        pick[better] = i
+    seen = pick >= 0
+    idx = np.where(seen, pick, group[0])
+    yy, xx = np.mgrid[0:H, 0:W]
+    col = np.asarray(rgb)[idx, yy, xx].astype(np.float32)
+    dep = np.where(seen, np.asarray(depth)[idx, yy, xx], np.inf).astype(np.float32)
+    return col, dep, seen

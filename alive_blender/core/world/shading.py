@@ -20,11 +20,15 @@ REACH = 0.2              # fraction of the frame's larger side: how far from an 
 SURFACE_TOLERANCE = 0.03  # relative depth: a moved shadow darkens only the surface the sample saw it on
 
 
-def shading_owner(rgb: np.ndarray, plate: np.ndarray, ids: np.ndarray, hole: np.ndarray, depth: np.ndarray):
-    """(ratio (H, W, 3) float32, owner (H, W) int32: the moving object id whose shading each pixel is, 0 none)."""
+def shading_owner(rgb: np.ndarray, plate: np.ndarray, ids: np.ndarray, hole: np.ndarray, depth: np.ndarray,
+                  exact=None):
+    """(ratio (H, W, 3) float32, owner (H, W) int32: the moving object id whose shading each pixel is, 0 none).
+    ``exact`` (H, W): where the plate is a render's own pixels through this camera (not splatted)."""
     from scipy.ndimage import binary_opening, distance_transform_edt, median_filter
-    # the splatted plate has speckles (neighbouring points seen from other views): a shadow is larger
-    plate = median_filter(np.asarray(plate, np.float32), size=(3, 3, 1))
+    # the splatted plate has speckles (neighbouring points seen from other views): a shadow is larger;
+    # a render's own pixels are kept as they are (filtered, a floor's checker edges would read as shading)
+    smooth = median_filter(np.asarray(plate, np.float32), size=(3, 3, 1))
+    plate = smooth if exact is None else np.where(np.asarray(exact)[..., None], np.asarray(plate, np.float32), smooth)
     ratio = (rgb.astype(np.float32) + 1.0) / (plate + 1.0)
     owner = np.zeros(ids.shape, np.int32)
     covered = ids > 0

@@ -31,6 +31,8 @@ PARTIAL_COST = 1.0    # pixels added to the choice's cost for a sample that did 
 FILL = 1              # samples warped per object: the nearest, then others where an occluder hid it (3:
                       # 0.1 dB better median, fewer frames within tau on the carried bench)
 JOINT_SLACK = 0.1     # pixels: one sample for every object of a frame when it is this near each one's best
+SHIFT_WEIGHT = 0.1    # a moving camera's ranking: pixels of view change, plus this much of the shift (see
+                      # choose_samples; a still camera ranks by the whole cost)
 MAX_COST = 2.0        # mean pixels: a sample seen farther from the wanted view than this is not warped (a
                       # rolling ball half a turn away shows another side): the cloud draws the object
 
@@ -109,7 +111,9 @@ def object_layer(rgb, depth, ids, oid: int, behind, K, camera, matrix, sample: i
 
 def view_costs(points, matrices, cameras, pose, view):
     """Per sample: the mean pixels (in ``view``) between the object's ``points`` (its own frame) seen
-    as that sample saw them (its camera-from-object transform) and as wanted; and those pixels."""
+    as that sample saw them (its camera-from-object transform) and as wanted; those pixels; and the
+    same mean with the points' mean shift taken out (how much the object's *view* differs: a shift
+    across the image is what the rigid warp does exactly, a turn or another side is not)."""
     from .compose import project_points
     pts = np.asarray(points, np.float64)
     pose = np.asarray(pose, np.float64)
@@ -117,15 +121,26 @@ def view_costs(points, matrices, cameras, pose, view):
     rel = np.asarray(view.world_from_camera, np.float64) @ np.linalg.inv(cameras) @ matrices   # (n, 4, 4)
     got = np.einsum("nij,pj->npi", rel[:, :3, :3], pts) + rel[:, None, :3, 3]
     uv_s = np.stack([project_points(g, view)[0] for g in got])
-    return np.linalg.norm(uv_s - uv_t[None], axis=-1).mean(1), uv_s
+    off = uv_s - uv_t[None]
+    shape = np.linalg.norm(off - off.mean(1, keepdims=True), axis=-1).mean(1)
+    return np.linalg.norm(off, axis=-1).mean(1), uv_s, shape
 
 
-def choose_samples(cost, uv_s, partial=None, usable=None, prefer=None) -> list:
-    """Up to ``FILL`` samples, as (sample, cost), nearest first by ``view_costs``; a sample that saw
+def choose_samples(cost, uv_s, shape=None, partial=None, usable=None, prefer=None, shift_weight=None) -> list:
+    """Up to ``FILL`` samples, as (sample, cost), nearest first by ``view_costs``'s cost, or with
+    ``shift_weight`` by ``shape`` (the view change) plus that much of the cost: through a moving
+    camera most of the cost is the camera's own move, which the warp makes exactly (the Cycles pan:
+    93.5 -> 100 % within tau); through a still one it is the object's move in the world, whose light
+    and contacts change with it (the carried bench: 12 of 48 frames worse by up to 2.2 dB, none
+    better). A sample that saw
     only part of the object (``partial``) ranks ``PARTIAL_COST`` pixels farther, ``prefer`` (the
     sample every object of the frame is near in: its shadows and contacts agree with the others)
-    first when it is within ``JOINT_SLACK`` of the best; none farther than ``MAX_COST``."""
-    rank = cost + (0.0 if partial is None else PARTIAL_COST * np.asarray(partial, np.float64))
+    first when it is within ``JOINT_SLACK`` of the best; none whose view differs by more than
+    ``MAX_COST`` (``shape``, the cost less the shift; the cost itself when not given): the search
+    stops at the first such sample in rank order (a still camera's nearest seen turned: the cloud)."""
+    gate = cost if shape is None else shape
+    rank = (cost if shape is None or shift_weight is None else shape + shift_weight * cost) + \
+        (0.0 if partial is None else PARTIAL_COST * np.asarray(partial, np.float64))
     if usable is not None:
         rank = np.where(usable, rank, np.inf)
     if prefer is not None and rank[prefer] <= rank.min() + JOINT_SLACK:
@@ -133,7 +148,7 @@ def choose_samples(cost, uv_s, partial=None, usable=None, prefer=None) -> list:
         rank[prefer] = -1.0
     out = []
     for s in np.argsort(rank, kind="stable"):
-        if len(out) == FILL or not (np.isfinite(rank[s]) and cost[s] <= MAX_COST):
+        if len(out) == FILL or not (np.isfinite(rank[s]) and gate[s] <= MAX_COST):
             break
         # the same view again (a cyclic capture repeats poses) adds nothing: the next different one
         if all(np.abs(uv_s[s] - uv_s[o]).max() > 0.01 for o, _ in out):
