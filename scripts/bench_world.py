@@ -287,7 +287,8 @@ def oracle_row(args, wd: Path, blend: Path, cli, python, log: Path, size: str, e
     t_oracle = None if reuse else time.monotonic() - t0
     oracle_cap = load_capture(owd)
     oracle = oracle_cap.rgb.astype(np.float32) / 255.0
-    statics = static_masks(oracle_cap.ids, [g[0] for g in groups])
+    moving = [int(i) for i, name in oracle_cap.meta.get("object_ids", {}).items() if name in names]
+    statics = static_masks(oracle_cap.ids, [g[0] for g in groups], moving)
     own_psnr, taus, novel, own_static = [], [], [], []
     for (k, t), group, mask in zip(pick, groups, statics):
         own_psnr.append(psnr(composed[k, t] / 255.0, oracle[group[0]]))
@@ -314,12 +315,12 @@ def oracle_row(args, wd: Path, blend: Path, cli, python, log: Path, size: str, e
             "_own_psnr": own_psnr, "_cams": cams, "_states": states, "_statics": statics}
 
 
-def static_masks(ids, renders: list) -> list:
+def static_masks(ids, renders: list, moving: list) -> list:
     """Per oracle render: its static scene, shadows included (no moving object within 2 px). The
     whole-frame PSNR forgives a smudged floor as long as it costs less than the objects' one step
     (tau); the static PSNR shows it: Workbench renders the floor the same in every state."""
     from scipy.ndimage import binary_dilation
-    return [~binary_dilation(ids[g] > 0, iterations=2) for g in renders]
+    return [~binary_dilation(np.isin(ids[g], moving), iterations=2) for g in renders]
 
 
 def table(shot: dict) -> str:

@@ -39,7 +39,7 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 
 from ..errors import AliveError
-from ..world.background import background_cloud, camera_plate, sky_color
+from ..world.background import background_cloud, camera_plate, reprojected_median, shadow_free_plate, sky_color
 from ..world.camera_path import CameraPath, camera_path
 from ..world.clouds import Cloud, object_cloud
 from ..world.compose import View, draw_clouds
@@ -62,6 +62,7 @@ class WorldLayers(ObjectLayers):
         self._clouds = None
         self._bg_cache = {}
         self._occ = {}      # (object slot, sample) -> the slots in front of it beside its mask there
+        self._free = None   # per sample: where it saw the static scene (_reprojected), made on first use
         self._plates = {}   # first sample of a captured camera -> its plate from its own samples
         self._layers = {}   # (object slot, sample) -> its layer (world/warp.py), built on first use
         self._shades = {}   # (object slot, sample) -> its shading image and the static surface's depth
@@ -342,8 +343,8 @@ class WorldLayers(ObjectLayers):
         a = self.a
         plate, _, _ = draw_clouds([self.clouds()[0]], [None], [1], self.view(s))
         exact = None
-        if "owner" in a:   # composing (built: the owners): the camera's own plate where its samples saw it free
-            own, _, exact = self._camera_plate(s)
+        if "owner" in a:   # the owners known: the samples through this camera where they saw it free
+            own, exact = self._shade_plate(s)
             plate = np.where(exact[..., None], own, plate)
         return shading_owner(a["rgb"][s], plate, a["ids"][s], binary_dilation(a["ids"][s] > 0), a["depth"][s], exact)
 
@@ -459,6 +460,9 @@ class WorldLayers(ObjectLayers):
                 plate, plate_z, plate_seen = self._camera_plate(cam_sample)
                 img = np.where(plate_seen[..., None], plate, img)
                 z = np.where(plate_seen, plate_z, z)
+                # what none of them saw: from the other cameras' own plates, the nearest first
+                fill, got = self._reprojected(cam_sample, view, z, replace & ~plate_seen)
+                img = np.where(got[..., None], fill, img)
                 img = np.where(replace[..., None], img, a["rgb"][cam_sample].astype(np.float32))
                 z = np.where(hole, z, a["depth"][cam_sample])
                 known = ~hole | np.isfinite(z) | plate_seen   # the plate saw it (the sky too)
@@ -472,6 +476,30 @@ class WorldLayers(ObjectLayers):
         if key is not None:
             self._bg_cache[key] = out
         return out
+
+    def _shade_plate(self, cam_sample: int):
+        """(colour, seen) that ``cam_sample``'s shading is read against: the median of the samples through
+        its camera where they saw the static scene free (world/background.py), built once per camera."""
+        a = self.a
+        same = np.abs(a["cameras"] - a["cameras"][cam_sample]).reshape(len(a["cameras"]), -1).max(1) \
+            <= CAMERA_TOLERANCE
+        group = [int(i) for i in np.flatnonzero(same)]
+        if ("shade", group[0]) not in self._plates:
+            self._plates["shade", group[0]] = shadow_free_plate(a["rgb"], a["depth"], a["ids"], a["owner"], group)
+        return self._plates["shade", group[0]]
+
+    def _reprojected(self, cam_sample: int, view: View, z, want):
+        """``want`` pixels of ``cam_sample``'s camera (static surface at depth ``z``): the median of every
+        other camera's samples that saw them free (world/background.py reprojected_median)."""
+        a = self.a
+        if not want.any():
+            return np.zeros(want.shape + (3,), np.float32), np.zeros(want.shape, bool)
+        if self._free is None:   # per sample: the static scene it saw (no object, its rim or its shading)
+            self._free = [~binary_dilation(a["ids"][i] > 0) & (a["owner"][i] == 0) for i in range(len(a["rgb"]))]
+        other = np.abs(a["cameras"] - a["cameras"][cam_sample]).reshape(len(a["cameras"]), -1).max(1) \
+            > CAMERA_TOLERANCE
+        samples = [(a["K"][i], a["cameras"][i], a["rgb"][i], a["depth"][i], self._free[i]) for i in np.flatnonzero(other)]
+        return reprojected_median(want, z, view.K, view.world_from_camera, samples)
 
     def _camera_plate(self, cam_sample: int):
         """(colour, depth, seen) of the static scene through ``cam_sample``'s camera from every sample
@@ -524,7 +552,12 @@ def _shading_owners(model: WorldLayers) -> None:
     """With a moving camera, which pixels of each sample are whose shading (``owner``; a still
     camera has object-layers' own): the sample against the shadow-free plate from its camera."""
     if model.path.rule != "still":
-        model.a["owner"] = np.stack([model._plate_ratio(c)[1] for c in range(len(model.a["rgb"]))])
+        # first against the splatted background cloud (a camera's own plate needs the owners), then
+        # once more against each camera's own plate made from them: the cloud's speckles hid parts of
+        # a soft shadow, and the rest stayed in the frame as a hatched ghost where the object had gone
+        for _ in range(2):
+            model.a["owner"] = np.stack([model._plate_ratio(c)[1] for c in range(len(model.a["rgb"]))])
+            model._plates, model._bg_cache = {}, {}
 
 
 def train_world_layers(embeddings, capture, cfg, reporter=None) -> WorldLayers:

@@ -89,6 +89,18 @@ def sky_color(rgb, depth) -> np.ndarray:
     return np.median(rgb[sky].reshape(-1, 3), axis=0).astype(np.float32)
 
 
+def shadow_free_plate(rgb, depth, ids, owner, group: list[int]):
+    """(colour float32 0..255, seen) of the static scene through one captured camera for telling what
+    is an object's shading there: per pixel the median over the samples through it where the pixel is
+    free (as ``camera_plate``). A median, so one sample's shadow that its owners missed (part of a soft
+    edge) does not become the plate, as ``camera_plate``'s one picked sample can; through one camera
+    Cycles' fixed seed gives the free samples the same noise, so the median keeps it."""
+    from scipy.ndimage import binary_dilation
+    still = np.stack([~binary_dilation(ids[i] > 0) & (owner[i] == 0) for i in group])
+    col, _, seen = _pixel_medians(rgb, depth, group, still)
+    return col.astype(np.float32), seen
+
+
 def camera_plate(rgb, depth, ids, owner, group: list[int]):
     """The static scene through one captured camera from its own samples (``group``, all through it):
     (colour float32 0..255, depth, seen) per pixel. A pixel is free in a sample where no moving object
@@ -114,3 +126,49 @@ def camera_plate(rgb, depth, ids, owner, group: list[int]):
     col = np.asarray(rgb)[idx, yy, xx].astype(np.float32)
     dep = np.where(seen, np.asarray(depth)[idx, yy, xx], np.inf).astype(np.float32)
     return col, dep, seen
+
+
+
+SURFACE = 0.03   # relative depth: a sample's pixel shows the wanted world point when its depth agrees this well
+
+
+def reprojected_median(want, depth, K, world_from_camera, samples) -> tuple[np.ndarray, np.ndarray]:
+    """(colour (H, W, 3) float32, got (H, W)) for the pixels ``want`` of a camera (K, world_from_camera)
+    whose static surface lies at planar ``depth``: each world point looked up in every sample that saw
+    it free (``samples``: (K, world_from_camera, rgb, depth, free) each; bilinear over the neighbours
+    that saw the same surface), the median over them (a shadow some samples had there, which their
+    shading masks missed, is not the static scene). Per pixel, not splatted: the background cloud's
+    points from many views interleave, and their view-dependent shading reads as hatching."""
+    from ..camera import project, unproject_masked
+    H, W = want.shape
+    out = np.zeros((H, W, 3), np.float32)
+    todo = want & np.isfinite(depth)
+    if not todo.any():
+        return out, todo
+    world = unproject_masked(depth, todo, np.asarray(K, np.float64), world_from_camera)
+    values = np.full((len(samples), len(world), 3), np.nan, np.float32)
+    for j, (Ks, cam, rgb, dep, free) in enumerate(samples):
+        h, w = dep.shape
+        uv, z = project(world, np.asarray(Ks, np.float64), cam)
+        x, y = uv[:, 0] - 0.5, uv[:, 1] - 0.5          # pixel i's centre is at i + 0.5
+        x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+        acc = np.zeros((len(z), 3))
+        wsum = np.zeros(len(z))
+        for dy in (0, 1):
+            for dx in (0, 1):
+                xi, yi = x0 + dx, y0 + dy
+                wt = (1 - np.abs(x - xi)) * (1 - np.abs(y - yi))
+                inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h) & (z > 0)
+                xi, yi = np.clip(xi, 0, w - 1), np.clip(yi, 0, h - 1)
+                ok = inside & free[yi, xi] & (np.abs(dep[yi, xi] - z) <= SURFACE * z)
+                acc += np.where(ok, wt, 0.0)[:, None] * rgb[yi, xi]
+                wsum += np.where(ok, wt, 0.0)
+        hit = wsum > 0.25    # most of the bilinear footprint on the same, free surface
+        values[j, hit] = acc[hit] / wsum[hit, None]
+    seen = np.isfinite(values[..., 0]).any(0)
+    rows, cols = np.nonzero(todo)
+    got = np.zeros((H, W), bool)
+    if seen.any():
+        out[rows[seen], cols[seen]] = np.nanmedian(values[:, seen], axis=0)
+        got[rows[seen], cols[seen]] = True
+    return out, got

@@ -16,6 +16,7 @@ import numpy as np
 
 
 SHADE_THRESHOLD = 0.04   # ratio to the plate beyond 1 +- this is an object's shading (layers.py's rule)
+EDGE_GROW = 0.02         # fraction of the frame's larger side: how far a shadow's faint edge is followed
 REACH = 0.2              # fraction of the frame's larger side: how far from an object its shading may lie
 SURFACE_TOLERANCE = 0.03  # relative depth: a moved shadow darkens only the surface the sample saw it on
 
@@ -24,7 +25,7 @@ def shading_owner(rgb: np.ndarray, plate: np.ndarray, ids: np.ndarray, hole: np.
                   exact=None):
     """(ratio (H, W, 3) float32, owner (H, W) int32: the moving object id whose shading each pixel is, 0 none).
     ``exact`` (H, W): where the plate is a render's own pixels through this camera (not splatted)."""
-    from scipy.ndimage import binary_opening, distance_transform_edt, median_filter
+    from scipy.ndimage import binary_dilation, binary_opening, distance_transform_edt, median_filter
     # the splatted plate has speckles (neighbouring points seen from other views): a shadow is larger;
     # a render's own pixels are kept as they are (filtered, a floor's checker edges would read as shading)
     smooth = median_filter(np.asarray(plate, np.float32), size=(3, 3, 1))
@@ -35,10 +36,17 @@ def shading_owner(rgb: np.ndarray, plate: np.ndarray, ids: np.ndarray, hole: np.
     if not covered.any():
         return ratio, owner
     dist, (iy, ix) = distance_transform_edt(~covered, return_indices=True)
-    differs = (np.abs(ratio - 1.0).max(-1) > SHADE_THRESHOLD) & ~hole & np.isfinite(depth)
-    differs &= dist <= REACH * max(ids.shape)
+    off = np.abs(ratio - 1.0).max(-1)
+    near = ~hole & np.isfinite(depth) & (dist <= REACH * max(ids.shape))
+    differs = (off > SHADE_THRESHOLD) & near
     # a shadow is a blob beside its object; isolated specks are the plate's own noise, not shading
     differs = binary_opening(differs, structure=np.ones((2, 2), bool))
+    # a soft shadow fades out under the threshold at its edge: grown from the shadow into the pixels
+    # still off the plate by a quarter of it, a few pixels at most (the penumbra: left out, it stayed
+    # in the frame as a faint ring where the object had moved away)
+    grow = max(2, round(EDGE_GROW * max(ids.shape)))
+    if differs.any():
+        differs = binary_dilation(differs, iterations=grow, mask=near & (off > SHADE_THRESHOLD / 4))
     owner[differs] = ids[iy, ix][differs]
     return ratio, owner
 
