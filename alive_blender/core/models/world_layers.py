@@ -509,8 +509,14 @@ def _shows_past(cloud: Cloud, pose, view: View, solid: np.ndarray, z: np.ndarray
     px, py = np.floor(uv[ok, 0]).astype(np.int64), np.floor(uv[ok, 1]).astype(np.int64)
     inside = (px >= 0) & (px < W) & (py >= 0) & (py < H)
     px, py, d = px[inside], py[inside], d[ok][inside]
-    far = ~binary_dilation(solid, iterations=REVEAL_INSET + 1)
-    return int((far[py, px] & (d < z[py, px])).sum()) >= REVEAL_POINTS
+    if len(px) < REVEAL_POINTS:
+        return False
+    # the warp's drawing grown, on the box round the points only (a margin past the growth: exact there)
+    g = REVEAL_INSET + 1
+    y0, x0 = max(int(py.min()) - g - 1, 0), max(int(px.min()) - g - 1, 0)
+    y1, x1 = min(int(py.max()) + g + 2, H), min(int(px.max()) + g + 2, W)
+    near = binary_dilation(solid[y0:y1, x0:x1], iterations=g)
+    return int((~near[py - y0, px - x0] & (d < z[py, px])).sum()) >= REVEAL_POINTS
 
 
 def _shading_owners(model: WorldLayers) -> None:
