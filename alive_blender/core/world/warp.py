@@ -72,7 +72,10 @@ def _cut(ids, depth, oid: int):
     box = (slice(y0, y1), slice(x0, x1))
     m, idc = mask[box], ids[box]
     d = np.asarray(depth, np.float64)[box]
-    d_obj = _fill_nearest(np.where(m, d, 0.0), m)
+    # the object's pixels without a depth (the id render's silhouette a pixel past the depth's)
+    # take their neighbours': an infinite one made the whole layer unusable
+    has = m & np.isfinite(d)
+    d_obj = _fill_nearest(np.where(has, d, 0.0), has if has.any() else m)
     behind_ok = ~m & ((idc == 0) | ~np.isfinite(d) | (d > d_obj * (1.0 + BEHIND_SLACK)))
     occluder = binary_dilation(m) & ~m & ~behind_ok
     edge = ys.min() == 0 or xs.min() == 0 or ys.max() == H - 1 or xs.max() == W - 1
