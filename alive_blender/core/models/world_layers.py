@@ -51,6 +51,7 @@ CAMERA_TOLERANCE = 1e-4
 REVEAL_INSET = 1   # pixels: a face the warp did not show is drawn from the cloud this far inside its edge
 REVEAL_STRIDE = 8  # of an object's cloud points, every this many looked at to tell whether it shows such a face
 REVEAL_POINTS = 3  # of those, this many landing past the warp's drawing: it does
+REVEAL_DEPTH = 0.02  # relative: the cloud this near the warp's depth at its edge is the same surface
 
 
 class WorldLayers(ObjectLayers):
@@ -383,6 +384,8 @@ class WorldLayers(ObjectLayers):
             unseen[box] = seen < 0.5
             bare = np.ones(z.shape, bool)
             bare[box] = alpha <= 0.5
+            rim = np.zeros(z.shape, bool)   # the warp's partly covered pixels: the sample's edge of the object
+            rim[box] = (alpha > 1e-3) & (alpha < 1.0 - 1e-3)
             inner = tuple(slice(f.start - b.start, f.stop - b.start) for f, b in zip(first, box))
             # every pixel round it seen by some sample, and the object shows nothing the warp did not draw
             if (seen[inner] > 0.5).all() and not _shows_past(cloud, pose, view, ~bare, z):
@@ -403,7 +406,9 @@ class WorldLayers(ObjectLayers):
             # a face the warped sample did not see (it saw past the object there; the object turned
             # it into view): the cloud's own pixels, a pixel in from the cloud's edge (the warp's
             # anti-aliased silhouette stays)
-            revealed = drawn & bare & ~unseen & binary_erosion(cover > 0.5, iterations=REVEAL_INSET)
+            # (the sample's anti-aliased edge there too, where the face goes on past it: a light line)
+            near = (lab == 1) & (d < z * (1.0 + REVEAL_DEPTH))
+            revealed = near & (bare | rim) & ~unseen & binary_erosion(cover > 0.5, iterations=REVEAL_INSET)
             img[revealed] = col[revealed]
             z[revealed] = d[revealed]
             shown[revealed] = self.objects[m]
