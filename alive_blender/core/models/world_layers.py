@@ -36,21 +36,25 @@ path (``world/camera_path.py``: which captured camera shows invented frame t).
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import binary_dilation
+from scipy.ndimage import binary_dilation, binary_erosion
 
 from ..errors import AliveError
 from ..world.background import background_cloud, camera_plate, reprojected_median, shadow_free_plate, sky_color
 from ..world.camera_path import CameraPath, camera_path
 from ..world.clouds import Cloud, object_cloud
-from ..world.compose import View, draw_clouds
+from ..world.compose import View, draw_clouds, project_points
 from ..world.deformation import deformation_states, describe, state_samples
 from ..world.shading import nearest_pose_sample, shading_owner
-from ..world.shadow_warp import ground_shift, shade_image, warp_shade
+from ..world.shadow_warp import ground_shift, shade_image, shade_points, warp_shade_box
 from ..world.warp import SHIFT_WEIGHT, choose_samples, object_layer, sees_part, view_costs, warp_fill
 from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, loaded_arrays, moving_objects
 
 ARCH = "object-world"
 CAMERA_TOLERANCE = 1e-4
+REVEAL_INSET = 1   # pixels: a face the warp did not show is drawn from the cloud this far inside its edge
+REVEAL_STRIDE = 8  # of an object's cloud points, every this many looked at to tell whether it shows such a face
+REVEAL_POINTS = 3  # of those, this many landing past the warp's drawing: it does
+REVEAL_DEPTH = 0.02  # relative: the cloud this near the warp's depth at its edge is the same surface
 
 
 class WorldLayers(ObjectLayers):
@@ -279,9 +283,12 @@ class WorldLayers(ObjectLayers):
             for m, (oid, src) in enumerate(zip(self.objects, srcs)):   # shading first, then the objects
                 if src is None:        # the warped sample's shading moved over the static surface
                     ref = warps[m][0][0] if warps[m] else refs[m]
-                    shade, surface = self._shade_image(m, ref)
-                    img *= warp_shade(shade, surface, a["K"][ref], a["cameras"][ref],
-                                      ground_shift(poses[f, m], a["matrices"][ref, m]), z, view)
+                    shade, surface, pts = self._shade_image(m, ref)
+                    got = warp_shade_box(shade, surface, a["K"][ref], a["cameras"][ref],
+                                         ground_shift(poses[f, m], a["matrices"][ref, m]), z, view, pts)
+                    if got is not None:   # only its box: the rest of the frame is not darkened
+                        y0, x0, ratio = got
+                        img[y0:y0 + ratio.shape[0], x0:x0 + ratio.shape[1]] *= ratio
                     continue
                 sel = a["owner"][src] == oid
                 if self.path.rule == "still":
@@ -326,7 +333,8 @@ class WorldLayers(ObjectLayers):
         return self._layers[m, s]
 
     def _shade_image(self, m: int, s: int):
-        """(object slot m's shading in sample s, the static surface's depth there; world/shadow_warp.py)."""
+        """(object slot m's shading in sample s, the static surface's depth there, the world points
+        under its darkened pixels; world/shadow_warp.py), built once."""
         if (m, s) not in self._shades:
             a = self.a
             if self.path.rule == "still":
@@ -334,7 +342,8 @@ class WorldLayers(ObjectLayers):
                 owner = a["owner"][s]
             else:
                 (ratio, owner), surface = self._plate_ratio(s), self._background(s, self.view(s))[1]
-            self._shades[m, s] = (shade_image(ratio, owner, a["ids"][s], self.objects[m]), surface)
+            shade = shade_image(ratio, owner, a["ids"][s], self.objects[m])
+            self._shades[m, s] = (shade, surface, shade_points(shade, surface, a["K"][s], a["cameras"][s]))
         return self._shades[m, s]
 
     def _plate_ratio(self, s: int):
@@ -397,25 +406,48 @@ class WorldLayers(ObjectLayers):
         """Object slot m at ``pose``: the chosen samples' pixels warped there (world/warp.py: the nearest,
         the others where it was hidden), its cloud where none saw it; into img, z, shown (in place)."""
         layers = [(self._object_layer(m, s), cost) for s, cost in chosen]
-        seen = np.zeros(z.shape, np.float32)
-        if layers:
-            prem, alpha, d, seen, box = warp_fill(layers, pose, view)
-            on = (alpha > 1e-3) & (d < z)
-            img[on] = prem[on] + (1.0 - alpha[on, None]) * img[on]
+        got = warp_fill(layers, pose, view) if layers else None
+        unseen = bare = None   # where no warped sample saw anything; where none drew the object (None: all)
+        if got is not None:
+            prem, alpha, d, seen, box, first = got
+            im, zb, sh = img[box], z[box], shown[box]   # views: drawn in place, on the warped box only
+            on = (alpha > 1e-3) & (d < zb)
+            im[on] = prem[on] + (1.0 - alpha[on, None]) * im[on]
             solid = on & (alpha > 0.5)
-            z[solid] = d[solid]
-            shown[solid] = self.objects[m]
-            if box is not None and (seen[box] > 0.5).all():   # every pixel round it seen by some sample
+            zb[solid] = d[solid]
+            sh[solid] = self.objects[m]
+            unseen = np.ones(z.shape, bool)
+            unseen[box] = seen < 0.5
+            bare = np.ones(z.shape, bool)
+            bare[box] = alpha <= 0.5
+            rim = np.zeros(z.shape, bool)   # the warp's partly covered pixels: the sample's edge of the object
+            rim[box] = (alpha > 1e-3) & (alpha < 1.0 - 1e-3)
+            inner = tuple(slice(f.start - b.start, f.stop - b.start) for f, b in zip(first, box))
+            # every pixel round it seen by some sample, and the object shows nothing the warp did not draw
+            if (seen[inner] > 0.5).all() and not _shows_past(cloud, pose, view, ~bare, z):
                 return
-        # from the cloud where no chosen sample saw it, edge pixels blended by covered fraction
-        col, d, lab, cover = draw_clouds([cloud], [pose], [1], view, with_alpha=True)
-        mine = (lab == 1) & (d < z) & (seen < 0.5)
+        # from the cloud (only its points that reach where it is wanted are drawn): where no chosen
+        # sample saw it, edge pixels blended by covered fraction
+        col, d, lab, cover = draw_clouds([cloud], [pose], [1], view, with_alpha=True,
+                                         wanted=None if got is None else unseen | bare)
+        drawn = (lab == 1) & (d < z)
+        mine = drawn if unseen is None else drawn & unseen
         edge = mine & (cover <= 0.5)
         img[edge] = img[edge] * (1.0 - cover[edge, None]) + col[edge] * cover[edge, None]
         front = mine & (cover > 0.5)
         img[front] = img[front] * (1.0 - cover[front, None]) + col[front] * cover[front, None]
         z[front] = d[front]
         shown[front] = self.objects[m]
+        if bare is not None:
+            # a face the warped sample did not see (it saw past the object there; the object turned
+            # it into view): the cloud's own pixels, a pixel in from the cloud's edge (the warp's
+            # anti-aliased silhouette stays)
+            # (the sample's anti-aliased edge there too, where the face goes on past it: a light line)
+            near = (lab == 1) & (d < z * (1.0 + REVEAL_DEPTH))
+            revealed = near & (bare | rim) & ~unseen & binary_erosion(cover > 0.5, iterations=REVEAL_INSET)
+            img[revealed] = col[revealed]
+            z[revealed] = d[revealed]
+            shown[revealed] = self.objects[m]
 
     def _captured_source(self, m: int, pose, cam_sample, hint):
         """A sample that shows object slot m at ``pose`` through camera ``cam_sample`` (None: none does)."""
@@ -546,6 +578,29 @@ class WorldLayers(ObjectLayers):
             path = CameraPath(arrays["path"][0], arrays["path"][1], ("still", "cyclic", "last")[int(pr[0])],
                               int(pr[1]))
         return cls(cfg, header["dim"], arrays, objects, header.get("object_names", {}), device, path)
+
+
+def _shows_past(cloud: Cloud, pose, view: View, solid: np.ndarray, z: np.ndarray) -> bool:
+    """Whether object ``cloud`` at ``pose`` shows more than ``solid`` (what the warp drew of it):
+    some of its points (every ``REVEAL_STRIDE``-th) land in front of the frame, ``REVEAL_INSET`` + 1
+    pixels or more outside it (a face turned into view that the warped sample did not see). Cheap:
+    the whole cloud is drawn only then."""
+    pts = cloud.points[::REVEAL_STRIDE].astype(np.float64)
+    m = np.asarray(pose, np.float64)
+    uv, d = project_points(pts @ m[:3, :3].T + m[:3, 3], view)
+    H, W = z.shape
+    ok = (d > 1e-6) & np.isfinite(uv).all(1)
+    px, py = np.floor(uv[ok, 0]).astype(np.int64), np.floor(uv[ok, 1]).astype(np.int64)
+    inside = (px >= 0) & (px < W) & (py >= 0) & (py < H)
+    px, py, d = px[inside], py[inside], d[ok][inside]
+    if len(px) < REVEAL_POINTS:
+        return False
+    # the warp's drawing grown, on the box round the points only (a margin past the growth: exact there)
+    g = REVEAL_INSET + 1
+    y0, x0 = max(int(py.min()) - g - 1, 0), max(int(px.min()) - g - 1, 0)
+    y1, x1 = min(int(py.max()) + g + 2, H), min(int(px.max()) + g + 2, W)
+    near = binary_dilation(solid[y0:y1, x0:x1], iterations=g)
+    return int((~near[py - y0, px - x0] & (d < z[py, px])).sum()) >= REVEAL_POINTS
 
 
 def _shading_owners(model: WorldLayers) -> None:

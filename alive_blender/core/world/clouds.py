@@ -53,14 +53,33 @@ class Cloud:
         return Cloud(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, np.float32),
                      np.zeros((0, 3), np.float32), np.zeros(0, bool))
 
+    def patches(self, scale: float) -> np.ndarray:
+        """Per point its cell (an index) on a grid ``scale`` times the cloud's finest footprint: the
+        points of one small patch of surface, whichever directions they were seen from (kept)."""
+        cache = self.__dict__.setdefault("_patches", {})
+        if scale not in cache:
+            if not len(self.points):
+                cache[scale] = np.zeros(0, np.int64)
+            else:
+                cell = np.floor(self.points / max(float(self.sizes.min()) * scale, 1e-9)).astype(np.int64)
+                cell -= cell.min(0)
+                span = cell.max(0) + 1
+                if float(np.prod(span.astype(np.float64))) < 2.0 ** 62:   # one integer a cell: rows sort slowly
+                    cell = np.ravel_multi_index(cell.T, span)
+                cache[scale] = np.unique(cell, axis=0 if cell.ndim == 2 else None,
+                                         return_inverse=True)[1].reshape(-1)
+        return cache[scale]
+
     def transformed(self, matrix: np.ndarray) -> np.ndarray:
         """World positions (P, 3) of the points under a 4x4 world matrix."""
         m = np.asarray(matrix, np.float64)
         return (self.points.astype(np.float64) @ m[:3, :3].T + m[:3, 3]).astype(np.float32)
 
-    def transformed_views(self, matrix: np.ndarray) -> np.ndarray:
-        """View directions (P, 3) under a 4x4 world matrix (rotation only, renormalised)."""
-        v = self.views.astype(np.float64) @ np.asarray(matrix, np.float64)[:3, :3].T
+    def transformed_views(self, matrix: np.ndarray, which=None) -> np.ndarray:
+        """View directions (P, 3) under a 4x4 world matrix (rotation only, renormalised); ``which``:
+        of those points only."""
+        v = (self.views if which is None else self.views[which]).astype(np.float64) @ \
+            np.asarray(matrix, np.float64)[:3, :3].T
         return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
     def scaled_sizes(self, matrix: np.ndarray) -> np.ndarray:

@@ -28,35 +28,60 @@ def shade_image(ratio, owner, ids, oid: int) -> np.ndarray:
     pixel is plate noise), continued under the object and its anti-aliased rim from the nearest
     static pixel (a moved object uncovers floor it hid, still in its shadow)."""
     from ..models.layers import _fill_nearest   # lazy: models import world
-    r = np.where((owner == oid)[..., None], np.minimum(np.asarray(ratio, np.float32), 1.0), 1.0)
-    hidden = binary_dilation(ids == oid)
+    r = np.where((owner == oid)[..., None], np.minimum(np.asarray(ratio, np.float32), 1.0), 1.0).astype(np.float32)
+    mask = ids == oid
+    if not mask.any():
+        return r
+    # only the object's box and two pixels round it (its dilation, then a ring of pixels that are not
+    # hidden: the nearest of those to a hidden pixel lies in it); the whole 1280x720 frame's distance
+    # transform per object and sample was a large part of a decode
+    ys, xs = np.nonzero(mask)
+    box = (slice(max(int(ys.min()) - 2, 0), int(ys.max()) + 3), slice(max(int(xs.min()) - 2, 0), int(xs.max()) + 3))
+    hidden = binary_dilation(mask[box])
     # the rim is the object's own edge (a warped object brings it), never its shadow
-    return _fill_nearest(np.where(hidden[..., None], 1.0, r), ~hidden).astype(np.float32)
+    r[box] = _fill_nearest(np.where(hidden[..., None], 1.0, r[box]), ~hidden)
+    return r
 
 
-def warp_shade(shade, surface, K, camera, shift, z, view):
+def shade_points(shade, surface, K, camera) -> np.ndarray:
+    """World points (P, 3) of the static surface under ``shade``'s darkened pixels (one sample's;
+    the same for every pose it is moved to, so worth keeping)."""
+    dark = (shade < 1.0).any(-1) & np.isfinite(surface)
+    if not dark.any():
+        return np.zeros((0, 3))
+    return unproject_masked(surface, dark, np.asarray(K, np.float64), np.asarray(camera, np.float64))
+
+
+def warp_shade(shade, surface, K, camera, shift, z, view, points=None):
     """``shade`` (one sample's shading image, its static ``surface`` depth, camera K and
     world_from_camera) moved by ``shift`` (world, along the ground) onto the static surface of depth
     ``z`` seen through ``view``: (H, W, 3) ratios of the view, 1 where none lands."""
+    out = np.ones((*z.shape, 3), np.float32)
+    got = warp_shade_box(shade, surface, K, camera, shift, z, view, points)
+    if got is not None:
+        y0, x0, ratio = got
+        out[y0:y0 + ratio.shape[0], x0:x0 + ratio.shape[1]] = ratio
+    return out
+
+
+def warp_shade_box(shade, surface, K, camera, shift, z, view, points=None):
+    """As ``warp_shade``, only the box where the shadow can land: (y0, x0, ratios (h, w, 3)), or None
+    when it lands nowhere (a frame's ratios are 1 outside it). ``points``: ``shade_points``, kept."""
     H, W = z.shape
-    out = np.ones((H, W, 3), np.float32)
-    dark = (shade < 1.0).any(-1)
-    if not dark.any():
-        return out
     from .compose import View
     src = View(np.asarray(K, np.float64), np.asarray(camera, np.float64), shade.shape[1], shade.shape[0])
     # only the box where the shadow can land: its pixels' world points moved, seen through the view
-    pts = unproject_masked(surface, dark & np.isfinite(surface), src.K, src.world_from_camera) + shift
+    pts = (shade_points(shade, surface, K, camera) if points is None else points) + shift
     if not len(pts):
-        return out
+        return None
     uv, d = project_points(pts, view)
     uv = uv[(d > 1e-6) & np.isfinite(uv).all(1)]
     if not len(uv):
-        return out
+        return None
     x0, x1 = max(int(np.floor(uv[:, 0].min())) - 2, 0), min(int(np.ceil(uv[:, 0].max())) + 2, W)
     y0, y1 = max(int(np.floor(uv[:, 1].min())) - 2, 0), min(int(np.ceil(uv[:, 1].max())) + 2, H)
     if x1 <= x0 or y1 <= y0:
-        return out
+        return None
     zb = np.asarray(z, np.float64)[y0:y1, x0:x1]
     ok = np.isfinite(zb)
     world = unproject(np.where(ok, zb, 1.0), np.asarray(view.K, np.float64),
@@ -68,8 +93,7 @@ def warp_shade(shade, surface, K, camera, shift, z, view):
     ok &= (np.abs(seen - sd) <= SURFACE_TOLERANCE * sd).reshape(ok.shape)
     got = np.stack([map_coordinates(shade[..., c], coords, order=1, mode="constant", cval=1.0)
                     for c in range(3)], -1).reshape(*ok.shape, 3)
-    out[y0:y1, x0:x1] = np.where(ok[..., None], got, 1.0)
-    return out
+    return y0, x0, np.where(ok[..., None], got, 1.0).astype(np.float32)
 
 
 def ground_shift(pose, matrix) -> np.ndarray:

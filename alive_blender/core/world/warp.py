@@ -35,6 +35,12 @@ SHIFT_WEIGHT = 0.1    # a moving camera's ranking: pixels of view change, plus t
                       # choose_samples; a still camera ranks by the whole cost)
 MAX_COST = 2.0        # mean pixels: a sample seen farther from the wanted view than this is not warped (a
                       # rolling ball half a turn away shows another side): the cloud draws the object
+MAX_STRETCH = 3.0     # a wanted pixel drawn from this many times fewer source pixels than the object's median
+                      # is a smear (``_smeared``): the cloud draws it
+SMEAR_BORDER = 2      # pixels round a smear left to the cloud too
+COST_WIDTH = 64       # the costs above are pixels of a view this wide (where they were measured): how alike
+                      # two views are does not change with the size they are drawn at (at 1280x720, pixels
+                      # counted as such warped almost nothing: the cloud drew nearly every object)
 
 
 @dataclass
@@ -68,7 +74,10 @@ def _cut(ids, depth, oid: int):
     box = (slice(y0, y1), slice(x0, x1))
     m, idc = mask[box], ids[box]
     d = np.asarray(depth, np.float64)[box]
-    d_obj = _fill_nearest(np.where(m, d, 0.0), m)
+    # the object's pixels without a depth (the id render's silhouette a pixel past the depth's)
+    # take their neighbours': an infinite one made the whole layer unusable
+    has = m & np.isfinite(d)
+    d_obj = _fill_nearest(np.where(has, d, 0.0), has if has.any() else m)
     behind_ok = ~m & ((idc == 0) | ~np.isfinite(d) | (d > d_obj * (1.0 + BEHIND_SLACK)))
     occluder = binary_dilation(m) & ~m & ~behind_ok
     edge = ys.min() == 0 or xs.min() == 0 or ys.max() == H - 1 or xs.max() == W - 1
@@ -110,10 +119,11 @@ def object_layer(rgb, depth, ids, oid: int, behind, K, camera, matrix, sample: i
 
 
 def view_costs(points, matrices, cameras, pose, view):
-    """Per sample: the mean pixels (in ``view``) between the object's ``points`` (its own frame) seen
-    as that sample saw them (its camera-from-object transform) and as wanted; those pixels; and the
-    same mean with the points' mean shift taken out (how much the object's *view* differs: a shift
-    across the image is what the rigid warp does exactly, a turn or another side is not)."""
+    """Per sample: the mean pixels between the object's ``points`` (its own frame) seen as that sample
+    saw them (its camera-from-object transform) and as wanted through ``view``, counted as pixels of
+    a view ``COST_WIDTH`` wide; those points' pixels in ``view``; and the same mean with the points'
+    mean shift taken out (how much the object's *view* differs: a shift across the image is what the
+    rigid warp does exactly, a turn or another side is not), counted the same way."""
     from .compose import project_points
     pts = np.asarray(points, np.float64)
     pose = np.asarray(pose, np.float64)
@@ -121,9 +131,10 @@ def view_costs(points, matrices, cameras, pose, view):
     rel = np.asarray(view.world_from_camera, np.float64) @ np.linalg.inv(cameras) @ matrices   # (n, 4, 4)
     got = np.einsum("nij,pj->npi", rel[:, :3, :3], pts) + rel[:, None, :3, 3]
     uv_s = np.stack([project_points(g, view)[0] for g in got])
+    scale = COST_WIDTH / float(view.width)
     off = uv_s - uv_t[None]
     shape = np.linalg.norm(off - off.mean(1, keepdims=True), axis=-1).mean(1)
-    return np.linalg.norm(off, axis=-1).mean(1), uv_s, shape
+    return np.linalg.norm(off, axis=-1).mean(1) * scale, uv_s, shape * scale
 
 
 def choose_samples(cost, uv_s, shape=None, partial=None, usable=None, prefer=None, shift_weight=None) -> list:
@@ -210,27 +221,50 @@ def warp_layer(layer: Layer, pose, view):
     H, W = layer.size
     inside = (u >= 0) & (u <= W) & (v >= 0) & (v <= H)
     seen_bg = (sample(layer.seen_bg, 1.0) * inside).astype(np.float32)
+    smear = _smeared(u, v, alpha)
+    premult[smear], alpha[smear], seen_bg[smear] = 0.0, 0.0, 0.0
     return ty0, tx0, premult, alpha, z.astype(np.float32), seen_bg
+
+
+def _smeared(u, v, alpha) -> np.ndarray:
+    """Wanted pixels whose source pixels are spread ``MAX_STRETCH`` times thinner than the object's
+    median (the sample saw that surface far more obliquely: a face seen edge-on, turned into view).
+    Its pixels there are a smear of a few; they are left unseen, for the cloud, whose points from a
+    nearer view draw that face. Relative to the median: a uniform zoom is no smear."""
+    if min(u.shape) < 2:
+        return np.zeros(u.shape, bool)
+    uy, ux = np.gradient(u)
+    vy, vx = np.gradient(v)
+    area = np.abs(ux * vy - uy * vx)   # source pixels per wanted pixel
+    on = (alpha > 0.5) & np.isfinite(area)
+    if not on.any():
+        return np.zeros(u.shape, bool)
+    with np.errstate(invalid="ignore"):
+        smear = area < np.median(area[on]) / MAX_STRETCH
+    # and its border: the pixels across the crease it was seen beside are pulled into it
+    return binary_dilation(smear, iterations=SMEAR_BORDER) if smear.any() else smear
 
 
 def warp_fill(chosen: list, pose, view):
     """Layers ``chosen`` (best first), each warped to ``pose`` through ``view``: the first wherever it
     saw something (the object, or what lies behind it), each next one only where none before it did
-    (what an occluder hid there). Full-size premult (H, W, 3), alpha, depth (inf: no object), known
-    (how much any saw), box (the first one's pixels, or None when nothing landed)."""
-    H, W = int(view.height), int(view.width)
-    prem = np.zeros((H, W, 3), np.float32)
-    alpha = np.zeros((H, W), np.float32)
-    depth = np.full((H, W), np.inf, np.float32)
-    known = np.zeros((H, W), np.float32)
-    first = None
-    for layer, _ in chosen:
-        got = warp_layer(layer, pose, view)
-        if got is None:
-            continue
-        y0, x0, p, a, d, bg = got
-        box = (slice(y0, y0 + a.shape[0]), slice(x0, x0 + a.shape[1]))
-        first = first or box
+    (what an occluder hid there). None when nothing landed; else premult (h, w, 3), alpha, depth
+    (inf: no object), known (how much any saw) on ``box`` (slices of the view: the warped layers'
+    boxes together; the view is unknown outside it), and ``first`` (the first one's box, slices)."""
+    got = [g for g in (warp_layer(layer, pose, view) for layer, _ in chosen) if g is not None]
+    if not got:
+        return None
+    # only the box the warped layers cover (whole-frame buffers per object were a large part of a
+    # 1280x720 decode)
+    Y0, X0 = min(g[0] for g in got), min(g[1] for g in got)
+    Y1, X1 = max(g[0] + g[3].shape[0] for g in got), max(g[1] + g[3].shape[1] for g in got)
+    h, w = Y1 - Y0, X1 - X0
+    prem = np.zeros((h, w, 3), np.float32)
+    alpha = np.zeros((h, w), np.float32)
+    depth = np.full((h, w), np.inf, np.float32)
+    known = np.zeros((h, w), np.float32)
+    for y0, x0, p, a, d, bg in got:
+        box = (slice(y0 - Y0, y0 - Y0 + a.shape[0]), slice(x0 - X0, x0 - X0 + a.shape[1]))
         take = (1.0 - known[box]) * np.clip(a + bg, 0.0, 1.0)
         prem[box] += take[..., None] * p
         alpha[box] += take * a
@@ -241,4 +275,6 @@ def warp_fill(chosen: list, pose, view):
         on = known > 1e-6
         prem[on] /= known[on, None]
         alpha[on] /= known[on]
-    return prem, alpha, depth, known, first
+    y0, x0, _, a = got[0][:4]
+    first = (slice(y0, y0 + a.shape[0]), slice(x0, x0 + a.shape[1]))
+    return prem, alpha, depth, known, (slice(Y0, Y1), slice(X0, X1)), first
