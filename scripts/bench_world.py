@@ -269,8 +269,13 @@ def oracle_row(args, wd: Path, blend: Path, cli, python, log: Path, size: str, e
             na, nb = (a + da) % p1, b + db
             if nb < 0 or nb > p2 // 2 or na not in sample_of_phase or nb not in sample_of_swing:
                 continue
+            # one captured step of one object from the frame's own poses (free poses included: snapping
+            # the other object to its captured pose as well made the neighbour farther and tau lower)
             alt = own.copy()
-            alt[orb], alt[swi] = mats[sample_of_phase[na], orb], mats[sample_of_swing[nb], swi]
+            if da:
+                alt[orb] = mats[sample_of_phase[na], orb] @ np.linalg.inv(mats[sample_of_phase[a], orb]) @ own[orb]
+            if db:
+                alt[swi] = mats[sample_of_swing[nb], swi] @ np.linalg.inv(mats[sample_of_swing[b], swi]) @ own[swi]
             group.append(len(poses))
             poses.append(alt)
         cameras += [cap.world_from_camera(int(cams[t]))] * len(group)
