@@ -39,25 +39,25 @@ import numpy as np
 from scipy.ndimage import binary_dilation, binary_erosion
 
 from ..errors import AliveError
-from ..world.background import background_cloud, camera_plate, reprojected_median, shadow_free_plate, sky_color
+from ..world.background import background_cloud, sky_color
 from ..world.camera_path import CameraPath, camera_path
 from ..world.clouds import Cloud, object_cloud
 from ..world.compose import View, draw_clouds, project_points
 from ..world.deformation import deformation_states, describe, state_samples
-from ..world.shading import nearest_pose_sample, shading_owner
+from ..world.shading import nearest_pose_sample
 from ..world.shadow_warp import ground_shift, shade_image, shade_points, warp_shade_box
 from ..world.warp import SHIFT_WEIGHT, choose_samples, object_layer, sees_part, view_costs, warp_fill
+from .world_background import CAMERA_TOLERANCE, CameraBackground, _shading_owners
 from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, loaded_arrays, moving_objects
 
 ARCH = "object-world"
-CAMERA_TOLERANCE = 1e-4
 REVEAL_INSET = 1   # pixels: a face the warp did not show is drawn from the cloud this far inside its edge
 REVEAL_STRIDE = 8  # of an object's cloud points, every this many looked at to tell whether it shows such a face
 REVEAL_POINTS = 3  # of those, this many landing past the warp's drawing: it does
 REVEAL_DEPTH = 0.02  # relative: the cloud this near the warp's depth at its edge is the same surface
 
 
-class WorldLayers(ObjectLayers):
+class WorldLayers(CameraBackground, ObjectLayers):
     """object-layers plus object clouds, a background cloud and the camera path (module docstring)."""
 
     def __init__(self, cfg, dim, arrays, objects, names, device="cpu", path: CameraPath | None = None):
@@ -346,17 +346,6 @@ class WorldLayers(ObjectLayers):
             self._shades[m, s] = (shade, surface, shade_points(shade, surface, a["K"][s], a["cameras"][s]))
         return self._shades[m, s]
 
-    def _plate_ratio(self, s: int):
-        """(sample s over the shadow-free plate from its camera, whose shading each pixel is): a moving
-        camera's (world/shading.py)."""
-        a = self.a
-        plate, _, _ = draw_clouds([self.clouds()[0]], [None], [1], self.view(s))
-        exact = None
-        if "owner" in a:   # the owners known: the samples through this camera where they saw it free
-            own, exact = self._shade_plate(s)
-            plate = np.where(exact[..., None], own, plate)
-        return shading_owner(a["rgb"][s], plate, a["ids"][s], binary_dilation(a["ids"][s] > 0), a["depth"][s], exact)
-
     def _occluders(self, m: int, s: int) -> list:
         """The object slots in front of slot m beside its mask in sample s (they hid part of it there)."""
         if (m, s) not in self._occ:
@@ -471,79 +460,6 @@ class WorldLayers(ObjectLayers):
         area = (a["ids"][ok] == self.objects[m]).sum((1, 2))
         return int(ok[np.argmax(area)])
 
-    def _background(self, cam_sample, view: View):
-        """(rgb 0..255, depth, hole mask) of the static scene seen from a captured camera or a view."""
-        key = (cam_sample, view.width, view.height) if cam_sample is not None else None
-        if key is not None and key in self._bg_cache:
-            return self._bg_cache[key]
-        a = self.a
-        bg_cloud, _ = self.clouds()
-        if cam_sample is not None and self.path.rule == "still":
-            out = (a["plate"], a["plate_depth"], np.zeros(a["plate_depth"].shape, bool))
-        else:
-            img, z, lab = draw_clouds([bg_cloud], [None], [1], view)
-            if cam_sample is not None and (view.width, view.height) == a["rgb"].shape[2:0:-1]:
-                # the sample's own pixels where no moving object hid them: exact
-                hole = binary_dilation(a["ids"][cam_sample] > 0)   # with the anti-aliased rim
-                # the objects' shading in this sample is theirs (restored when they are drawn from it)
-                replace = hole | (a["owner"][cam_sample] > 0)
-                # there: what the other samples through this camera saw free, one sample's pixel each (its
-                # noise is this camera's); the background cloud only where none did
-                plate, plate_z, plate_seen = self._camera_plate(cam_sample)
-                img = np.where(plate_seen[..., None], plate, img)
-                z = np.where(plate_seen, plate_z, z)
-                # what none of them saw: from the other cameras' own plates, the nearest first
-                fill, got = self._reprojected(cam_sample, view, z, replace & ~plate_seen)
-                img = np.where(got[..., None], fill, img)
-                img = np.where(replace[..., None], img, a["rgb"][cam_sample].astype(np.float32))
-                z = np.where(hole, z, a["depth"][cam_sample])
-                known = ~hole | np.isfinite(z) | plate_seen   # the plate saw it (the sky too)
-                img = _fill_nearest(img, known)
-                z = _fill_nearest(z, known)
-            else:
-                hole = np.zeros(z.shape, bool)
-                sky = ~np.isfinite(z)
-                img[sky] = a["sky"]
-            out = (img.astype(np.float32), z.astype(np.float32), hole)
-        if key is not None:
-            self._bg_cache[key] = out
-        return out
-
-    def _shade_plate(self, cam_sample: int):
-        """(colour, seen) that ``cam_sample``'s shading is read against: the median of the samples through
-        its camera where they saw the static scene free (world/background.py), built once per camera."""
-        a = self.a
-        same = np.abs(a["cameras"] - a["cameras"][cam_sample]).reshape(len(a["cameras"]), -1).max(1) \
-            <= CAMERA_TOLERANCE
-        group = [int(i) for i in np.flatnonzero(same)]
-        if ("shade", group[0]) not in self._plates:
-            self._plates["shade", group[0]] = shadow_free_plate(a["rgb"], a["depth"], a["ids"], a["owner"], group)
-        return self._plates["shade", group[0]]
-
-    def _reprojected(self, cam_sample: int, view: View, z, want):
-        """``want`` pixels of ``cam_sample``'s camera (static surface at depth ``z``): the median of every
-        other camera's samples that saw them free (world/background.py reprojected_median)."""
-        a = self.a
-        if not want.any():
-            return np.zeros(want.shape + (3,), np.float32), np.zeros(want.shape, bool)
-        if self._free is None:   # per sample: the static scene it saw (no object, its rim or its shading)
-            self._free = [~binary_dilation(a["ids"][i] > 0) & (a["owner"][i] == 0) for i in range(len(a["rgb"]))]
-        other = np.abs(a["cameras"] - a["cameras"][cam_sample]).reshape(len(a["cameras"]), -1).max(1) \
-            > CAMERA_TOLERANCE
-        samples = [(a["K"][i], a["cameras"][i], a["rgb"][i], a["depth"][i], self._free[i]) for i in np.flatnonzero(other)]
-        return reprojected_median(want, z, view.K, view.world_from_camera, samples)
-
-    def _camera_plate(self, cam_sample: int):
-        """(colour, depth, seen) of the static scene through ``cam_sample``'s camera from every sample
-        through it (world/background.py ``camera_plate``), built once per camera."""
-        a = self.a
-        same = np.abs(a["cameras"] - a["cameras"][cam_sample]).reshape(len(a["cameras"]), -1).max(1) \
-            <= CAMERA_TOLERANCE
-        group = [int(i) for i in np.flatnonzero(same)]
-        if group[0] not in self._plates:
-            self._plates[group[0]] = camera_plate(a["rgb"], a["depth"], a["ids"], a["owner"], group)
-        return self._plates[group[0]]
-
     # -- saving
 
     def header(self) -> dict:
@@ -601,18 +517,6 @@ def _shows_past(cloud: Cloud, pose, view: View, solid: np.ndarray, z: np.ndarray
     y1, x1 = min(int(py.max()) + g + 2, H), min(int(px.max()) + g + 2, W)
     near = binary_dilation(solid[y0:y1, x0:x1], iterations=g)
     return int((~near[py - y0, px - x0] & (d < z[py, px])).sum()) >= REVEAL_POINTS
-
-
-def _shading_owners(model: WorldLayers) -> None:
-    """With a moving camera, which pixels of each sample are whose shading (``owner``; a still
-    camera has object-layers' own): the sample against the shadow-free plate from its camera."""
-    if model.path.rule != "still":
-        # first against the splatted background cloud (a camera's own plate needs the owners), then
-        # once more against each camera's own plate made from them: the cloud's speckles hid parts of
-        # a soft shadow, and the rest stayed in the frame as a hatched ghost where the object had gone
-        for _ in range(2):
-            model.a["owner"] = np.stack([model._plate_ratio(c)[1] for c in range(len(model.a["rgb"]))])
-            model._plates, model._bg_cache = {}, {}
 
 
 def train_world_layers(embeddings, capture, cfg, reporter=None) -> WorldLayers:
