@@ -25,7 +25,7 @@ class CameraBackground:
         """(sample s over the shadow-free plate from its camera, whose shading each pixel is): a moving
         camera's (world/shading.py)."""
         a = self.a
-        plate, _, _ = draw_clouds([self.clouds()[0]], [None], [1], self.view(s))
+        plate = self._cloud_plate(s)
         exact = None
         if "owner" in a:   # the owners known: the samples through this camera where they saw it free
             own, exact = self._shade_plate(s)
@@ -94,6 +94,22 @@ class CameraBackground:
         samples = [(a["K"][i], a["cameras"][i], a["rgb"][i], a["depth"][i], self._free[i]) for i in np.flatnonzero(other)]
         return reprojected_median(want, z, view.K, view.world_from_camera, samples)
 
+    def _cloud_plate(self, cam_sample: int):
+        """The background cloud drawn through ``cam_sample``'s camera, once per camera (48 samples of a
+        pan are 9 cameras: drawn per sample, twice, at 1280x720 it was most of the build)."""
+        key = ("cloud", self._camera_group(cam_sample)[0])
+        if key not in self._plates:
+            self._plates[key] = draw_clouds([self.clouds()[0]], [None], [1], self.view(cam_sample))[0]
+        return self._plates[key]
+
+    def _camera_group(self, cam_sample: int) -> list:
+        """The samples through ``cam_sample``'s camera (its pose and its K), in order."""
+        a = self.a
+        n = len(a["cameras"])
+        same = (np.abs(a["cameras"] - a["cameras"][cam_sample]).reshape(n, -1).max(1) <= CAMERA_TOLERANCE) & \
+            (np.abs(a["K"] - a["K"][cam_sample]).reshape(n, -1).max(1) <= CAMERA_TOLERANCE * np.abs(a["K"][cam_sample]).max())
+        return [int(i) for i in np.flatnonzero(same)]
+
     def _camera_plate(self, cam_sample: int):
         """(colour, depth, seen) of the static scene through ``cam_sample``'s camera from every sample
         through it (world/background.py ``camera_plate``), built once per camera."""
@@ -115,4 +131,6 @@ def _shading_owners(model) -> None:
         # a soft shadow, and the rest stayed in the frame as a hatched ghost where the object had gone
         for _ in range(2):
             model.a["owner"] = np.stack([model._plate_ratio(c)[1] for c in range(len(model.a["rgb"]))])
-            model._plates, model._bg_cache = {}, {}
+            # the plates made from these owners go; the cloud drawn per camera stays
+            model._plates = {k: v for k, v in model._plates.items() if isinstance(k, tuple) and k[0] == "cloud"}
+            model._bg_cache = {}
