@@ -9,17 +9,17 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import binary_dilation
 
-from ..world.background import camera_plate, reprojected_median, shadow_free_plate
+from ..world.background import camera_groups, camera_plate, reprojected_median, shadow_free_plate, static_free
 from ..world.compose import View, draw_clouds
 from ..world.shading import shading_owner
 from .layers import _fill_nearest
 
-CAMERA_TOLERANCE = 1e-4
 
 
 class CameraBackground:
     """``_background``, the camera plates and the shading owners of a ``WorldLayers`` (uses its
-    arrays ``a``, ``clouds()``, ``view()``, ``path`` and the caches ``_bg_cache``, ``_plates``, ``_free``)."""
+    arrays ``a``, ``clouds()``, ``view()``, ``path`` and the caches ``_bg_cache``, ``_plates``, ``_free``,
+    ``_groups``)."""
 
     def _plate_ratio(self, s: int):
         """(sample s over the shadow-free plate from its camera, whose shading each pixel is): a moving
@@ -53,7 +53,7 @@ class CameraBackground:
                 plate, plate_z, plate_seen = self._camera_plate(cam_sample)
                 img = np.where(plate_seen[..., None], plate, img)
                 z = np.where(plate_seen, plate_z, z)
-                # what none of them saw: from the other cameras' own plates, the nearest first
+                # what none of them saw: the median of the other cameras' samples that saw it
                 fill, got = self._reprojected(cam_sample, view, z, replace & ~plate_seen)
                 img = np.where(got[..., None], fill, img)
                 img = np.where(replace[..., None], img, a["rgb"][cam_sample].astype(np.float32))
@@ -74,9 +74,7 @@ class CameraBackground:
         """(colour, seen) that ``cam_sample``'s shading is read against: the median of the samples through
         its camera where they saw the static scene free (world/background.py), built once per camera."""
         a = self.a
-        same = np.abs(a["cameras"] - a["cameras"][cam_sample]).reshape(len(a["cameras"]), -1).max(1) \
-            <= CAMERA_TOLERANCE
-        group = [int(i) for i in np.flatnonzero(same)]
+        group = self._camera_group(cam_sample)
         if ("shade", group[0]) not in self._plates:
             self._plates["shade", group[0]] = shadow_free_plate(a["rgb"], a["depth"], a["ids"], a["owner"], group)
         return self._plates["shade", group[0]]
@@ -88,10 +86,10 @@ class CameraBackground:
         if not want.any():
             return np.zeros(want.shape + (3,), np.float32), np.zeros(want.shape, bool)
         if self._free is None:   # per sample: the static scene it saw (no object, its rim or its shading)
-            self._free = [~binary_dilation(a["ids"][i] > 0) & (a["owner"][i] == 0) for i in range(len(a["rgb"]))]
-        other = np.abs(a["cameras"] - a["cameras"][cam_sample]).reshape(len(a["cameras"]), -1).max(1) \
-            > CAMERA_TOLERANCE
-        samples = [(a["K"][i], a["cameras"][i], a["rgb"][i], a["depth"][i], self._free[i]) for i in np.flatnonzero(other)]
+            self._free = [static_free(a["ids"][i], a["owner"][i]) for i in range(len(a["rgb"]))]
+        own = set(self._camera_group(cam_sample))
+        samples = [(a["K"][i], a["cameras"][i], a["rgb"][i], a["depth"][i], self._free[i])
+                   for i in range(len(a["rgb"])) if i not in own]
         return reprojected_median(want, z, view.K, view.world_from_camera, samples)
 
     def _cloud_plate(self, cam_sample: int):
@@ -103,20 +101,17 @@ class CameraBackground:
         return self._plates[key]
 
     def _camera_group(self, cam_sample: int) -> list:
-        """The samples through ``cam_sample``'s camera (its pose and its K), in order."""
-        a = self.a
-        n = len(a["cameras"])
-        same = (np.abs(a["cameras"] - a["cameras"][cam_sample]).reshape(n, -1).max(1) <= CAMERA_TOLERANCE) & \
-            (np.abs(a["K"] - a["K"][cam_sample]).reshape(n, -1).max(1) <= CAMERA_TOLERANCE * np.abs(a["K"][cam_sample]).max())
-        return [int(i) for i in np.flatnonzero(same)]
+        """The samples through ``cam_sample``'s camera (its pose and its K; world/background.py
+        ``camera_groups``), in order."""
+        if self._groups is None:
+            self._groups = {i: g for g in camera_groups(self.a["K"], self.a["cameras"]) for i in g}
+        return self._groups[int(cam_sample)]
 
     def _camera_plate(self, cam_sample: int):
         """(colour, depth, seen) of the static scene through ``cam_sample``'s camera from every sample
         through it (world/background.py ``camera_plate``), built once per camera."""
         a = self.a
-        same = np.abs(a["cameras"] - a["cameras"][cam_sample]).reshape(len(a["cameras"]), -1).max(1) \
-            <= CAMERA_TOLERANCE
-        group = [int(i) for i in np.flatnonzero(same)]
+        group = self._camera_group(cam_sample)
         if group[0] not in self._plates:
             self._plates[group[0]] = camera_plate(a["rgb"], a["depth"], a["ids"], a["owner"], group)
         return self._plates[group[0]]
@@ -133,4 +128,4 @@ def _shading_owners(model) -> None:
             model.a["owner"] = np.stack([model._plate_ratio(c)[1] for c in range(len(model.a["rgb"]))])
             # the plates made from these owners go; the cloud drawn per camera stays
             model._plates = {k: v for k, v in model._plates.items() if isinstance(k, tuple) and k[0] == "cloud"}
-            model._bg_cache = {}
+            model._bg_cache, model._free = {}, None

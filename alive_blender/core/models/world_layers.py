@@ -47,10 +47,11 @@ from ..world.deformation import deformation_states, describe, state_samples
 from ..world.shading import nearest_pose_sample
 from ..world.shadow_warp import ground_shift, shade_image, shade_points, warp_shade_box
 from ..world.warp import SHIFT_WEIGHT, choose_samples, object_layer, sees_part, view_costs, warp_fill
-from .world_background import CAMERA_TOLERANCE, CameraBackground, _shading_owners
+from .world_background import CameraBackground, _shading_owners
 from .layers import POSE_TOLERANCE, ObjectLayers, _fill_nearest, _resized, loaded_arrays, moving_objects
 
 ARCH = "object-world"
+CAMERA_TOLERANCE = 1e-4
 REVEAL_INSET = 1   # pixels: a face the warp did not show is drawn from the cloud this far inside its edge
 REVEAL_STRIDE = 8  # of an object's cloud points, every this many looked at to tell whether it shows such a face
 REVEAL_POINTS = 3  # of those, this many landing past the warp's drawing: it does
@@ -67,6 +68,7 @@ class WorldLayers(CameraBackground, ObjectLayers):
         self._bg_cache = {}
         self._occ = {}      # (object slot, sample) -> the slots in front of it beside its mask there
         self._free = None   # per sample: where it saw the static scene (_reprojected), made on first use
+        self._groups = None  # sample -> the samples through the same camera (_camera_group)
         self._plates = {}   # first sample of a captured camera -> its plate from its own samples
         self._layers = {}   # (object slot, sample) -> its layer (world/warp.py), built on first use
         self._shades = {}   # (object slot, sample) -> its shading image and the static surface's depth

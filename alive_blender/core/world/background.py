@@ -89,14 +89,20 @@ def sky_color(rgb, depth) -> np.ndarray:
     return np.median(rgb[sky].reshape(-1, 3), axis=0).astype(np.float32)
 
 
+def static_free(ids: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Where one sample saw the static scene free: no moving object, its anti-aliased rim (a pixel
+    next to it) or its shading (``owner`` 0)."""
+    from scipy.ndimage import binary_dilation
+    return ~binary_dilation(ids > 0) & (owner == 0)
+
+
 def shadow_free_plate(rgb, depth, ids, owner, group: list[int]):
     """(colour float32 0..255, seen) of the static scene through one captured camera for telling what
     is an object's shading there: per pixel the median over the samples through it where the pixel is
     free (as ``camera_plate``). A median, so one sample's shadow that its owners missed (part of a soft
     edge) does not become the plate, as ``camera_plate``'s one picked sample can; through one camera
     Cycles' fixed seed gives the free samples the same noise, so the median keeps it."""
-    from scipy.ndimage import binary_dilation
-    still = np.stack([~binary_dilation(ids[i] > 0) & (owner[i] == 0) for i in group])
+    still = np.stack([static_free(ids[i], owner[i]) for i in group])
     col, _, seen = _pixel_medians(rgb, depth, group, still)
     return col.astype(np.float32), seen
 
@@ -108,12 +114,12 @@ def camera_plate(rgb, depth, ids, owner, group: list[int]):
     sample's value, the sample where it lies farthest from anything not free (an object's indirect
     light fades with distance), never a mean or median: a renderer with a fixed seed (Cycles) gives
     every render through that camera the same noise on the static scene, which one sample keeps."""
-    from scipy.ndimage import binary_dilation, distance_transform_edt
+    from scipy.ndimage import distance_transform_edt
     H, W = depth.shape[1:3]
     best = np.full((H, W), -1.0)
     pick = np.full((H, W), -1, np.int64)
     for i in group:
-        free = ~binary_dilation(ids[i] > 0) & (owner[i] == 0)
+        free = static_free(ids[i], owner[i])
         if not free.any():
             continue
         dist = distance_transform_edt(free) if not free.all() else np.full((H, W), np.inf)
@@ -126,7 +132,6 @@ def camera_plate(rgb, depth, ids, owner, group: list[int]):
     col = np.asarray(rgb)[idx, yy, xx].astype(np.float32)
     dep = np.where(seen, np.asarray(depth)[idx, yy, xx], np.inf).astype(np.float32)
     return col, dep, seen
-
 
 
 SURFACE = 0.03   # relative depth: a sample's pixel shows the wanted world point when its depth agrees this well

@@ -43,10 +43,9 @@ def shading_owner(rgb: np.ndarray, plate: np.ndarray, ids: np.ndarray, hole: np.
     differs = binary_opening(differs, structure=np.ones((2, 2), bool))
     # a soft shadow fades out under the threshold at its edge: grown from the shadow into the pixels
     # still off the plate by a quarter of it, a few pixels at most (the penumbra: left out, it stayed
-    # in the frame as a faint ring where the object had moved away)
-    # Only where the plate is a render's own pixels through this camera: against the splatted cloud (or
-    # through Cycles' noise from other views) a quarter of the threshold is everywhere, and the growth
-    # took the static scene for shading (the Cycles pan: 87 -> 74 % of frames within tau)
+    # in the frame as a faint ring where the object had moved away); only where the plate is a
+    # render's own pixels through this camera (against the splatted cloud, or through Cycles' noise
+    # from other views, a quarter of the threshold is everywhere: the Cycles pan fell from 87 to 74 %)
     grow = max(2, round(EDGE_GROW * max(ids.shape)))
     if differs.any() and exact is not None:
         differs = binary_dilation(differs, iterations=grow,
