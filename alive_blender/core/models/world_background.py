@@ -23,13 +23,14 @@ class CameraBackground:
 
     def _plate_ratio(self, s: int):
         """(sample s over the shadow-free plate from its camera, whose shading each pixel is): a moving
-        camera's (world/shading.py)."""
+        camera's (world/shading.py). The plate is the median of the samples through that camera where
+        they saw the static scene free (before the owners are known: free of objects and their rims);
+        the background cloud only where none did."""
         a = self.a
-        plate = self._cloud_plate(s)
-        exact = None
-        if "owner" in a:   # the owners known: the samples through this camera where they saw it free
-            own, exact = self._shade_plate(s)
-            plate = np.where(exact[..., None], own, plate)
+        own, exact = self._shade_plate(s)
+        # before the owners are known, what no sample saw free is under an object (its rim) in every one,
+        # this sample too: never its shading (shading_owner looks outside the hole), so no cloud there
+        plate = np.where(exact[..., None], own, self._cloud_plate(s)[0]) if "owner" in a else own
         return shading_owner(a["rgb"][s], plate, a["ids"][s], binary_dilation(a["ids"][s] > 0), a["depth"][s], exact)
 
     def _background(self, cam_sample, view: View):
@@ -38,30 +39,31 @@ class CameraBackground:
         if key is not None and key in self._bg_cache:
             return self._bg_cache[key]
         a = self.a
-        bg_cloud, _ = self.clouds()
         if cam_sample is not None and self.path.rule == "still":
             out = (a["plate"], a["plate_depth"], np.zeros(a["plate_depth"].shape, bool))
         else:
-            img, z, lab = draw_clouds([bg_cloud], [None], [1], view)
             if cam_sample is not None and (view.width, view.height) == a["rgb"].shape[2:0:-1]:
                 # the sample's own pixels where no moving object hid them: exact
                 hole = binary_dilation(a["ids"][cam_sample] > 0)   # with the anti-aliased rim
                 # the objects' shading in this sample is theirs (restored when they are drawn from it)
                 replace = hole | (a["owner"][cam_sample] > 0)
                 # there: what the other samples through this camera saw free, one sample's pixel each (its
-                # noise is this camera's); the background cloud only where none did
+                # noise is this camera's); what none of them saw: the median of the other cameras' samples
+                # that saw it (its depth from the background cloud); the cloud itself only where none did
                 plate, plate_z, plate_seen = self._camera_plate(cam_sample)
+                img, z = self._cloud_plate(cam_sample)
                 img = np.where(plate_seen[..., None], plate, img)
                 z = np.where(plate_seen, plate_z, z)
-                # what none of them saw: the median of the other cameras' samples that saw it
-                fill, got = self._reprojected(cam_sample, view, z, replace & ~plate_seen)
+                fill, got = self._reprojected(cam_sample)
+                got = got & replace
                 img = np.where(got[..., None], fill, img)
                 img = np.where(replace[..., None], img, a["rgb"][cam_sample].astype(np.float32))
                 z = np.where(hole, z, a["depth"][cam_sample])
                 known = ~hole | np.isfinite(z) | plate_seen   # the plate saw it (the sky too)
                 img = _fill_nearest(img, known)
                 z = _fill_nearest(z, known)
-            else:
+            else:   # another camera, or another size: the background cloud
+                img, z, _ = draw_clouds([self.clouds()[0]], [None], [1], view)
                 hole = np.zeros(z.shape, bool)
                 sky = ~np.isfinite(z)
                 img[sky] = a["sky"]
@@ -76,28 +78,46 @@ class CameraBackground:
         a = self.a
         group = self._camera_group(cam_sample)
         if ("shade", group[0]) not in self._plates:
-            self._plates["shade", group[0]] = shadow_free_plate(a["rgb"], a["depth"], a["ids"], a["owner"], group)
+            # before the owners are known (the first of _shading_owners' passes): free of objects and rims
+            owner = a["owner"] if "owner" in a else np.broadcast_to(np.zeros((1,) + a["ids"].shape[1:], np.int32),
+                                                                       a["ids"].shape)
+            self._plates["shade", group[0]] = shadow_free_plate(a["rgb"], a["depth"], a["ids"], owner, group)
         return self._plates["shade", group[0]]
 
-    def _reprojected(self, cam_sample: int, view: View, z, want):
-        """``want`` pixels of ``cam_sample``'s camera (static surface at depth ``z``): the median of every
-        other camera's samples that saw them free (world/background.py reprojected_median)."""
+    def _reprojected(self, cam_sample: int):
+        """(colour, got) through ``cam_sample``'s camera where none of its own samples saw the static scene
+        free: the median of every other camera's samples that saw it, each looked up through the static
+        surface's depth there (the background cloud's; world/background.py reprojected_median), built
+        once per camera (a sample's wanted pixels are a part of its camera's)."""
         a = self.a
-        if not want.any():
-            return np.zeros(want.shape + (3,), np.float32), np.zeros(want.shape, bool)
-        if self._free is None:   # per sample: the static scene it saw (no object, its rim or its shading)
-            self._free = [static_free(a["ids"][i], a["owner"][i]) for i in range(len(a["rgb"]))]
-        own = set(self._camera_group(cam_sample))
-        samples = [(a["K"][i], a["cameras"][i], a["rgb"][i], a["depth"][i], self._free[i])
-                   for i in range(len(a["rgb"])) if i not in own]
-        return reprojected_median(want, z, view.K, view.world_from_camera, samples)
+        group = self._camera_group(cam_sample)
+        key = ("reprojected", group[0])
+        if key not in self._plates:
+            _, _, seen = self._camera_plate(cam_sample)
+            _, z = self._cloud_plate(cam_sample)
+            want = ~seen & np.isfinite(z)
+            if not want.any():
+                self._plates[key] = (np.zeros(want.shape + (3,), np.float32), want)
+            else:
+                if self._free is None:   # per sample: the static scene it saw (no object, its rim or its shading)
+                    self._free = [static_free(a["ids"][i], a["owner"][i]) for i in range(len(a["rgb"]))]
+                own = set(group)
+                samples = [(a["K"][i], a["cameras"][i], a["rgb"][i], a["depth"][i], self._free[i])
+                           for i in range(len(a["rgb"])) if i not in own]
+                view = self.view(group[0])
+                self._plates[key] = reprojected_median(want, z, view.K, view.world_from_camera, samples)
+        return self._plates[key]
 
     def _cloud_plate(self, cam_sample: int):
-        """The background cloud drawn through ``cam_sample``'s camera, once per camera (48 samples of a
-        pan are 9 cameras: drawn per sample, twice, at 1280x720 it was most of the build)."""
+        """(colour, depth) of the background cloud through ``cam_sample``'s camera where none of the
+        samples through it saw the static scene free (``_shade_plate``'s unseen pixels: elsewhere
+        empty), once per camera. Drawn whole, the 1280x720 pan's 6.5 million points took 21 s a camera,
+        and every decoded sample drew it again: the build ran past 14 minutes."""
         key = ("cloud", self._camera_group(cam_sample)[0])
         if key not in self._plates:
-            self._plates[key] = draw_clouds([self.clouds()[0]], [None], [1], self.view(cam_sample))[0]
+            _, seen = self._shade_plate(cam_sample)
+            img, z, _ = draw_clouds([self.clouds()[0]], [None], [1], self.view(cam_sample), wanted=~seen)
+            self._plates[key] = (img, z)
         return self._plates[key]
 
     def _camera_group(self, cam_sample: int) -> list:
@@ -121,11 +141,11 @@ def _shading_owners(model) -> None:
     """With a moving camera, which pixels of each sample are whose shading (``owner``; a still
     camera has object-layers' own): the sample against the shadow-free plate from its camera."""
     if model.path.rule != "still":
-        # first against the splatted background cloud (a camera's own plate needs the owners), then
-        # once more against each camera's own plate made from them: the cloud's speckles hid parts of
-        # a soft shadow, and the rest stayed in the frame as a hatched ghost where the object had gone
+        # first against each camera's samples where they show no object (a shadow one of them has there
+        # is outvoted by the median), then once more where they show no object's shading either: the
+        # owners of the first pass. (Against the splatted background cloud, its speckles hid parts of a
+        # soft shadow, and the rest stayed in the frame as a hatched ghost where the object had gone.)
         for _ in range(2):
             model.a["owner"] = np.stack([model._plate_ratio(c)[1] for c in range(len(model.a["rgb"]))])
-            # the plates made from these owners go; the cloud drawn per camera stays
-            model._plates = {k: v for k, v in model._plates.items() if isinstance(k, tuple) and k[0] == "cloud"}
-            model._bg_cache, model._free = {}, None
+            # the plates made from these owners go (what a camera's samples saw free changes with them)
+            model._plates, model._bg_cache, model._free = {}, {}, None

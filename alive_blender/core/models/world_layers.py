@@ -16,8 +16,10 @@ path (``world/camera_path.py``: which captured camera shows invented frame t).
   scene frame it is shown at (``CameraPath.sample_for``). The background of
   captured camera c is sample c's own pixels; where a moving object hid them,
   the other samples through the same camera (``camera_plate``: one sample's
-  pixel each, so Cycles' fixed-seed noise stays that camera's), and the
-  background cloud seen from c where none saw it. An object whose source sample
+  pixel each, so Cycles' fixed-seed noise stays that camera's), then the
+  median of the other cameras' samples looked up through the static surface's
+  depth, and the background cloud seen from c only where none saw it
+  (``world_background.py``). An object whose source sample
   (or a sample with the same pose) was seen from camera c is drawn with its
   captured pixels and rim, unless another moving object hid part of it there and
   stands elsewhere now; otherwise it is warped there from the sample that saw it most alike
@@ -358,6 +360,12 @@ class WorldLayers(CameraBackground, ObjectLayers):
             if not mask.any():
                 self._occ[m, s] = []
             else:
+                # the mask's box and a pixel round it (the whole 1280x720 frame's distance transform per
+                # object and sample was a sixth of a moving camera's decode)
+                ys, xs = np.nonzero(mask)
+                box = (slice(max(int(ys.min()) - 1, 0), int(ys.max()) + 2),
+                       slice(max(int(xs.min()) - 1, 0), int(xs.max()) + 2))
+                mask, ids, d = mask[box], ids[box], d[box]
                 d_obj = _fill_nearest(np.where(mask, d, 0.0), mask)
                 ring = binary_dilation(mask) & ~mask & (d < d_obj * (1.0 - BEHIND_SLACK))
                 self._occ[m, s] = [k for k, o in enumerate(self.objects) if k != m and (ring & (ids == o)).any()]

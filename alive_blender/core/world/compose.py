@@ -291,15 +291,30 @@ def _near_wanted(wanted: np.ndarray, grow: int) -> np.ndarray:
 
 
 def _lands_in(points: np.ndarray, view: View, near: np.ndarray) -> np.ndarray:
-    """Which points land on a pixel of ``near`` (or just past the frame's edge; behind the camera: none)."""
-    uv, z = project_points(points, view)
-    ok = (z > 1e-6) & np.isfinite(uv).all(1)
+    """Which points land on a pixel of ``near`` (or just past the frame's edge; behind the camera: none).
+    In float32, a million points at a time: only whether a point lands near the wanted pixels is asked
+    (grown by the splat's reach), and the 1280x720 pan's 6.5 million background points took 2 s a
+    camera in float64."""
     H, W = near.shape
-    px = np.floor(np.where(ok, uv[:, 0], 0.0)).astype(np.int64)
-    py = np.floor(np.where(ok, uv[:, 1], 0.0)).astype(np.int64)
-    inside = (px >= -MAX_SPLAT_RADIUS) & (px < W + MAX_SPLAT_RADIUS) & (py >= -MAX_SPLAT_RADIUS) & \
-        (py < H + MAX_SPLAT_RADIUS)
-    return ok & inside & near[np.clip(py, 0, H - 1), np.clip(px, 0, W - 1)]
+    cam_from_world = np.linalg.inv(np.asarray(view.world_from_camera, np.float64))
+    R, t = cam_from_world[:3, :3].T.astype(np.float32), cam_from_world[:3, 3].astype(np.float32)
+    fx, fy, cx, cy = (float(view.K[0, 0]), float(view.K[1, 1]), float(view.K[0, 2]), float(view.K[1, 2]))
+    out = np.zeros(len(points), bool)
+    flat = near.ravel()
+    for lo in range(0, len(points), 1 << 20):
+        cam = np.asarray(points[lo:lo + (1 << 20)], np.float32) @ R + t
+        z = -cam[:, 2]
+        ok = z > 1e-6
+        zs = np.where(ok, z, 1.0)
+        px = np.floor(fx * cam[:, 0] / zs + cx)
+        py = np.floor(-fy * cam[:, 1] / zs + cy)
+        ok &= (px >= -MAX_SPLAT_RADIUS) & (px < W + MAX_SPLAT_RADIUS) & (py >= -MAX_SPLAT_RADIUS) & \
+            (py < H + MAX_SPLAT_RADIUS)
+        at = np.flatnonzero(ok)
+        xi = np.clip(px[at], 0, W - 1).astype(np.int64)
+        yi = np.clip(py[at], 0, H - 1).astype(np.int64)
+        out[lo + at] = flat[yi * W + xi]
+    return out
 
 
 def _points_box(points: np.ndarray, view: View, pad: int, s: int):

@@ -1,8 +1,9 @@
 """Which pixels of a sample are a moving object's shading (its shadow, contact darkening).
 
 In a sample, a static-scene pixel that differs from the shadow-free
-background (the plate: the background cloud with median colours, seen from
-that sample's camera) by more than ``SHADE_THRESHOLD`` and lies near a
+background (the plate: per pixel the median of the samples through that
+sample's camera that saw the static scene free there; the background cloud
+only where none did) by more than ``SHADE_THRESHOLD`` and lies near a
 moving object is that object's shading (its shadow, contact darkening,
 bounce light), as in ``models/layers.py``: the ratio frame / plate, given to
 the nearest moving object. An object drawn at a new pose takes the shading of
@@ -26,10 +27,19 @@ def shading_owner(rgb: np.ndarray, plate: np.ndarray, ids: np.ndarray, hole: np.
     """(ratio (H, W, 3) float32, owner (H, W) int32: the moving object id whose shading each pixel is, 0 none).
     ``exact`` (H, W): where the plate is a render's own pixels through this camera (not splatted)."""
     from scipy.ndimage import binary_dilation, binary_opening, distance_transform_edt, median_filter
-    # the splatted plate has speckles (neighbouring points seen from other views): a shadow is larger;
+    # a splatted plate has speckles (neighbouring points seen from other views): a shadow is larger;
     # a render's own pixels are kept as they are (filtered, a floor's checker edges would read as shading)
-    smooth = median_filter(np.asarray(plate, np.float32), size=(3, 3, 1))
-    plate = smooth if exact is None else np.where(np.asarray(exact)[..., None], np.asarray(plate, np.float32), smooth)
+    plate = np.asarray(plate, np.float32)
+    smooth_at = ~np.asarray(hole, bool) if exact is None else ~np.asarray(exact, bool) & ~np.asarray(hole, bool)
+    if smooth_at.any():   # only the box round where it is read (a 1280x720 plate's filter took 0.15 s a sample)
+        rows, cols = np.flatnonzero(smooth_at.any(1)), np.flatnonzero(smooth_at.any(0))
+        y0, y1 = max(0, rows[0] - 1), min(plate.shape[0], rows[-1] + 2)
+        x0, x1 = max(0, cols[0] - 1), min(plate.shape[1], cols[-1] + 2)
+        smooth = median_filter(plate[y0:y1, x0:x1], size=(3, 3, 1))
+        plate = plate.copy()
+        box = plate[y0:y1, x0:x1]
+        sel = smooth_at[y0:y1, x0:x1]
+        box[sel] = smooth[sel]
     ratio = (rgb.astype(np.float32) + 1.0) / (plate + 1.0)
     owner = np.zeros(ids.shape, np.int32)
     covered = ids > 0
