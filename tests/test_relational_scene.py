@@ -43,9 +43,12 @@ def carried_work(tmp_path_factory):
     import torch
     from alive_blender.core.run import stages
     work = captured(tmp_path_factory.mktemp("carried"), "carried", 16)
+    from alive_blender.core.run.protocol import Reporter
     torch.set_num_threads(1)
     stages.encode(work, {}, "cpu")
-    info = stages.train(work, {}, {"arch": "relational", "epochs": 25}, "cpu")
+    said = []
+    info = stages.train(work, {}, {"arch": "relational", "epochs": 25}, "cpu", reporter=Reporter(said.append))
+    info["said"] = [m.get("message", "") for m in said if m["type"] == "status"]
     return work, info
 
 
@@ -63,6 +66,27 @@ def test_train_says_what_it_picked(carried_work):
     assert info["behavior"] == "relational"
     assert "Ball+Platform" in info["behavior_choice"] and "captured" in info["behavior_choice"]
     assert np.isfinite(info["behavior_loss"]) and info["behavior_seconds"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_behavior_trained_beside_the_build_is_the_one_trained_alone(carried_work):
+    """The relational behavior trains in a thread beside the generator's build (core/run/beside.py):
+    the train stage says so, and the saved network is the one the same training gives alone."""
+    import torch
+    from alive_blender.core.models.behavior import config_for_generator
+    from alive_blender.core.models.relational.train import train_relational
+    from alive_blender.core.run import stages
+    from alive_blender.core.workdir.dataset import load_capture
+    work, info = carried_work
+    assert any("beside the generator's build" in m for m in info["said"]), info["said"]
+    saved = stages.load_behavior(work)
+    cap = load_capture(work)
+    emb = np.load(work / "embed" / "embeddings.npy")
+    torch.set_num_threads(1)
+    alone = train_relational(emb, cap, config_for_generator({"arch": "relational", "epochs": 25}, True),
+                             objects=saved.objects)
+    a, b = saved.net.state_dict(), alone.net.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_carried_ball_stays_on_its_platform_for_500_steps(carried_work, tmp_path):

@@ -20,6 +20,7 @@ from ..rollout import check_embeddings
 from ..workdir.artifacts import (CAPTURE, EMBED, MODEL, ROLLOUT, WorkDir, content_key, load_npy, read_json,
                         save_npy, write_json)
 from ..errors import AliveError
+from .beside import relational_beside
 from .protocol import Reporter
 
 
@@ -80,7 +81,7 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     from ..workdir.checkpoint import write_manifest
     from ..workdir.dataset import open_capture
     from ..device import pick_device
-    from ..models.generator import LAYER_ARCHS, GeneratorConfig, psnr, train_generator
+    from ..models.generator import LAYER_ARCHS, GeneratorConfig, train_generator
     rep = _reporter(reporter)
     wd = WorkDir(workdir)
     gcfg = GeneratorConfig.from_dict(generator or {})
@@ -109,31 +110,48 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     state_path = _resumable_state(model_dir, key, force, rep)
 
     gcfg = _layers_for_camera(gcfg, cap, rep)
+    # the relational behavior needs only the objects' matrices: it trains beside the layer build (beside.py)
+    beside = relational_beside(emb, cap, gcfg, bcfg, rep)
+    if beside is not None:
+        rep.status(f"train: behavior '{bcfg.arch}' beside the generator's build")
     rep.status(f"train: generator '{gcfg.arch}' on {len(emb)} frames {cap.rgb.shape[2]}x{cap.rgb.shape[1]} ({dev})")
     t0 = time.monotonic()
     # real subframes, when captured, are trained on as they are; otherwise
     # slerped in-between embeddings against blended frames stand in for them
     has_subframes = not bool(np.all(cap.is_real_frame))
-    if gcfg.arch == "object-world":
-        from ..models.world_layers import train_world_layers
-        gen = train_world_layers(emb, cap, gcfg, rep)   # object-layers plus fused 3-D clouds
-    elif gcfg.arch in LAYER_ARCHS:
-        from ..regions.layers import train_any_layers
-        gen = train_any_layers(emb, cap, gcfg, rep)   # built from the capture's pixels: nothing to fit
-        gcfg = gen.cfg   # footage may come back as region-layers (core/regions)
-    else:
-        gen = train_generator(emb, cap.rgb, cap.depth, cap.alpha, gcfg, rep, dev, state_path,
-                              interpolate=False if has_subframes else None)
-    t_gen = time.monotonic() - t0
-    H, W = cap.rgb.shape[1:3]
-    dec = gen.decode(emb, W, H)
-    train_psnr = psnr(dec["rgb"], cap.rgb.astype(np.float32) / 255.0)
+    try:
+        if gcfg.arch == "object-world":
+            from ..models.world_layers import train_world_layers
+            gen = train_world_layers(emb, cap, gcfg, rep)   # object-layers plus fused 3-D clouds
+        elif gcfg.arch in LAYER_ARCHS:
+            from ..regions.layers import train_any_layers
+            gen = train_any_layers(emb, cap, gcfg, rep)   # built from the capture's pixels: nothing to fit
+            gcfg = gen.cfg   # footage may come back as region-layers (core/regions)
+        else:
+            gen = train_generator(emb, cap.rgb, cap.depth, cap.alpha, gcfg, rep, dev, state_path,
+                                  interpolate=False if has_subframes else None)
+        t_gen = time.monotonic() - t0
+        H, W = cap.rgb.shape[1:3]
+        train_psnr = _capture_psnr(gen, emb, cap.rgb, W, H)
+    except BaseException:
+        if beside is not None:
+            beside.abandon()
+        raise
     rep.metric("generator_psnr", train_psnr)
     rep.status(f"train: generator {gen.steps_done} steps in {t_gen:.1f} s, {train_psnr:.2f} dB on the capture")
 
-    rep.status(f"train: behavior '{bcfg.arch}'")
+    if beside is not None and (beside.objects != list(getattr(gen, "objects", []) or [])
+                               or gcfg.arch not in ("object-layers", "object-world")):
+        beside.abandon()   # the generator came out with other objects: trained again for its own
+        rep.status("train: the generator's objects differ from those the behavior trained on: training it again")
+        beside = None
     t0 = time.monotonic()
-    if bcfg.arch in WALK_ARCHS:
+    if beside is None:
+        rep.status(f"train: behavior '{bcfg.arch}'")
+    if beside is not None:
+        beh = beside.result()
+        t_beh = beside.seconds
+    elif bcfg.arch in WALK_ARCHS:
         from ..models.behavior import walk_settings
         from ..models.object_walk import train_object_walk
         beh = train_object_walk(emb, cap, walk_settings(behavior), rep,
@@ -146,7 +164,8 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
                                free_poses=callable(getattr(gen, "compose_poses", None)))
     else:
         beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
-    t_beh = time.monotonic() - t0
+    if beside is None:
+        t_beh = time.monotonic() - t0
 
     gen.save(model_dir / "generator.safetensors")
     beh.save(model_dir / "behavior.safetensors")
@@ -167,6 +186,19 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
             done.unlink()  # finished: the resumable state has served its purpose
     wd.mark_done("train", key, **result)
     return result
+
+
+def _capture_psnr(gen, emb, rgb, width: int, height: int, chunk: int = 8) -> float:
+    """PSNR of the generator's decode of the captured embeddings against the captured frames, a few
+    frames at a time (``generator.psnr`` over all of them): at 1280x720 the whole shot decoded at once
+    and its float64 difference were gigabytes, the train stage's peak."""
+    total, count = 0.0, 0
+    for i in range(0, len(emb), chunk):
+        dec = np.asarray(gen.decode(emb[i:i + chunk], width, height)["rgb"], np.float64)
+        total += float(np.sum((dec - np.asarray(rgb[i:i + chunk], np.float64) / 255.0) ** 2))
+        count += dec.size
+    mse = total / max(count, 1)
+    return 99.0 if mse <= 1e-10 else 10.0 * float(np.log10(1.0 / mse))
 
 
 def _layers_for_camera(gcfg, cap, rep: Reporter):
