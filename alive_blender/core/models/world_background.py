@@ -11,9 +11,11 @@ from scipy.ndimage import binary_dilation
 
 from ..world.background import camera_groups, camera_plate, reprojected_median, shadow_free_plate, static_free
 from ..world.compose import View, draw_clouds
-from ..world.shading import shading_owner
+from ..world.shading import REACH, SHADE_THRESHOLD, shading_owner
 from .layers import _fill_nearest
 
+
+OUTVOTE = 3 * SHADE_THRESHOLD   # the other cameras' median this much brighter than a camera's own: its shadow
 
 
 class CameraBackground:
@@ -30,7 +32,10 @@ class CameraBackground:
         own, exact = self._shade_plate(s)
         # before the owners are known, what no sample saw free is under an object (its rim) in every one,
         # this sample too: never its shading (shading_owner looks outside the hole), so no cloud there
-        plate = np.where(exact[..., None], own, self._cloud_plate(s)[0]) if "owner" in a else own
+        plate = own
+        if "owner" in a:   # what none saw free: the other cameras' median (as _background), else the cloud
+            fill, got = self._reprojected(s)
+            plate = np.where(exact[..., None], own, np.where(got[..., None], fill, self._cloud_plate(s)[0]))
         return shading_owner(a["rgb"][s], plate, a["ids"][s], binary_dilation(a["ids"][s] > 0), a["depth"][s], exact)
 
     def _background(self, cam_sample, view: View):
@@ -78,11 +83,45 @@ class CameraBackground:
         a = self.a
         group = self._camera_group(cam_sample)
         if ("shade", group[0]) not in self._plates:
-            # before the owners are known (the first of _shading_owners' passes): free of objects and rims
-            owner = a["owner"] if "owner" in a else np.broadcast_to(np.zeros((1,) + a["ids"].shape[1:], np.int32),
-                                                                       a["ids"].shape)
-            self._plates["shade", group[0]] = shadow_free_plate(a["rgb"], a["depth"], a["ids"], owner, group)
+            if "owner" in a:
+                self._plates["shade", group[0]] = shadow_free_plate(a["rgb"], a["depth"], a["ids"], a["owner"],
+                                                                    group)[:2]
+            else:   # before the owners are known (the first of _shading_owners' passes): free of objects and rims
+                col, seen, dep = shadow_free_plate(a["rgb"], a["depth"], a["ids"], self._no_owners(), group)
+                self._plates["shade", group[0]] = self._outvoted(group, col, seen, dep)
         return self._plates["shade", group[0]]
+
+    def _no_owners(self):
+        return np.broadcast_to(np.zeros((1,) + self.a["ids"].shape[1:], np.int32), self.a["ids"].shape)
+
+    def _outvoted(self, group: list, col, seen, dep):
+        """The first owner pass's plate through one camera (``col``: the median of its samples where they
+        show no object) and where it is exact: where an object stood near a pixel in at least half of the
+        camera's samples (a pan's camera back at the same place in step with an object's loop sees it at
+        about the same place each time), the median is that object's shadow, and a shadow in the plate is
+        never found. There the other cameras' samples are looked up (``reprojected_median``); where they
+        are brighter by ``OUTVOTE``, they are the plate (not exact: filtered, and no edge is grown)."""
+        from scipy.ndimage import distance_transform_edt
+        a = self.a
+        H, W = seen.shape
+        near = np.zeros((H, W), np.int32)
+        for i in group:
+            covered = a["ids"][i] > 0
+            if covered.any():
+                near += distance_transform_edt(~covered) <= REACH * max(H, W)
+        want = seen & np.isfinite(dep) & (2 * near >= len(group))
+        own = set(group)
+        if not want.any() or len(own) == len(a["rgb"]):
+            return col, seen
+        if ("free0",) not in self._plates:
+            self._plates["free0",] = [static_free(a["ids"][i], self._no_owners()[i]) for i in range(len(a["rgb"]))]
+        free = self._plates["free0",]
+        samples = [(a["K"][i], a["cameras"][i], a["rgb"][i], a["depth"][i], free[i])
+                   for i in range(len(a["rgb"])) if i not in own]
+        view = self.view(group[0])
+        cross, got = reprojected_median(want, dep, view.K, view.world_from_camera, samples)
+        brighter = got & (cross.mean(-1) + 1.0 > (col.mean(-1) + 1.0) * (1.0 + OUTVOTE))
+        return np.where(brighter[..., None], cross, col), seen & ~brighter
 
     def _reprojected(self, cam_sample: int):
         """(colour, got) through ``cam_sample``'s camera where none of its own samples saw the static scene

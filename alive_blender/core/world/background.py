@@ -97,14 +97,14 @@ def static_free(ids: np.ndarray, owner: np.ndarray) -> np.ndarray:
 
 
 def shadow_free_plate(rgb, depth, ids, owner, group: list[int]):
-    """(colour float32 0..255, seen) of the static scene through one captured camera for telling what
+    """(colour float32 0..255, seen, depth) of the static scene through one captured camera for telling what
     is an object's shading there: per pixel the median over the samples through it where the pixel is
     free (as ``camera_plate``). A median, so one sample's shadow that its owners missed (part of a soft
     edge) does not become the plate, as ``camera_plate``'s one picked sample can; through one camera
     Cycles' fixed seed gives the free samples the same noise, so the median keeps it."""
     still = np.stack([static_free(ids[i], owner[i]) for i in group])
-    col, _, seen = _pixel_medians(rgb, depth, group, still)
-    return col.astype(np.float32), seen
+    col, dep, seen = _pixel_medians(rgb, depth, group, still)
+    return col.astype(np.float32), seen, dep
 
 
 def camera_plate(rgb, depth, ids, owner, group: list[int]):

@@ -60,8 +60,31 @@ def shading_owner(rgb: np.ndarray, plate: np.ndarray, ids: np.ndarray, hole: np.
     if differs.any() and exact is not None:
         differs = binary_dilation(differs, iterations=grow,
                                   mask=near & (off > SHADE_THRESHOLD / 4) & np.asarray(exact, bool))
-    owner[differs] = ids[iy, ix][differs]
+    owner[differs] = _blob_owners(differs, ids, covered, ids[iy, ix])[differs]
     return ratio, owner
+
+
+def _blob_owners(differs: np.ndarray, ids: np.ndarray, covered: np.ndarray, nearest: np.ndarray) -> np.ndarray:
+    """Whose shading each pixel of ``differs`` is: a connected blob that touches exactly one object
+    is that object's (a contact shadow lies against its object: by the nearest object, the far end
+    of a ball's shadow went to a cube it reached nearer, and was carried along as a ghost when the cube
+    moved); any other blob pixel goes to its ``nearest`` object."""
+    from scipy.ndimage import binary_dilation, label
+    blobs, n = label(differs)
+    out = nearest.copy()
+    if n == 0:
+        return out
+    touch = differs & binary_dilation(covered, iterations=2)
+    pairs = np.unique(np.stack([blobs[touch], nearest[touch]], 1), axis=0)   # (blob, object) that touch
+    if not len(pairs):
+        return out
+    blob_ids, counts = np.unique(pairs[:, 0], return_counts=True)
+    single = blob_ids[counts == 1]
+    to = np.zeros(n + 1, ids.dtype)
+    to[pairs[np.isin(pairs[:, 0], single), 0]] = pairs[np.isin(pairs[:, 0], single), 1]
+    one = to[blobs] > 0
+    out[one] = to[blobs][one]
+    return out
 
 
 def nearest_pose_sample(matrices: np.ndarray, pose: np.ndarray) -> int:
