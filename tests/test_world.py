@@ -259,7 +259,10 @@ def test_default_run_bakes_solid_3d_clouds(tmp_path):
                   "--engine", "WORKBENCH", "--rollout-frames", "12", timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "object-layers draws its objects in 3-D there (object-world)" in res.stderr, res.stderr[-3000:]
-    assert json.loads((work / "model" / "train.json").read_text())["generator"] == "object-world"
+    trained = json.loads((work / "model" / "train.json").read_text())
+    assert trained["generator"] == "object-world"
+    # the captured embeddings decode as the captured frames, each through its own frame's camera
+    assert trained["train_psnr"] >= 50, trained
     bake = json.loads(res.stdout)["bake"]
     assert bake["point_bake"] == "3d" and "points_object" not in bake
     assert sorted(bake["points_3d"]["objects"]) == ["A_Cube", "B_Ball"]

@@ -189,15 +189,16 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
 
 
 def _capture_psnr(gen, emb, rgb, width: int, height: int, chunk: int = 8) -> float:
-    """PSNR of the generator's decode of the captured embeddings against the captured frames, a few
-    frames at a time (``generator.psnr`` over all of them): at 1280x720 the whole shot decoded at once
-    and its float64 difference were gigabytes, the train stage's peak."""
-    total, count = 0.0, 0
-    for i in range(0, len(emb), chunk):
-        dec = np.asarray(gen.decode(emb[i:i + chunk], width, height)["rgb"], np.float64)
-        total += float(np.sum((dec - np.asarray(rgb[i:i + chunk], np.float64) / 255.0) ** 2))
-        count += dec.size
-    mse = total / max(count, 1)
+    """PSNR of the generator's decode of the captured embeddings against the captured frames
+    (``generator.psnr`` over all of them), the squared error summed a few frames at a time: at
+    1280x720 the whole shot and its decode in float64 were gigabytes, the train stage's peak. One
+    decode of the whole shot (a moving camera shows decoded frame f through frame f's camera)."""
+    dec = gen.decode(emb, width, height)["rgb"]
+    total = 0.0
+    for i in range(0, len(dec), chunk):
+        total += float(np.sum((np.asarray(dec[i:i + chunk], np.float64)
+                               - np.asarray(rgb[i:i + chunk], np.float64) / 255.0) ** 2))
+    mse = total / max(dec.size, 1)
     return 99.0 if mse <= 1e-10 else 10.0 * float(np.log10(1.0 / mse))
 
 
