@@ -149,6 +149,7 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     if beside is None:
         rep.status(f"train: behavior '{bcfg.arch}'")
     if beside is not None:
+        rep.status(f"train: behavior '{bcfg.arch}' (trained beside the build): finishing")
         beh = beside.result()
         t_beh = beside.seconds
     elif bcfg.arch in WALK_ARCHS:
