@@ -267,6 +267,8 @@ def test_default_run_bakes_solid_3d_clouds(tmp_path):
     assert bake["point_bake"] == "3d" and "points_object" not in bake
     assert sorted(bake["points_3d"]["objects"]) == ["A_Cube", "B_Ball"]
     assert all(o["completed"] > 0 for o in bake["points_3d"]["clouds"]["objects"].values())
+    # the background's points leave the objects' shadows out (the generator's owners)
+    assert bake["points_3d"]["clouds"]["background_shading_left_out"] is True
     assert (work / "capture" / "object_surfaces.npz").is_file()
     keyed = tmp_path / "keyed.blend"
     res = run_cli("bake", blend, work, "--objects", "--save", keyed, timeout=300)

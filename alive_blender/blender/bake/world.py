@@ -114,7 +114,8 @@ def bake_world(scene, workdir, name: str = "alive", rollout_file: Optional[Path]
     """Bake the capture's 3-D clouds into ``scene``, moved by the rollout's poses. ``replace``: remove
     what a bake of this name made first (False: add to it, e.g. beside its texture)."""
     import time
-    from ...core.workdir.artifacts import CAPTURE
+    from ...core.workdir.artifacts import CAPTURE, MODEL
+    from ...core.workdir.checkpoint import load_model_array
     from ...core.workdir.dataset import load_capture
     from ...core.world.capture_clouds import capture_clouds, load_surfaces
     from ...core.world.deformation import deformation_states
@@ -125,7 +126,9 @@ def bake_world(scene, workdir, name: str = "alive", rollout_file: Optional[Path]
     ids, names, poses = plan
     surfaces = load_surfaces(Path(workdir) / CAPTURE)
     capture = load_capture(Path(workdir))
-    bg, clouds, report = capture_clouds(capture, ids, surfaces)
+    # the generator's shading owners: the background's points leave the objects' shadows out
+    owner = load_model_array(Path(workdir) / MODEL / "generator.safetensors", "owner")
+    bg, clouds, report = capture_clouds(capture, ids, surfaces, owner)
     if replace:
         remove_bake(name)
     try:

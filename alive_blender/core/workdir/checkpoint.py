@@ -60,6 +60,20 @@ def load_model(path: Path, what: str) -> tuple[dict, dict]:
     return state, header
 
 
+def load_model_array(path: Path, name: str):
+    """One saved array of a checkpoint as numpy (None when the file or the array is not there), read
+    alone: a layer generator's checkpoint holds the whole capture, the bake wants its owners only."""
+    from safetensors import SafetensorError, safe_open
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return f.get_tensor(name) if name in f.keys() else None
+    except (SafetensorError, OSError, ValueError) as err:
+        raise AliveError(f"corrupt checkpoint '{path}': {err}", "delete the model folder and train again") from None
+
+
 MANIFEST_FORMAT = 1
 
 

@@ -18,14 +18,17 @@ from .camera_path import POSE_TOLERANCE
 from .clouds import Cloud, sample_points, view_directions, voxel_dedupe
 
 
-def background_cloud(rgb, depth, ids, moving: list, Ks, cameras, voxel_scale: float = 1.0) -> Cloud:
-    """The world-space cloud of all samples' pixels whose id is not a moving object."""
+def background_cloud(rgb, depth, ids, moving: list, Ks, cameras, voxel_scale: float = 1.0, owner=None) -> Cloud:
+    """The world-space cloud of all samples' pixels whose id is not a moving object (and, given the
+    generator's ``owner`` (N, H, W), that are no object's shading: a shadow most of a camera's samples
+    had was otherwise its median, and the bake's floor kept it)."""
     from scipy.ndimage import binary_dilation
     pts, cols, sizes, views = [], [], [], []
     for group in camera_groups(Ks, cameras):
         # next to a moving object a pixel is anti-aliased with it: not the static scene's colour
-        still = np.stack([~binary_dilation(np.isin(ids[i], moving)) if ids is not None
-                          else np.ones(depth[i].shape, bool) for i in group])
+        still = np.stack([(~binary_dilation(np.isin(ids[i], moving)) if ids is not None
+                           else np.ones(depth[i].shape, bool)) & (True if owner is None else owner[i] == 0)
+                          for i in group])
         i = group[0]
         if len(group) == 1:
             col, dep, keep = rgb[i], depth[i], still[0]

@@ -135,13 +135,16 @@ def surfaces_per_state(capture_dir) -> bool:
         return False
 
 
-def capture_clouds(capture, objects: list, surfaces: dict | None = None) -> tuple[Cloud, list[list[Cloud]], dict]:
+def capture_clouds(capture, objects: list, surfaces: dict | None = None,
+                   owner=None) -> tuple[Cloud, list[list[Cloud]], dict]:
     """(background cloud (world), per id in ``objects`` its clouds (own frame), one per deformation
     state (``deformation.py``; a rigid object has one), report).
 
     ``capture``: a loaded ``Capture`` with depth and ids; ``surfaces``: ``load_surfaces``'s
     dict: each state's cloud is completed from the surface recorded in that state (a state
     without one, past the capture's cap or from an older file, keeps only its captured points).
+    ``owner`` (N, H, W): the layer generator's shading owners (``models/layers.py``, ``world_background.py``;
+    None: not known): the background leaves out the objects' shadows as well as the objects.
     The report says per object how many points were captured, baked and completed (not seen),
     its states and how many of them were completed, and the pixel grid used."""
     why = why_not(capture)
@@ -177,6 +180,8 @@ def capture_clouds(capture, objects: list, surfaces: dict | None = None) -> tupl
                                        "completed": sum(int((~c.seen).sum()) for c in states),
                                        "states": len(states),
                                        "completed_states": sum(s in own for s in range(len(states)))}
+    own = None if owner is None or np.shape(owner) != (n, H, W) else np.asarray(owner)[:, ::sb, ::sb]
+    report["background_shading_left_out"] = own is not None
     bg = slanted_splats(background_cloud(rgb[:, ::sb, ::sb], without_depth_edges(depth[:, ::sb, ::sb]), ids[:, ::sb, ::sb], list(objects),
-                          [strided_intrinsics(K, sb) for K in Ks], cams))
+                          [strided_intrinsics(K, sb) for K in Ks], cams, owner=own))
     return bg, clouds, report
