@@ -238,7 +238,11 @@ class Generator:
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return psnr_of_mse(float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)))
+
+
+def psnr_of_mse(mse: float) -> float:
+    """PSNR (dB, images 0..1) of a mean squared error; 99 for an exact match."""
     return 99.0 if mse <= 1e-10 else 10.0 * math.log10(1.0 / mse)
 
 

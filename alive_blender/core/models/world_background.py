@@ -88,12 +88,17 @@ class CameraBackground:
                 self._plates["shade", group[0]] = shadow_free_plate(a["rgb"], a["depth"], a["ids"], a["owner"],
                                                                     group)[:2]
             else:   # before the owners are known (the first of _shading_owners' passes): free of objects and rims
-                col, seen, dep = shadow_free_plate(a["rgb"], a["depth"], a["ids"], self._no_owners(), group)
+                col, seen, dep = shadow_free_plate(a["rgb"], a["depth"], a["ids"], None, group)
                 self._plates["shade", group[0]] = self._outvoted(group, col, seen, dep)
         return self._plates["shade", group[0]]
 
-    def _no_owners(self):
-        return np.broadcast_to(np.zeros((1,) + self.a["ids"].shape[1:], np.int32), self.a["ids"].shape)
+    def _other_cameras(self, group: list, free: list) -> list:
+        """(K, world_from_camera, rgb, depth, free) of every sample not through ``group``'s camera
+        (``reprojected_median``'s samples)."""
+        a = self.a
+        own = set(group)
+        return [(a["K"][i], a["cameras"][i], a["rgb"][i], a["depth"][i], free[i])
+                for i in range(len(a["rgb"])) if i not in own]
 
     def _outvoted(self, group: list, col, seen, dep):
         """The first owner pass's plate through one camera (``col``: the median of its samples where they
@@ -111,14 +116,11 @@ class CameraBackground:
             if covered.any():
                 near += distance_transform_edt(~covered) <= REACH * max(H, W)
         want = seen & np.isfinite(dep) & (2 * near >= len(group))
-        own = set(group)
-        if not want.any() or len(own) == len(a["rgb"]):
+        if not want.any() or len(group) == len(a["rgb"]):
             return col, seen
-        if ("free0",) not in self._plates:
-            self._plates["free0",] = [static_free(a["ids"][i], self._no_owners()[i]) for i in range(len(a["rgb"]))]
-        free = self._plates["free0",]
-        samples = [(a["K"][i], a["cameras"][i], a["rgb"][i], a["depth"][i], free[i])
-                   for i in range(len(a["rgb"])) if i not in own]
+        if ("free0",) not in self._plates:   # per sample: free of objects and rims (no owners yet)
+            self._plates["free0",] = [static_free(a["ids"][i], None) for i in range(len(a["rgb"]))]
+        samples = self._other_cameras(group, self._plates["free0",])
         view = self.view(group[0])
 
         def brighter_at(where):
@@ -154,11 +156,9 @@ class CameraBackground:
             else:
                 if self._free is None:   # per sample: the static scene it saw (no object, its rim or its shading)
                     self._free = [static_free(a["ids"][i], a["owner"][i]) for i in range(len(a["rgb"]))]
-                own = set(group)
-                samples = [(a["K"][i], a["cameras"][i], a["rgb"][i], a["depth"][i], self._free[i])
-                           for i in range(len(a["rgb"])) if i not in own]
                 view = self.view(group[0])
-                self._plates[key] = reprojected_median(want, z, view.K, view.world_from_camera, samples)
+                self._plates[key] = reprojected_median(want, z, view.K, view.world_from_camera,
+                                                       self._other_cameras(group, self._free))
         return self._plates[key]
 
     def _cloud_plate(self, cam_sample: int):

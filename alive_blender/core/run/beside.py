@@ -24,12 +24,15 @@ from ..errors import Cancelled
 from .protocol import Reporter
 
 
+LAYER_OBJECT_ARCHS = ("object-layers", "object-world")   # layer generators whose objects are known before the build
+
+
 class _BesideReporter(Reporter):
     """The stage's reporter for the thread: its messages go to the stage's sink; it stops at the
     user's cancel and when the build failed (``stop``)."""
 
     def __init__(self, rep: Reporter, stop: threading.Event):
-        super().__init__(rep.emit, lambda: stop.is_set())
+        super().__init__(rep.emit)
         self._rep = rep
         self._stop = stop
 
@@ -63,6 +66,11 @@ class BesideTraining:
             self._error = exc
         self.seconds = time.monotonic() - t0
 
+    def fits(self, generator, arch: str) -> bool:
+        """Whether the built generator (``arch``: what it came out as) draws the objects this behavior
+        was trained for."""
+        return arch in LAYER_OBJECT_ARCHS and self.objects == list(getattr(generator, "objects", []) or [])
+
     def result(self):
         self._thread.join()
         if self._error is not None:
@@ -79,7 +87,7 @@ def relational_beside(embeddings, capture, gcfg, bcfg, reporter: Reporter) -> Op
     generator whose objects are known before its build (object-layers, object-world: their moving
     objects; region-layers walks regions instead); else None (train it after the build)."""
     from ..models.layers import moving_objects
-    if bcfg.arch != "relational" or gcfg.arch not in ("object-layers", "object-world"):
+    if bcfg.arch != "relational" or gcfg.arch not in LAYER_OBJECT_ARCHS:
         return None
     world = gcfg.arch == "object-world"
     objects = moving_objects(capture, moving_camera=world)

@@ -140,18 +140,14 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
     rep.metric("generator_psnr", train_psnr)
     rep.status(f"train: generator {gen.steps_done} steps in {t_gen:.1f} s, {train_psnr:.2f} dB on the capture")
 
-    if beside is not None and (beside.objects != list(getattr(gen, "objects", []) or [])
-                               or gcfg.arch not in ("object-layers", "object-world")):
+    if beside is not None and not beside.fits(gen, gcfg.arch):
         beside.abandon()   # the generator came out with other objects: trained again for its own
         rep.status("train: the generator's objects differ from those the behavior trained on: training it again")
         beside = None
     t0 = time.monotonic()
-    if beside is None:
-        rep.status(f"train: behavior '{bcfg.arch}'")
+    rep.status(f"train: behavior '{bcfg.arch}'" + (" (trained beside the build): finishing" if beside is not None else ""))
     if beside is not None:
-        rep.status(f"train: behavior '{bcfg.arch}' (trained beside the build): finishing")
         beh = beside.result()
-        t_beh = beside.seconds
     elif bcfg.arch in WALK_ARCHS:
         from ..models.behavior import walk_settings
         from ..models.object_walk import train_object_walk
@@ -165,8 +161,7 @@ def train(workdir, generator: dict | None = None, behavior: dict | None = None, 
                                free_poses=callable(getattr(gen, "compose_poses", None)))
     else:
         beh = train_behavior(emb[np.asarray(cap.is_real_frame)], bcfg, rep, dev)
-    if beside is None:
-        t_beh = time.monotonic() - t0
+    t_beh = beside.seconds if beside is not None else time.monotonic() - t0
 
     gen.save(model_dir / "generator.safetensors")
     beh.save(model_dir / "behavior.safetensors")
@@ -194,13 +189,13 @@ def _capture_psnr(gen, emb, rgb, width: int, height: int, chunk: int = 8) -> flo
     (``generator.psnr`` over all of them), the squared error summed a few frames at a time: at
     1280x720 the whole shot and its decode in float64 were gigabytes, the train stage's peak. One
     decode of the whole shot (a moving camera shows decoded frame f through frame f's camera)."""
+    from ..models.generator import psnr_of_mse
     dec = gen.decode(emb, width, height)["rgb"]
     total = 0.0
     for i in range(0, len(dec), chunk):
         total += float(np.sum((np.asarray(dec[i:i + chunk], np.float64)
                                - np.asarray(rgb[i:i + chunk], np.float64) / 255.0) ** 2))
-    mse = total / max(dec.size, 1)
-    return 99.0 if mse <= 1e-10 else 10.0 * float(np.log10(1.0 / mse))
+    return psnr_of_mse(total / max(dec.size, 1))
 
 
 def _layers_for_camera(gcfg, cap, rep: Reporter):

@@ -92,11 +92,12 @@ def sky_color(rgb, depth) -> np.ndarray:
     return np.median(rgb[sky].reshape(-1, 3), axis=0).astype(np.float32)
 
 
-def static_free(ids: np.ndarray, owner: np.ndarray) -> np.ndarray:
+def static_free(ids: np.ndarray, owner: np.ndarray | None) -> np.ndarray:
     """Where one sample saw the static scene free: no moving object, its anti-aliased rim (a pixel
-    next to it) or its shading (``owner`` 0)."""
+    next to it) or its shading (``owner`` 0; None: not known yet)."""
     from scipy.ndimage import binary_dilation
-    return ~binary_dilation(ids > 0) & (owner == 0)
+    free = ~binary_dilation(ids > 0)
+    return free if owner is None else free & (owner == 0)
 
 
 def shadow_free_plate(rgb, depth, ids, owner, group: list[int]):
@@ -105,7 +106,7 @@ def shadow_free_plate(rgb, depth, ids, owner, group: list[int]):
     free (as ``camera_plate``). A median, so one sample's shadow that its owners missed (part of a soft
     edge) does not become the plate, as ``camera_plate``'s one picked sample can; through one camera
     Cycles' fixed seed gives the free samples the same noise, so the median keeps it."""
-    still = np.stack([static_free(ids[i], owner[i]) for i in group])
+    still = np.stack([static_free(ids[i], None if owner is None else owner[i]) for i in group])
     col, dep, seen = _pixel_medians(rgb, depth, group, still)
     return col.astype(np.float32), seen, dep
 

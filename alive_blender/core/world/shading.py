@@ -81,7 +81,8 @@ def _blob_owners(differs: np.ndarray, ids: np.ndarray, covered: np.ndarray, near
     blob_ids, counts = np.unique(pairs[:, 0], return_counts=True)
     single = blob_ids[counts == 1]
     to = np.zeros(n + 1, ids.dtype)
-    to[pairs[np.isin(pairs[:, 0], single), 0]] = pairs[np.isin(pairs[:, 0], single), 1]
+    alone = pairs[np.isin(pairs[:, 0], single)]
+    to[alone[:, 0]] = alone[:, 1]
     one = to[blobs] > 0
     out[one] = to[blobs][one]
     return out
